@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Test wrapper: runs the egress decision (bpf/decide.bpf.h) on a crafted IPv4 or
+ * IPv6 packet through BPF_PROG_TEST_RUN, so the decision table can be checked
+ * without sockets. The caller puts the epid to judge for in cb[0]; the verdict,
+ * reason and the destination as judged land in pal_test_out.
+ */
+#include "decide.bpf.h"
+#include "packet.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct pal_test_result {
+    __u8 verdict;
+    __u8 reason;
+    __u8 family;
+    __u8 orig_family;
+    __u16 port;
+    __u8 pad[2];
+    __u8 addr[16];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct pal_test_result);
+} pal_test_out SEC(".maps");
+
+SEC("cgroup_skb/egress")
+int pal_test_decide(struct __sk_buff* skb) {
+    __u32 zero = 0;
+    struct pal_test_result* out = bpf_map_lookup_elem(&pal_test_out, &zero);
+    struct pal_subject s = {.epid = skb->cb[0]};
+    struct pal_policy* p = bpf_map_lookup_elem(&pal_policies, &s.epid);
+    struct pal_dest d = {};
+    struct pal_decision dec;
+
+    if (!out || !p || !pal_skb_dest(skb, &d)) return 1;
+    s.policy = *p;
+    dec = pal_decide_egress(&s, &d);
+    out->verdict = dec.verdict;
+    out->reason = dec.reason;
+    out->family = d.family;
+    out->orig_family = d.orig_family;
+    out->port = d.port;
+    __builtin_memcpy(out->addr, d.addr, 16);
+    return 1;
+}

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Per-container egress enforcement at the cgroup socket hooks (SPEC §4.1-4.6).
+ *
+ * Attached once at cgroupRoot with BPF_F_ALLOW_MULTI semantics (bpf_link), the
+ * programs run for every task below it and act only on tasks whose cgroup (or
+ * an ancestor) is a known container. Tasks outside containers are never
+ * touched: fail open for the host, fail closed for a container whose policy
+ * denies.
+ */
+#include "events.bpf.h"
+#include "packet.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* 1 lets the call proceed; 0 makes it fail with EPERM. */
+static __always_inline int pal_judge_sock_addr(struct bpf_sock_addr* ctx, struct pal_dest* d,
+                                               __u8 hook) {
+    struct pal_subject s;
+    struct pal_decision dec;
+
+    if (!pal_current_subject(&s)) return 1;
+    d->protocol = ctx->protocol;
+    d->port = bpf_ntohs((__u16)ctx->user_port);
+    dec = pal_decide_egress(&s, d);
+    pal_report_net(&s, d, hook, dec, ctx->type);
+    return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
+}
+
+static __always_inline int pal_sock_addr4(struct bpf_sock_addr* ctx, __u8 hook) {
+    struct pal_dest d = {};
+
+    pal_dest_set_v4(&d, ctx->user_ip4);
+    return pal_judge_sock_addr(ctx, &d, hook);
+}
+
+static __always_inline int pal_sock_addr6(struct bpf_sock_addr* ctx, __u8 hook) {
+    struct pal_dest d = {};
+    __u32 w[4];
+
+    /* The context allows only 4-byte loads of user_ip6. */
+    w[0] = ctx->user_ip6[0];
+    w[1] = ctx->user_ip6[1];
+    w[2] = ctx->user_ip6[2];
+    w[3] = ctx->user_ip6[3];
+    pal_dest_set_v6(&d, w, pal_cfg());
+    return pal_judge_sock_addr(ctx, &d, hook);
+}
+
+SEC("cgroup/connect4")
+int pal_connect4(struct bpf_sock_addr* ctx) { return pal_sock_addr4(ctx, PAL_HOOK_CONNECT4); }
+
+SEC("cgroup/connect6")
+int pal_connect6(struct bpf_sock_addr* ctx) { return pal_sock_addr6(ctx, PAL_HOOK_CONNECT6); }
+
+SEC("cgroup/sendmsg4")
+int pal_sendmsg4(struct bpf_sock_addr* ctx) { return pal_sock_addr4(ctx, PAL_HOOK_SENDMSG4); }
+
+SEC("cgroup/sendmsg6")
+int pal_sendmsg6(struct bpf_sock_addr* ctx) { return pal_sock_addr6(ctx, PAL_HOOK_SENDMSG6); }
+
+SEC("cgroup/sock_create")
+int pal_sock_create(struct bpf_sock* ctx) {
+    struct pal_subject s;
+    struct pal_decision dec;
+
+    if (ctx->type != PAL_SOCK_RAW && ctx->family != PAL_AF_PACKET) return 1;
+    if (!pal_current_subject(&s)) return 1;
+    dec = pal_decide_socket(&s, ctx->family, ctx->type);
+    pal_report_socket(&s, PAL_HOOK_SOCK_CREATE, dec, ctx->family, ctx->type, ctx->protocol);
+    return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
+}
+
+/* AF_PACKET sockets pass no cgroup hook (cgroup/sock_create runs for AF_INET
+ * and AF_INET6 only) and their traffic passes no IP hook. Without BPF LSM the
+ * one way to stop them is to kill the task: the signal lands before socket()
+ * returns, so not a single frame is sent (the same fallback as for execs, SPEC
+ * §4.7). Runs for every socket() on the node, so it leaves at the first test. */
+SEC("tracepoint/syscalls/sys_enter_socket")
+int pal_socket_enter(struct trace_event_raw_sys_enter* ctx) {
+    struct pal_subject s;
+    struct pal_decision dec;
+    __u32 family = ctx->args[0], type = ctx->args[1] & 0xf, protocol = ctx->args[2];
+
+    if (family != PAL_AF_PACKET) return 0;
+    if (!pal_current_subject(&s)) return 0;
+    dec = pal_decide_socket(&s, family, type);
+    pal_report_socket(&s, PAL_HOOK_TP_SOCKET, dec, family, type, protocol);
+    if (dec.verdict == PAL_VERDICT_DENY) bpf_send_signal(9 /* SIGKILL */);
+    return 0;
+}
+
+/* TCP and UDP sockets were judged at connect/sendmsg; TCP request and timewait
+ * sockets (replies to inbound connections) are not full sockets. */
+static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8* sock_type) {
+    struct bpf_sock* sk = skb->sk;
+
+    if (!sk) return true; /* not sent by a local socket */
+    sk = bpf_sk_fullsock(sk);
+    if (!sk) return true;
+    *sock_type = sk->type;
+    return (sk->type == PAL_SOCK_STREAM && sk->protocol == IPPROTO_TCP) ||
+           (sk->type == PAL_SOCK_DGRAM && sk->protocol == IPPROTO_UDP);
+}
+
+/* The packet-level check for what passes no socket hook: raw sockets, ICMP
+ * (ping) sockets and any other IP protocol (SPEC §4.4). Returns 0 to drop. */
+SEC("cgroup_skb/egress")
+int pal_skb_egress(struct __sk_buff* skb) {
+    struct pal_subject s;
+    struct pal_dest d = {};
+    struct pal_decision dec;
+    __u8 sock_type = 0;
+
+    if (pal_socket_hooks_judged(skb, &sock_type)) return 1;
+    if (!pal_skb_subject(skb, &s)) return 1;
+    if (!pal_skb_dest(skb, &d)) return 1;
+    dec = pal_decide_egress(&s, &d);
+    pal_report_net(&s, &d, PAL_HOOK_SKB_EGRESS, dec, sock_type);
+    return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Constants vmlinux.h lacks (they are macros in the UAPI headers) and destination helpers. */
+#pragma once
+
+#include <bpf/bpf_endian.h>
+#include <palisade/abi.h>
+
+#include "vmlinux.h"
+
+#define PAL_AF_INET 2
+#define PAL_AF_INET6 10
+#define PAL_AF_PACKET 17
+#define PAL_SOCK_STREAM 1
+#define PAL_SOCK_DGRAM 2
+#define PAL_SOCK_RAW 3
+#define PAL_ETH_P_IP 0x0800
+#define PAL_ETH_P_IPV6 0x86DD
+#define PAL_IPPROTO_ICMPV6 58
+
+/* A destination as it is judged. */
+struct pal_dest {
+    __u8 family;      /* 4 or 6 */
+    __u8 protocol;    /* IPPROTO_* */
+    __u16 port;       /* host byte order; 0 for ICMP and raw */
+    __u8 orig_family; /* 6 when addr was taken from a v4-mapped or NAT64 IPv6 address */
+    __u8 pad[3];
+    __u8 addr[16];
+    __u8 orig[16];
+};
+
+static __always_inline void pal_dest_set_v4(struct pal_dest* d, __u32 ip4_be) {
+    d->family = 4;
+    __builtin_memcpy(d->addr, &ip4_be, 4);
+}
+
+/* Sets an IPv6 destination, judging an IPv4-mapped (::ffff:a.b.c.d) or NAT64
+ * address as the IPv4 address it carries (SPEC §4.3): otherwise an IPv4 policy
+ * could be bypassed through an AF_INET6 socket. */
+static __always_inline void pal_dest_set_v6(struct pal_dest* d, const __u32 w[4],
+                                            const struct pal_config* cfg) {
+    bool mapped = w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
+    bool nat64 = false;
+
+    if (cfg && cfg->nat64_prefixlen == 96) {
+        __u32 p[3];
+
+        __builtin_memcpy(p, cfg->nat64_prefix, sizeof(p));
+        nat64 = w[0] == p[0] && w[1] == p[1] && w[2] == p[2];
+    }
+    if (mapped || nat64) {
+        d->orig_family = 6;
+        __builtin_memcpy(d->orig, w, 16);
+        pal_dest_set_v4(d, w[3]);
+        return;
+    }
+    d->family = 6;
+    __builtin_memcpy(d->addr, w, 16);
+}
+
+/* Loopback and the unspecified address reach only the container's own network
+ * namespace (SPEC §4.1). */
+static __always_inline bool pal_dest_is_local(const struct pal_dest* d) {
+    __u32 w[4];
+
+    __builtin_memcpy(w, d->addr, sizeof(w));
+    if (d->family == 4) return d->addr[0] == 127 || w[0] == 0;
+    if (w[0] || w[1] || w[2]) return false;
+    return w[3] == 0 || w[3] == bpf_htonl(1);
+}
+
+static __always_inline __u8 pal_proto_bit(__u8 protocol) {
+    switch (protocol) {
+        case IPPROTO_TCP:
+            return PAL_PROTO_TCP;
+        case IPPROTO_UDP:
+            return PAL_PROTO_UDP;
+        case IPPROTO_ICMP:
+        case PAL_IPPROTO_ICMPV6:
+            return PAL_PROTO_ICMP;
+        default:
+            return PAL_PROTO_OTHER;
+    }
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one ABI shared by the BPF programs (bpf/) and the C++ agent (agent/).
+ *
+ * Everything the kernel side reads or writes is declared here: map keys and
+ * values, event records, enumerations. Fixed-width types only, every padding
+ * byte is an explicit field (so a zero-initialised key is fully defined), and
+ * every size is asserted on both sides.
+ *
+ * How a verdict is reached (see bpf/decide.bpf.h):
+ *   cgroup id --pal_cgroups--> container (epid for the active generation)
+ *   epid --pal_policies--> mode, raw sockets, exec, flags
+ *   (epid, destination) --pal_lpm4 / pal_lpm6--> port set id + flags
+ *   port set id --pal_portsets--> allowed (protocol, port range) list
+ */
+#ifndef PALISADE_ABI_H
+#define PALISADE_ABI_H
+
+#if defined(__bpf__)
+/* vmlinux.h provides __u8 ... __u64 */
+#define PAL_STATIC_ASSERT _Static_assert
+#else
+#include <linux/types.h>
+#ifdef __cplusplus
+#define PAL_STATIC_ASSERT static_assert
+#else
+#define PAL_STATIC_ASSERT _Static_assert
+#endif
+#endif
+
+/* Kernel object names are capped at 15 characters: every map is pal_*. */
+
+/* Sizes of the maps; the agent may raise the LPM sizes before load. */
+#define PAL_MAX_CGROUPS 65536
+#define PAL_MAX_POLICIES 16384
+#define PAL_MAX_PORTSETS 16384
+#define PAL_MAX_LPM_ENTRIES 262144
+#define PAL_RINGBUF_BYTES (4 * 1024 * 1024)
+
+/* A container's cgroup is looked up first, then its ancestors up to this
+ * depth, so that processes in nested cgroups get the container's policy. */
+#define PAL_CGROUP_MAX_DEPTH 16
+
+/* Allowed (protocol, port range) pairs in one port set. */
+#define PAL_MAX_PORT_RANGES 16
+
+/* Protocol classes a port range applies to (bit mask). */
+enum pal_proto_bits {
+    PAL_PROTO_TCP = 1,
+    PAL_PROTO_UDP = 2,
+    PAL_PROTO_ICMP = 4,  /* ICMP and ICMPv6, no port */
+    PAL_PROTO_OTHER = 8, /* anything else (raw IP protocols), no port */
+    PAL_PROTO_ALL = 15,
+};
+
+enum pal_mode {
+    PAL_MODE_ALLOW = 0,   /* decide nothing (unmatched: allow) */
+    PAL_MODE_AUDIT = 1,   /* decide and report, never block */
+    PAL_MODE_ENFORCE = 2, /* decide, report and block */
+};
+
+enum pal_exec_action {
+    PAL_EXEC_ALLOW = 0,
+    PAL_EXEC_FLAG = 1,
+    PAL_EXEC_DENY = 2,
+};
+
+enum pal_policy_flags {
+    PAL_POLICY_RAW_ALLOW = 1, /* AF_PACKET / SOCK_RAW creation allowed */
+    PAL_POLICY_UNMATCHED = 2, /* container that no policy selects */
+};
+
+enum pal_lpm_flags {
+    PAL_LPM_EXCEPT = 1, /* the prefix is an `except` carve-out of some rule */
+};
+
+enum pal_hook {
+    PAL_HOOK_NONE = 0,
+    PAL_HOOK_CONNECT4 = 1,
+    PAL_HOOK_CONNECT6 = 2,
+    PAL_HOOK_SENDMSG4 = 3,
+    PAL_HOOK_SENDMSG6 = 4,
+    PAL_HOOK_SOCK_CREATE = 5,
+    PAL_HOOK_SKB_EGRESS = 6,
+    PAL_HOOK_SKB_INGRESS = 7,
+    PAL_HOOK_LSM_SOCKET = 8,
+    PAL_HOOK_LSM_BPRM = 9,
+    PAL_HOOK_TP_EXEC = 10,
+    PAL_HOOK_TP_SOCKET = 11, /* AF_PACKET fallback without BPF LSM: SIGKILL */
+    PAL_HOOK_MAX = 12,
+};
+
+enum pal_verdict {
+    PAL_VERDICT_ALLOW = 0,
+    PAL_VERDICT_DENY = 1,
+    PAL_VERDICT_AUDIT = 2, /* would have been denied */
+    PAL_VERDICT_FLAG = 3,
+    PAL_VERDICT_MAX = 4,
+};
+
+enum pal_reason {
+    PAL_REASON_NONE = 0,
+    PAL_REASON_NOT_ALLOWLISTED = 1,
+    PAL_REASON_EXCEPT = 2,
+    PAL_REASON_INTER_CONTAINER = 3,
+    PAL_REASON_IPV6_NOT_ALLOWED = 4,
+    PAL_REASON_RAW_SOCKET = 5,
+    PAL_REASON_SETUID_EXEC = 6,
+    PAL_REASON_UNMATCHED = 7,
+};
+
+enum pal_event_type {
+    PAL_EVENT_NET = 1,    /* connect, sendmsg, packet */
+    PAL_EVENT_SOCKET = 2, /* socket creation */
+};
+
+/* pal_counters (per-CPU array) slots: verdicts by hook, then pipeline counters. */
+#define PAL_COUNTER_VERDICT(hook, verdict) ((int)(hook) * (int)PAL_VERDICT_MAX + (int)(verdict))
+#define PAL_COUNTER_RINGBUF_DROPS ((int)PAL_HOOK_MAX * (int)PAL_VERDICT_MAX)
+#define PAL_COUNTER_MAX (PAL_COUNTER_RINGBUF_DROPS + 1)
+
+/* pal_cgroups: key = cgroup id (__u64). */
+struct pal_cgroup {
+    __u32 epid[2];   /* effective policy id per generation slot (active_gen & 1) */
+    __u32 container; /* agent's container index, echoed in events */
+    __u32 pad;
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_cgroup) == 16, "pal_cgroup layout");
+
+/* pal_policies: key = epid (__u32). One entry per distinct set of policies
+ * selecting a container, so containers sharing policies share entries. */
+struct pal_policy {
+    __u8 mode;        /* enum pal_mode */
+    __u8 exec_setuid; /* enum pal_exec_action */
+    __u16 flags;      /* enum pal_policy_flags */
+    __u32 pad;
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_policy) == 8, "pal_policy layout");
+
+/* pal_lpm4 / pal_lpm6: prefixlen counts the 32 epid bits plus address bits,
+ * so one lookup of (epid, address) finds the most specific prefix of that
+ * policy set: O(prefix length), independent of the number of rules. */
+struct pal_lpm4_key {
+    __u32 prefixlen;
+    __u32 epid; /* big-endian, so it is the leading 32 bits of the trie key */
+    __u8 addr[4];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_lpm4_key) == 12, "pal_lpm4_key layout");
+
+struct pal_lpm6_key {
+    __u32 prefixlen;
+    __u32 epid; /* big-endian */
+    __u8 addr[16];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_lpm6_key) == 24, "pal_lpm6_key layout");
+
+#define PAL_LPM_EPID_BITS 32
+
+struct pal_lpm_value {
+    __u32 portset; /* key into pal_portsets; 0 = nothing allowed (pure except) */
+    __u32 flags;   /* enum pal_lpm_flags */
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_lpm_value) == 8, "pal_lpm_value layout");
+
+struct pal_port_range {
+    __u16 first; /* host byte order, inclusive */
+    __u16 last;
+    __u8 protos; /* enum pal_proto_bits */
+    __u8 pad[3];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_port_range) == 8, "pal_port_range layout");
+
+/* pal_portsets: key = port set id (__u32). */
+struct pal_portset {
+    __u32 count;
+    __u32 pad;
+    struct pal_port_range ranges[PAL_MAX_PORT_RANGES];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_portset) == 8 + 8 * PAL_MAX_PORT_RANGES, "pal_portset layout");
+
+/* pal_config: a one-element array, written by the agent. */
+struct pal_config {
+    __u32 active_gen;      /* generation slot in force: pal_cgroup.epid[active_gen & 1] */
+    __u32 nat64_prefixlen; /* 96, or 0 when NAT64 translation is off */
+    __u8 nat64_prefix[16];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_config) == 24, "pal_config layout");
+
+/* Common head of every ring buffer record. */
+struct pal_event_header {
+    __u64 ts_ns;     /* bpf_ktime_get_boot_ns() */
+    __u64 cgroup_id; /* the container's cgroup (the matched ancestor) */
+    __u32 type;      /* enum pal_event_type */
+    __u32 container; /* pal_cgroup.container */
+    __u32 pid;       /* thread group id */
+    __u32 uid;
+    __u32 gid;
+    __u32 epid;
+    char comm[16];
+    __u8 hook;    /* enum pal_hook */
+    __u8 verdict; /* enum pal_verdict */
+    __u8 reason;  /* enum pal_reason */
+    __u8 pad[5];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_event_header) == 64, "pal_event_header layout");
+
+/* PAL_EVENT_NET and PAL_EVENT_SOCKET. */
+struct pal_net_event {
+    struct pal_event_header h;
+    __u8 daddr[16];      /* IPv4 in the first 4 bytes when family == 4 */
+    __u8 orig_daddr[16]; /* the IPv6 address a v4-mapped/NAT64 daddr came from */
+    __u16 dport;         /* host byte order */
+    __u8 family;         /* 4 or 6 (for sockets: AF_* of the socket) */
+    __u8 orig_family;    /* 6 when orig_daddr is set, else 0 */
+    __u8 protocol;       /* IPPROTO_* */
+    __u8 sock_type;      /* SOCK_* */
+    __u8 pad[2];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_net_event) == 64 + 40, "pal_net_event layout");
+
+#endif /* PALISADE_ABI_H */
