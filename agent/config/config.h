@@ -1,0 +1,55 @@
+// The node configuration of SPEC §2 as typed C++ structures, with built-in defaults.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/policy.h"
+#include "util/diagnostic.h"
+
+namespace palisade {
+
+enum class UnmatchedAction { Allow, Audit, Deny };
+enum class InterContainer { Allow, Deny };
+
+struct SinkConfig {
+    enum class Type { Stdout, File } type = Type::Stdout;
+    std::string path;  // File only
+    uint32_t maxSizeMB = 100;
+    uint32_t maxFiles = 5;
+};
+
+struct Config {
+    std::string cgroupRoot;  // empty: the cgroup2 mount from /proc/self/mountinfo
+    std::string policyDir = "/etc/palisade/policies.d";
+    std::string stateDir = "/sys/fs/bpf/palisade";
+    std::string controlSocket = "/run/palisade/palisade.sock";
+    struct Runtimes {
+        std::string dockerRoot = "/var/lib/docker";
+        std::string containerdState = "/run/containerd";
+        std::string crioStorage = "/run/containers/storage";
+    } runtimes;
+    struct Defaults {
+        UnmatchedAction unmatched = UnmatchedAction::Audit;
+        InterContainer interContainer = InterContainer::Deny;
+        Cidr nat64Prefix;  // default 64:ff9b::/96, set by Config::Config()
+    } defaults;
+    struct Events {
+        std::vector<SinkConfig> sinks{SinkConfig{}};
+        uint32_t perContainerPerSecond = 100;
+        uint32_t burst = 200;
+    } events;
+    struct Metrics {
+        std::string listen = "127.0.0.1:9464";
+    } metrics;
+    struct Signing {
+        std::vector<std::string> publicKeys;
+        bool required = false;
+    } signing;
+
+    Config();
+};
+
+}  // namespace palisade

@@ -1,0 +1,79 @@
+// The policy language of SPEC §3 as typed C++ structures.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/diagnostic.h"
+
+namespace palisade {
+
+// An IPv4 or IPv6 prefix. Host bits are zero (the parser rejects a CIDR with
+// host bits set, as Kubernetes does, rather than guessing what was meant).
+struct Cidr {
+    bool v6 = false;
+    std::array<uint8_t, 16> addr{};  // IPv4 in the first 4 bytes
+    uint8_t prefixLen = 0;
+    SourceLocation where;
+
+    std::string str() const;  // "10.0.0.0/8", "2001:db8::/32"
+    bool operator==(const Cidr& o) const {
+        return v6 == o.v6 && addr == o.addr && prefixLen == o.prefixLen;
+    }
+};
+
+// Parses "a.b.c.d/n" or "x:y::/n" (a bare address means a host prefix).
+// Returns std::nullopt and sets `error` when the text is not a valid CIDR.
+std::optional<Cidr> parseCidr(const std::string& text, std::string& error);
+
+enum class Protocol { TCP, UDP, ICMP, ANY };
+
+// One entry of `ports`. `port` absent: every port of the protocol.
+// `protocol` absent: TCP and UDP.
+struct PortSpec {
+    std::optional<uint16_t> port;
+    std::optional<uint16_t> endPort;  // inclusive; >= port
+    std::optional<Protocol> protocol;
+    SourceLocation where;
+};
+
+// Every given field must match; values are fnmatch(3) globs.
+struct Selector {
+    std::optional<std::string> name;
+    std::optional<std::string> id;
+    std::optional<std::string> runtime;  // docker | containerd | cri-o | podman
+    std::optional<std::string> namespace_;
+    std::optional<std::string> pod;
+    std::map<std::string, std::string> labels;
+    SourceLocation where;
+
+    bool empty() const { return !name && !id && !runtime && !namespace_ && !pod && labels.empty(); }
+};
+
+struct EgressRule {
+    std::vector<Cidr> toCIDR;
+    std::vector<Cidr> except;
+    std::optional<Selector> toContainers;
+    std::vector<PortSpec> ports;  // empty: every port (TCP and UDP... see SPEC §3)
+    SourceLocation where;
+};
+
+enum class Mode { Enforce, Audit };
+enum class RawSockets { Deny, Allow };
+enum class ExecAction { Allow, Flag, Deny };
+
+struct Policy {
+    std::string name;
+    Selector selector;
+    Mode mode = Mode::Enforce;
+    std::vector<EgressRule> egress;
+    RawSockets rawSockets = RawSockets::Deny;
+    ExecAction execSetuid = ExecAction::Flag;
+    SourceLocation where;  // the document's `metadata.name`
+};
+
+}  // namespace palisade

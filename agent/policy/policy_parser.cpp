@@ -1,0 +1,425 @@
+#include "policy/policy_parser.h"
+
+#include <fnmatch.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "util/yaml_reader.h"
+
+namespace palisade {
+
+namespace {
+
+namespace fs = std::filesystem;
+using yaml::Field;
+using yaml::MapView;
+using yaml::Reader;
+
+constexpr std::array<const char*, 4> kRuntimes = {"docker", "containerd", "cri-o", "podman"};
+
+std::string sha256Hex(const std::string& bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < length; ++i) {
+        out += kHex[digest[i] >> 4];
+        out += kHex[digest[i] & 0xf];
+    }
+    return out;
+}
+
+std::string locationText(const SourceLocation& where) {
+    return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column);
+}
+
+// fnmatch(3) treats an unclosed '[' as a literal, which silently turns a typo
+// into a selector that never matches.
+bool hasUnclosedBracket(std::string_view glob) {
+    for (size_t i = 0; i < glob.size(); ++i) {
+        if (glob[i] == '\\') {
+            ++i;
+        } else if (glob[i] == '[') {
+            size_t first = i + 1;
+            if (first < glob.size() && (glob[first] == '!' || glob[first] == '^')) ++first;
+            if (first < glob.size() && glob[first] == ']') ++first;  // "[]]" matches ']'
+            i = glob.find(']', first);
+            if (i == std::string_view::npos) return true;
+        }
+    }
+    return false;
+}
+
+std::optional<std::string> readGlob(Reader& r, const Field& f) {
+    auto glob = r.string(f);
+    if (!glob) return std::nullopt;
+    if (glob->empty()) {
+        r.error(f.value, f.path + " must not be empty");
+        return std::nullopt;
+    }
+    if (hasUnclosedBracket(*glob)) {
+        r.error(f.value, "invalid glob \"" + *glob + "\" in " + f.path + ": '[' is never closed");
+        return std::nullopt;
+    }
+    return glob;
+}
+
+std::optional<std::string> readRuntime(Reader& r, const Field& f) {
+    auto glob = readGlob(r, f);
+    if (!glob) return std::nullopt;
+    if (std::ranges::none_of(kRuntimes, [&](const char* runtime) {
+            return fnmatch(glob->c_str(), runtime, 0) == 0;
+        })) {
+        r.error(f.value, f.path + " must be docker, containerd, cri-o or podman (or a glob " +
+                             "matching one), not \"" + *glob + "\"");
+        return std::nullopt;
+    }
+    return glob;
+}
+
+std::map<std::string, std::string> readLabels(Reader& r, const Field& f) {
+    std::map<std::string, std::string> labels;
+    if (!r.isMap(f)) return labels;
+    const MapView m(r, f);
+    for (const Field& label : m.fields()) {
+        if (auto glob = readGlob(r, label)) labels[label.key.Scalar()] = *glob;
+    }
+    return labels;
+}
+
+// `emptyHint` says why an empty selector is refused where this one is used.
+Selector readSelector(Reader& r, const Field& f, const std::string& emptyHint) {
+    Selector selector;
+    selector.where = r.at(f.value);
+    if (!r.isMap(f)) return selector;
+    const size_t errorsBefore = r.errorCount();
+    MapView m(r, f);
+    m.allowOnly({"name", "id", "runtime", "namespace", "pod", "labels"});
+    if (auto name = m.get("name")) selector.name = readGlob(r, *name);
+    if (auto id = m.get("id")) selector.id = readGlob(r, *id);
+    if (auto runtime = m.get("runtime")) selector.runtime = readRuntime(r, *runtime);
+    if (auto ns = m.get("namespace")) selector.namespace_ = readGlob(r, *ns);
+    if (auto pod = m.get("pod")) selector.pod = readGlob(r, *pod);
+    if (auto labels = m.get("labels")) selector.labels = readLabels(r, *labels);
+    if (selector.empty() && r.errorCount() == errorsBefore) {
+        r.error(f.value,
+                "empty selector: " + emptyHint + " (write name: \"*\" for every container)");
+    }
+    return selector;
+}
+
+std::optional<uint16_t> readPortNumber(Reader& r, const Field& f, std::string_view what) {
+    auto value = r.integer(f);
+    if (!value) return std::nullopt;
+    if (*value < 1 || *value > 65535) {
+        r.error(f.value, std::string(what) + " " + f.value.Scalar() + " is out of range (1-65535)");
+        return std::nullopt;
+    }
+    return static_cast<uint16_t>(*value);
+}
+
+PortSpec readPort(Reader& r, const Field& f) {
+    PortSpec spec;
+    spec.where = r.at(f.value);
+    if (!r.isMap(f)) return spec;
+    MapView m(r, f);
+    m.allowOnly({"port", "endPort", "protocol"});
+    auto port = m.get("port");
+    auto endPort = m.get("endPort");
+    if (auto protocol = m.get("protocol")) {
+        spec.protocol = r.oneOf<Protocol>(*protocol,
+                                          {{"TCP", Protocol::TCP},
+                                           {"UDP", Protocol::UDP},
+                                           {"ICMP", Protocol::ICMP},
+                                           {"ANY", Protocol::ANY}},
+                                          true);
+    }
+    if (port) spec.port = readPortNumber(r, *port, "port");
+    if (endPort) spec.endPort = readPortNumber(r, *endPort, "endPort");
+    if (spec.protocol == Protocol::ICMP && (port || endPort)) {
+        r.error((port ? port : endPort)->key, "ICMP has no ports");
+    } else if (endPort && !port) {
+        r.error(endPort->key, "endPort needs port (the start of the range)");
+    } else if (spec.port && spec.endPort && *spec.endPort < *spec.port) {
+        r.error(endPort->value, "endPort " + std::to_string(*spec.endPort) + " is less than port " +
+                                    std::to_string(*spec.port));
+    }
+    return spec;
+}
+
+std::optional<Cidr> readCidr(Reader& r, const Field& f) {
+    auto text = r.string(f);
+    if (!text) return std::nullopt;
+    std::string error;
+    auto cidr = parseCidr(*text, error);
+    if (!cidr) {
+        r.error(f.value, error);
+        return std::nullopt;
+    }
+    cidr->where = r.at(f.value);
+    return cidr;
+}
+
+std::vector<Cidr> readCidrList(Reader& r, const Field& f) {
+    std::vector<Cidr> cidrs;
+    if (!r.isList(f)) return cidrs;
+    for (const Field& item : r.items(f)) {
+        if (auto cidr = readCidr(r, item)) cidrs.push_back(*cidr);
+    }
+    return cidrs;
+}
+
+bool bitAt(const std::array<uint8_t, 16>& addr, int bit) {
+    return (addr[bit / 8] >> (7 - bit % 8)) & 1;
+}
+
+bool contains(const Cidr& outer, const Cidr& inner) {
+    if (outer.v6 != inner.v6 || inner.prefixLen < outer.prefixLen) return false;
+    for (int bit = 0; bit < outer.prefixLen; ++bit) {
+        if (bitAt(outer.addr, bit) != bitAt(inner.addr, bit)) return false;
+    }
+    return true;
+}
+
+void checkExceptsInside(Reader& r, const EgressRule& rule) {
+    for (const Cidr& except : rule.except) {
+        if (std::ranges::none_of(rule.toCIDR,
+                                 [&](const Cidr& to) { return contains(to, except); })) {
+            r.error(except.where,
+                    "except " + except.str() + " is not inside any toCIDR of this rule");
+        }
+    }
+}
+
+EgressRule readRule(Reader& r, const Field& f) {
+    EgressRule rule;
+    rule.where = r.at(f.value);
+    if (!r.isMap(f)) return rule;
+    MapView m(r, f);
+    m.allowOnly({"toCIDR", "except", "toContainers", "ports"});
+    auto toCIDR = m.get("toCIDR");
+    auto toContainers = m.get("toContainers");
+    auto except = m.get("except");
+    if (!toCIDR && !toContainers) {
+        r.error(f.value, "an egress rule needs toCIDR or toContainers");
+    } else if (toCIDR && toContainers) {
+        r.error(f.value, "a rule has either toCIDR or toContainers, not both");
+    }
+    const size_t errorsBefore = r.errorCount();
+    if (toCIDR) {
+        rule.toCIDR = readCidrList(r, *toCIDR);
+        if (rule.toCIDR.empty() && r.errorCount() == errorsBefore) {
+            r.error(toCIDR->value, toCIDR->path + " must list at least one CIDR");
+        }
+    }
+    if (except && !toCIDR) r.error(except->key, "except needs toCIDR in the same rule");
+    if (except && toCIDR) {
+        rule.except = readCidrList(r, *except);
+        // Judged only when every CIDR of the rule could be read, or a typo in
+        // toCIDR would also be reported against each except it should contain.
+        if (r.errorCount() == errorsBefore) checkExceptsInside(r, rule);
+    }
+    if (toContainers) {
+        rule.toContainers = readSelector(r, *toContainers, "toContainers must select something");
+    }
+    if (auto ports = m.get("ports"); ports && r.isList(*ports)) {
+        for (const Field& item : r.items(*ports)) rule.ports.push_back(readPort(r, item));
+    }
+    return rule;
+}
+
+void readExec(Reader& r, const Field& f, Policy& policy) {
+    if (!r.isMap(f)) return;
+    MapView m(r, f);
+    m.allowOnly({"setuid"});
+    if (auto setuid = m.get("setuid")) {
+        policy.execSetuid = r.oneOf<ExecAction>(*setuid, {{"allow", ExecAction::Allow},
+                                                          {"flag", ExecAction::Flag},
+                                                          {"deny", ExecAction::Deny}})
+                                .value_or(policy.execSetuid);
+    }
+}
+
+void readSpec(Reader& r, const Field& f, Policy& policy) {
+    if (!r.isMap(f)) return;
+    MapView m(r, f);
+    m.allowOnly({"selector", "mode", "egress", "rawSockets", "exec"});
+    if (auto selector = m.require("selector")) {
+        policy.selector = readSelector(r, *selector, "a policy must select something");
+    }
+    if (auto mode = m.get("mode")) {
+        policy.mode = r.oneOf<Mode>(*mode, {{"enforce", Mode::Enforce}, {"audit", Mode::Audit}})
+                          .value_or(policy.mode);
+    }
+    if (auto egress = m.get("egress"); egress && r.isList(*egress)) {
+        for (const Field& item : r.items(*egress)) policy.egress.push_back(readRule(r, item));
+    }
+    if (auto raw = m.get("rawSockets")) {
+        policy.rawSockets =
+            r.oneOf<RawSockets>(*raw, {{"deny", RawSockets::Deny}, {"allow", RawSockets::Allow}})
+                .value_or(policy.rawSockets);
+    }
+    if (auto exec = m.get("exec")) readExec(r, *exec, policy);
+}
+
+// A DNS-1123 label, as Kubernetes requires of most object names: the name ends
+// up in events, metrics labels and pinned map names.
+bool isValidName(std::string_view name) {
+    auto isAlnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    return !name.empty() && name.size() <= 63 && isAlnum(name.front()) && isAlnum(name.back()) &&
+           std::ranges::all_of(name, [&](char c) { return isAlnum(c) || c == '-'; });
+}
+
+void readMetadata(Reader& r, const Field& f, Policy& policy) {
+    if (!r.isMap(f)) return;
+    MapView m(r, f);
+    m.allowOnly({"name"});
+    auto name = m.require("name");
+    if (!name) return;
+    auto text = r.string(*name);
+    if (!text) return;
+    if (!isValidName(*text)) {
+        r.error(name->value, "invalid policy name \"" + *text +
+                                 "\": use 1-63 lowercase letters, digits and '-', starting and "
+                                 "ending with a letter or digit");
+        return;
+    }
+    policy.name = *text;
+    policy.where = r.at(name->value);
+}
+
+Policy readDocument(Reader& r, const YAML::Node& document) {
+    Policy policy;
+    if (!document.IsMap()) {
+        r.error(document, "a policy document must be a map, not " + yaml::describe(document));
+        return policy;
+    }
+    MapView m(r, {document, document, ""});
+    m.allowOnly({"apiVersion", "kind", "metadata", "spec"});
+    if (auto apiVersion = m.require("apiVersion")) {
+        r.oneOf<int>(*apiVersion, {{"palisade.dev/v1", 0}});
+    }
+    if (auto kind = m.require("kind")) r.oneOf<int>(*kind, {{"ContainerPolicy", 0}});
+    if (auto metadata = m.require("metadata")) readMetadata(r, *metadata, policy);
+    if (auto spec = m.require("spec")) readSpec(r, *spec, policy);
+    return policy;
+}
+
+const SourceLocation* find(const std::map<std::string, SourceLocation>& names,
+                           const std::string& name) {
+    auto found = names.find(name);
+    return found == names.end() ? nullptr : &found->second;
+}
+
+// Reports, at the later definition, every policy whose name `seen` or an
+// earlier policy of `policies` already has; adds the names to `seen` when
+// there is none, so that the first definition wins.
+Diagnostics duplicateNames(const std::vector<Policy>& policies,
+                           std::map<std::string, SourceLocation>& seen) {
+    Diagnostics errors;
+    std::map<std::string, SourceLocation> mine;
+    for (const Policy& policy : policies) {
+        if (policy.name.empty()) continue;
+        const SourceLocation* first = find(seen, policy.name);
+        if (!first) first = find(mine, policy.name);
+        if (first) {
+            errors.push_back({policy.where, "duplicate policy name \"" + policy.name +
+                                                "\" (first defined at " + locationText(*first) +
+                                                ")"});
+        } else {
+            mine.emplace(policy.name, policy.where);
+        }
+    }
+    if (errors.empty()) seen.merge(mine);
+    return errors;
+}
+
+bool isPolicyFileName(const fs::path& path) {
+    const std::string name = path.filename().string();
+    return !name.starts_with('.') &&  // hidden files and ConfigMap "..data" entries
+           (path.extension() == ".yaml" || path.extension() == ".yml");
+}
+
+// A directory's policy files, sorted by name.
+std::vector<std::string> listDirectory(const std::string& dir, Diagnostics& errors) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        std::error_code statError;
+        if (isPolicyFileName(it->path()) && it->is_regular_file(statError)) {
+            files.push_back(it->path().string());
+        }
+    }
+    if (ec) errors.push_back({{dir, 0, 0}, "cannot list directory: " + ec.message()});
+    std::ranges::sort(files);
+    return files;
+}
+
+std::vector<std::string> expandPaths(const std::vector<std::string>& paths, Diagnostics& errors) {
+    std::vector<std::string> files;
+    for (const std::string& path : paths) {
+        std::error_code ec;
+        const fs::file_status status = fs::status(path, ec);
+        if (fs::is_directory(status)) {
+            auto listed = listDirectory(path, errors);
+            files.insert(files.end(), listed.begin(), listed.end());
+        } else if (fs::exists(status)) {
+            files.push_back(path);
+        } else {
+            errors.push_back({{path, 0, 0}, ec ? ec.message() : "no such file or directory"});
+        }
+    }
+    return files;
+}
+
+}  // namespace
+
+PolicyFile parsePolicyText(const std::string& text, const std::string& path) {
+    PolicyFile file;
+    file.path = path;
+    file.sha256 = sha256Hex(text);
+    Reader reader(path, file.errors);
+    for (const YAML::Node& document : reader.loadAll(text)) {
+        if (!document.IsNull()) file.policies.push_back(readDocument(reader, document));
+    }
+    std::map<std::string, SourceLocation> seen;
+    Diagnostics duplicates = duplicateNames(file.policies, seen);
+    file.errors.insert(file.errors.end(), duplicates.begin(), duplicates.end());
+    reader.sortErrors();
+    if (!file.valid()) file.policies.clear();
+    return file;
+}
+
+PolicyFile parsePolicyFile(const std::string& path) {
+    PolicyFile file;
+    file.path = path;
+    if (auto text = yaml::readSource(path, file.errors)) return parsePolicyText(*text, path);
+    return file;
+}
+
+std::vector<PolicyFile> loadPolicyPaths(const std::vector<std::string>& paths,
+                                        Diagnostics& errors) {
+    std::vector<PolicyFile> files;
+    std::set<fs::path> loaded;  // a file named twice (itself and its directory) is read once
+    std::map<std::string, SourceLocation> seen;
+    for (const std::string& path : expandPaths(paths, errors)) {
+        std::error_code ec;
+        if (!loaded.insert(fs::weakly_canonical(path, ec)).second) continue;
+        PolicyFile file = parsePolicyFile(path);
+        Diagnostics duplicates = duplicateNames(file.policies, seen);
+        if (!duplicates.empty()) {
+            file.errors.insert(file.errors.end(), duplicates.begin(), duplicates.end());
+            file.policies.clear();
+        }
+        files.push_back(std::move(file));
+    }
+    return files;
+}
+
+}  // namespace palisade

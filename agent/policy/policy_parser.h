@@ -1,0 +1,33 @@
+// Reads policy files (SPEC §3): YAML, one or more documents per file.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "policy/policy.h"
+#include "util/diagnostic.h"
+
+namespace palisade {
+
+// A policy file as read from disk: the policies it defines, or the problems
+// that make it invalid. A file with any problem contributes no policy.
+struct PolicyFile {
+    std::string path;
+    std::string sha256;  // hex digest of the file's exact bytes
+    std::vector<Policy> policies;
+    Diagnostics errors;
+    bool valid() const { return errors.empty(); }
+};
+
+// Parses YAML text; `path` is used in locations and diagnostics.
+PolicyFile parsePolicyText(const std::string& text, const std::string& path);
+
+// Reads and parses one file (an unreadable file is one diagnostic).
+PolicyFile parsePolicyFile(const std::string& path);
+
+// Expands files and directories (a directory's *.yaml and *.yml files, sorted by
+// name, not recursive) and parses each. Also reports a policy name defined twice
+// across the set, at the second definition, and a path that does not exist.
+std::vector<PolicyFile> loadPolicyPaths(const std::vector<std::string>& paths, Diagnostics& errors);
+
+}  // namespace palisade

@@ -1,0 +1,279 @@
+#include "util/yaml_reader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <memory>
+
+namespace palisade::yaml {
+
+namespace {
+
+// yaml-cpp tags a quoted scalar "!" and a plain one "?".
+bool isQuoted(const YAML::Node& node) { return node.Tag() == "!"; }
+
+std::string quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
+// "a", "a or b", "a, b or c".
+std::string joinChoices(const std::vector<std::string_view>& words) {
+    std::string out;
+    for (size_t i = 0; i < words.size(); ++i) {
+        if (i > 0) out += i + 1 == words.size() ? " or " : ", ";
+        out += words[i];
+    }
+    return out;
+}
+
+size_t editDistance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t above = row[j];
+            bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// An abbreviation ("proto", "maxSize") is as likely a slip as a one-letter typo.
+size_t misspelling(std::string_view key, std::string_view candidate) {
+    if (key.size() >= 3 && key.size() < candidate.size() &&
+        equalsIgnoreCase(key, candidate.substr(0, key.size()))) {
+        return 1;
+    }
+    return editDistance(key, candidate);
+}
+
+// The known key a misspelt one most likely meant, if any is close enough.
+std::optional<std::string_view> closest(std::string_view key,
+                                        std::initializer_list<std::string_view> known) {
+    std::optional<std::string_view> best;
+    size_t bestDistance = 3;  // more than two edits away is a different word
+    for (auto candidate : known) {
+        size_t distance = misspelling(key, candidate);
+        if (distance < bestDistance) {
+            best = candidate;
+            bestDistance = distance;
+        }
+    }
+    return best;
+}
+
+std::string where(const std::string& path) {
+    return path.empty() ? "at the top level" : "in " + path;
+}
+
+std::string childPath(const std::string& parent, const std::string& key) {
+    return parent.empty() ? key : parent + "." + key;
+}
+
+}  // namespace
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+    return std::ranges::equal(a, b, [](char x, char y) {
+        return std::tolower(static_cast<unsigned char>(x)) ==
+               std::tolower(static_cast<unsigned char>(y));
+    });
+}
+
+std::string describe(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Map:
+            return "a map";
+        case YAML::NodeType::Sequence:
+            return "a list";
+        case YAML::NodeType::Scalar:
+            return quote(node.Scalar());
+        default:
+            return "empty";
+    }
+}
+
+Reader::Reader(std::string file, Diagnostics& out)
+    : file_(std::move(file)), out_(out), firstError_(out.size()) {}
+
+SourceLocation Reader::at(const YAML::Node& node) const {
+    const YAML::Mark mark = node.Mark();
+    if (mark.is_null()) return {file_, 0, 0};
+    return {file_, mark.line + 1, mark.column + 1};
+}
+
+void Reader::error(const YAML::Node& node, std::string message) {
+    error(at(node), std::move(message));
+}
+
+void Reader::error(SourceLocation where, std::string message) {
+    out_.push_back({std::move(where), std::move(message)});
+}
+
+void Reader::sortErrors() {
+    std::stable_sort(out_.begin() + static_cast<std::ptrdiff_t>(firstError_), out_.end(),
+                     [](const Diagnostic& a, const Diagnostic& b) {
+                         return std::pair(a.where.line, a.where.column) <
+                                std::pair(b.where.line, b.where.column);
+                     });
+}
+
+std::vector<YAML::Node> Reader::loadAll(const std::string& text) {
+    try {
+        return YAML::LoadAll(text);
+    } catch (const YAML::Exception& e) {
+        SourceLocation location{file_, 0, 0};
+        if (!e.mark.is_null()) location = {file_, e.mark.line + 1, e.mark.column + 1};
+        out_.push_back({location, "YAML syntax error: " + e.msg});
+        return {};
+    }
+}
+
+// A key written with nothing after it is almost always a mistake (a value on
+// the wrong line, a list left empty by an edit), so it is reported rather than
+// read as "absent".
+bool Reader::hasValue(const Field& f) {
+    if (!f.value.IsNull()) return true;
+    error(f.key, f.path + " has no value");
+    return false;
+}
+
+bool Reader::isMap(const Field& f) {
+    if (!hasValue(f)) return false;
+    if (f.value.IsMap()) return true;
+    error(f.value, f.path + " must be a map, not " + describe(f.value));
+    return false;
+}
+
+bool Reader::isList(const Field& f) {
+    if (!hasValue(f)) return false;
+    if (f.value.IsSequence()) return true;
+    error(f.value, f.path + " must be a list, not " + describe(f.value));
+    return false;
+}
+
+std::vector<Field> Reader::items(const Field& list) const {
+    std::vector<Field> out;
+    for (const YAML::Node& item : list.value) {
+        out.push_back({item, item, list.path + "[" + std::to_string(out.size()) + "]"});
+    }
+    return out;
+}
+
+std::optional<std::string> Reader::string(const Field& f) {
+    if (!hasValue(f)) return std::nullopt;
+    if (f.value.IsScalar()) return f.value.Scalar();
+    error(f.value, f.path + " must be a string, not " + describe(f.value));
+    return std::nullopt;
+}
+
+std::optional<int64_t> Reader::integer(const Field& f) {
+    if (!hasValue(f)) return std::nullopt;
+    if (f.value.IsScalar() && isQuoted(f.value)) {
+        error(f.value, f.path + " must be an integer, not the string " + describe(f.value) +
+                           " (remove the quotes)");
+        return std::nullopt;
+    }
+    const std::string text = f.value.IsScalar() ? f.value.Scalar() : std::string();
+    int64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || end != text.data() + text.size()) {
+        error(f.value, f.path + " must be an integer, not " + describe(f.value));
+        return std::nullopt;
+    }
+    if (ec == std::errc::result_out_of_range) {
+        return text.starts_with('-') ? std::numeric_limits<int64_t>::min()
+                                     : std::numeric_limits<int64_t>::max();
+    }
+    return value;
+}
+
+std::optional<bool> Reader::boolean(const Field& f) {
+    if (!hasValue(f)) return std::nullopt;
+    // YAML 1.2 booleans only: "yes"/"on" are YAML 1.1 surprises (the Norway problem).
+    if (f.value.IsScalar() && !isQuoted(f.value)) {
+        const std::string& text = f.value.Scalar();
+        if (text == "true" || text == "True" || text == "TRUE") return true;
+        if (text == "false" || text == "False" || text == "FALSE") return false;
+    }
+    error(f.value, f.path + " must be true or false, not " + describe(f.value));
+    return std::nullopt;
+}
+
+void Reader::reportChoices(const Field& f, const std::vector<std::string_view>& words) {
+    error(f.value, f.path + " must be " + joinChoices(words) + ", not " + describe(f.value));
+}
+
+MapView::MapView(Reader& reader, const Field& map) : reader_(reader), map_(map) {
+    std::map<std::string, YAML::Node> seen;
+    for (const auto& entry : map.value) {
+        const YAML::Node& key = entry.first;
+        if (!key.IsScalar()) {
+            reader_.error(key,
+                          "a key " + where(map.path) + " must be a string, not " + describe(key));
+            continue;
+        }
+        auto [first, inserted] = seen.emplace(key.Scalar(), key);
+        if (!inserted) {
+            reader_.error(key, "duplicate key " + quote(key.Scalar()) + " " + where(map.path) +
+                                   " (first at line " +
+                                   std::to_string(reader_.at(first->second).line) + ")");
+            continue;
+        }
+        fields_.push_back({key, entry.second, childPath(map.path, key.Scalar())});
+    }
+}
+
+void MapView::allowOnly(std::initializer_list<std::string_view> known) {
+    for (const Field& f : fields_) {
+        const std::string& key = f.key.Scalar();
+        if (std::ranges::find(known, key) != known.end()) continue;
+        std::string message = "unknown key " + quote(key) + " " + where(map_.path);
+        if (auto suggestion = closest(key, known)) {
+            message += " (did you mean " + quote(*suggestion) + "?)";
+        } else {
+            message += " (expected " + joinChoices({known.begin(), known.end()}) + ")";
+        }
+        reader_.error(f.key, message);
+    }
+}
+
+std::optional<Field> MapView::get(std::string_view key) const {
+    auto found =
+        std::ranges::find_if(fields_, [&](const Field& f) { return f.key.Scalar() == key; });
+    if (found == fields_.end()) return std::nullopt;
+    return *found;
+}
+
+std::optional<Field> MapView::require(std::string_view key) {
+    auto found = get(key);
+    if (!found) reader_.error(map_.value, childPath(map_.path, std::string(key)) + " is required");
+    return found;
+}
+
+std::optional<std::string> readSource(const std::string& path, Diagnostics& out) {
+    std::unique_ptr<FILE, decltype(&std::fclose)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+    if (!file) {
+        out.push_back({{path, 0, 0}, std::string("cannot open: ") + std::strerror(errno)});
+        return std::nullopt;
+    }
+    std::string text;
+    char buffer[65536];
+    size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, n);
+    if (std::ferror(file.get())) {
+        out.push_back({{path, 0, 0}, std::string("cannot read: ") + std::strerror(errno)});
+        return std::nullopt;
+    }
+    return text;
+}
+
+}  // namespace palisade::yaml
