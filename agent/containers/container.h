@@ -1,0 +1,61 @@
+// What the agent knows of one container, and how policies select it (SPEC §3, §5).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/policy.h"
+
+namespace palisade {
+
+struct Container {
+    std::string id;       // 64 hex characters
+    std::string runtime;  // docker | containerd | cri-o | podman
+    std::string name;     // docker name, or Kubernetes container name; may be empty
+    std::string k8sNamespace;
+    std::string pod;
+    std::map<std::string, std::string> labels;
+    std::string cgroupPath;  // absolute path of the container's cgroup directory
+    uint64_t cgroupId = 0;   // inode number of that directory (the kernel's cgroup id)
+};
+
+// The runtime and id a cgroup path (relative to the cgroup root) names, by the
+// path forms of SPEC §5; std::nullopt when it is not a container's cgroup
+// (conmon scopes, pod slices, system services...).
+struct CgroupIdentity {
+    std::string runtime;
+    std::string id;
+};
+std::optional<CgroupIdentity> parseContainerCgroup(const std::string& relativePath);
+
+// Where runtime metadata lives (Config::Runtimes, copied so this module does not
+// depend on config).
+struct RuntimeRoots {
+    std::string dockerRoot;
+    std::string containerdState;
+    std::string crioStorage;
+};
+
+// Fills name, labels and Kubernetes identity from the runtime's on-disk state.
+// Missing or malformed metadata leaves the fields empty and never throws.
+void readContainerMetadata(Container& c, const RuntimeRoots& roots);
+
+// Walks the cgroup tree below `cgroupRoot` (bounded depth) and returns every
+// container cgroup found, with metadata. Nested cgroups inside a container's
+// cgroup are not containers of their own.
+std::vector<Container> scanContainers(const std::string& cgroupRoot, const RuntimeRoots& roots);
+
+// The kernel's cgroup id for a cgroup directory (its inode number on cgroup2).
+uint64_t cgroupIdOf(const std::string& path);
+
+// The cgroup2 mount point from a mountinfo file (default /proc/self/mountinfo);
+// empty when there is none.
+std::string findCgroup2Mount(const std::string& mountinfoPath = "/proc/self/mountinfo");
+
+// Every given field of the selector matches (fnmatch globs; `id` is a prefix glob).
+bool selectorMatches(const Selector& s, const Container& c);
+
+}  // namespace palisade

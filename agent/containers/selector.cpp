@@ -1,0 +1,40 @@
+// Policy selectors against containers (SPEC §3): every given field must match.
+#include <fnmatch.h>
+
+#include "containers/container.h"
+
+namespace palisade {
+
+namespace {
+
+bool globMatches(const std::string& pattern, const std::string& value) {
+    return fnmatch(pattern.c_str(), value.c_str(), 0) == 0;
+}
+
+// An absent field constrains nothing.
+bool fieldMatches(const std::optional<std::string>& pattern, const std::string& value) {
+    return !pattern || globMatches(*pattern, value);
+}
+
+bool labelsMatch(const std::map<std::string, std::string>& wanted,
+                 const std::map<std::string, std::string>& labels) {
+    for (const auto& [key, pattern] : wanted) {
+        auto it = labels.find(key);
+        if (it == labels.end() || !globMatches(pattern, it->second)) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+bool selectorMatches(const Selector& s, const Container& c) {
+    // A policy must say what it selects: an empty selector is a mistake, not "all".
+    if (s.empty()) return false;
+    // IDs are written shortened, as `docker ps` shows them, so "3f2a" means "3f2a*".
+    if (s.id && !globMatches(*s.id + "*", c.id)) return false;
+    return fieldMatches(s.name, c.name) && fieldMatches(s.runtime, c.runtime) &&
+           fieldMatches(s.namespace_, c.k8sNamespace) && fieldMatches(s.pod, c.pod) &&
+           labelsMatch(s.labels, c.labels);
+}
+
+}  // namespace palisade
