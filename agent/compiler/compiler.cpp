@@ -1,0 +1,163 @@
+#include "compiler/compiler.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "compiler/port_sets.h"
+#include "compiler/prefix_table.h"
+
+namespace palisade {
+namespace {
+
+using PolicySetKey = std::vector<size_t>;  // indices of the policies selecting a container
+
+uint8_t strictest(uint8_t a, uint8_t b) { return std::max(a, b); }
+
+uint8_t execAction(ExecAction a) {
+    switch (a) {
+        case ExecAction::Allow:
+            return PAL_EXEC_ALLOW;
+        case ExecAction::Flag:
+            return PAL_EXEC_FLAG;
+        case ExecAction::Deny:
+            return PAL_EXEC_DENY;
+    }
+    return PAL_EXEC_FLAG;
+}
+
+pal_policy unmatchedPolicy(UnmatchedAction action) {
+    pal_policy p{};
+    p.flags = PAL_POLICY_UNMATCHED;
+    switch (action) {
+        case UnmatchedAction::Allow:
+            p.mode = PAL_MODE_ALLOW;
+            break;
+        case UnmatchedAction::Audit:
+            p.mode = PAL_MODE_AUDIT;
+            break;
+        case UnmatchedAction::Deny:
+            p.mode = PAL_MODE_ENFORCE;
+            break;
+    }
+    p.exec_setuid = PAL_EXEC_ALLOW;
+    return p;
+}
+
+// Policies add up (SPEC §4): any `enforce` enforces, allowances (egress rules,
+// rawSockets: allow) accumulate, and the strictest exec action applies.
+pal_policy mergedPolicy(const std::vector<Policy>& policies, const PolicySetKey& set) {
+    pal_policy p{};
+    p.mode = PAL_MODE_AUDIT;
+    p.exec_setuid = PAL_EXEC_ALLOW;
+    for (size_t i : set) {
+        const Policy& pol = policies[i];
+        if (pol.mode == Mode::Enforce) p.mode = PAL_MODE_ENFORCE;
+        if (pol.rawSockets == RawSockets::Allow) p.flags |= PAL_POLICY_RAW_ALLOW;
+        p.exec_setuid = strictest(p.exec_setuid, execAction(pol.execSetuid));
+    }
+    return p;
+}
+
+class Builder {
+  public:
+    Builder(MapEntries& out, uint32_t idBase)
+        : out_(out), nextEpid_(idBase + 1), nextPortset_(idBase + 1) {}
+
+    uint32_t addPolicySet(const std::vector<Policy>& policies, const PolicySetKey& set) {
+        uint32_t epid = nextEpid_++;
+        out_.policies[epid] = mergedPolicy(policies, set);
+        for (size_t i : set) out_.epidPolicies[epid].push_back(policies[i].name);
+
+        std::vector<CidrRule> rules;
+        for (size_t i : set) {
+            for (const auto& rule : policies[i].egress) {
+                if (!rule.toCIDR.empty()) rules.push_back({&rule, rulePortRanges(rule)});
+            }
+        }
+        for (const auto& e : buildPrefixTable(rules)) addPrefix(epid, e);
+        return epid;
+    }
+
+    uint32_t addUnmatched(UnmatchedAction action) {
+        uint32_t epid = nextEpid_++;
+        out_.policies[epid] = unmatchedPolicy(action);
+        out_.epidPolicies[epid] = {};
+        return epid;
+    }
+
+  private:
+    uint32_t portsetId(const std::vector<pal_port_range>& ranges, const EgressRule* rule) {
+        if (ranges.empty()) return 0;
+        if (ranges.size() > PAL_MAX_PORT_RANGES) {
+            throw CompileError({rule->where, "the rules covering one destination allow " +
+                                                 std::to_string(ranges.size()) +
+                                                 " distinct port ranges; at most " +
+                                                 std::to_string(PAL_MAX_PORT_RANGES) +
+                                                 " are supported"});
+        }
+        std::vector<uint64_t> key;
+        for (const auto& r : ranges) {
+            key.push_back((uint64_t{r.first} << 24) | (uint64_t{r.last} << 8) | r.protos);
+        }
+        auto [it, inserted] = portsetIds_.try_emplace(key, 0);
+        if (inserted) {
+            it->second = nextPortset_++;
+            pal_portset ps{};
+            ps.count = static_cast<uint32_t>(ranges.size());
+            std::copy(ranges.begin(), ranges.end(), ps.ranges);
+            out_.portsets[it->second] = ps;
+        }
+        return it->second;
+    }
+
+    void addPrefix(uint32_t epid, const PrefixEntry& e) {
+        pal_lpm_value v{};
+        v.portset = portsetId(e.ranges, e.firstRule);
+        v.flags = e.flags;
+        if (e.v6) {
+            pal_lpm6_key k{};
+            k.prefixlen = PAL_LPM_EPID_BITS + e.prefixLen;
+            k.epid = htonl(epid);
+            std::memcpy(k.addr, e.addr.data(), 16);
+            out_.lpm6.emplace_back(k, v);
+        } else {
+            pal_lpm4_key k{};
+            k.prefixlen = PAL_LPM_EPID_BITS + e.prefixLen;
+            k.epid = htonl(epid);
+            std::memcpy(k.addr, e.addr.data(), 4);
+            out_.lpm4.emplace_back(k, v);
+        }
+    }
+
+    MapEntries& out_;
+    uint32_t nextEpid_;
+    uint32_t nextPortset_;
+    std::map<std::vector<uint64_t>, uint32_t> portsetIds_;
+};
+
+}  // namespace
+
+MapEntries compile(const std::vector<Policy>& policies, const std::vector<Container>& containers,
+                   const Config::Defaults& defaults, uint32_t idBase) {
+    MapEntries out;
+    Builder builder(out, idBase);
+    std::map<PolicySetKey, uint32_t> epids;  // containers with the same policies share one
+    for (size_t ci = 0; ci < containers.size(); ci++) {
+        PolicySetKey set;
+        for (size_t pi = 0; pi < policies.size(); pi++) {
+            if (selectorMatches(policies[pi].selector, containers[ci])) set.push_back(pi);
+        }
+        auto it = epids.find(set);
+        if (it == epids.end()) {
+            uint32_t epid = set.empty() ? builder.addUnmatched(defaults.unmatched)
+                                        : builder.addPolicySet(policies, set);
+            it = epids.emplace(set, epid).first;
+        }
+        out.cgroups[containers[ci].cgroupId] = {it->second, static_cast<uint32_t>(ci)};
+    }
+    return out;
+}
+
+}  // namespace palisade

@@ -1,0 +1,57 @@
+// Turns the policies in force and the known containers into the exact map
+// entries the BPF programs read (include/palisade/abi.h). Pure: no kernel.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "containers/container.h"
+#include "policy/policy.h"
+#include "util/diagnostic.h"
+
+extern "C" {
+#include <palisade/abi.h>
+}
+
+namespace palisade {
+
+// One generation of map contents. Ids (epids, port set ids) are allocated from
+// `idBase` so that two generations can live in the maps side by side.
+struct MapEntries {
+    struct ContainerEntry {
+        uint32_t epid = 0;
+        uint32_t container = 0;  // index into the containers given to compile()
+    };
+    std::map<uint64_t, ContainerEntry> cgroups;  // by cgroup id
+    std::map<uint32_t, pal_policy> policies;     // by epid
+    std::map<uint32_t, pal_portset> portsets;    // by port set id
+    std::vector<std::pair<pal_lpm4_key, pal_lpm_value>> lpm4;
+    std::vector<std::pair<pal_lpm6_key, pal_lpm_value>> lpm6;
+    // For status and events: the policy names behind each epid (empty: unmatched).
+    std::map<uint32_t, std::vector<std::string>> epidPolicies;
+};
+
+// A policy set that cannot be represented (e.g. more port ranges for one prefix
+// than PAL_MAX_PORT_RANGES); carries the location of the offending rule.
+class CompileError : public std::runtime_error {
+  public:
+    explicit CompileError(Diagnostic d) : std::runtime_error(d.str()), diagnostic_(std::move(d)) {}
+    const Diagnostic& diagnostic() const { return diagnostic_; }
+
+  private:
+    Diagnostic diagnostic_;
+};
+
+// The high bit of every id tells the two generation slots apart.
+inline uint32_t generationIdBase(uint64_t generation) {
+    return (generation & 1) ? 0x80000000u : 0u;
+}
+
+MapEntries compile(const std::vector<Policy>& policies, const std::vector<Container>& containers,
+                   const Config::Defaults& defaults, uint32_t idBase);
+
+}  // namespace palisade
