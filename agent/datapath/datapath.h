@@ -1,0 +1,78 @@
+// The agent's only view of the kernel side: a narrow interface over the BPF
+// skeleton (bpf_datapath.cpp), so the rest of the agent can be tested with a fake.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "compiler/compiler.h"
+
+namespace palisade {
+
+struct VerdictCounters {
+    std::array<std::array<uint64_t, PAL_VERDICT_MAX>, PAL_HOOK_MAX> byHook{};
+    uint64_t ringbufDrops = 0;
+};
+
+struct AttachedProgram {
+    std::string name;  // e.g. pal_connect4
+    std::string hook;  // e.g. cgroup/connect4
+    uint32_t id = 0;   // kernel program id
+};
+
+class Datapath {
+  public:
+    virtual ~Datapath() = default;
+
+    // Makes `next` the generation in force, make-before-break (SPEC §4.8): its
+    // entries are written beside the current generation's, one update switches
+    // every container at once, and the old entries go after a grace period.
+    // `next` must have been compiled with generationIdBase(generation).
+    virtual void apply(const MapEntries& next, uint64_t generation) = 0;
+    virtual VerdictCounters counters() const = 0;
+    virtual std::vector<AttachedProgram> programs() const = 0;
+};
+
+// The kernel refused something; what() says what and where, with the errno text.
+class DatapathError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct DatapathOptions {
+    std::string cgroupRoot;  // programs attach here
+    std::string stateDir;    // bpffs directory for pins
+    Cidr nat64Prefix;        // /96
+};
+
+class BpfDatapath;
+
+// Loads, attaches (at cgroupRoot, alongside any other programs) and pins the
+// programs and maps. Pinned objects outlive the agent: enforcement stays in
+// force while it is down (SPEC §7); removeState() takes them away.
+std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options);
+
+// Unpins everything under stateDir that palisade created (links detach when
+// their last pin goes). Returns the number of objects removed.
+int removeState(const std::string& stateDir);
+
+class BpfDatapath : public Datapath {
+  public:
+    ~BpfDatapath() override;
+    void apply(const MapEntries& next, uint64_t generation) override;
+    VerdictCounters counters() const override;
+    std::vector<AttachedProgram> programs() const override;
+    int eventsMapFd() const;
+
+  private:
+    friend std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions&);
+    struct Impl;
+    explicit BpfDatapath(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace palisade

@@ -1,0 +1,79 @@
+#include "datapath/map_writer.h"
+
+#include <bpf/bpf.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "datapath/datapath.h"
+
+namespace palisade {
+namespace {
+
+template <typename K, typename V>
+void update(int fd, const K& key, const V& value, const char* map) {
+    if (bpf_map_update_elem(fd, &key, &value, BPF_ANY)) {
+        throw DatapathError(std::string("update map ") + map + ": " + std::strerror(errno));
+    }
+}
+
+template <typename K>
+void remove(int fd, const K& key) {
+    bpf_map_delete_elem(fd, &key);  // already gone is fine
+}
+
+// A real RCU grace period: every BPF program that started before this call has
+// finished, so nothing still reads the generation being retired.
+void waitForGracePeriod() {
+    if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) return;
+    // MEMBARRIER_CMD_GLOBAL is refused on nohz_full kernels; cgroup programs run
+    // for microseconds, so a pause far longer than that retires them as well.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+}  // namespace
+
+MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial) : fds_(fds), config_(initial) {
+    update(fds_.config, uint32_t{0}, config_, "pal_config");
+}
+
+void MapWriter::apply(const MapEntries& next, uint64_t generation) {
+    const unsigned slot = generation & 1;
+
+    // 1. The new generation's entries, unreachable until the switch.
+    for (const auto& [id, ps] : next.portsets) update(fds_.portsets, id, ps, "pal_portsets");
+    for (const auto& [k, v] : next.lpm4) update(fds_.lpm4, k, v, "pal_lpm4");
+    for (const auto& [k, v] : next.lpm6) update(fds_.lpm6, k, v, "pal_lpm6");
+    for (const auto& [epid, p] : next.policies) update(fds_.policies, epid, p, "pal_policies");
+    for (const auto& [cgid, e] : next.cgroups) {
+        pal_cgroup c{};
+        if (bpf_map_lookup_elem(fds_.cgroups, &cgid, &c) != 0) {
+            c.epid[0] = c.epid[1] = e.epid;  // a new container: the same either side
+        }
+        c.epid[slot] = e.epid;
+        c.container = e.container;
+        update(fds_.cgroups, cgid, c, "pal_cgroups");
+    }
+
+    // 2. One write moves every container to the new generation.
+    config_.active_gen = static_cast<uint32_t>(generation);
+    update(fds_.config, uint32_t{0}, config_, "pal_config");
+
+    // 3. The old generation goes once no program can still be reading it.
+    waitForGracePeriod();
+    for (const auto& [cgid, e] : current_.cgroups) {
+        if (!next.cgroups.count(cgid)) remove(fds_.cgroups, cgid);
+    }
+    for (const auto& [epid, p] : current_.policies) remove(fds_.policies, epid);
+    for (const auto& [k, v] : current_.lpm4) remove(fds_.lpm4, k);
+    for (const auto& [k, v] : current_.lpm6) remove(fds_.lpm6, k);
+    for (const auto& [id, ps] : current_.portsets) remove(fds_.portsets, id);
+    current_ = next;
+}
+
+}  // namespace palisade

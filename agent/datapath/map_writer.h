@@ -1,0 +1,37 @@
+// Writes compiled generations into the policy maps, make-before-break. Works on
+// map file descriptors, so the agent's maps and a test object's maps are filled
+// by the same code.
+#pragma once
+
+#include <cstdint>
+
+#include "compiler/compiler.h"
+
+namespace palisade {
+
+struct PolicyMapFds {
+    int cgroups = -1;
+    int policies = -1;
+    int portsets = -1;
+    int lpm4 = -1;
+    int lpm6 = -1;
+    int config = -1;
+};
+
+class MapWriter {
+  public:
+    MapWriter(PolicyMapFds fds, const pal_config& initial);
+
+    // SPEC §4.8: the new generation's entries are written beside the current
+    // ones, one update of pal_config switches every container at once, and the
+    // old entries are deleted after an RCU grace period. `next` must have been
+    // compiled with generationIdBase(generation). Throws DatapathError.
+    void apply(const MapEntries& next, uint64_t generation);
+
+  private:
+    PolicyMapFds fds_;
+    pal_config config_;
+    MapEntries current_;
+};
+
+}  // namespace palisade

@@ -1,0 +1,73 @@
+#include "events/sinks.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace palisade {
+
+FileSink::FileSink(std::string path, uint64_t maxBytes, uint32_t maxFiles)
+    : path_(std::move(path)), maxBytes_(maxBytes), maxFiles_(maxFiles) {
+    std::error_code ec;
+    fs::create_directories(fs::path(path_).parent_path(), ec);
+    file_ = fopen(path_.c_str(), "ae");
+    if (!file_) throw std::runtime_error("open event file " + path_ + ": " + strerror(errno));
+    size_ = fs::file_size(path_, ec);
+}
+
+FileSink::~FileSink() {
+    if (file_) fclose(file_);
+}
+
+void FileSink::rotate() {
+    fclose(file_);
+    std::error_code ec;
+    for (uint32_t i = maxFiles_ - 1; i > 0; i--) {
+        std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1);
+        fs::rename(from, path_ + "." + std::to_string(i), ec);
+    }
+    if (maxFiles_ <= 1) fs::remove(path_, ec);
+    file_ = fopen(path_.c_str(), "we");
+    if (!file_) throw std::runtime_error("reopen event file " + path_ + ": " + strerror(errno));
+    size_ = 0;
+}
+
+void FileSink::write(const nlohmann::json&, const std::string& line) {
+    if (size_ > 0 && size_ + line.size() + 1 > maxBytes_) rotate();
+    fwrite(line.data(), 1, line.size(), file_);
+    fputc('\n', file_);
+    size_ += line.size() + 1;
+}
+
+void FileSink::flush() { fflush(file_); }
+
+void StdoutSink::write(const nlohmann::json&, const std::string& line) {
+    fwrite(line.data(), 1, line.size(), stdout);
+    fputc('\n', stdout);
+}
+
+void StdoutSink::flush() { fflush(stdout); }
+
+EventBus::EventBus(const std::vector<SinkConfig>& sinks) {
+    for (const auto& s : sinks) {
+        if (s.type == SinkConfig::Type::Stdout) {
+            add(std::make_unique<StdoutSink>());
+        } else {
+            add(std::make_unique<FileSink>(s.path, uint64_t{s.maxSizeMB} << 20, s.maxFiles));
+        }
+    }
+}
+
+void EventBus::publish(const nlohmann::json& event) {
+    const std::string line = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    for (auto& s : sinks_) s->write(event, line);
+}
+
+void EventBus::flush() {
+    for (auto& s : sinks_) s->flush();
+}
+
+}  // namespace palisade

@@ -1,0 +1,58 @@
+// Where events go (SPEC §2 events.sinks): one JSON object per line.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace palisade {
+
+class EventSink {
+  public:
+    virtual ~EventSink() = default;
+    // `line` is `event` serialised, without the newline.
+    virtual void write(const nlohmann::json& event, const std::string& line) = 0;
+    virtual void flush() = 0;
+};
+
+// A file rotated by size: path, path.1, ... path.<maxFiles-1>.
+class FileSink : public EventSink {
+  public:
+    FileSink(std::string path, uint64_t maxBytes, uint32_t maxFiles);
+    ~FileSink() override;
+    void write(const nlohmann::json& event, const std::string& line) override;
+    void flush() override;
+
+  private:
+    void rotate();
+    std::string path_;
+    uint64_t maxBytes_;
+    uint32_t maxFiles_;
+    FILE* file_ = nullptr;
+    uint64_t size_ = 0;
+};
+
+class StdoutSink : public EventSink {
+  public:
+    void write(const nlohmann::json& event, const std::string& line) override;
+    void flush() override;
+};
+
+// Fans events out to every configured sink.
+class EventBus {
+  public:
+    explicit EventBus(const std::vector<SinkConfig>& sinks);
+    void add(std::unique_ptr<EventSink> sink) { sinks_.push_back(std::move(sink)); }
+    void publish(const nlohmann::json& event);
+    void flush();
+
+  private:
+    std::vector<std::unique_ptr<EventSink>> sinks_;
+};
+
+}  // namespace palisade
