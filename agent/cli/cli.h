@@ -1,0 +1,10 @@
+// The `palisade` command line (SPEC §1).
+#pragma once
+
+namespace palisade {
+
+// Parses argv and runs the subcommand. Returns the process exit code:
+// 0 success, 1 invalid input, 2 runtime failure.
+int runCli(int argc, char** argv);
+
+}  // namespace palisade

@@ -1,0 +1,181 @@
+#include "control/control_server.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+namespace palisade {
+
+struct ControlServer::Client {
+    int fd = -1;
+    std::string in;
+    std::string out;  // bytes not yet written
+    bool subscribed = false;
+    bool closeWhenFlushed = false;
+    bool dead = false;
+    std::optional<EventFilter> filter;
+
+    ~Client() {
+        if (fd >= 0) close(fd);
+    }
+};
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+// The longest request we read: a command and a filter.
+constexpr size_t kMaxRequestBytes = 4096;
+
+}  // namespace
+
+ControlServer::ControlServer(std::string path, Handlers handlers)
+    : path_(std::move(path)), handlers_(std::move(handlers)) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path_.size() >= sizeof(addr.sun_path)) {
+        throw std::runtime_error("controlSocket path too long: " + path_);
+    }
+    std::strcpy(addr.sun_path, path_.c_str());
+    listenFd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listenFd_ < 0) fail("control socket");
+    unlink(path_.c_str());  // a stale socket of an earlier agent
+    // Root only (SPEC §2): the mode is set before anyone can connect.
+    mode_t old = umask(0177);
+    int rc = bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    umask(old);
+    if (rc != 0) fail("bind control socket " + path_);
+    if (listen(listenFd_, 16) != 0) fail("listen on control socket " + path_);
+}
+
+ControlServer::~ControlServer() {
+    clients_.clear();
+    if (listenFd_ >= 0) close(listenFd_);
+    unlink(path_.c_str());
+}
+
+size_t ControlServer::subscribers() const {
+    size_t n = 0;
+    for (const auto& c : clients_) n += c->subscribed;
+    return n;
+}
+
+void ControlServer::fillPollFds(std::vector<pollfd>& fds) const {
+    fds.push_back({listenFd_, POLLIN, 0});
+    for (const auto& c : clients_) {
+        short events = POLLIN;
+        if (!c->out.empty()) events |= POLLOUT;
+        fds.push_back({c->fd, events, 0});
+    }
+}
+
+void ControlServer::handle(const std::vector<pollfd>& fds) {
+    for (const auto& p : fds) {
+        if (p.fd == listenFd_ && (p.revents & POLLIN)) {
+            accept();
+            continue;
+        }
+        for (auto& c : clients_) {
+            if (c->fd != p.fd || !p.revents) continue;
+            if (p.revents & (POLLERR | POLLHUP)) c->dead = true;
+            if (!c->dead && (p.revents & POLLIN)) readRequest(*c);
+            if (!c->dead && (p.revents & POLLOUT)) flush(*c);
+        }
+    }
+    std::erase_if(clients_, [](const auto& c) { return c->dead; });
+}
+
+void ControlServer::accept() {
+    for (int i = 0; i < 16; i++) {
+        int fd = accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        auto c = std::make_unique<Client>();
+        c->fd = fd;
+        clients_.push_back(std::move(c));
+    }
+}
+
+void ControlServer::readRequest(Client& c) {
+    char buf[1024];
+    ssize_t n = read(c.fd, buf, sizeof(buf));
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) c.dead = true;
+        return;
+    }
+    if (c.subscribed) return;  // subscribers only listen
+    c.in.append(buf, static_cast<size_t>(n));
+    auto nl = c.in.find('\n');
+    if (nl == std::string::npos) {
+        if (c.in.size() > kMaxRequestBytes) c.dead = true;
+        return;
+    }
+    nlohmann::json reply;
+    auto req = nlohmann::json::parse(c.in.substr(0, nl), nullptr, false);
+    std::string cmd = req.is_object() ? req.value("cmd", "") : "";
+    if (cmd == "status") {
+        reply = handlers_.status();
+    } else if (cmd == "containers") {
+        reply = handlers_.containers();
+    } else if (cmd == "events") {
+        std::string error;
+        c.filter = EventFilter::parse(req.value("filter", ""), error);
+        if (!c.filter) {
+            reply = {{"error", error}};
+        } else if (req.value("follow", false)) {
+            c.subscribed = true;
+            return;
+        } else {
+            for (const auto& [event, line] : recent_) {
+                if (c.filter->matches(event)) c.out += line + "\n";
+            }
+            c.closeWhenFlushed = true;
+            flush(c);
+            return;
+        }
+    } else {
+        reply = {{"error", "unknown request; expected status, containers or events"}};
+    }
+    c.out += reply.dump() + "\n";
+    c.closeWhenFlushed = true;
+    flush(c);
+}
+
+void ControlServer::flush(Client& c) {
+    while (!c.out.empty()) {
+        ssize_t n = write(c.fd, c.out.data(), c.out.size());
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) c.dead = true;
+            return;
+        }
+        c.out.erase(0, static_cast<size_t>(n));
+    }
+    if (c.closeWhenFlushed) c.dead = true;
+}
+
+void ControlServer::publish(const nlohmann::json& event, const std::string& line) {
+    recent_.emplace_back(event, line);
+    if (recent_.size() > kRecentEvents) recent_.pop_front();
+    for (auto& c : clients_) {
+        if (!c->subscribed || c->dead || !c->filter->matches(event)) continue;
+        if (c->out.size() + line.size() + 1 > kMaxQueuedBytes) {
+            dropped_++;
+            continue;
+        }
+        c->out += line;
+        c->out += '\n';
+        flush(*c);
+    }
+}
+
+}  // namespace palisade

@@ -1,0 +1,324 @@
+#include "daemon/agent.h"
+
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
+#include <sys/statfs.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "compiler/compiler.h"
+#include "containers/container.h"
+#include "control/control_server.h"
+#include "daemon/policy_store.h"
+#include "daemon/status.h"
+#include "datapath/datapath.h"
+#include "datapath/features.h"
+#include "events/event_format.h"
+#include "events/sinks.h"
+
+namespace palisade {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Containers are rediscovered this often (the rescan also repairs anything a
+// notification missed).
+constexpr auto kResyncPeriod = std::chrono::seconds(1);
+// The ring buffer wakes us only for batches (bpf/events.bpf.h); lone events are
+// drained on this timer.
+constexpr int kDrainMs = 100;
+
+std::string resolveCgroupRoot(const Config& config) {
+    std::string root = config.cgroupRoot.empty() ? findCgroup2Mount() : config.cgroupRoot;
+    if (root.empty()) throw DatapathError("no cgroup2 mount found in /proc/self/mountinfo");
+    struct statfs st {};
+    if (statfs(root.c_str(), &st) != 0 || st.f_type != CGROUP2_SUPER_MAGIC) {
+        throw DatapathError("cgroupRoot " + root + " is not a cgroup v2 directory");
+    }
+    return root;
+}
+
+// Events to `palisade events` subscribers.
+class ControlSink : public EventSink {
+  public:
+    explicit ControlSink(ControlServer& server) : server_(server) {}
+    void write(const nlohmann::json& event, const std::string& line) override {
+        server_.publish(event, line);
+    }
+    void flush() override {}
+
+  private:
+    ControlServer& server_;
+};
+
+class Agent {
+  public:
+    explicit Agent(const Config& config)
+        : config_(config),
+          roots_{config.runtimes.dockerRoot, config.runtimes.containerdState,
+                 config.runtimes.crioStorage},
+          bus_(config.events.sinks) {}
+
+    int run();
+
+  private:
+    void start();
+    void loop(int sigfd, ring_buffer* rb);
+    bool handleSignal(int sigfd);  // false: stop
+    bool refreshPolicies();
+    bool refreshContainers();
+    bool applyGeneration();
+    void onRecord(const void* data, size_t size);
+    void publish(const nlohmann::json& event) { bus_.publish(event); }
+    nlohmann::json containerEvent(const std::string& action, const Container& c) const;
+    StatusInputs statusInputs() const;
+
+    Config config_;
+    RuntimeRoots roots_;
+    EventBus bus_;
+    Clock clock_;
+    std::string cgroupRoot_;
+    nlohmann::json features_;
+    PolicyStore store_;
+    std::unique_ptr<BpfDatapath> datapath_;
+    std::unique_ptr<ControlServer> control_;
+    std::vector<Container> containers_;
+    std::map<uint64_t, size_t> containerByCgroup_;
+    std::map<uint64_t, uint32_t> epidByCgroup_;
+    std::map<uint32_t, std::vector<std::string>> epidPolicies_;  // this and the last generation
+    uint64_t generation_ = 0;
+};
+
+nlohmann::json Agent::containerEvent(const std::string& action, const Container& c) const {
+    auto j = agentEvent(action, clock_, {{"cgroup", c.cgroupPath}, {"cgroupId", c.cgroupId}});
+    j["container"] = {{"id", c.id}, {"name", c.name}, {"runtime", c.runtime}};
+    return j;
+}
+
+bool Agent::refreshPolicies() {
+    auto outcome = store_.reload(config_.policyDir);
+    for (const auto& d : outcome.errors) spdlog::warn("{}", d.str());
+    for (const auto& file : outcome.rejected) {
+        for (const auto& d : file.errors) {
+            spdlog::error("policy rejected: {}", d.str());
+            publish(
+                agentEvent("policy-rejected", clock_, {{"file", file.path}, {"error", d.str()}}));
+        }
+    }
+    for (const auto& path : outcome.removed) spdlog::info("policy file removed: {}", path);
+    return outcome.changed();
+}
+
+bool Agent::refreshContainers() {
+    auto found = scanContainers(cgroupRoot_, roots_);
+    std::set<uint64_t> before, after;
+    for (const auto& c : containers_) before.insert(c.cgroupId);
+    for (const auto& c : found) after.insert(c.cgroupId);
+    if (before == after) return false;
+    for (const auto& c : found) {
+        if (!before.count(c.cgroupId)) publish(containerEvent("container-started", c));
+    }
+    for (const auto& c : containers_) {
+        if (!after.count(c.cgroupId)) publish(containerEvent("container-stopped", c));
+    }
+    containers_ = std::move(found);
+    containerByCgroup_.clear();
+    for (size_t i = 0; i < containers_.size(); i++) containerByCgroup_[containers_[i].cgroupId] = i;
+    return true;
+}
+
+// Builds and switches to the next generation; on failure the one in force stays.
+bool Agent::applyGeneration() {
+    const uint64_t next = generation_ + 1;
+    MapEntries entries;
+    try {
+        entries = compile(store_.policies(), containers_, config_.defaults, generationIdBase(next));
+    } catch (const CompileError& e) {
+        spdlog::error("policy set not applied, generation {} stays in force: {}", generation_,
+                      e.what());
+        publish(agentEvent("policy-rejected", clock_,
+                           {{"file", e.diagnostic().where.file}, {"error", e.diagnostic().str()}}));
+        return false;
+    }
+    datapath_->apply(entries, next);
+    generation_ = next;
+    std::erase_if(epidPolicies_, [&](const auto& kv) {
+        return (kv.first & 0x80000000u) == generationIdBase(next);
+    });
+    epidPolicies_.insert(entries.epidPolicies.begin(), entries.epidPolicies.end());
+    epidByCgroup_.clear();
+    for (const auto& [cgid, e] : entries.cgroups) epidByCgroup_[cgid] = e.epid;
+    for (const auto& [path, file] : store_.files()) {
+        nlohmann::json names = nlohmann::json::array();
+        for (const auto& p : file.policies) names.push_back(p.name);
+        publish(agentEvent("policy-applied", clock_,
+                           {{"generation", generation_},
+                            {"file", path},
+                            {"sha256", file.sha256},
+                            {"policies", names}}));
+    }
+    spdlog::info("generation {} in force: {} policies, {} containers, {} IPv4 and {} IPv6 prefixes",
+                 generation_, store_.policies().size(), containers_.size(), entries.lpm4.size(),
+                 entries.lpm6.size());
+    return true;
+}
+
+void Agent::onRecord(const void* data, size_t size) {
+    if (size < sizeof(pal_net_event)) return;
+    const auto* h = static_cast<const pal_event_header*>(data);
+    if (h->type != PAL_EVENT_NET && h->type != PAL_EVENT_SOCKET) return;
+    EventContext ctx;
+    if (auto it = containerByCgroup_.find(h->cgroup_id); it != containerByCgroup_.end()) {
+        ctx.container = &containers_[it->second];
+    }
+    if (auto it = epidPolicies_.find(h->epid); it != epidPolicies_.end()) ctx.policies = it->second;
+    publish(formatNetEvent(*static_cast<const pal_net_event*>(data), ctx, clock_));
+}
+
+StatusInputs Agent::statusInputs() const {
+    StatusInputs in{config_,
+                    cgroupRoot_,
+                    features_,
+                    generation_,
+                    datapath_->programs(),
+                    datapath_->counters(),
+                    store_.files(),
+                    containers_,
+                    {},
+                    0};
+    for (const auto& c : containers_) {
+        auto e = epidByCgroup_.find(c.cgroupId);
+        auto p = e == epidByCgroup_.end() ? epidPolicies_.end() : epidPolicies_.find(e->second);
+        in.policiesByCgroup[c.cgroupId] =
+            p == epidPolicies_.end() ? std::vector<std::string>{} : p->second;
+    }
+    in.subscriberDrops = control_ ? control_->droppedForSlowSubscribers() : 0;
+    return in;
+}
+
+void Agent::start() {
+    cgroupRoot_ = resolveCgroupRoot(config_);
+    Features features(std::make_unique<KernelProbe>());
+    for (Feature f : kAllFeatures) features_[featureName(f)] = features.has(f);
+    auto missing = features.missingForEnforcement();
+    if (!missing.empty()) {
+        std::string names;
+        for (auto f : missing) names += " " + featureName(f);
+        throw DatapathError("this kernel lacks what enforcement needs:" + names);
+    }
+    datapath_ = openBpfDatapath({cgroupRoot_, config_.stateDir, config_.defaults.nat64Prefix});
+    refreshPolicies();
+    refreshContainers();
+    if (!applyGeneration()) throw DatapathError("the initial policy set cannot be applied");
+    control_ = std::make_unique<ControlServer>(
+        config_.controlSocket,
+        ControlServer::Handlers{[this] { return statusJson(statusInputs()); },
+                                [this] { return containersJson(statusInputs()); }});
+    bus_.add(std::make_unique<ControlSink>(*control_));
+}
+
+bool Agent::handleSignal(int sigfd) {
+    signalfd_siginfo si{};
+    if (read(sigfd, &si, sizeof(si)) != sizeof(si)) return true;
+    if (si.ssi_signo == SIGHUP) {
+        spdlog::info("SIGHUP: re-reading policies");
+        if (refreshPolicies()) applyGeneration();
+        return true;
+    }
+    spdlog::info(
+        "stopping; enforcement stays in force (pinned under {}); `palisade cleanup` "
+        "removes it",
+        config_.stateDir);
+    return false;
+}
+
+void Agent::loop(int sigfd, ring_buffer* rb) {
+    auto nextResync = SteadyClock::now() + kResyncPeriod;
+    std::vector<pollfd> fds;
+    for (;;) {
+        fds = {{sigfd, POLLIN, 0}, {ring_buffer__epoll_fd(rb), POLLIN, 0}};
+        control_->fillPollFds(fds);
+        poll(fds.data(), fds.size(), kDrainMs);
+        ring_buffer__consume(rb);
+        control_->handle(fds);
+        if ((fds[0].revents & POLLIN) && !handleSignal(sigfd)) return;
+        if (SteadyClock::now() >= nextResync) {
+            bool policies = refreshPolicies();
+            if (refreshContainers() || policies) applyGeneration();
+            nextResync = SteadyClock::now() + kResyncPeriod;
+        }
+        bus_.flush();
+    }
+}
+
+int Agent::run() {
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+    try {
+        start();
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        close(sigfd);
+        return 2;
+    }
+    auto cb = [](void* self, void* data, size_t size) {
+        static_cast<Agent*>(self)->onRecord(data, size);
+        return 0;
+    };
+    ring_buffer* rb = ring_buffer__new(datapath_->eventsMapFd(), cb, this, nullptr);
+    if (!rb) {
+        spdlog::critical("open the event ring buffer: {}", strerror(errno));
+        close(sigfd);
+        return 2;
+    }
+    nlohmann::json programs = nlohmann::json::array();
+    for (const auto& p : datapath_->programs()) {
+        programs.push_back({{"name", p.name}, {"hook", p.hook}, {"id", p.id}});
+    }
+    publish(agentEvent("agent-ready", clock_,
+                       {{"cgroupRoot", cgroupRoot_},
+                        {"generation", generation_},
+                        {"programs", programs},
+                        {"containers", containers_.size()}}));
+    bus_.flush();
+    sd_notify(0, "READY=1");
+    spdlog::info("enforcing below {} ({} programs attached)", cgroupRoot_, programs.size());
+
+    int rc = 0;
+    try {
+        loop(sigfd, rb);
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        rc = 2;
+    }
+    ring_buffer__free(rb);
+    close(sigfd);
+    bus_.flush();
+    return rc;
+}
+
+}  // namespace
+
+int runAgent(const Config& config) {
+    try {
+        Agent agent(config);
+        return agent.run();
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 2;
+    }
+}
+
+}  // namespace palisade

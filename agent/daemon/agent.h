@@ -1,0 +1,12 @@
+// `palisade run`: the daemon's life cycle (SPEC §1, §7).
+#pragma once
+
+#include "config/config.h"
+
+namespace palisade {
+
+// Runs until SIGTERM/SIGINT. Returns the process exit code (0 clean stop,
+// 2 when the kernel refuses what enforcement needs).
+int runAgent(const Config& config);
+
+}  // namespace palisade

@@ -1,0 +1,49 @@
+#include "daemon/policy_store.h"
+
+#include <filesystem>
+#include <set>
+
+namespace palisade {
+
+PolicyStore::Outcome PolicyStore::reload(const std::string& policyDir) {
+    Outcome out;
+    std::error_code ec;
+    std::vector<PolicyFile> read;
+    if (std::filesystem::is_directory(policyDir, ec)) {
+        read = loadPolicyPaths({policyDir}, out.errors);
+    } else {
+        out.errors.push_back({{policyDir, 0, 0}, "policy directory does not exist"});
+    }
+
+    std::set<std::string> seen;
+    for (auto& file : read) {
+        seen.insert(file.path);
+        if (!file.valid()) {
+            out.rejected.push_back(std::move(file));
+            continue;
+        }
+        auto it = files_.find(file.path);
+        if (it != files_.end() && it->second.sha256 == file.sha256) continue;
+        out.accepted.push_back(file.path);
+        files_[file.path] = std::move(file);
+    }
+    for (auto it = files_.begin(); it != files_.end();) {
+        if (seen.count(it->first)) {
+            ++it;
+        } else {
+            out.removed.push_back(it->first);
+            it = files_.erase(it);
+        }
+    }
+    return out;
+}
+
+std::vector<Policy> PolicyStore::policies() const {
+    std::vector<Policy> all;
+    for (const auto& [path, file] : files_) {
+        all.insert(all.end(), file.policies.begin(), file.policies.end());
+    }
+    return all;
+}
+
+}  // namespace palisade

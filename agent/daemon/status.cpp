@@ -1,0 +1,124 @@
+#include "daemon/status.h"
+
+#include <sstream>
+
+#include "events/event_format.h"
+
+namespace palisade {
+
+nlohmann::json containersJson(const StatusInputs& in) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& c : in.containers) {
+        auto p = in.policiesByCgroup.find(c.cgroupId);
+        out.push_back({{"id", c.id},
+                       {"name", c.name},
+                       {"runtime", c.runtime},
+                       {"namespace", c.k8sNamespace},
+                       {"pod", c.pod},
+                       {"labels", c.labels},
+                       {"cgroup", c.cgroupPath},
+                       {"cgroupId", c.cgroupId},
+                       {"policies",
+                        p == in.policiesByCgroup.end() ? std::vector<std::string>{} : p->second}});
+    }
+    return out;
+}
+
+nlohmann::json statusJson(const StatusInputs& in) {
+    nlohmann::json programs = nlohmann::json::array();
+    for (const auto& p : in.programs) {
+        programs.push_back({{"name", p.name}, {"hook", p.hook}, {"id", p.id}});
+    }
+    nlohmann::json policies = nlohmann::json::array();
+    for (const auto& [path, file] : in.policyFiles) {
+        for (const auto& p : file.policies) {
+            policies.push_back({{"name", p.name},
+                                {"file", path},
+                                {"sha256", file.sha256},
+                                {"generation", in.generation}});
+        }
+    }
+    nlohmann::json verdicts = nlohmann::json::object();
+    for (uint8_t h = 1; h < PAL_HOOK_MAX; h++) {
+        for (uint8_t v = 0; v < PAL_VERDICT_MAX; v++) {
+            if (uint64_t n = in.counters.byHook[h][v])
+                verdicts[hookMechanism(h)][verdictName(v)] = n;
+        }
+    }
+    return {{"cgroupRoot", in.cgroupRoot},
+            {"stateDir", in.config.stateDir},
+            {"features", in.features},
+            {"fallbacks",
+             {{"packetSockets", "tracepoint/sys_enter_socket (SIGKILL): BPF LSM not in use"}}},
+            {"programs", programs},
+            {"generation", in.generation},
+            {"policies", policies},
+            {"containers", containersJson(in)},
+            {"counters",
+             {{"verdicts", verdicts},
+              {"ringbufDrops", in.counters.ringbufDrops},
+              {"subscriberDrops", in.subscriberDrops}}}};
+}
+
+std::string statusText(const nlohmann::json& s) {
+    std::ostringstream out;
+    out << "cgroup root:   " << s["cgroupRoot"].get<std::string>() << "\n"
+        << "state dir:     " << s["stateDir"].get<std::string>() << "\n"
+        << "generation:    " << s["generation"] << "\n"
+        << "kernel:       ";
+    for (const auto& [name, have] : s["features"].items()) {
+        out << " " << name << (have.get<bool>() ? "" : "(missing)");
+    }
+    out << "\nfallbacks:\n";
+    for (const auto& [what, how] : s["fallbacks"].items()) {
+        out << "  " << what << ": " << how.get<std::string>() << "\n";
+    }
+    out << "programs:\n";
+    for (const auto& p : s["programs"]) {
+        out << "  " << p["name"].get<std::string>() << "  " << p["hook"].get<std::string>()
+            << "  id " << p["id"] << "\n";
+    }
+    out << "policies:\n";
+    for (const auto& p : s["policies"]) {
+        out << "  " << p["name"].get<std::string>() << "  " << p["file"].get<std::string>()
+            << "  sha256:" << p["sha256"].get<std::string>().substr(0, 12) << "\n";
+    }
+    out << "containers:    " << s["containers"].size() << "\n"
+        << "verdicts:\n";
+    for (const auto& [hook, byVerdict] : s["counters"]["verdicts"].items()) {
+        out << "  " << hook << ":";
+        for (const auto& [verdict, n] : byVerdict.items()) out << " " << verdict << "=" << n;
+        out << "\n";
+    }
+    out << "ring buffer drops: " << s["counters"]["ringbufDrops"]
+        << ", slow-subscriber drops: " << s["counters"]["subscriberDrops"] << "\n";
+    return out.str();
+}
+
+std::string containersText(const nlohmann::json& containers) {
+    std::ostringstream out;
+    char line[512];
+    snprintf(line, sizeof(line), "%-14s %-20s %-11s %-24s %s\n", "ID", "NAME", "RUNTIME",
+             "POLICIES", "CGROUP");
+    out << line;
+    for (const auto& c : containers) {
+        std::string policies;
+        for (const auto& p : c["policies"]) {
+            policies += (policies.empty() ? "" : ",") + p.get<std::string>();
+        }
+        if (policies.empty()) policies = "(unmatched)";
+        std::string name = c["name"].get<std::string>();
+        if (!c["namespace"].get<std::string>().empty()) {
+            name =
+                c["namespace"].get<std::string>() + "/" + c["pod"].get<std::string>() + "/" + name;
+        }
+        snprintf(line, sizeof(line), "%-14s %-20s %-11s %-24s %s\n",
+                 c["id"].get<std::string>().substr(0, 12).c_str(), name.c_str(),
+                 c["runtime"].get<std::string>().c_str(), policies.c_str(),
+                 c["cgroup"].get<std::string>().c_str());
+        out << line;
+    }
+    return out.str();
+}
+
+}  // namespace palisade

@@ -1,0 +1,37 @@
+// What `palisade status` and `palisade containers` show (SPEC §1), built from a
+// snapshot of the agent's state; plus their human-readable rendering.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "containers/container.h"
+#include "datapath/datapath.h"
+#include "policy/policy_parser.h"
+
+namespace palisade {
+
+struct StatusInputs {
+    const Config& config;
+    const std::string& cgroupRoot;
+    const nlohmann::json& features;
+    uint64_t generation;
+    std::vector<AttachedProgram> programs;
+    VerdictCounters counters;
+    const std::map<std::string, PolicyFile>& policyFiles;
+    const std::vector<Container>& containers;
+    std::map<uint64_t, std::vector<std::string>> policiesByCgroup;
+    uint64_t subscriberDrops;
+};
+
+nlohmann::json statusJson(const StatusInputs& in);
+// An array of {id, name, runtime, namespace, pod, cgroup, cgroupId, policies}.
+nlohmann::json containersJson(const StatusInputs& in);
+
+std::string statusText(const nlohmann::json& status);
+std::string containersText(const nlohmann::json& containers);
+
+}  // namespace palisade
