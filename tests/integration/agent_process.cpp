@@ -1,0 +1,135 @@
+#include "agent_process.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace palisade::test {
+namespace {
+
+void writeFile(const fs::path& path, const std::string& text) {
+    fs::create_directories(path.parent_path());
+    std::ofstream(path) << text;
+}
+
+// Waits up to `timeout` for the child to exit; returns its exit code or -1.
+int waitExit(pid_t pid, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        int status = 0;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+}
+
+}  // namespace
+
+AgentProcess::AgentProcess(Sandbox& sandbox) : sandbox_(sandbox) {
+    char tmpl[] = "/tmp/palisade-agent-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    stateDir_ = "/sys/fs/bpf/palisade-test-" + std::to_string(getpid()) + "-" +
+                std::to_string(sandbox.sequence());
+    configPath_ = dir_ + "/palisade.yaml";
+    fs::create_directories(dir_ + "/policies.d");
+}
+
+AgentProcess::~AgentProcess() {
+    if (pid_ > 0) stop();
+    run({PALISADE_BINARY, "cleanup", "--config", configPath_});
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+}
+
+void AgentProcess::describe(const Container& c) {
+    writeFile(fs::path(dir_) / "docker/containers" / c.id / "config.v2.json",
+              nlohmann::json{
+                  {"ID", c.id}, {"Name", "/" + c.name}, {"Config", {{"Labels", {{"app", c.name}}}}}}
+                  .dump());
+}
+
+void AgentProcess::writePolicy(const std::string& fileName, const std::string& yaml) {
+    writeFile(fs::path(dir_) / "policies.d" / fileName, yaml);
+}
+
+void AgentProcess::start(std::chrono::milliseconds timeout) {
+    std::ostringstream cfg;
+    cfg << "cgroupRoot: " << sandbox_.cgroups().path() << "\n"
+        << "policyDir: " << dir_ << "/policies.d\n"
+        << "stateDir: " << stateDir_ << "\n"
+        << "controlSocket: " << dir_ << "/palisade.sock\n"
+        << "runtimes:\n  dockerRoot: " << dir_ << "/docker\n"
+        << "  containerdState: " << dir_ << "/containerd\n"
+        << "  crioStorage: " << dir_ << "/crio\n"
+        << "events:\n  sinks:\n    - {type: file, path: " << dir_ << "/events.jsonl}\n"
+        << extraConfig_;
+    writeFile(configPath_, cfg.str());
+
+    pid_ = fork();
+    if (pid_ == 0) {
+        std::string err = dir_ + "/agent.stderr";
+        freopen(err.c_str(), "w", stderr);
+        freopen("/dev/null", "w", stdout);
+        execl(PALISADE_BINARY, PALISADE_BINARY, "run", "--config", configPath_.c_str(),
+              static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    auto ready = waitForEvent(
+        [](const nlohmann::json& e) { return e["event"]["action"] == "agent-ready"; }, timeout);
+    if (ready.is_null()) {
+        int rc = waitExit(pid_, std::chrono::milliseconds(0));
+        if (rc >= 0) pid_ = -1;
+        FAIL() << "no agent-ready event (exit " << rc << "); stderr:\n" << stderrText();
+    }
+}
+
+int AgentProcess::stop() {
+    if (pid_ <= 0) return -1;
+    kill(pid_, SIGTERM);
+    int rc = waitExit(pid_, std::chrono::seconds(5));
+    if (rc < 0) {
+        kill(pid_, SIGKILL);
+        rc = waitExit(pid_, std::chrono::seconds(5));
+    }
+    pid_ = -1;
+    return rc;
+}
+
+std::vector<nlohmann::json> AgentProcess::events() const {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(dir_ + "/events.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_discarded()) out.push_back(std::move(j));
+    }
+    return out;
+}
+
+nlohmann::json AgentProcess::waitForEvent(const std::function<bool(const nlohmann::json&)>& pred,
+                                          std::chrono::milliseconds timeout) const {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    do {
+        for (const auto& e : events()) {
+            if (pred(e)) return e;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return nullptr;
+}
+
+std::string AgentProcess::stderrText() const {
+    std::ifstream in(dir_ + "/agent.stderr");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace palisade::test

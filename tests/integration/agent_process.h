@@ -1,0 +1,56 @@
+// The real `palisade run` binary, configured for a Sandbox: cgroupRoot is the
+// sandbox's cgroup tree, state, policies, runtime metadata and events live in
+// a temporary directory. RAII: stops the agent and runs `palisade cleanup`.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace palisade::test {
+
+class AgentProcess {
+  public:
+    explicit AgentProcess(Sandbox& sandbox);
+    ~AgentProcess();
+    AgentProcess(const AgentProcess&) = delete;
+    AgentProcess& operator=(const AgentProcess&) = delete;
+
+    // Before start(): docker metadata so that selectors by name find the container.
+    void describe(const Container& c);
+    void writePolicy(const std::string& fileName, const std::string& yaml);
+    std::string& extraConfig() { return extraConfig_; }  // appended to palisade.yaml
+
+    // Starts the agent and waits for its agent-ready event (fails the test if
+    // it does not come within the timeout).
+    void start(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // SIGTERM; returns the exit code.
+    int stop();
+
+    // Every event written so far (the sink file, one JSON object per line).
+    std::vector<nlohmann::json> events() const;
+    // Waits (bounded) for an event matching `pred`; returns it or null json.
+    nlohmann::json waitForEvent(const std::function<bool(const nlohmann::json&)>& pred,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(3)) const;
+    std::string stderrText() const;
+
+    const std::string& dir() const { return dir_; }
+    const std::string& stateDir() const { return stateDir_; }
+    const std::string& configPath() const { return configPath_; }
+
+  private:
+    Sandbox& sandbox_;
+    std::string dir_;
+    std::string stateDir_;
+    std::string configPath_;
+    std::string extraConfig_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace palisade::test

@@ -1,0 +1,330 @@
+// Egress enforcement on the real kernel: the agent binary attached to a sandbox's
+// cgroup tree, real connects and datagrams from netns containers, and the events.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "agent_process.h"
+#include "egress_cases.h"
+#include "events/event_format.h"
+#include "harness.h"
+
+namespace palisade::test {
+namespace {
+
+using nlohmann::json;
+
+bool isV4Mapped(const EgressCase& c) { return std::string(c.dest).rfind("::ffff:", 0) == 0; }
+
+const char* mechanismFor(const EgressCase& c) {
+    bool v6 = std::string(c.dest).find(':') != std::string::npos;
+    if (c.protocol == IPPROTO_ICMP) return "cgroup_skb/egress";
+    // udpv6_sendmsg hands a v4-mapped destination to udp_sendmsg as a plain
+    // sockaddr_in, so the sendmsg4 hook judges it (and never sees the v6 form).
+    if (c.protocol == IPPROTO_UDP)
+        return v6 && !isV4Mapped(c) ? "cgroup/sendmsg6" : "cgroup/sendmsg4";
+    return v6 ? "cgroup/connect6" : "cgroup/connect4";
+}
+
+// The IPv6 form an event reports beside the IPv4 address it judged, if any.
+std::string originalFor(const EgressCase& c) {
+    if (std::string(c.dest) == c.judgedAs) return "";
+    if (c.protocol == IPPROTO_UDP && isV4Mapped(c)) return "";
+    return c.dest;
+}
+
+// An ICMP echo request through a ping socket; 0 or errno.
+int pingErrnoHere(const std::string& ip) {
+    int fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+    if (fd < 0) return errno;
+    icmphdr echo{};
+    echo.type = ICMP_ECHO;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    inet_pton(AF_INET, ip.c_str(), &to.sin_addr);
+    int rc = sendto(fd, &echo, sizeof(echo), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    int err = rc < 0 ? errno : 0;
+    close(fd);
+    return err;
+}
+
+class Egress : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        PALISADE_REQUIRE_ROOT();
+        sandbox_ = std::make_unique<Sandbox>();
+        sandbox_->addExternalAddress("198.18.0.200/32");
+        sandbox_->addExternalAddress("198.18.1.1/32");
+        sandbox_->addExternalAddress("fd00:18::2/128");
+        client_ = &sandbox_->addContainer("client-1");
+        // Ping sockets for every gid, as container runtimes configure them.
+        client_->run({"sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"});
+        agent_ = std::make_unique<AgentProcess>(*sandbox_);
+        agent_->describe(*client_);
+    }
+    void TearDown() override {
+        agent_.reset();
+        sandbox_.reset();
+    }
+
+    void startWith(const std::string& policy) {
+        agent_->writePolicy("table.yaml", policy);
+        agent_->start();
+    }
+
+    // The event for a verdict on `dest`/`port` from our container (and, when
+    // given, reported with that original IPv6 destination).
+    json eventFor(const std::string& judgedAs, uint16_t port, const char* mechanism,
+                  const std::string& original = "") {
+        return agent_->waitForEvent([&](const json& e) {
+            return e["palisade"].value("mechanism", "") == mechanism &&
+                   e["palisade"].value("original_destination", "") == original &&
+                   e.contains("destination") && e["destination"]["ip"] == judgedAs &&
+                   (port == 0 || e["destination"].value("port", 0) == port);
+        });
+    }
+
+    // Does the case through real sockets; returns 0 or the errno.
+    int attempt(const EgressCase& c) {
+        switch (c.protocol) {
+            case IPPROTO_UDP:
+                return client_->sendtoErrno(c.dest, c.port);
+            case IPPROTO_ICMP: {
+                std::string ip = c.dest;
+                return client_->inContainer([ip] { return pingErrnoHere(ip); });
+            }
+            default:
+                return client_->connectErrno(c.dest, c.port);
+        }
+    }
+
+    std::unique_ptr<Sandbox> sandbox_;
+    Container* client_ = nullptr;
+    std::unique_ptr<AgentProcess> agent_;
+};
+
+TEST_F(Egress, TableWithRealTrafficAndEvents) {
+    startWith(kEgressTablePolicy);
+    Server tcp443 = sandbox_->listenOnBridge(443, SOCK_STREAM);
+    Server tcp8005 = sandbox_->listenOnBridge(8005, SOCK_STREAM);
+    Server udp53 = sandbox_->listenOnBridge(53, SOCK_DGRAM);
+
+    for (const auto& c : kEgressCases) {
+        SCOPED_TRACE(c.name);
+        int before = c.protocol == IPPROTO_UDP ? udp53.count()
+                     : c.port == 8005          ? tcp8005.count()
+                                               : tcp443.count();
+        int err = attempt(c);
+        if (c.verdict == PAL_VERDICT_DENY) {
+            EXPECT_EQ(err, EPERM) << strerror(err);
+            json e = eventFor(c.judgedAs, c.port, mechanismFor(c), originalFor(c));
+            ASSERT_FALSE(e.is_null()) << "no event";
+            EXPECT_EQ(e["event"]["outcome"], "denied");
+            EXPECT_EQ(e["palisade"]["verdict"], "deny");
+            EXPECT_EQ(e["palisade"]["reason"], reasonName(c.reason));
+            EXPECT_EQ(e["container"]["name"], "client-1");
+            EXPECT_EQ(e["container"]["id"], client_->id);
+            EXPECT_EQ(e["container"]["runtime"], "docker");
+            EXPECT_EQ(e["rule"]["name"], "egress-table");
+            EXPECT_GT(e["process"]["pid"].get<int>(), 0);
+            EXPECT_EQ(e["network"]["type"],
+                      std::string(c.judgedAs).find(':') == std::string::npos ? "ipv4" : "ipv6");
+            continue;
+        }
+        EXPECT_NE(err, EPERM);
+        if (std::string(c.judgedAs).rfind("198.18.0.1", 0) == 0 ||
+            std::string(c.judgedAs) == "fd00:18::1") {
+            if (c.protocol == IPPROTO_TCP) {
+                EXPECT_EQ(err, 0) << strerror(err);
+                const Server& s = c.port == 8005 ? tcp8005 : tcp443;
+                EXPECT_TRUE(s.waitForCount(before + 1)) << "the server saw no connection";
+            } else if (c.protocol == IPPROTO_UDP) {
+                EXPECT_EQ(err, 0) << strerror(err);
+                EXPECT_TRUE(udp53.waitForCount(before + 1)) << "the server saw no datagram";
+            } else {
+                EXPECT_EQ(err, 0) << strerror(err);
+            }
+        }
+    }
+}
+
+TEST_F(Egress, ConnectedUdpIsJudgedAtConnect) {
+    startWith(kEgressTablePolicy);
+    EXPECT_EQ(client_->connectErrno("198.18.0.1", 53, SOCK_DGRAM), 0);
+    EXPECT_EQ(client_->connectErrno("198.18.1.1", 53, SOCK_DGRAM), EPERM);
+    EXPECT_EQ(client_->connectErrno("::ffff:198.18.1.1", 53, SOCK_DGRAM), EPERM);
+    json e = eventFor("198.18.1.1", 53, "cgroup/connect4");
+    ASSERT_FALSE(e.is_null());
+    EXPECT_EQ(e["network"]["transport"], "udp");
+}
+
+TEST_F(Egress, AuditModeReportsButNeverBlocks) {
+    std::string policy = kEgressTablePolicy;
+    policy.replace(policy.find("  egress:"), 0, "  mode: audit\n");
+    startWith(policy);
+    Server tcp443 = sandbox_->listenOnBridge(443, SOCK_STREAM);
+    EXPECT_EQ(client_->connectErrno("198.18.0.200", 443), 0) << "audit never blocks";
+    EXPECT_TRUE(tcp443.waitForCount(1));
+    json e = eventFor("198.18.0.200", 443, "cgroup/connect4");
+    ASSERT_FALSE(e.is_null());
+    EXPECT_EQ(e["palisade"]["verdict"], "audit");
+    EXPECT_EQ(e["palisade"]["reason"], "except");
+    EXPECT_EQ(e["event"]["outcome"], "unknown");
+}
+
+TEST_F(Egress, RawAndPacketSocketsRefusedUnderRawSocketsDeny) {
+    startWith(kEgressTablePolicy);
+    int raw = client_->inContainer([] {
+        int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+        if (fd < 0) return errno;
+        close(fd);
+        return 0;
+    });
+    EXPECT_EQ(raw, EPERM);
+    int raw6 = client_->inContainer([] {
+        int fd = socket(AF_INET6, SOCK_RAW, IPPROTO_RAW);
+        if (fd < 0) return errno;
+        close(fd);
+        return 0;
+    });
+    EXPECT_EQ(raw6, EPERM);
+    json e = agent_->waitForEvent(
+        [](const json& ev) { return ev["event"]["action"] == "socket-create"; });
+    ASSERT_FALSE(e.is_null());
+    EXPECT_EQ(e["palisade"]["reason"], "raw-socket");
+    EXPECT_EQ(e["palisade"]["verdict"], "deny");
+    EXPECT_EQ(e["container"]["name"], "client-1");
+}
+
+// cgroup/sock_create never sees AF_PACKET; without BPF LSM the tracepoint
+// fallback kills the task before socket() returns.
+TEST_F(Egress, PacketSocketKillsTheTaskWithoutLsm) {
+    startWith(kEgressTablePolicy);
+    RunResult r = client_->run({"python3", "-c",
+                                "import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW); "
+                                "print('created')"});
+    EXPECT_EQ(r.exitCode, 128 + SIGKILL) << r.output;
+    EXPECT_EQ(r.output.find("created"), std::string::npos);
+    json e = agent_->waitForEvent([](const json& ev) {
+        return ev["palisade"].value("mechanism", "") == "tracepoint/sys_enter_socket";
+    });
+    ASSERT_FALSE(e.is_null());
+    EXPECT_EQ(e["event"]["action"], "socket-create");
+    EXPECT_EQ(e["palisade"]["verdict"], "deny");
+    EXPECT_EQ(e["palisade"]["reason"], "raw-socket");
+    EXPECT_EQ(e["palisade"]["enforcement"], "sigkill");
+    EXPECT_EQ(e["socket"]["family"], "AF_PACKET");
+    EXPECT_EQ(e["container"]["name"], "client-1");
+}
+
+TEST_F(Egress, PacketSocketAllowedWithRawSocketsAllow) {
+    std::string policy = kEgressTablePolicy;
+    policy.replace(policy.find("  egress:"), 0, "  rawSockets: allow\n");
+    startWith(policy);
+    RunResult r = client_->run({"python3", "-c",
+                                "import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW); "
+                                "print('created')"});
+    EXPECT_TRUE(r.ok()) << r.output;
+    EXPECT_NE(r.output.find("created"), std::string::npos);
+}
+
+TEST_F(Egress, RawSocketsAllowedAreCheckedPerPacket) {
+    std::string policy = kEgressTablePolicy;
+    policy.replace(policy.find("  egress:"), 0, "  rawSockets: allow\n");
+    startWith(policy);
+    auto rawPing = [](const char* ip) {
+        return [ip] {
+            int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+            if (fd < 0) return 1000 + errno;
+            icmphdr echo{};
+            echo.type = ICMP_ECHO;
+            sockaddr_in to{};
+            to.sin_family = AF_INET;
+            inet_pton(AF_INET, ip, &to.sin_addr);
+            int rc =
+                sendto(fd, &echo, sizeof(echo), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+            int err = rc < 0 ? errno : 0;
+            close(fd);
+            return err;
+        };
+    };
+    EXPECT_EQ(client_->inContainer(rawPing("198.18.0.1")), 0);
+    EXPECT_EQ(client_->inContainer(rawPing("198.18.1.1")), EPERM);
+    json e = eventFor("198.18.1.1", 0, "cgroup_skb/egress");
+    ASSERT_FALSE(e.is_null());
+    EXPECT_EQ(e["event"]["action"], "packet");
+    EXPECT_EQ(e["network"]["transport"], "icmp");
+}
+
+TEST_F(Egress, NestedCgroupGetsTheContainersPolicy) {
+    startWith(kEgressTablePolicy);
+    std::string nested = client_->nestedCgroup("init.scope/worker");
+    int err = client_->inContainer([] { return connectErrnoHere("198.18.1.1", 443); },
+                                   std::chrono::seconds(5), nested);
+    EXPECT_EQ(err, EPERM);
+    Server tcp443 = sandbox_->listenOnBridge(443, SOCK_STREAM);
+    err = client_->inContainer([] { return connectErrnoHere("198.18.0.1", 443); },
+                               std::chrono::seconds(5), nested);
+    EXPECT_EQ(err, 0);
+}
+
+TEST_F(Egress, TcpFastOpenIsJudged) {
+    startWith(kEgressTablePolicy);
+    int err = client_->inContainer([] {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(443);
+        inet_pton(AF_INET, "198.18.1.1", &to.sin_addr);
+        int rc = sendto(fd, "x", 1, MSG_FASTOPEN | MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to),
+                        sizeof(to));
+        int e = rc < 0 ? errno : 0;
+        close(fd);
+        return e;
+    });
+    EXPECT_EQ(err, EPERM);
+}
+
+TEST_F(Egress, UnmatchedContainerFollowsDefaults) {
+    Container& other = sandbox_->addContainer("stranger");
+    agent_->describe(other);
+    agent_->extraConfig() = "defaults:\n  unmatched: deny\n";
+    startWith(kEgressTablePolicy);
+    EXPECT_EQ(other.connectErrno("198.18.0.1", 443), EPERM);
+    json e = agent_->waitForEvent(
+        [](const json& ev) { return ev["palisade"].value("reason", "") == "unmatched-container"; });
+    ASSERT_FALSE(e.is_null());
+    EXPECT_EQ(e["container"]["name"], "stranger");
+    EXPECT_FALSE(e.contains("rule"));
+}
+
+TEST_F(Egress, HostProcessesOutsideContainersAreUntouched) {
+    startWith(kEgressTablePolicy);
+    // A process in the sandbox's cgroup tree but in no container's cgroup.
+    std::string service = sandbox_->cgroups().create("system.slice/sshd.service");
+    int err =
+        callInInt({client_->netns, service}, [] { return connectErrnoHere("198.18.1.1", 443); });
+    EXPECT_NE(err, EPERM);
+}
+
+TEST_F(Egress, AgentStopsCleanlyAndLeavesEnforcementPinned) {
+    startWith(kEgressTablePolicy);
+    EXPECT_EQ(agent_->stop(), 0);
+    // SPEC §7: enforcement stays while the agent is down.
+    EXPECT_EQ(client_->connectErrno("198.18.1.1", 443), EPERM);
+    EXPECT_TRUE(std::filesystem::exists(agent_->stateDir() + "/links/pal_connect4"));
+    RunResult r = run({PALISADE_BINARY, "cleanup", "--config", agent_->configPath()});
+    EXPECT_TRUE(r.ok()) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(agent_->stateDir()));
+    EXPECT_NE(client_->connectErrno("198.18.1.1", 443), EPERM);
+}
+
+}  // namespace
+}  // namespace palisade::test

@@ -1,0 +1,417 @@
+// Self-test of the integration-test harness (tests/harness): containers talk
+// over the bridge, processes land in the right cgroups, and everything is
+// gone afterwards, even when setup fails half-way.
+#include "harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace palisade::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string pidPrefix(const char* kind) { return kind + std::to_string(::getpid()) + "-"; }
+
+std::vector<std::string> ourCgroupDirs() {
+    std::vector<std::string> out;
+    const std::string prefix = pidPrefix("palisade-test-");
+    if (DIR* d = ::opendir(cgroup2Mount().c_str())) {
+        while (dirent* e = ::readdir(d))
+            if (std::string(e->d_name).rfind(prefix, 0) == 0) out.push_back(e->d_name);
+        ::closedir(d);
+    }
+    return out;
+}
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+// True once `pid` is gone (bounded wait: it may still be being reaped).
+bool processGone(pid_t pid) {
+    for (int i = 0; i < 200; ++i) {
+        if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+        std::string stat;
+        // An orphan killed by us may linger as a zombie until its reaper runs.
+        if (FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r")) {
+            char buf[512] = "";
+            const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+            std::fclose(f);
+            stat.assign(buf, n);
+            const size_t paren = stat.rfind(')');
+            if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z')
+                return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
+void expectNothingLeft() {
+    EXPECT_EQ(netnsWithPrefix(pidPrefix("pal-")), std::vector<std::string>{});
+    EXPECT_EQ(ourCgroupDirs(), std::vector<std::string>{});
+}
+
+class HarnessTest : public ::testing::Test {
+  protected:
+    void TearDown() override {
+        if (!IsSkipped()) expectNothingLeft();
+    }
+};
+
+TEST_F(HarnessTest, FindsCgroup2Mount) {
+    PALISADE_REQUIRE_ROOT();
+    const std::string mount = cgroup2Mount();
+    EXPECT_TRUE(exists(mount + "/cgroup.procs")) << mount;
+    EXPECT_TRUE(exists(mount + "/cgroup.subtree_control")) << mount;
+}
+
+TEST_F(HarnessTest, TcpBetweenContainersOverV4AndV6) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& a = sb.addContainer("a");
+    Container& b = sb.addContainer("b");
+    EXPECT_EQ(a.ip4, "198.18.0.10");
+    EXPECT_EQ(b.ip6, "fd00:18::11");
+
+    Server srv = b.listen(8080);
+    ASSERT_TRUE(srv.waitReady());
+    EXPECT_EQ(srv.port(), 8080);
+
+    EXPECT_EQ(a.connectErrno(b.ip4, 8080), 0);
+    EXPECT_TRUE(srv.waitForCount(1));
+    EXPECT_EQ(srv.accepted(), 1);
+    EXPECT_EQ(srv.lastPeer(), a.ip4);
+
+    EXPECT_EQ(a.connectErrno(b.ip6, 8080), 0);
+    EXPECT_TRUE(srv.waitForCount(2));
+    EXPECT_EQ(srv.lastPeer(), a.ip6);
+
+    // A v4-mapped destination goes through an AF_INET6 socket.
+    EXPECT_EQ(a.connectErrno("::ffff:" + b.ip4, 8080), 0);
+    EXPECT_TRUE(srv.waitForCount(3));
+    EXPECT_EQ(srv.lastPeer(), a.ip4);
+    EXPECT_EQ(srv.accepted(), 3);
+}
+
+TEST_F(HarnessTest, UdpBetweenContainersOverV4AndV6) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& a = sb.addContainer("a");
+    Container& b = sb.addContainer("b");
+    Server srv = b.listen(5353, SOCK_DGRAM);
+    EXPECT_EQ(a.sendtoErrno(b.ip4, 5353, "hello"), 0);
+    EXPECT_TRUE(srv.waitForCount(1));
+    EXPECT_EQ(srv.lastPeer(), a.ip4);
+    EXPECT_EQ(a.sendtoErrno(b.ip6, 5353), 0);
+    EXPECT_TRUE(srv.waitForCount(2));
+    EXPECT_EQ(srv.received(), 2);
+    EXPECT_EQ(srv.bytes(), 6u);
+    EXPECT_EQ(srv.lastPeer(), a.ip6);
+    EXPECT_EQ(a.connectErrno(b.ip4, 5353, SOCK_DGRAM), 0);
+}
+
+TEST_F(HarnessTest, ClosedPortIsRefusedAndSilentHostTimesOut) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& a = sb.addContainer("a");
+    Container& b = sb.addContainer("b");
+    EXPECT_EQ(a.connectErrno(b.ip4, 9), ECONNREFUSED);
+    EXPECT_EQ(a.connectErrno(b.ip6, 9), ECONNREFUSED);
+    EXPECT_EQ(a.connectErrno(sb.bridgeIp4(), 9), ECONNREFUSED);
+    EXPECT_EQ(a.connectErrno(sb.bridgeIp6(), 9), ECONNREFUSED);
+    // Nobody answers ARP for .250: the connect is still pending at the timeout.
+    EXPECT_EQ(a.connectErrno("198.18.0.250", 80, SOCK_STREAM, 300ms), ETIMEDOUT);
+}
+
+TEST_F(HarnessTest, BridgeNamespaceIsTheOutsideWorld) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& a = sb.addContainer("a");
+    sb.addExternalAddress("198.19.7.1/32");
+    sb.addExternalAddress("fd00:19::7/128");
+    // Also inside the containers' on-link subnets (answered by ARP / neighbour discovery).
+    sb.addExternalAddress("198.18.0.200/32");
+    sb.addExternalAddress("fd00:18::2/128");
+    EXPECT_THROW(sb.addExternalAddress("8.8.8.8/32"), std::invalid_argument);
+    EXPECT_THROW(sb.addExternalAddress("2001:db8::1/128"), std::invalid_argument);
+
+    Server web = sb.listenOnBridge(80);
+    EXPECT_EQ(a.connectErrno(sb.bridgeIp4(), 80), 0);
+    EXPECT_EQ(a.connectErrno(sb.bridgeIp6(), 80), 0);
+    EXPECT_EQ(a.connectErrno("198.19.7.1", 80), 0);
+    EXPECT_EQ(a.connectErrno("fd00:19::7", 80), 0);
+    EXPECT_EQ(a.connectErrno("198.18.0.200", 80), 0);
+    EXPECT_EQ(a.connectErrno("fd00:18::2", 80), 0);
+    EXPECT_TRUE(web.waitForCount(6));
+    EXPECT_EQ(web.lastPeer(), a.ip6);
+
+    // And the other way round: the outside world reaches the container.
+    Server inside = a.listen(0);
+    ASSERT_NE(inside.port(), 0);
+    const std::string ip = a.ip4;
+    const uint16_t port = inside.port();
+    EXPECT_EQ(sb.inBridge([&] { return connectErrnoHere(ip, port); }), 0);
+    EXPECT_TRUE(inside.waitForCount(1));
+
+    RunResult r = sb.runOnBridge({"ip", "-o", "addr", "show", "dev", "br0"});
+    ASSERT_TRUE(r.ok()) << r.output;
+    EXPECT_NE(r.output.find("198.18.0.1/24"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("fd00:18::1/64"), std::string::npos) << r.output;
+}
+
+TEST_F(HarnessTest, RunLandsInTheContainerCgroupAndNetns) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& a = sb.addContainer("web");
+    EXPECT_EQ(a.id.size(), 64u);
+    EXPECT_EQ(a.id.find_first_not_of("0123456789abcdef"), std::string::npos);
+    EXPECT_NE(a.cgroupPath.find("/system.slice/docker-" + a.id + ".scope"), std::string::npos);
+    EXPECT_EQ(a.cgroupPath, cgroup2Mount() + a.cgroupRelative);
+
+    struct stat st {};
+    ASSERT_EQ(::stat(a.cgroupPath.c_str(), &st), 0);
+    EXPECT_EQ(a.cgroupId, st.st_ino);
+    EXPECT_NE(a.cgroupId, sb.cgroups().id());
+    EXPECT_EQ(CgroupTree::idOf(a.cgroupPath), a.cgroupId);
+
+    RunResult r = a.run({"cat", "/proc/self/cgroup"});
+    ASSERT_TRUE(r.ok()) << r.output;
+    EXPECT_NE(r.output.find("0::" + a.cgroupRelative + "\n"), std::string::npos) << r.output;
+
+    r = a.run({"ip", "-o", "addr", "show", "dev", "eth0"});
+    ASSERT_TRUE(r.ok()) << r.output;
+    EXPECT_NE(r.output.find(a.ip4 + "/24"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(a.ip6 + "/64"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("tentative"), std::string::npos) << r.output;
+
+    EXPECT_GT(a.inContainer([] { return static_cast<int>(::if_nametoindex("eth0")); }), 0);
+    EXPECT_EQ(a.inContainerStr([] { return std::string("ok"); }), "ok");
+}
+
+TEST_F(HarnessTest, RunReportsExitCodesOutputTimeoutsAndExecFailures) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& a = sb.addContainer("a");
+    RunResult r = a.run({"sh", "-c", "echo out; echo err >&2; exit 3"});
+    EXPECT_EQ(r.exitCode, 3);
+    EXPECT_FALSE(r.timedOut);
+    EXPECT_NE(r.output.find("out\n"), std::string::npos);
+    EXPECT_NE(r.output.find("err\n"), std::string::npos);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    r = a.run({"sleep", "30"}, 200ms);
+    EXPECT_TRUE(r.timedOut);
+    EXPECT_FALSE(r.ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+
+    r = a.run({"/nonexistent/binary"});
+    EXPECT_EQ(r.execErrno, ENOENT);
+    EXPECT_EQ(r.exitCode, 127);
+
+    EXPECT_THROW(a.inContainer([]() -> int { throw std::runtime_error("inner"); }),
+                 std::runtime_error);
+    EXPECT_THROW(a.inContainer(
+                     [] {
+                         ::sleep(30);
+                         return 0;
+                     },
+                     200ms),
+                 std::runtime_error);
+    EXPECT_THROW(runChecked({"false"}), std::runtime_error);
+}
+
+TEST_F(HarnessTest, NestedCgroups) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& a = sb.addContainer("a");
+    const std::string nested = a.nestedCgroup("app/worker");
+    EXPECT_EQ(nested, a.cgroupPath + "/app/worker");
+    EXPECT_NE(cgroupIdOf(nested), a.cgroupId);
+
+    const std::string own = a.inContainerStr(
+        [] {
+            std::string s;
+            char buf[1024];
+            FILE* f = std::fopen("/proc/self/cgroup", "r");
+            if (!f) return s;
+            const size_t n = std::fread(buf, 1, sizeof buf, f);
+            std::fclose(f);
+            return s.assign(buf, n);
+        },
+        10s, nested);
+    EXPECT_NE(own.find("0::" + a.cgroupRelative + "/app/worker\n"), std::string::npos) << own;
+
+    a.useCgroup(nested);
+    EXPECT_EQ(a.activeCgroup(), nested);
+    RunResult r = a.run({"cat", "/proc/self/cgroup"});
+    EXPECT_NE(r.output.find("0::" + a.cgroupRelative + "/app/worker\n"), std::string::npos)
+        << r.output;
+    EXPECT_EQ(a.connectErrno(sb.bridgeIp4(), 9), ECONNREFUSED);  // still in the container netns
+    a.useCgroup("");
+    EXPECT_EQ(a.activeCgroup(), a.cgroupPath);
+    EXPECT_THROW(a.useCgroup("/tmp"), std::invalid_argument);
+}
+
+TEST_F(HarnessTest, ServerCanJoinTheContainerCgroup) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& a = sb.addContainer("a");
+    Server outside = a.listen(7000);
+    Server inside = a.listen(7001, SOCK_STREAM, /*joinCgroup=*/true);
+    const std::vector<pid_t> procs = cgroupProcs(a.cgroupPath);
+    EXPECT_EQ(std::count(procs.begin(), procs.end(), inside.pid()), 1);
+    EXPECT_EQ(std::count(procs.begin(), procs.end(), outside.pid()), 0);
+    EXPECT_THROW(a.listen(7000), std::runtime_error);  // EADDRINUSE
+}
+
+TEST_F(HarnessTest, RemoveContainerTearsItDown) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& a = sb.addContainer("a");
+    Container& b = sb.addContainer("b");
+    const std::string bNetns = b.netns;
+    const std::string bCgroup = b.cgroupPath;
+    const std::string bIp = b.ip4;
+    Server srv = b.listen(80, SOCK_STREAM, true);
+    const pid_t srvPid = srv.pid();
+    sb.removeContainer("b");
+    EXPECT_EQ(srv.pid(), -1);
+    EXPECT_TRUE(processGone(srvPid));
+    EXPECT_FALSE(exists("/run/netns/" + bNetns));
+    EXPECT_FALSE(exists(bCgroup));
+    EXPECT_NE(a.connectErrno(bIp, 80, SOCK_STREAM, 300ms), 0);
+    EXPECT_EQ(sb.netnsNames(), (std::vector<std::string>{sb.bridgeNetns(), a.netns}));
+    Container& c = sb.addContainer("b");  // the name is free again; a new index
+    EXPECT_NE(c.netns, bNetns);
+    EXPECT_EQ(a.connectErrno(c.ip4, 80), ECONNREFUSED);
+}
+
+TEST_F(HarnessTest, TwoSandboxesAtOnceAreIsolated) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox one;
+    Sandbox two;
+    Container& a1 = one.addContainer("a");
+    Container& a2 = two.addContainer("a");
+    EXPECT_EQ(a1.ip4, a2.ip4);
+    EXPECT_NE(a1.netns, a2.netns);
+    EXPECT_NE(a1.id, a2.id);
+    EXPECT_NE(one.cgroups().path(), two.cgroups().path());
+    Server s2 = two.listenOnBridge(443);
+    EXPECT_EQ(a1.connectErrno(one.bridgeIp4(), 443), ECONNREFUSED);
+    EXPECT_EQ(a2.connectErrno(two.bridgeIp4(), 443), 0);
+}
+
+TEST_F(HarnessTest, DestructorCleansUpEverything) {
+    PALISADE_REQUIRE_ROOT();
+    std::optional<Server> outlives;
+    std::string treePath;
+    std::vector<std::string> names;
+    pid_t orphan = -1;
+    pid_t serverPid = -1;
+    try {
+        Sandbox sb;
+        Container& a = sb.addContainer("a");
+        sb.addContainer("b");
+        a.nestedCgroup("deep/er/still");
+        treePath = sb.cgroups().path();
+        names = sb.netnsNames();
+        EXPECT_EQ(names.size(), 3u);
+        for (const auto& n : names) EXPECT_TRUE(exists("/run/netns/" + n)) << n;
+        outlives.emplace(a.listen(80));
+        serverPid = outlives->pid();
+        // A grandchild left running inside the container's cgroup.
+        RunResult r = a.run({"sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"});
+        ASSERT_TRUE(r.ok()) << r.output;
+        orphan = std::stoi(r.output);
+        throw std::runtime_error("test failed mid-way");
+    } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "test failed mid-way");
+    }
+    ASSERT_GT(orphan, 0);
+    EXPECT_TRUE(processGone(orphan));
+    EXPECT_TRUE(processGone(serverPid));
+    EXPECT_EQ(outlives->pid(), -1);  // stopped with the sandbox
+    EXPECT_FALSE(exists(treePath));
+    for (const auto& n : names) EXPECT_FALSE(exists("/run/netns/" + n)) << n;
+    expectNothingLeft();
+}
+
+struct InjectedFailure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+TEST_F(HarnessTest, FailureAtEverySetupStepLeavesNothing) {
+    PALISADE_REQUIRE_ROOT();
+    std::vector<std::string> steps;
+    {
+        Sandbox sb(SandboxOptions{[&](const std::string& s) { steps.push_back(s); }});
+        sb.addContainer("x");
+    }
+    ASSERT_EQ(steps.size(), 10u);
+    expectNothingLeft();
+
+    for (const std::string& failAt : steps) {
+        SCOPED_TRACE("failing at " + failAt);
+        bool fired = false;
+        SandboxOptions opts{[&](const std::string& s) {
+            if (s == failAt && !fired) {
+                fired = true;
+                throw InjectedFailure(s);
+            }
+        }};
+        bool caught = false;
+        try {
+            Sandbox sb(std::move(opts));
+            try {
+                sb.addContainer("x");
+            } catch (const InjectedFailure&) {
+                // The sandbox survives a failed addContainer, without the half-made container.
+                caught = true;
+                EXPECT_EQ(netnsWithPrefix(pidPrefix("pal-")),
+                          std::vector<std::string>{sb.bridgeNetns()});
+                EXPECT_TRUE(sb.containers().empty());
+                RunResult r = sb.runOnBridge({"ip", "-o", "link", "show", "type", "veth"});
+                EXPECT_TRUE(r.ok());
+                EXPECT_EQ(r.output, "");
+                // And it still works.
+                Container& y = sb.addContainer("y");
+                Server srv = y.listen(22);
+                EXPECT_EQ(sb.inBridge([&] { return connectErrnoHere(y.ip4, 22); }), 0);
+                const std::string slice = sb.cgroups().path() + "/system.slice";
+                std::vector<std::string> scopes;
+                if (DIR* d = ::opendir(slice.c_str())) {
+                    while (dirent* e = ::readdir(d))
+                        if (std::string(e->d_name).rfind("docker-", 0) == 0)
+                            scopes.push_back(e->d_name);
+                    ::closedir(d);
+                }
+                EXPECT_EQ(scopes, std::vector<std::string>{"docker-" + y.id + ".scope"});
+            }
+        } catch (const InjectedFailure&) {
+            caught = true;
+        }
+        EXPECT_TRUE(fired);
+        EXPECT_TRUE(caught);
+        expectNothingLeft();
+    }
+}
+
+}  // namespace
+}  // namespace palisade::test

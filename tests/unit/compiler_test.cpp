@@ -1,0 +1,225 @@
+// The compiler on its own: policies + containers in, exact map entries out.
+#include "compiler/compiler.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include "compiler/port_sets.h"
+#include "policy/policy_parser.h"
+
+namespace palisade {
+namespace {
+
+Container container(const std::string& name, uint64_t cgroupId) {
+    Container c;
+    c.id = std::string(64, 'a');
+    c.runtime = "docker";
+    c.name = name;
+    c.cgroupId = cgroupId;
+    return c;
+}
+
+std::vector<Policy> policiesFrom(const std::string& yaml) {
+    PolicyFile f = parsePolicyText(yaml, "test.yaml");
+    for (const auto& e : f.errors) ADD_FAILURE() << e.str();
+    return f.policies;
+}
+
+std::string prefix4(const pal_lpm4_key& k) {
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, k.addr, buf, sizeof(buf));
+    return std::string(buf) + "/" + std::to_string(k.prefixlen - PAL_LPM_EPID_BITS);
+}
+
+// The ranges behind an LPM value, as "first-last:protos" strings.
+std::vector<std::string> rangesOf(const MapEntries& m, const pal_lpm_value& v) {
+    std::vector<std::string> out;
+    if (!v.portset) return out;
+    const pal_portset& ps = m.portsets.at(v.portset);
+    for (uint32_t i = 0; i < ps.count; i++) {
+        const auto& r = ps.ranges[i];
+        out.push_back(std::to_string(r.first) + "-" + std::to_string(r.last) + ":" +
+                      std::to_string(r.protos));
+    }
+    return out;
+}
+
+const pal_lpm_value* find4(const MapEntries& m, const std::string& cidr) {
+    for (const auto& [k, v] : m.lpm4) {
+        if (prefix4(k) == cidr) return &v;
+    }
+    return nullptr;
+}
+
+constexpr const char* kApi = R"(
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: api}
+spec:
+  selector: {name: "api*"}
+  egress:
+    - toCIDR: ["52.94.0.0/16", "2001:db8:10::/48"]
+      except: ["52.94.1.0/24"]
+      ports:
+        - {port: 443, protocol: TCP}
+        - {port: 5000, endPort: 5010, protocol: UDP}
+)";
+
+TEST(Compiler, SelectedContainerGetsPrefixesWithPortsAndExcept) {
+    auto m = compile(policiesFrom(kApi), {container("api-1", 100), container("db", 200)},
+                     Config::Defaults{}, 0);
+    ASSERT_EQ(m.cgroups.size(), 2u);
+    uint32_t api = m.cgroups.at(100).epid;
+    uint32_t db = m.cgroups.at(200).epid;
+    EXPECT_NE(api, db);
+    EXPECT_EQ(m.policies.at(api).mode, PAL_MODE_ENFORCE);
+    EXPECT_EQ(m.policies.at(api).flags & PAL_POLICY_UNMATCHED, 0);
+    EXPECT_EQ(m.epidPolicies.at(api), std::vector<std::string>{"api"});
+
+    ASSERT_EQ(m.lpm4.size(), 2u);
+    EXPECT_EQ(m.lpm4[0].first.epid, htonl(api));
+    const auto* wide = find4(m, "52.94.0.0/16");
+    ASSERT_NE(wide, nullptr);
+    EXPECT_EQ(wide->flags, 0u);
+    EXPECT_EQ(rangesOf(m, *wide), (std::vector<std::string>{"443-443:1", "5000-5010:2"}));
+    const auto* carved = find4(m, "52.94.1.0/24");
+    ASSERT_NE(carved, nullptr);
+    EXPECT_EQ(carved->flags, uint32_t{PAL_LPM_EXCEPT});
+    EXPECT_EQ(carved->portset, 0u);
+
+    ASSERT_EQ(m.lpm6.size(), 1u);
+    EXPECT_EQ(m.lpm6[0].first.prefixlen, PAL_LPM_EPID_BITS + 48);
+}
+
+TEST(Compiler, UnmatchedContainerFollowsDefaults) {
+    for (auto [action, mode] : {std::pair{UnmatchedAction::Allow, PAL_MODE_ALLOW},
+                                {UnmatchedAction::Audit, PAL_MODE_AUDIT},
+                                {UnmatchedAction::Deny, PAL_MODE_ENFORCE}}) {
+        Config::Defaults d;
+        d.unmatched = action;
+        auto m = compile(policiesFrom(kApi), {container("db", 200)}, d, 0);
+        const auto& p = m.policies.at(m.cgroups.at(200).epid);
+        EXPECT_EQ(p.mode, mode);
+        EXPECT_EQ(p.flags, PAL_POLICY_UNMATCHED);
+        EXPECT_TRUE(m.lpm4.empty());
+    }
+}
+
+TEST(Compiler, PoliciesAddUpAndOverlapsUnionTheirPorts) {
+    auto policies = policiesFrom(std::string(kApi) + R"(
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: api-extra}
+spec:
+  selector: {name: "api-1"}
+  mode: audit
+  rawSockets: allow
+  exec: {setuid: deny}
+  egress:
+    - toCIDR: ["52.94.1.0/24"]
+      ports: [{port: 80, protocol: TCP}]
+    - toCIDR: ["52.94.0.0/16"]
+      ports: [{port: 444, protocol: TCP}]
+)");
+    auto m = compile(policies, {container("api-1", 1), container("api-2", 2)}, {}, 0);
+    uint32_t both = m.cgroups.at(1).epid;
+    EXPECT_NE(both, m.cgroups.at(2).epid);
+    const auto& p = m.policies.at(both);
+    EXPECT_EQ(p.mode, PAL_MODE_ENFORCE) << "any enforce enforces";
+    EXPECT_EQ(p.flags, PAL_POLICY_RAW_ALLOW);
+    EXPECT_EQ(p.exec_setuid, PAL_EXEC_DENY);
+
+    const pal_lpm_value* wide = nullptr;
+    const pal_lpm_value* carved = nullptr;
+    for (const auto& [k, v] : m.lpm4) {
+        if (ntohl(k.epid) != both) continue;
+        if (prefix4(k) == "52.94.0.0/16") wide = &v;
+        if (prefix4(k) == "52.94.1.0/24") carved = &v;
+    }
+    ASSERT_TRUE(wide && carved);
+    // 443 and 444 merge into one TCP range; UDP keeps its own.
+    EXPECT_EQ(rangesOf(m, *wide), (std::vector<std::string>{"443-444:1", "5000-5010:2"}));
+    // api's except removes api's ports there, api-extra's rules still apply.
+    EXPECT_EQ(rangesOf(m, *carved), (std::vector<std::string>{"80-80:1", "444-444:1"}));
+    EXPECT_EQ(carved->flags, uint32_t{PAL_LPM_EXCEPT});
+}
+
+TEST(Compiler, ContainersWithTheSamePoliciesShareEntries) {
+    auto m = compile(policiesFrom(kApi), {container("api-1", 1), container("api-2", 2)}, {}, 0);
+    EXPECT_EQ(m.cgroups.at(1).epid, m.cgroups.at(2).epid);
+    EXPECT_EQ(m.cgroups.at(2).container, 1u);
+    EXPECT_EQ(m.policies.size(), 1u);
+    EXPECT_EQ(m.lpm4.size(), 2u);
+}
+
+TEST(Compiler, GenerationsUseDisjointIds) {
+    auto policies = policiesFrom(kApi);
+    auto even = compile(policies, {container("api", 1)}, {}, generationIdBase(2));
+    auto odd = compile(policies, {container("api", 1)}, {}, generationIdBase(3));
+    EXPECT_LT(even.cgroups.at(1).epid, 0x80000000u);
+    EXPECT_GE(odd.cgroups.at(1).epid, 0x80000000u);
+    EXPECT_GE(odd.portsets.begin()->first, 0x80000000u);
+}
+
+TEST(Compiler, TooManyPortRangesIsAnErrorWithTheRuleLocation) {
+    std::string yaml = R"(
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: many}
+spec:
+  selector: {name: "x"}
+  egress:
+    - toCIDR: ["10.0.0.0/8"]
+      ports:
+)";
+    for (int i = 0; i <= PAL_MAX_PORT_RANGES; i++) {
+        yaml += "        - {port: " + std::to_string(1000 + 2 * i) + ", protocol: TCP}\n";
+    }
+    try {
+        compile(policiesFrom(yaml), {container("x", 1)}, {}, 0);
+        FAIL() << "expected a CompileError";
+    } catch (const CompileError& e) {
+        EXPECT_EQ(e.diagnostic().where.file, "test.yaml");
+        EXPECT_EQ(e.diagnostic().where.line, 8);
+        EXPECT_NE(std::string(e.what()).find("17 distinct port ranges"), std::string::npos);
+    }
+}
+
+struct PortCase {
+    const char* name;
+    std::vector<pal_port_range> in;
+    std::vector<std::string> out;
+};
+
+pal_port_range R(uint16_t a, uint16_t b, uint8_t p) { return {a, b, p, {}}; }
+
+TEST(PortSets, NormalizeTable) {
+    const std::vector<PortCase> cases = {
+        {"empty", {}, {}},
+        {"adjacent merge", {R(10, 20, 1), R(21, 30, 1)}, {"10-30:1"}},
+        {"overlap merge", {R(10, 20, 1), R(15, 40, 1)}, {"10-40:1"}},
+        {"tcp and udp fold", {R(53, 53, 1), R(53, 53, 2)}, {"53-53:3"}},
+        {"icmp is portless", {R(0, 65535, 4), R(443, 443, 1)}, {"0-65535:4", "443-443:1"}},
+        {"all", {R(0, 65535, 15), R(80, 80, 1)}, {"0-65535:15"}},
+    };
+    for (const auto& c : cases) {
+        std::vector<std::string> got;
+        for (const auto& r : normalizePortRanges(c.in)) {
+            got.push_back(std::to_string(r.first) + "-" + std::to_string(r.last) + ":" +
+                          std::to_string(r.protos));
+        }
+        EXPECT_EQ(got, c.out) << c.name;
+    }
+}
+
+TEST(PortSets, RuleWithoutPortsAllowsEverything) {
+    EgressRule rule;
+    auto r = rulePortRanges(rule);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].protos, PAL_PROTO_ALL);
+    EXPECT_EQ(r[0].last, 65535);
+}
+
+}  // namespace
+}  // namespace palisade

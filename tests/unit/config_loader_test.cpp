@@ -1,0 +1,415 @@
+#include "config/config_loader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace palisade {
+namespace {
+
+using testing::ElementsAre;
+using testing::IsEmpty;
+
+std::vector<std::string> problems(const Diagnostics& errors) {
+    std::vector<std::string> out;
+    for (const Diagnostic& d : errors) out.push_back(d.str());
+    return out;
+}
+
+// The example of SPEC §2, verbatim.
+const char* const kSpecExample =
+    R"(cgroupRoot: /sys/fs/cgroup          # cgroup v2 subtree the agent manages; default: the
+                                    # cgroup2 mount found in /proc/self/mountinfo (works on
+                                    # unified and hybrid hosts). Programs attach here and
+                                    # containers are discovered below it.
+policyDir: /etc/palisade/policies.d # the file drop, watched for changes
+stateDir: /sys/fs/bpf/palisade      # pinned maps and links (bpffs)
+controlSocket: /run/palisade/palisade.sock   # mode 0600, root only
+runtimes:                           # where container metadata is read (all optional)
+  dockerRoot: /var/lib/docker
+  containerdState: /run/containerd
+  crioStorage: /run/containers/storage
+defaults:
+  unmatched: audit                  # containers no policy selects: allow | audit | deny
+  interContainer: deny              # east-west traffic between containers on this node
+  nat64Prefix: 64:ff9b::/96         # IPv6 prefixes that embed an IPv4 address
+events:
+  sinks:
+    - {type: stdout}
+    - {type: file, path: /var/log/palisade/events.jsonl, maxSizeMB: 100, maxFiles: 5}
+  rateLimit: {perContainerPerSecond: 100, burst: 200}
+metrics:
+  listen: 127.0.0.1:9464            # Prometheus text format at /metrics, and /healthz
+signing:
+  publicKeys: []                    # Ed25519 PEM files; when `required`, unsigned or
+  required: false                   # tampered policy files are rejected
+)";
+
+void expectDefaults(const Config& c) {
+    EXPECT_EQ(c.cgroupRoot, "");
+    EXPECT_EQ(c.policyDir, "/etc/palisade/policies.d");
+    EXPECT_EQ(c.stateDir, "/sys/fs/bpf/palisade");
+    EXPECT_EQ(c.controlSocket, "/run/palisade/palisade.sock");
+    EXPECT_EQ(c.runtimes.dockerRoot, "/var/lib/docker");
+    EXPECT_EQ(c.runtimes.containerdState, "/run/containerd");
+    EXPECT_EQ(c.runtimes.crioStorage, "/run/containers/storage");
+    EXPECT_EQ(c.defaults.unmatched, UnmatchedAction::Audit);
+    EXPECT_EQ(c.defaults.interContainer, InterContainer::Deny);
+    EXPECT_EQ(c.defaults.nat64Prefix.str(), "64:ff9b::/96");
+    ASSERT_EQ(c.events.sinks.size(), 1u);
+    EXPECT_EQ(c.events.sinks[0].type, SinkConfig::Type::Stdout);
+    EXPECT_EQ(c.events.perContainerPerSecond, 100u);
+    EXPECT_EQ(c.events.burst, 200u);
+    EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
+    EXPECT_THAT(c.signing.publicKeys, IsEmpty());
+    EXPECT_FALSE(c.signing.required);
+}
+
+TEST(Config, BuiltInDefaults) {
+    Config c;
+    expectDefaults(c);
+    EXPECT_TRUE(c.defaults.nat64Prefix.v6);
+    EXPECT_EQ(c.defaults.nat64Prefix.prefixLen, 96);
+}
+
+TEST(ConfigLoader, EmptyFileMeansDefaults) {
+    for (const char* text : {"", "# only a comment\n", "---\n", "---\n...\n"}) {
+        Diagnostics errors;
+        Config c = parseConfigText(text, "c.yaml", errors);
+        EXPECT_THAT(problems(errors), IsEmpty()) << text;
+        expectDefaults(c);
+    }
+}
+
+TEST(ConfigLoader, ParsesTheSpecExample) {
+    Diagnostics errors;
+    Config c = parseConfigText(kSpecExample, "palisade.yaml", errors);
+    ASSERT_THAT(problems(errors), IsEmpty());
+    EXPECT_EQ(c.cgroupRoot, "/sys/fs/cgroup");
+    EXPECT_EQ(c.policyDir, "/etc/palisade/policies.d");
+    EXPECT_EQ(c.stateDir, "/sys/fs/bpf/palisade");
+    EXPECT_EQ(c.controlSocket, "/run/palisade/palisade.sock");
+    EXPECT_EQ(c.runtimes.dockerRoot, "/var/lib/docker");
+    EXPECT_EQ(c.runtimes.containerdState, "/run/containerd");
+    EXPECT_EQ(c.runtimes.crioStorage, "/run/containers/storage");
+    EXPECT_EQ(c.defaults.unmatched, UnmatchedAction::Audit);
+    EXPECT_EQ(c.defaults.interContainer, InterContainer::Deny);
+    EXPECT_EQ(c.defaults.nat64Prefix.str(), "64:ff9b::/96");
+    EXPECT_EQ(c.defaults.nat64Prefix.where.line, 15);
+    ASSERT_EQ(c.events.sinks.size(), 2u);
+    EXPECT_EQ(c.events.sinks[0].type, SinkConfig::Type::Stdout);
+    EXPECT_EQ(c.events.sinks[1].type, SinkConfig::Type::File);
+    EXPECT_EQ(c.events.sinks[1].path, "/var/log/palisade/events.jsonl");
+    EXPECT_EQ(c.events.sinks[1].maxSizeMB, 100u);
+    EXPECT_EQ(c.events.sinks[1].maxFiles, 5u);
+    EXPECT_EQ(c.events.perContainerPerSecond, 100u);
+    EXPECT_EQ(c.events.burst, 200u);
+    EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
+    EXPECT_THAT(c.signing.publicKeys, IsEmpty());
+    EXPECT_FALSE(c.signing.required);
+}
+
+TEST(ConfigLoader, ReadsNonDefaultValues) {
+    Diagnostics errors;
+    Config c = parseConfigText(R"(cgroupRoot: ""
+policyDir: /srv/policies
+stateDir: /sys/fs/bpf/p2
+controlSocket: /tmp/p.sock
+runtimes: {dockerRoot: /data/docker}
+defaults: {unmatched: deny, interContainer: allow, nat64Prefix: "2001:db8:64::/96"}
+events:
+  sinks:
+    - {type: file, path: /var/log/p.jsonl}
+  rateLimit: {burst: 1000}
+metrics: {listen: "[::1]:9100"}
+signing:
+  publicKeys: [/etc/palisade/keys/a.pem, /etc/palisade/keys/b.pem]
+  required: true
+)",
+                               "c.yaml", errors);
+    ASSERT_THAT(problems(errors), IsEmpty());
+    EXPECT_EQ(c.cgroupRoot, "");
+    EXPECT_EQ(c.policyDir, "/srv/policies");
+    EXPECT_EQ(c.stateDir, "/sys/fs/bpf/p2");
+    EXPECT_EQ(c.controlSocket, "/tmp/p.sock");
+    EXPECT_EQ(c.runtimes.dockerRoot, "/data/docker");
+    EXPECT_EQ(c.runtimes.containerdState, "/run/containerd");
+    EXPECT_EQ(c.defaults.unmatched, UnmatchedAction::Deny);
+    EXPECT_EQ(c.defaults.interContainer, InterContainer::Allow);
+    EXPECT_EQ(c.defaults.nat64Prefix.str(), "2001:db8:64::/96");
+    ASSERT_EQ(c.events.sinks.size(), 1u);
+    EXPECT_EQ(c.events.sinks[0].type, SinkConfig::Type::File);
+    EXPECT_EQ(c.events.sinks[0].path, "/var/log/p.jsonl");
+    EXPECT_EQ(c.events.sinks[0].maxSizeMB, 100u);
+    EXPECT_EQ(c.events.sinks[0].maxFiles, 5u);
+    EXPECT_EQ(c.events.perContainerPerSecond, 100u);
+    EXPECT_EQ(c.events.burst, 1000u);
+    EXPECT_EQ(c.metrics.listen, "[::1]:9100");
+    EXPECT_THAT(c.signing.publicKeys,
+                ElementsAre("/etc/palisade/keys/a.pem", "/etc/palisade/keys/b.pem"));
+    EXPECT_TRUE(c.signing.required);
+}
+
+TEST(ConfigLoader, EmptySinkListTurnsSinksOff) {
+    Diagnostics errors;
+    Config c = parseConfigText("events: {sinks: []}\n", "c.yaml", errors);
+    EXPECT_THAT(problems(errors), IsEmpty());
+    EXPECT_THAT(c.events.sinks, IsEmpty());
+}
+
+TEST(ConfigLoader, AcceptsListenAddresses) {
+    for (const char* listen : {"127.0.0.1:9464", "0.0.0.0:1", "localhost:65535", "[::]:9464",
+                               "[fe80::1]:80", "metrics.internal:9464"}) {
+        Diagnostics errors;
+        Config c = parseConfigText("metrics: {listen: \"" + std::string(listen) + "\"}\n", "c.yaml",
+                                   errors);
+        EXPECT_THAT(problems(errors), IsEmpty()) << listen;
+        EXPECT_EQ(c.metrics.listen, listen);
+    }
+}
+
+struct ConfigErrorCase {
+    std::string name;
+    std::string yaml;
+    std::vector<std::string> errors;
+};
+
+std::ostream& operator<<(std::ostream& os, const ConfigErrorCase& c) { return os << c.name; }
+
+std::string caseName(const testing::TestParamInfo<ConfigErrorCase>& info) {
+    return info.param.name;
+}
+
+class ConfigErrorTest : public testing::TestWithParam<ConfigErrorCase> {};
+
+TEST_P(ConfigErrorTest, ReportsTheProblemAndReturnsDefaults) {
+    Diagnostics errors;
+    Config c = parseConfigText(GetParam().yaml, "c.yaml", errors);
+    EXPECT_EQ(problems(errors), GetParam().errors);
+    expectDefaults(c);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Top, ConfigErrorTest,
+    testing::Values(
+        ConfigErrorCase{"SyntaxError",
+                        "policyDir: /a\n  stateDir: /b\n",
+                        {"c.yaml:2:11: YAML syntax error: illegal map value"}},
+        ConfigErrorCase{"NotAMap",
+                        "- policyDir\n",
+                        {"c.yaml:1:1: the configuration must be a map, not a list"}},
+        ConfigErrorCase{"TwoDocuments",
+                        "policyDir: /a\n---\npolicyDir: /b\n",
+                        {"c.yaml:3:1: the configuration must be a single YAML document"}},
+        ConfigErrorCase{"MisspeltKey",
+                        "policydir: /srv/policies\n",
+                        {"c.yaml:1:1: unknown key \"policydir\" at the top level (did you mean "
+                         "\"policyDir\"?)"}},
+        ConfigErrorCase{"SnakeCaseKey",
+                        "state_dir: /srv/state\n",
+                        {"c.yaml:1:1: unknown key \"state_dir\" at the top level (did you mean "
+                         "\"stateDir\"?)"}},
+        ConfigErrorCase{"UnknownKey",
+                        "logLevel: debug\n",
+                        {"c.yaml:1:1: unknown key \"logLevel\" at the top level (expected "
+                         "cgroupRoot, policyDir, stateDir, controlSocket, runtimes, defaults, "
+                         "events, metrics or signing)"}},
+        ConfigErrorCase{"DuplicateKey",
+                        "stateDir: /a\nstateDir: /b\n",
+                        {"c.yaml:2:1: duplicate key \"stateDir\" at the top level (first at line "
+                         "1)"}},
+        ConfigErrorCase{"RelativePath",
+                        "policyDir: policies.d\n",
+                        {"c.yaml:1:12: policyDir must be an absolute path, not \"policies.d\""}},
+        ConfigErrorCase{"EmptyPath",
+                        "stateDir: \"\"\n",
+                        {"c.yaml:1:11: stateDir must be an absolute path, not \"\""}},
+        ConfigErrorCase{"PathNotAString",
+                        "controlSocket: [/run/p.sock]\n",
+                        {"c.yaml:1:16: controlSocket must be a string, not a list"}},
+        ConfigErrorCase{
+            "PathWithoutValue", "cgroupRoot:\n", {"c.yaml:1:1: cgroupRoot has no value"}},
+        ConfigErrorCase{"RuntimesAList",
+                        "runtimes: [docker]\n",
+                        {"c.yaml:1:11: runtimes must be a map, not a list"}},
+        ConfigErrorCase{"UnknownRuntime",
+                        "runtimes:\n  podmanRoot: /var/lib/containers\n",
+                        {"c.yaml:2:3: unknown key \"podmanRoot\" in runtimes (expected dockerRoot, "
+                         "containerdState or crioStorage)"}},
+        ConfigErrorCase{"RelativeRuntimePath",
+                        "runtimes: {crioStorage: run/containers}\n",
+                        {"c.yaml:1:25: runtimes.crioStorage must be an absolute path, not "
+                         "\"run/containers\""}}),
+    caseName);
+
+INSTANTIATE_TEST_SUITE_P(
+    Defaults, ConfigErrorTest,
+    testing::Values(
+        ConfigErrorCase{"BadUnmatched",
+                        "defaults:\n  unmatched: block\n",
+                        {"c.yaml:2:14: defaults.unmatched must be allow, audit or deny, not "
+                         "\"block\""}},
+        ConfigErrorCase{"BadInterContainer",
+                        "defaults: {interContainer: audit}\n",
+                        {"c.yaml:1:28: defaults.interContainer must be allow or deny, not "
+                         "\"audit\""}},
+        ConfigErrorCase{"Nat64NotACidr",
+                        "defaults: {nat64Prefix: nat64}\n",
+                        {"c.yaml:1:25: invalid CIDR \"nat64\": \"nat64\" is not an IPv4 or IPv6 "
+                         "address"}},
+        ConfigErrorCase{"Nat64HostBits",
+                        "defaults: {nat64Prefix: \"64:ff9b::1/96\"}\n",
+                        {"c.yaml:1:25: CIDR 64:ff9b::1/96 has host bits set (did you mean "
+                         "64:ff9b::/96?)"}},
+        ConfigErrorCase{"Nat64Ipv4",
+                        "defaults: {nat64Prefix: 10.64.0.0/16}\n",
+                        {"c.yaml:1:25: defaults.nat64Prefix must be an IPv6 prefix, not "
+                         "10.64.0.0/16"}},
+        ConfigErrorCase{"Nat64NotSlash96",
+                        "defaults: {nat64Prefix: \"2001:db8:64::/64\"}\n",
+                        {"c.yaml:1:25: only /96 NAT64 prefixes are supported, not /64"}},
+        ConfigErrorCase{"Nat64AList",
+                        "defaults: {nat64Prefix: [\"64:ff9b::/96\"]}\n",
+                        {"c.yaml:1:25: defaults.nat64Prefix must be a string, not a list"}}),
+    caseName);
+
+INSTANTIATE_TEST_SUITE_P(
+    Events, ConfigErrorTest,
+    testing::Values(
+        ConfigErrorCase{"SinksAMap",
+                        "events:\n  sinks: {type: stdout}\n",
+                        {"c.yaml:2:10: events.sinks must be a list, not a map"}},
+        ConfigErrorCase{"SinkWithoutType",
+                        "events:\n  sinks:\n    - {path: /var/log/e.jsonl}\n",
+                        {"c.yaml:3:7: events.sinks[0].type is required"}},
+        ConfigErrorCase{"UnknownSinkType",
+                        "events:\n  sinks:\n    - {type: syslog}\n",
+                        {"c.yaml:3:14: events.sinks[0].type must be stdout or file, not "
+                         "\"syslog\""}},
+        ConfigErrorCase{"FileSinkWithoutPath",
+                        "events:\n  sinks:\n    - type: file\n",
+                        {"c.yaml:3:7: events.sinks[0].path is required"}},
+        ConfigErrorCase{"RelativeSinkPath",
+                        "events:\n  sinks:\n    - {type: file, path: events.jsonl}\n",
+                        {"c.yaml:3:26: events.sinks[0].path must be an absolute path, not "
+                         "\"events.jsonl\""}},
+        ConfigErrorCase{"StdoutSinkWithFileKeys",
+                        "events:\n  sinks:\n    - {type: stdout, path: /a, maxFiles: 2}\n",
+                        {"c.yaml:3:22: path applies only to file sinks",
+                         "c.yaml:3:32: maxFiles applies only to file sinks"}},
+        ConfigErrorCase{"UnknownSinkKey",
+                        "events:\n  sinks:\n    - {type: file, path: /a, maxSize: 10}\n",
+                        {"c.yaml:3:30: unknown key \"maxSize\" in events.sinks[0] (did you mean "
+                         "\"maxSizeMB\"?)"}},
+        ConfigErrorCase{"ZeroMaxSize",
+                        "events:\n  sinks:\n    - {type: file, path: /a, maxSizeMB: 0}\n",
+                        {"c.yaml:3:41: events.sinks[0].maxSizeMB must be a positive integer, not "
+                         "0"}},
+        ConfigErrorCase{"NegativeMaxFiles",
+                        "events:\n  sinks:\n    - {type: file, path: /a, maxFiles: -3}\n",
+                        {"c.yaml:3:40: events.sinks[0].maxFiles must be a positive integer, not "
+                         "-3"}},
+        ConfigErrorCase{"MaxFilesNotANumber",
+                        "events:\n  sinks:\n    - {type: file, path: /a, maxFiles: five}\n",
+                        {"c.yaml:3:40: events.sinks[0].maxFiles must be an integer, not "
+                         "\"five\""}},
+        ConfigErrorCase{"SecondSinkBad",
+                        "events:\n  sinks:\n    - {type: stdout}\n    - stdout\n",
+                        {"c.yaml:4:7: events.sinks[1] must be a map, not \"stdout\""}},
+        ConfigErrorCase{"ZeroRate",
+                        "events:\n  rateLimit: {perContainerPerSecond: 0}\n",
+                        {"c.yaml:2:38: events.rateLimit.perContainerPerSecond must be a positive "
+                         "integer, not 0"}},
+        ConfigErrorCase{"HugeBurst",
+                        "events:\n  rateLimit: {burst: 4294967296}\n",
+                        {"c.yaml:2:22: events.rateLimit.burst is too large (at most "
+                         "4294967295)"}},
+        ConfigErrorCase{"QuotedBurst",
+                        "events:\n  rateLimit: {burst: \"200\"}\n",
+                        {"c.yaml:2:22: events.rateLimit.burst must be an integer, not the string "
+                         "\"200\" (remove the quotes)"}},
+        ConfigErrorCase{"UnknownRateLimitKey",
+                        "events:\n  rateLimit: {perSecond: 5}\n",
+                        {"c.yaml:2:15: unknown key \"perSecond\" in events.rateLimit (expected "
+                         "perContainerPerSecond or burst)"}}),
+    caseName);
+
+ConfigErrorCase badListen(const std::string& testName, const std::string& listen,
+                          const std::string& why) {
+    return {testName,
+            "metrics:\n  listen: \"" + listen + "\"\n",
+            {"c.yaml:2:11: invalid metrics.listen \"" + listen + "\": " + why}};
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Metrics, ConfigErrorTest,
+    testing::Values(
+        badListen("NoPort", "9464", "expected HOST:PORT, e.g. 127.0.0.1:9464"),
+        badListen("PortZero", "127.0.0.1:0", "the port must be a number from 1 to 65535"),
+        badListen("PortTooLarge", "127.0.0.1:65536", "the port must be a number from 1 to 65535"),
+        badListen("PortNotANumber", "127.0.0.1:http", "the port must be a number from 1 to 65535"),
+        badListen("EmptyPort", "127.0.0.1:", "the port must be a number from 1 to 65535"),
+        badListen("NoHost", ":9464", "the host is missing (0.0.0.0 listens on every IPv4 address)"),
+        badListen("UnbracketedIpv6", "::1:9464",
+                  "an IPv6 address must be in brackets, e.g. [::1]:9464"),
+        badListen("BadBracketedIpv6", "[::g]:9464", "\"[::g]\" is not a bracketed IPv6 address"),
+        badListen("BadHost", "local host:9464", "\"local host\" is not a host name or address"),
+        ConfigErrorCase{"ListenAnInteger",
+                        "metrics: {listen: {port: 9464}}\n",
+                        {"c.yaml:1:19: metrics.listen must be a string, not a map"}}),
+    caseName);
+
+INSTANTIATE_TEST_SUITE_P(
+    Signing, ConfigErrorTest,
+    testing::Values(
+        ConfigErrorCase{"KeysNotAList",
+                        "signing: {publicKeys: /etc/palisade/key.pem}\n",
+                        {"c.yaml:1:23: signing.publicKeys must be a list, not "
+                         "\"/etc/palisade/key.pem\""}},
+        ConfigErrorCase{"RelativeKey",
+                        "signing:\n  publicKeys: [key.pem]\n",
+                        {"c.yaml:2:16: signing.publicKeys[0] must be an absolute path, not "
+                         "\"key.pem\""}},
+        ConfigErrorCase{"RequiredNotABool",
+                        "signing: {required: yes}\n",
+                        {"c.yaml:1:21: signing.required must be true or false, not \"yes\""}},
+        ConfigErrorCase{"RequiredQuoted",
+                        "signing: {required: \"true\"}\n",
+                        {"c.yaml:1:21: signing.required must be true or false, not \"true\""}},
+        ConfigErrorCase{"RequiredWithoutKeys",
+                        "signing:\n  required: true\n",
+                        {"c.yaml:2:13: signing.required needs at least one key in "
+                         "signing.publicKeys"}},
+        ConfigErrorCase{"UnknownKey",
+                        "signing: {publicKey: /k.pem}\n",
+                        {"c.yaml:1:11: unknown key \"publicKey\" in signing (did you mean "
+                         "\"publicKeys\"?)"}}),
+    caseName);
+
+TEST(ConfigLoader, ReportsEveryProblemInOrder) {
+    Diagnostics errors;
+    parseConfigText("signing: {required: maybe}\npolicyDir: rel\ndefaults: {unmatched: x}\n",
+                    "c.yaml", errors);
+    EXPECT_THAT(problems(errors),
+                ElementsAre("c.yaml:1:21: signing.required must be true or false, not \"maybe\"",
+                            "c.yaml:2:12: policyDir must be an absolute path, not \"rel\"",
+                            "c.yaml:3:23: defaults.unmatched must be allow, audit or deny, not "
+                            "\"x\""));
+}
+
+TEST(ConfigLoader, KeepsEarlierDiagnostics) {
+    Diagnostics errors{{{"other.yaml", 1, 1}, "earlier"}};
+    Config c = parseConfigText("stateDir: /x\n", "c.yaml", errors);
+    EXPECT_EQ(c.stateDir, "/x");
+    EXPECT_EQ(errors.size(), 1u);
+}
+
+TEST(ConfigLoader, MissingFileIsAnError) {
+    Diagnostics errors;
+    Config c = loadConfigFile("/nonexistent/palisade.yaml", errors);
+    EXPECT_THAT(problems(errors),
+                ElementsAre("/nonexistent/palisade.yaml: cannot open: No such file or directory"));
+    expectDefaults(c);
+}
+
+}  // namespace
+}  // namespace palisade

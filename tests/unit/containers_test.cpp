@@ -1,0 +1,547 @@
+// Container discovery: cgroup path forms, runtime metadata, the tree walk, the
+// cgroup2 mount and selectors (SPEC §3, §5). Fixtures are built in a temp dir.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <system_error>
+
+#include "containers/container.h"
+
+namespace palisade {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kId = "3f2a9c0d1e2b3a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4";
+const std::string kId2 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+// A directory removed, with everything below it, when the test ends.
+class TempDir {
+  public:
+    TempDir() {
+        std::string pattern = (fs::temp_directory_path() / "palisade-containers-XXXXXX").string();
+        if (mkdtemp(pattern.data()) == nullptr) {
+            throw std::system_error(errno, std::generic_category(), "mkdtemp");
+        }
+        path_ = pattern;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const fs::path& path() const { return path_; }
+
+    // Creates `relative` (and its parents) and returns its full path.
+    fs::path mkdirs(const std::string& relative) const {
+        fs::create_directories(path_ / relative);
+        return path_ / relative;
+    }
+
+    void write(const std::string& relative, const std::string& text) const {
+        fs::create_directories((path_ / relative).parent_path());
+        std::ofstream(path_ / relative) << text;
+    }
+
+  private:
+    fs::path path_;
+};
+
+// ---------------------------------------------------------------- cgroup paths
+
+struct CgroupCase {
+    std::string path;
+    std::string runtime;  // empty: not a container
+};
+
+void PrintTo(const CgroupCase& c, std::ostream* os) { *os << '"' << c.path << '"'; }
+
+class CgroupPathTest : public ::testing::TestWithParam<CgroupCase> {};
+
+TEST_P(CgroupPathTest, Parses) {
+    const CgroupCase& tc = GetParam();
+    auto identity = parseContainerCgroup(tc.path);
+    if (tc.runtime.empty()) {
+        EXPECT_FALSE(identity.has_value()) << "runtime " << identity->runtime;
+        return;
+    }
+    ASSERT_TRUE(identity.has_value());
+    EXPECT_EQ(identity->runtime, tc.runtime);
+    EXPECT_EQ(identity->id, kId);
+}
+
+const std::string kPodSlice =
+    "kubepods.slice/kubepods-burstable.slice/"
+    "kubepods-burstable-pod1b2c3d4e_5f60_7182_93a4_b5c6d7e8f901.slice";
+const std::string kUserSlice = "user.slice/user-1000.slice/user@1000.service/user.slice";
+
+INSTANTIATE_TEST_SUITE_P(
+    Containers, CgroupPathTest,
+    ::testing::Values(
+        // docker, systemd and cgroupfs drivers
+        CgroupCase{"system.slice/docker-" + kId + ".scope", "docker"},
+        CgroupCase{"/system.slice/docker-" + kId + ".scope", "docker"},
+        CgroupCase{"/system.slice/docker-" + kId + ".scope/", "docker"},
+        CgroupCase{"docker/" + kId, "docker"}, CgroupCase{"/docker/" + kId, "docker"},
+        // containerd under kubelet, systemd driver (qos slice, and guaranteed without)
+        CgroupCase{kPodSlice + "/cri-containerd-" + kId + ".scope", "containerd"},
+        CgroupCase{
+            "kubepods.slice/kubepods-pod1b2c3d4e_5f60.slice/cri-containerd-" + kId + ".scope",
+            "containerd"},
+        // containerd under kubelet, cgroupfs driver
+        CgroupCase{"kubepods/besteffort/pod1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901/" + kId,
+                   "containerd"},
+        CgroupCase{"kubepods/burstable/pod1b2c3d4e-5f60/" + kId, "containerd"},
+        CgroupCase{"/kubepods/pod1b2c3d4e-5f60/" + kId, "containerd"},
+        // cri-o, anywhere; its cgroupfs manager drops ".scope"
+        CgroupCase{kPodSlice + "/crio-" + kId + ".scope", "cri-o"},
+        CgroupCase{"system.slice/crio-" + kId + ".scope", "cri-o"},
+        CgroupCase{"kubepods/burstable/pod1b2c3d4e-5f60/crio-" + kId, "cri-o"},
+        // podman, system and user slices
+        CgroupCase{"machine.slice/libpod-" + kId + ".scope", "podman"},
+        CgroupCase{kUserSlice + "/libpod-" + kId + ".scope", "podman"},
+        CgroupCase{"machine.slice/machine-libpod_pod_abc.slice/libpod-" + kId + ".scope",
+                   "podman"}));
+
+INSTANTIATE_TEST_SUITE_P(
+    NotContainers, CgroupPathTest,
+    ::testing::Values(
+        CgroupCase{"", ""}, CgroupCase{"/", ""}, CgroupCase{"system.slice", ""},
+        CgroupCase{"system.slice/sshd.service", ""}, CgroupCase{"system.slice/docker.service", ""},
+        CgroupCase{"kubepods.slice", ""}, CgroupCase{"kubepods.slice/kubepods-burstable.slice", ""},
+        CgroupCase{kPodSlice, ""}, CgroupCase{"kubepods/burstable/pod1b2c3d4e-5f60", ""},
+        CgroupCase{"docker", ""},
+        // conmon monitors are not the container
+        CgroupCase{kPodSlice + "/crio-conmon-" + kId + ".scope", ""},
+        CgroupCase{"machine.slice/libpod-conmon-" + kId + ".scope", ""},
+        CgroupCase{kUserSlice + "/libpod-conmon-" + kId + ".scope", ""},
+        // ids that are not 64 lowercase hex characters
+        CgroupCase{"system.slice/docker-" + kId.substr(1) + ".scope", ""},
+        CgroupCase{"system.slice/docker-" + kId + "0.scope", ""},
+        CgroupCase{"docker/" + kId.substr(1), ""},
+        CgroupCase{"system.slice/docker-3F2A" + kId.substr(4) + ".scope", ""},
+        CgroupCase{"system.slice/docker-" + kId.substr(0, 63) + "g.scope", ""},
+        CgroupCase{"system.slice/docker-.scope", ""},
+        // a bare id outside docker/ or a kubepods pod directory
+        CgroupCase{kId, ""}, CgroupCase{"system.slice/" + kId, ""},
+        CgroupCase{"notkubepods/pod1b2c/" + kId, ""},
+        CgroupCase{"kubepods/guaranteed/x/" + kId, ""},
+        // unknown prefixes and suffixes
+        CgroupCase{"system.slice/containerd-" + kId + ".scope", ""},
+        CgroupCase{"system.slice/docker-" + kId + ".service", ""},
+        // nested cgroups inside a container's cgroup: the container is the parent
+        CgroupCase{"system.slice/docker-" + kId + ".scope/nested", ""},
+        CgroupCase{"system.slice/docker-" + kId + ".scope/docker/" + kId, ""},
+        CgroupCase{"machine.slice/libpod-" + kId + ".scope/container", ""},
+        CgroupCase{"docker/" + kId + "/init.scope", ""}));
+
+// ---------------------------------------------------------------- metadata
+
+class ContainerMetadataTest : public ::testing::Test {
+  protected:
+    TempDir tmp;
+    RuntimeRoots roots{(tmp.path() / "docker").string(), (tmp.path() / "containerd").string(),
+                       (tmp.path() / "storage").string()};
+
+    Container read(const std::string& runtime, const std::string& id = kId) {
+        Container c;
+        c.id = id;
+        c.runtime = runtime;
+        readContainerMetadata(c, roots);
+        return c;
+    }
+    void writeDocker(const std::string& text) {
+        tmp.write("docker/containers/" + kId + "/config.v2.json", text);
+    }
+    void writeBundle(const std::string& ns, const std::string& text) {
+        tmp.write("containerd/io.containerd.runtime.v2.task/" + ns + "/" + kId + "/config.json",
+                  text);
+    }
+    void writeCrio(const std::string& text) {
+        tmp.write("storage/overlay-containers/" + kId + "/userdata/config.json", text);
+    }
+};
+
+void expectEmpty(const Container& c) {
+    EXPECT_EQ(c.name, "");
+    EXPECT_EQ(c.k8sNamespace, "");
+    EXPECT_EQ(c.pod, "");
+    EXPECT_TRUE(c.labels.empty());
+}
+
+TEST_F(ContainerMetadataTest, DockerNameAndLabels) {
+    writeDocker(R"({"ID": "x", "Name": "/api", "Config": {"Labels": {"app": "api",
+                   "tier": "web", "bogus": 3}}})");
+    Container c = read("docker");
+    EXPECT_EQ(c.name, "api");
+    EXPECT_EQ(c.labels, (std::map<std::string, std::string>{{"app", "api"}, {"tier", "web"}}));
+    EXPECT_EQ(c.k8sNamespace, "");
+    EXPECT_EQ(c.pod, "");
+}
+
+TEST_F(ContainerMetadataTest, DockerWithKubernetesLabels) {
+    writeDocker(R"({"Name": "/k8s_api_api-7d9_prod_uid_0", "Config": {"Labels": {
+        "io.kubernetes.pod.namespace": "prod", "io.kubernetes.pod.name": "api-7d9",
+        "io.kubernetes.container.name": "api"}}})");
+    Container c = read("docker");
+    EXPECT_EQ(c.name, "api");
+    EXPECT_EQ(c.k8sNamespace, "prod");
+    EXPECT_EQ(c.pod, "api-7d9");
+    EXPECT_EQ(c.labels.at("io.kubernetes.pod.name"), "api-7d9");
+}
+
+TEST_F(ContainerMetadataTest, DockerNullLabels) {
+    writeDocker(R"({"Name": "/db", "Config": {"Labels": null}})");
+    Container c = read("docker");
+    EXPECT_EQ(c.name, "db");
+    EXPECT_TRUE(c.labels.empty());
+}
+
+TEST_F(ContainerMetadataTest, DockerMissingMalformedOrWrongTypes) {
+    expectEmpty(read("docker"));
+    for (const char* text :
+         {"", "{", "not json", "[1,2]", "null", R"({"Name": 7})",
+          R"({"Name": "/x", "Config": "nope"})", R"({"Config": {"Labels": ["a"]}})"}) {
+        writeDocker(text);
+        Container c = read("docker");
+        EXPECT_TRUE(c.labels.empty()) << text;
+        EXPECT_EQ(c.k8sNamespace, "") << text;
+    }
+}
+
+TEST_F(ContainerMetadataTest, OversizedFileIsSkipped) {
+    std::string big = R"({"Name": "/big", "Pad": ")" + std::string(4 * 1024 * 1024, 'x') + "\"}";
+    writeDocker(big);
+    expectEmpty(read("docker"));
+}
+
+TEST_F(ContainerMetadataTest, ContainerdBundleInAnyNamespace) {
+    for (const std::string ns : {"k8s.io", "moby"}) {
+        TempDir fresh;
+        roots.containerdState = (fresh.path() / "containerd").string();
+        fresh.write("containerd/io.containerd.runtime.v2.task/" + ns + "/" + kId + "/config.json",
+                    R"({"ociVersion": "1.1.0", "annotations": {
+              "io.kubernetes.cri.container-type": "container",
+              "io.kubernetes.cri.container-name": "api",
+              "io.kubernetes.cri.sandbox-namespace": "prod",
+              "io.kubernetes.cri.sandbox-name": "api-7d9"}})");
+        fresh.mkdirs("containerd/io.containerd.runtime.v2.task/default");
+        Container c = read("containerd");
+        EXPECT_EQ(c.name, "api") << ns;
+        EXPECT_EQ(c.k8sNamespace, "prod") << ns;
+        EXPECT_EQ(c.pod, "api-7d9") << ns;
+        EXPECT_TRUE(c.labels.empty()) << "labels come only from docker";
+    }
+}
+
+TEST_F(ContainerMetadataTest, ContainerdWithoutAnnotationsOrBundle) {
+    expectEmpty(read("containerd"));
+    writeBundle("default", R"({"ociVersion": "1.1.0"})");
+    expectEmpty(read("containerd"));
+    writeBundle("default", "{broken");
+    expectEmpty(read("containerd"));
+    writeBundle("default", R"({"annotations": {"io.kubernetes.cri.container-name": 5}})");
+    expectEmpty(read("containerd"));
+    expectEmpty(read("containerd", kId2));
+}
+
+TEST_F(ContainerMetadataTest, Crio) {
+    writeCrio(R"({"annotations": {"io.kubernetes.pod.namespace": "kube-system",
+        "io.kubernetes.pod.name": "coredns-5d78", "io.kubernetes.container.name": "coredns",
+        "io.kubernetes.cri-o.ContainerType": "container"}})");
+    Container c = read("cri-o");
+    EXPECT_EQ(c.name, "coredns");
+    EXPECT_EQ(c.k8sNamespace, "kube-system");
+    EXPECT_EQ(c.pod, "coredns-5d78");
+    EXPECT_TRUE(c.labels.empty());
+}
+
+TEST_F(ContainerMetadataTest, CrioMissingOrMalformed) {
+    expectEmpty(read("cri-o"));
+    writeCrio("]");
+    expectEmpty(read("cri-o"));
+    writeCrio(R"({"annotations": []})");
+    expectEmpty(read("cri-o"));
+}
+
+TEST_F(ContainerMetadataTest, PodmanNameFromContainersIndex) {
+    writeCrio(R"({"annotations": {"io.container.manager": "libpod"}})");
+    tmp.write("storage/overlay-containers/containers.json", R"([{"id": ")" + kId2 +
+                                                                R"(", "names": ["other"]},
+                  {"id": ")" + kId + R"(", "names": ["web", "alias"], "layer": "x"}])");
+    Container c = read("podman");
+    EXPECT_EQ(c.name, "web");
+    EXPECT_EQ(c.k8sNamespace, "");
+    EXPECT_TRUE(c.labels.empty());
+}
+
+TEST_F(ContainerMetadataTest, PodmanTolerant) {
+    expectEmpty(read("podman"));
+    for (const char* index :
+         {"{}", "[", R"([1, null, {"id": 4}])", R"([{"id": "3f2a"}, {"names": ["x"]}])"}) {
+        tmp.write("storage/overlay-containers/containers.json", index);
+        expectEmpty(read("podman"));
+    }
+    tmp.write("storage/overlay-containers/containers.json",
+              R"([{"id": ")" + kId + R"(", "names": []}])");
+    expectEmpty(read("podman"));
+    tmp.write("storage/overlay-containers/containers.json",
+              R"([{"id": ")" + kId + R"(", "names": "web"}])");
+    expectEmpty(read("podman"));
+}
+
+TEST_F(ContainerMetadataTest, UnknownRuntimeReadsNothing) {
+    writeDocker(R"({"Name": "/api"})");
+    expectEmpty(read("rkt"));
+}
+
+// ---------------------------------------------------------------- scan
+
+uint64_t inodeOf(const fs::path& path) {
+    struct stat st {};
+    EXPECT_EQ(stat(path.c_str(), &st), 0) << path;
+    return st.st_ino;
+}
+
+TEST(ContainerScanTest, FindsEveryFormAndSkipsTheRest) {
+    TempDir cg;
+    TempDir state;
+    RuntimeRoots roots{(state.path() / "docker").string(), (state.path() / "containerd").string(),
+                       (state.path() / "storage").string()};
+    state.write("docker/containers/" + kId + "/config.v2.json",
+                R"({"Name": "/api", "Config": {"Labels": {"app": "api"}}})");
+
+    const fs::path dockerDir = cg.mkdirs("system.slice/docker-" + kId + ".scope");
+    cg.mkdirs("system.slice/docker-" + kId + ".scope/nested/deeper");
+    cg.mkdirs("system.slice/sshd.service");
+    const fs::path podDir = cg.mkdirs(kPodSlice + "/cri-containerd-" + kId2 + ".scope");
+    cg.mkdirs(kPodSlice + "/crio-conmon-" + kId + ".scope");
+    cg.mkdirs(kUserSlice + "/libpod-conmon-" + kId2 + ".scope");
+    const fs::path podmanDir = cg.mkdirs(kUserSlice + "/libpod-" + kId2 + ".scope");
+    cg.write("system.slice/cgroup.procs", "");  // files are not cgroups
+    // A symlink to a container's cgroup is not followed.
+    fs::create_directory_symlink(dockerDir, cg.path() / ("docker-" + kId + ".scope"));
+
+    std::vector<Container> found = scanContainers(cg.path().string(), roots);
+    ASSERT_EQ(found.size(), 3u);
+    // Sorted by cgroup path: kubepods.slice < system.slice < user.slice.
+    EXPECT_EQ(found[0].runtime, "containerd");
+    EXPECT_EQ(found[0].id, kId2);
+    EXPECT_EQ(found[0].cgroupPath, podDir.string());
+    EXPECT_EQ(found[0].cgroupId, inodeOf(podDir));
+
+    EXPECT_EQ(found[1].runtime, "docker");
+    EXPECT_EQ(found[1].id, kId);
+    EXPECT_EQ(found[1].name, "api");
+    EXPECT_EQ(found[1].labels.at("app"), "api");
+    EXPECT_EQ(found[1].cgroupPath, dockerDir.string());
+    EXPECT_EQ(found[1].cgroupId, inodeOf(dockerDir));
+
+    EXPECT_EQ(found[2].runtime, "podman");
+    EXPECT_EQ(found[2].cgroupPath, podmanDir.string());
+    EXPECT_EQ(found[2].cgroupId, inodeOf(podmanDir));
+}
+
+TEST(ContainerScanTest, DepthIsBounded) {
+    TempDir cg;
+    std::string shallow;
+    for (int i = 0; i < 10; ++i) shallow += "d" + std::to_string(i) + "/";
+    cg.mkdirs(shallow + "docker/" + kId);  // depth 12: found
+    std::string deep;
+    for (int i = 0; i < 11; ++i) deep += "e" + std::to_string(i) + "/";
+    cg.mkdirs(deep + "docker/" + kId2);  // depth 13: beyond the bound
+    std::vector<Container> found = scanContainers(cg.path().string(), {});
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0].id, kId);
+}
+
+TEST(ContainerScanTest, MissingRootIsEmpty) {
+    EXPECT_TRUE(scanContainers("/nonexistent/palisade/cgroup", {}).empty());
+    TempDir cg;
+    EXPECT_TRUE(scanContainers(cg.path().string(), {}).empty());
+}
+
+TEST(CgroupIdTest, IsTheInodeAndThrowsWithThePath) {
+    TempDir dir;
+    EXPECT_EQ(cgroupIdOf(dir.path().string()), inodeOf(dir.path()));
+    const std::string missing = (dir.path() / "gone").string();
+    try {
+        cgroupIdOf(missing);
+        FAIL() << "no exception";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory);
+        EXPECT_NE(std::string(e.what()).find(missing), std::string::npos) << e.what();
+    }
+}
+
+// ---------------------------------------------------------------- cgroup2 mount
+
+struct MountCase {
+    const char* label;
+    std::string mountinfo;
+    std::string expected;
+};
+
+void PrintTo(const MountCase& c, std::ostream* os) { *os << c.label; }
+
+class Cgroup2MountTest : public ::testing::TestWithParam<MountCase> {};
+
+TEST_P(Cgroup2MountTest, Finds) {
+    TempDir dir;
+    dir.write("mountinfo", GetParam().mountinfo);
+    EXPECT_EQ(findCgroup2Mount((dir.path() / "mountinfo").string()), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Mountinfo, Cgroup2MountTest,
+    ::testing::Values(
+        MountCase{"unified",
+                  "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+                  "25 22 0:22 / /proc rw,nosuid shared:12 - proc proc rw\n"
+                  "30 22 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - "
+                  "cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
+                  "/sys/fs/cgroup"},
+        MountCase{"hybrid",
+                  "30 24 0:26 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755\n"
+                  "31 30 0:27 / /sys/fs/cgroup/systemd rw,relatime shared:10 - cgroup cgroup "
+                  "rw,xattr,name=systemd\n"
+                  "40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n",
+                  "/sys/fs/cgroup/unified"},
+        MountCase{"v1 only",
+                  "31 30 0:27 / /sys/fs/cgroup/memory rw,relatime shared:10 - cgroup cgroup "
+                  "rw,memory\n",
+                  ""},
+        MountCase{"empty", "", ""},
+        MountCase{"octal escapes", "50 22 0:40 / /mnt/my\\040cgroup\\134x rw - cgroup2 none rw\n",
+                  "/mnt/my cgroup\\x"},
+        MountCase{"whole hierarchy preferred over a subtree",
+                  "60 22 0:26 /kubepods /host/sub rw - cgroup2 cgroup2 rw\n"
+                  "61 22 0:26 / /host/cgroup rw - cgroup2 cgroup2 rw\n",
+                  "/host/cgroup"},
+        MountCase{"subtree when it is all there is",
+                  "60 22 0:26 /kubepods /host/sub rw - cgroup2 cgroup2 rw\n", "/host/sub"},
+        MountCase{"malformed lines are skipped",
+                  "garbage\n1 2 3 4 5 6\n1 2 3 / /x rw -\n"
+                  "70 22 0:26 / /sys/fs/cgroup rw master:3 shared:9 - cgroup2 cgroup2 rw\n",
+                  "/sys/fs/cgroup"}));
+
+TEST(Cgroup2MountFileTest, MissingFileIsEmpty) {
+    EXPECT_EQ(findCgroup2Mount("/nonexistent/palisade/mountinfo"), "");
+}
+
+// ---------------------------------------------------------------- selectors
+
+struct SelectorCase {
+    const char* label;
+    Selector selector;
+    bool matches;
+};
+
+void PrintTo(const SelectorCase& c, std::ostream* os) { *os << c.label; }
+
+Selector sel(std::function<void(Selector&)> fill) {
+    Selector s;
+    fill(s);
+    return s;
+}
+
+Container apiContainer() {
+    Container c;
+    c.id = kId;
+    c.runtime = "containerd";
+    c.name = "api";
+    c.k8sNamespace = "prod";
+    c.pod = "api-7d9f";
+    c.labels = {{"app", "api"}, {"tier", "web"}};
+    return c;
+}
+
+class SelectorTest : public ::testing::TestWithParam<SelectorCase> {};
+
+TEST_P(SelectorTest, Matches) {
+    EXPECT_EQ(selectorMatches(GetParam().selector, apiContainer()), GetParam().matches);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fields, SelectorTest,
+    ::testing::Values(
+        SelectorCase{"empty selects nothing", Selector{}, false},
+        SelectorCase{"name exact", sel([](Selector& s) { s.name = "api"; }), true},
+        SelectorCase{"name glob", sel([](Selector& s) { s.name = "ap*"; }), true},
+        SelectorCase{"name class", sel([](Selector& s) { s.name = "[a-b]p?"; }), true},
+        SelectorCase{"name mismatch", sel([](Selector& s) { s.name = "db"; }), false},
+        SelectorCase{"name is not a prefix", sel([](Selector& s) { s.name = "ap"; }), false},
+        SelectorCase{"id prefix", sel([](Selector& s) { s.id = "3f2a"; }), true},
+        SelectorCase{"id prefix glob", sel([](Selector& s) { s.id = "3f2a*"; }), true},
+        SelectorCase{"id full", sel([](Selector& s) { s.id = kId; }), true},
+        SelectorCase{"id glob inside", sel([](Selector& s) { s.id = "3f?a9"; }), true},
+        SelectorCase{"id mismatch", sel([](Selector& s) { s.id = "3f2b"; }), false},
+        SelectorCase{"id not a suffix", sel([](Selector& s) { s.id = "b3c4"; }), false},
+        SelectorCase{"runtime", sel([](Selector& s) { s.runtime = "containerd"; }), true},
+        SelectorCase{"runtime mismatch", sel([](Selector& s) { s.runtime = "docker"; }), false},
+        SelectorCase{"namespace", sel([](Selector& s) { s.namespace_ = "pr*"; }), true},
+        SelectorCase{"namespace mismatch", sel([](Selector& s) { s.namespace_ = "dev"; }), false},
+        SelectorCase{"pod", sel([](Selector& s) { s.pod = "api-*"; }), true},
+        SelectorCase{"pod mismatch", sel([](Selector& s) { s.pod = "web-*"; }), false},
+        SelectorCase{"label", sel([](Selector& s) {
+                         s.labels = {{"app", "api"}};
+                     }),
+                     true},
+        SelectorCase{"label glob", sel([](Selector& s) {
+                         s.labels = {{"tier", "w*"}};
+                     }),
+                     true},
+        SelectorCase{"labels all", sel([](Selector& s) {
+                         s.labels = {{"app", "api"}, {"tier", "web"}};
+                     }),
+                     true},
+        SelectorCase{"label value mismatch", sel([](Selector& s) {
+                         s.labels = {{"app", "db"}};
+                     }),
+                     false},
+        SelectorCase{"label missing", sel([](Selector& s) {
+                         s.labels = {{"team", "*"}};
+                     }),
+                     false},
+        SelectorCase{"one label of two mismatches", sel([](Selector& s) {
+                         s.labels = {{"app", "api"}, {"tier", "db"}};
+                     }),
+                     false},
+        SelectorCase{"every field", sel([](Selector& s) {
+                         s.name = "api";
+                         s.id = "3f2a";
+                         s.runtime = "containerd";
+                         s.namespace_ = "prod";
+                         s.pod = "api-*";
+                         s.labels = {{"app", "api"}};
+                     }),
+                     true},
+        SelectorCase{"every field but one", sel([](Selector& s) {
+                         s.name = "api";
+                         s.id = "3f2a";
+                         s.runtime = "containerd";
+                         s.namespace_ = "dev";
+                         s.pod = "api-*";
+                     }),
+                     false}));
+
+TEST(SelectorEmptyFieldsTest, MissingMetadataOnlyMatchesGlobsThatAllowEmpty) {
+    Container c;
+    c.id = kId;
+    c.runtime = "docker";
+    EXPECT_FALSE(selectorMatches(sel([](Selector& s) { s.name = "api"; }), c));
+    EXPECT_FALSE(selectorMatches(sel([](Selector& s) { s.namespace_ = "prod"; }), c));
+    EXPECT_FALSE(selectorMatches(sel([](Selector& s) { s.labels = {{"app", "*"}}; }), c));
+    EXPECT_TRUE(selectorMatches(sel([](Selector& s) { s.name = "*"; }), c));
+    EXPECT_TRUE(selectorMatches(sel([](Selector& s) { s.id = "3f2a"; }), c));
+}
+
+}  // namespace
+}  // namespace palisade

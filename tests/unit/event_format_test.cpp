@@ -1,0 +1,95 @@
+// Kernel records → SPEC §6 JSON.
+#include "events/event_format.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+namespace palisade {
+namespace {
+
+pal_net_event netEvent(uint8_t hook, uint8_t verdict, uint8_t reason) {
+    pal_net_event e{};
+    e.h.type = PAL_EVENT_NET;
+    e.h.cgroup_id = 77;
+    e.h.pid = 4242;
+    e.h.uid = 1000;
+    e.h.gid = 1000;
+    std::strcpy(e.h.comm, "curl");
+    e.h.hook = hook;
+    e.h.verdict = verdict;
+    e.h.reason = reason;
+    e.family = 4;
+    e.protocol = IPPROTO_TCP;
+    e.dport = 443;
+    inet_pton(AF_INET, "52.94.1.7", e.daddr);
+    return e;
+}
+
+TEST(EventFormat, DeniedConnectCarriesEveryField) {
+    Container c;
+    c.id = std::string(64, 'f');
+    c.name = "api";
+    c.runtime = "containerd";
+    c.k8sNamespace = "prod";
+    c.pod = "api-7d9f";
+    auto e = netEvent(PAL_HOOK_CONNECT6, PAL_VERDICT_DENY, PAL_REASON_NOT_ALLOWLISTED);
+    e.orig_family = 6;
+    inet_pton(AF_INET6, "::ffff:52.94.1.7", e.orig_daddr);
+    auto j = formatNetEvent(e, {&c, {"api", "dns"}}, Clock());
+
+    EXPECT_EQ(j["event"]["action"], "connect");
+    EXPECT_EQ(j["event"]["outcome"], "denied");
+    EXPECT_EQ(j["palisade"]["verdict"], "deny");
+    EXPECT_EQ(j["palisade"]["reason"], "not-allowlisted");
+    EXPECT_EQ(j["palisade"]["mechanism"], "cgroup/connect6");
+    EXPECT_EQ(j["palisade"]["original_destination"], "::ffff:52.94.1.7");
+    EXPECT_EQ(j["container"]["id"], c.id);
+    EXPECT_EQ(j["container"]["name"], "api");
+    EXPECT_EQ(j["container"]["runtime"], "containerd");
+    EXPECT_EQ(j["orchestrator"]["namespace"], "prod");
+    EXPECT_EQ(j["orchestrator"]["resource"]["name"], "api-7d9f");
+    EXPECT_EQ(j["process"]["pid"], 4242);
+    EXPECT_EQ(j["process"]["name"], "curl");
+    EXPECT_EQ(j["process"]["user"]["id"], "1000");
+    EXPECT_EQ(j["destination"]["ip"], "52.94.1.7");
+    EXPECT_EQ(j["destination"]["port"], 443);
+    EXPECT_EQ(j["network"]["transport"], "tcp");
+    EXPECT_EQ(j["network"]["type"], "ipv4");
+    EXPECT_EQ(j["rule"]["name"], "api,dns");
+    EXPECT_EQ(j["@timestamp"].get<std::string>().size(), 30u);
+}
+
+TEST(EventFormat, AuditSendmsgAndUnknownContainer) {
+    auto e = netEvent(PAL_HOOK_SENDMSG4, PAL_VERDICT_AUDIT, PAL_REASON_EXCEPT);
+    e.protocol = IPPROTO_UDP;
+    auto j = formatNetEvent(e, {}, Clock());
+    EXPECT_EQ(j["event"]["action"], "sendmsg");
+    EXPECT_EQ(j["palisade"]["verdict"], "audit");
+    EXPECT_EQ(j["palisade"]["reason"], "except");
+    EXPECT_EQ(j["container"]["cgroup_id"], 77);
+    EXPECT_FALSE(j.contains("rule"));
+    EXPECT_FALSE(j["palisade"].contains("original_destination"));
+}
+
+TEST(EventFormat, PacketSocketKilledByTheTracepoint) {
+    auto e = netEvent(PAL_HOOK_TP_SOCKET, PAL_VERDICT_DENY, PAL_REASON_RAW_SOCKET);
+    e.h.type = PAL_EVENT_SOCKET;
+    e.family = AF_PACKET;
+    e.sock_type = SOCK_RAW;
+    auto j = formatNetEvent(e, {}, Clock());
+    EXPECT_EQ(j["event"]["action"], "socket-create");
+    EXPECT_EQ(j["palisade"]["mechanism"], "tracepoint/sys_enter_socket");
+    EXPECT_EQ(j["palisade"]["enforcement"], "sigkill");
+    EXPECT_EQ(j["socket"]["family"], "AF_PACKET");
+    EXPECT_FALSE(j.contains("destination"));
+}
+
+TEST(EventFormat, Iso8601HasNanoseconds) {
+    EXPECT_EQ(iso8601FromEpochNs(1795428000123456789LL), "2026-11-23T10:00:00.123456789Z");
+    EXPECT_EQ(iso8601FromEpochNs(5), "1970-01-01T00:00:00.000000005Z");
+}
+
+}  // namespace
+}  // namespace palisade
