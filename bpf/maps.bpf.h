@@ -2,10 +2,9 @@
 /* The maps every palisade program shares (layouts in include/palisade/abi.h). */
 #pragma once
 
+#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <palisade/abi.h>
-
-#include "vmlinux.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);

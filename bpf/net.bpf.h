@@ -2,10 +2,9 @@
 /* Constants vmlinux.h lacks (they are macros in the UAPI headers) and destination helpers. */
 #pragma once
 
+#include "vmlinux.h"
 #include <bpf/bpf_endian.h>
 #include <palisade/abi.h>
-
-#include "vmlinux.h"
 
 #define PAL_AF_INET 2
 #define PAL_AF_INET6 10
