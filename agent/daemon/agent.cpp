@@ -215,9 +215,15 @@ void Agent::start() {
         throw DatapathError("this kernel lacks what enforcement needs:" + names);
     }
     datapath_ = openBpfDatapath({cgroupRoot_, config_.stateDir, config_.defaults.nat64Prefix});
+    generation_ = datapath_->generation();
+    if (datapath_->adopted()) {
+        spdlog::info("adopted the maps pinned under {}: generation {} stays in force",
+                     config_.stateDir, generation_);
+    }
     refreshPolicies();
     refreshContainers();
     if (!applyGeneration()) throw DatapathError("the initial policy set cannot be applied");
+    datapath_->attach();
     control_ = std::make_unique<ControlServer>(
         config_.controlSocket,
         ControlServer::Handlers{[this] { return statusJson(statusInputs()); },

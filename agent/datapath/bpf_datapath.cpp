@@ -65,10 +65,59 @@ void repin(const fs::path& path, Pin pin) {
     if (err) fail("pin " + path.string(), err);
 }
 
+bool compatible(bpf_map* map, int pinnedFd) {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(pinnedFd, &info, &len) != 0) return false;
+    return info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+           info.value_size == bpf_map__value_size(map) &&
+           info.max_entries == bpf_map__max_entries(map) &&
+           info.map_flags == bpf_map__map_flags(map);
+}
+
+// Makes the skeleton use the maps a previous agent pinned, when every one of
+// them is there and has the layout this build expects; otherwise (first start,
+// or an upgrade that changed a layout) the maps start empty and nothing pinned
+// is reused. Returns whether the maps were adopted.
+bool adoptPinnedMaps(bpf_object* obj, const fs::path& mapsDir) {
+    std::vector<std::pair<bpf_map*, int>> found;
+    auto closeAll = [&] {
+        for (auto& [map, fd] : found) close(fd);
+    };
+    bpf_map* map;
+    bpf_object__for_each_map(map, obj) {
+        if (bpf_map__is_internal(map)) continue;
+        int fd = bpf_obj_get((mapsDir / bpf_map__name(map)).c_str());
+        if (fd >= 0) found.push_back({map, fd});
+        if (fd < 0 || !compatible(map, fd)) {
+            if (fd >= 0) spdlog::warn("pinned map {} has another layout", bpf_map__name(map));
+            closeAll();
+            return false;
+        }
+    }
+    for (auto& [m, fd] : found) {
+        if (int err = bpf_map__reuse_fd(m, fd)) {
+            closeAll();
+            fail(std::string("reuse pinned map ") + bpf_map__name(m), err);
+        }
+    }
+    closeAll();  // bpf_map__reuse_fd holds its own duplicate
+    return true;
+}
+
+uint64_t cgroupIdOfLink(int linkFd) {
+    bpf_link_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(linkFd, &info, &len) != 0) return 0;
+    return info.type == BPF_LINK_TYPE_CGROUP ? info.cgroup.cgroup_id : 0;
+}
+
 }  // namespace
 
 struct BpfDatapath::Impl {
+    DatapathOptions options;
     egress* skel = nullptr;
+    bool adopted = false;
     std::vector<bpf_link*> links;
     std::vector<AttachedProgram> attached;
     std::unique_ptr<MapWriter> writer;
@@ -80,6 +129,33 @@ struct BpfDatapath::Impl {
     }
 
     int fd(bpf_map* m) const { return bpf_map__fd(m); }
+
+    // Puts `prog` in force at its hook. A link a previous agent pinned for the
+    // same program and cgroup is updated in place, atomically (no moment with
+    // no program, no second attachment); otherwise a new link is created and
+    // then pinned over the old one, so the old program runs until the new one
+    // is attached.
+    bpf_link* attach(bpf_program* prog, int cgroupFd, uint64_t cgroupId, const fs::path& pin) {
+        const bool cgroupHook = bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SKB ||
+                                bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK ||
+                                bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
+        if (bpf_link* old = bpf_link__open(pin.c_str())) {
+            if (cgroupHook && cgroupIdOfLink(bpf_link__fd(old)) == cgroupId &&
+                bpf_link__update_program(old, prog) == 0) {
+                return old;
+            }
+            bpf_link__destroy(old);
+        }
+        bpf_link* link =
+            cgroupHook ? bpf_program__attach_cgroup(prog, cgroupFd) : bpf_program__attach(prog);
+        if (!link) {
+            fail(std::string("attach ") + bpf_program__name(prog) +
+                     (cgroupHook ? " to " + options.cgroupRoot : std::string()),
+                 errno);
+        }
+        repin(pin, [&](const char* p) { return bpf_link__pin(link, p); });
+        return link;
+    }
 };
 
 BpfDatapath::BpfDatapath(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -87,59 +163,63 @@ BpfDatapath::~BpfDatapath() = default;
 
 std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     ensureStateDir(options.stateDir);
+    const fs::path state(options.stateDir);
     auto impl = std::make_unique<BpfDatapath::Impl>();
+    impl->options = options;
     impl->skel = egress__open();
     if (!impl->skel) fail("open BPF object egress", errno);
+    impl->adopted = adoptPinnedMaps(impl->skel->obj, state / "maps");
     if (int err = egress__load(impl->skel)) fail("load BPF programs (egress)", err);
 
     auto& m = impl->skel->maps;
     pal_config config{};
     config.nat64_prefixlen = options.nat64Prefix.prefixLen;
     std::memcpy(config.nat64_prefix, options.nat64Prefix.addr.data(), 16);
-    impl->writer = std::make_unique<MapWriter>(
-        PolicyMapFds{bpf_map__fd(m.pal_cgroups), bpf_map__fd(m.pal_policies),
-                     bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_lpm4), bpf_map__fd(m.pal_lpm6),
-                     bpf_map__fd(m.pal_config)},
-        config);
-
-    int cg = open(options.cgroupRoot.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cg < 0) fail("open cgroupRoot " + options.cgroupRoot, errno);
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, impl->skel->obj) {
-        // Cgroup programs act below cgroupRoot only; the tracepoint is node-wide
-        // and acts on container tasks only (it checks pal_cgroups first).
-        bool cgroupHook = bpf_program__type(prog) != BPF_PROG_TYPE_TRACEPOINT;
-        bpf_link* link =
-            cgroupHook ? bpf_program__attach_cgroup(prog, cg) : bpf_program__attach(prog);
-        if (!link) {
-            int err = errno;
-            close(cg);
-            fail(std::string("attach ") + bpf_program__name(prog) +
-                     (cgroupHook ? " to " + options.cgroupRoot : std::string()),
-                 err);
+    PolicyMapFds fds{bpf_map__fd(m.pal_cgroups),  bpf_map__fd(m.pal_policies),
+                     bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_lpm4),
+                     bpf_map__fd(m.pal_lpm6),     bpf_map__fd(m.pal_config)};
+    impl->writer = impl->adopted ? std::make_unique<MapWriter>(fds, config, MapWriter::Adopt{})
+                                 : std::make_unique<MapWriter>(fds, config);
+    if (!impl->adopted) {
+        bpf_map* map;
+        bpf_object__for_each_map(map, impl->skel->obj) {
+            if (bpf_map__is_internal(map)) continue;
+            repin(state / "maps" / bpf_map__name(map),
+                  [&](const char* p) { return bpf_map__pin(map, p); });
         }
-        impl->links.push_back(link);
-        bpf_prog_info info{};
-        uint32_t len = sizeof(info);
-        bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
-        impl->attached.push_back(
-            {bpf_program__name(prog), bpf_program__section_name(prog), info.id});
-    }
-    close(cg);
-
-    fs::path state(options.stateDir);
-    for (size_t i = 0; i < impl->links.size(); i++) {
-        repin(state / "links" / impl->attached[i].name,
-              [&](const char* p) { return bpf_link__pin(impl->links[i], p); });
-    }
-    bpf_map* map;
-    bpf_object__for_each_map(map, impl->skel->obj) {
-        if (bpf_map__is_internal(map)) continue;
-        repin(state / "maps" / bpf_map__name(map),
-              [&](const char* p) { return bpf_map__pin(map, p); });
     }
     return std::unique_ptr<BpfDatapath>(new BpfDatapath(std::move(impl)));
 }
+
+void BpfDatapath::attach() {
+    auto& impl = *impl_;
+    int cg = open(impl.options.cgroupRoot.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cg < 0) fail("open cgroupRoot " + impl.options.cgroupRoot, errno);
+    struct stat st {};
+    fstat(cg, &st);  // a cgroup's id is its inode number
+    const fs::path links = fs::path(impl.options.stateDir) / "links";
+    bpf_program* prog;
+    try {
+        bpf_object__for_each_program(prog, impl.skel->obj) {
+            // Cgroup programs act below cgroupRoot only; the tracepoint is node-wide
+            // and acts on container tasks only (it checks pal_cgroups first).
+            impl.links.push_back(impl.attach(prog, cg, st.st_ino, links / bpf_program__name(prog)));
+            bpf_prog_info info{};
+            uint32_t len = sizeof(info);
+            bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
+            impl.attached.push_back(
+                {bpf_program__name(prog), bpf_program__section_name(prog), info.id});
+        }
+    } catch (...) {
+        close(cg);
+        throw;
+    }
+    close(cg);
+}
+
+bool BpfDatapath::adopted() const { return impl_->adopted; }
+
+uint64_t BpfDatapath::generation() const { return impl_->writer->generation(); }
 
 void BpfDatapath::apply(const MapEntries& next, uint64_t generation) {
     impl_->writer->apply(next, generation);

@@ -51,9 +51,11 @@ struct DatapathOptions {
 
 class BpfDatapath;
 
-// Loads, attaches (at cgroupRoot, alongside any other programs) and pins the
-// programs and maps. Pinned objects outlive the agent: enforcement stays in
-// force while it is down (SPEC §7); removeState() takes them away.
+// Loads the programs and pins the maps, adopting the maps a previous agent
+// pinned under stateDir when their layout matches (SPEC §7): the generation
+// they hold stays in force. Nothing is attached until BpfDatapath::attach().
+// Pinned objects outlive the agent: enforcement stays in force while it is
+// down; removeState() takes them away.
 std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options);
 
 // Unpins everything under stateDir that palisade created (links detach when
@@ -63,6 +65,15 @@ int removeState(const std::string& stateDir);
 class BpfDatapath : public Datapath {
   public:
     ~BpfDatapath() override;
+    // Attaches every program (cgroup programs at cgroupRoot, alongside any other
+    // programs) and pins the links. A link pinned by a previous agent is updated
+    // in place, so a restart never leaves a hook empty or attached twice. Call
+    // it once the first generation is applied.
+    void attach();
+    // Whether the maps of a previous agent were adopted.
+    bool adopted() const;
+    // The generation in force in the maps (0: none yet).
+    uint64_t generation() const;
     void apply(const MapEntries& next, uint64_t generation) override;
     VerdictCounters counters() const override;
     std::vector<AttachedProgram> programs() const override;

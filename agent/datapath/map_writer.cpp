@@ -1,5 +1,6 @@
 #include "datapath/map_writer.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "datapath/datapath.h"
 
@@ -36,10 +38,65 @@ void waitForGracePeriod() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
+template <typename K>
+std::vector<K> keysOf(int fd) {
+    std::vector<K> keys;
+    K key{};
+    const K* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+        keys.push_back(key);
+        prev = &keys.back();
+    }
+    return keys;
+}
+
+uint32_t slotBits(uint32_t id) { return id & generationIdBase(1); }
+
+// Sorts the ids found in a map into the generation in force (kept in `current`
+// for the next apply to retire) and leftovers, deleted at once: nothing reads
+// them, since no container's active slot points there.
+template <typename K, typename Current>
+void adoptKeys(int fd, uint32_t activeBase, uint32_t (*idOf)(const K&), Current&& current) {
+    for (const K& key : keysOf<K>(fd)) {
+        if (slotBits(idOf(key)) == activeBase) {
+            current(key);
+        } else {
+            remove(fd, key);
+        }
+    }
+}
+
+uint32_t plainId(const uint32_t& id) { return id; }
+template <typename K>
+uint32_t lpmEpid(const K& key) {
+    return ntohl(key.epid);
+}
+
 }  // namespace
 
 MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial) : fds_(fds), config_(initial) {
     update(fds_.config, uint32_t{0}, config_, "pal_config");
+}
+
+MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt)
+    : fds_(fds), config_(initial) {
+    pal_config found{};
+    const uint32_t zero = 0;
+    if (bpf_map_lookup_elem(fds_.config, &zero, &found) == 0) config_.active_gen = found.active_gen;
+    update(fds_.config, zero, config_, "pal_config");
+
+    const uint32_t active = generationIdBase(config_.active_gen);
+    for (uint64_t cgid : keysOf<uint64_t>(fds_.cgroups)) current_.cgroups[cgid] = {};
+    adoptKeys<uint32_t>(fds_.policies, active, plainId,
+                        [&](uint32_t epid) { current_.policies[epid] = {}; });
+    adoptKeys<uint32_t>(fds_.portsets, active, plainId,
+                        [&](uint32_t id) { current_.portsets[id] = {}; });
+    adoptKeys<pal_lpm4_key>(fds_.lpm4, active, lpmEpid<pal_lpm4_key>, [&](const pal_lpm4_key& k) {
+        current_.lpm4.push_back({k, {}});
+    });
+    adoptKeys<pal_lpm6_key>(fds_.lpm6, active, lpmEpid<pal_lpm6_key>, [&](const pal_lpm6_key& k) {
+        current_.lpm6.push_back({k, {}});
+    });
 }
 
 void MapWriter::apply(const MapEntries& next, uint64_t generation) {

@@ -20,7 +20,18 @@ struct PolicyMapFds {
 
 class MapWriter {
   public:
+    // Starts on empty maps: writes `initial` into pal_config.
     MapWriter(PolicyMapFds fds, const pal_config& initial);
+
+    // Takes over maps a previous agent filled (SPEC §7): the generation in force
+    // stays in force (only `initial`'s NAT64 prefix is written), its entries
+    // become the ones the next apply() retires, and leftovers of an apply that
+    // was interrupted half-way (the other id slot) are deleted.
+    struct Adopt {};
+    MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt);
+
+    // The generation in force (0: none yet).
+    uint64_t generation() const { return config_.active_gen; }
 
     // SPEC §4.8: the new generation's entries are written beside the current
     // ones, one update of pal_config switches every container at once, and the

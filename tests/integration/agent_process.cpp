@@ -32,6 +32,8 @@ int waitExit(pid_t pid, std::chrono::milliseconds timeout) {
     return -1;
 }
 
+bool isReady(const nlohmann::json& e) { return e["event"]["action"] == "agent-ready"; }
+
 }  // namespace
 
 AgentProcess::AgentProcess(Sandbox& sandbox) : sandbox_(sandbox) {
@@ -83,8 +85,8 @@ void AgentProcess::start(std::chrono::milliseconds timeout) {
               static_cast<char*>(nullptr));
         _exit(127);
     }
-    auto ready = waitForEvent(
-        [](const nlohmann::json& e) { return e["event"]["action"] == "agent-ready"; }, timeout);
+    // Events of an earlier run of the agent (a restart) don't count.
+    auto ready = waitForEvent(isReady, timeout, events().size());
     if (ready.is_null()) {
         int rc = waitExit(pid_, std::chrono::milliseconds(0));
         if (rc >= 0) pid_ = -1;
@@ -104,6 +106,13 @@ int AgentProcess::stop() {
     return rc;
 }
 
+void AgentProcess::kill9() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitExit(pid_, std::chrono::seconds(5));
+    pid_ = -1;
+}
+
 std::vector<nlohmann::json> AgentProcess::events() const {
     std::vector<nlohmann::json> out;
     std::ifstream in(dir_ + "/events.jsonl");
@@ -116,11 +125,12 @@ std::vector<nlohmann::json> AgentProcess::events() const {
 }
 
 nlohmann::json AgentProcess::waitForEvent(const std::function<bool(const nlohmann::json&)>& pred,
-                                          std::chrono::milliseconds timeout) const {
+                                          std::chrono::milliseconds timeout, size_t from) const {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     do {
-        for (const auto& e : events()) {
-            if (pred(e)) return e;
+        auto all = events();
+        for (size_t i = from; i < all.size(); i++) {
+            if (pred(all[i])) return all[i];
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     } while (std::chrono::steady_clock::now() < deadline);

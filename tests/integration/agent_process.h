@@ -32,12 +32,16 @@ class AgentProcess {
     void start(std::chrono::milliseconds timeout = std::chrono::seconds(10));
     // SIGTERM; returns the exit code.
     int stop();
+    // SIGKILL, as a crash would; returns once the agent is reaped.
+    void kill9();
 
     // Every event written so far (the sink file, one JSON object per line).
     std::vector<nlohmann::json> events() const;
-    // Waits (bounded) for an event matching `pred`; returns it or null json.
+    // Waits (bounded) for an event matching `pred`, among the events from the
+    // `from`-th on; returns it or null json.
     nlohmann::json waitForEvent(const std::function<bool(const nlohmann::json&)>& pred,
-                                std::chrono::milliseconds timeout = std::chrono::seconds(3)) const;
+                                std::chrono::milliseconds timeout = std::chrono::seconds(3),
+                                size_t from = 0) const;
     std::string stderrText() const;
 
     const std::string& dir() const { return dir_; }

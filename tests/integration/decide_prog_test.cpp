@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <memory>
+#include <set>
 
 #include "compiler/compiler.h"
 #include "datapath/map_writer.h"
@@ -76,11 +77,11 @@ class DecideProg : public ::testing::Test {
         pal_config cfg{};
         cfg.nat64_prefixlen = 96;
         inet_pton(AF_INET6, "64:ff9b::", cfg.nat64_prefix);
-        writer_ = std::make_unique<MapWriter>(
-            PolicyMapFds{bpf_map__fd(m.pal_cgroups), bpf_map__fd(m.pal_policies),
-                         bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_lpm4),
-                         bpf_map__fd(m.pal_lpm6), bpf_map__fd(m.pal_config)},
-            cfg);
+        fds_ = PolicyMapFds{bpf_map__fd(m.pal_cgroups),  bpf_map__fd(m.pal_policies),
+                            bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_lpm4),
+                            bpf_map__fd(m.pal_lpm6),     bpf_map__fd(m.pal_config)};
+        config_ = cfg;
+        writer_ = std::make_unique<MapWriter>(fds_, config_);
     }
     void TearDown() override { decide_test__destroy(skel_); }
 
@@ -112,8 +113,26 @@ class DecideProg : public ::testing::Test {
     }
 
     decide_test* skel_ = nullptr;
+    PolicyMapFds fds_;
+    pal_config config_{};
     std::unique_ptr<MapWriter> writer_;
 };
+
+// The generation-slot bit of every id in a map (see generationIdBase).
+template <typename K>
+std::set<uint32_t> slotsIn(int fd, uint32_t (*idOf)(const K&)) {
+    std::set<uint32_t> slots;
+    K key{}, next{};
+    const K* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        slots.insert(idOf(next) & 0x80000000u);
+        key = next;
+        prev = &key;
+    }
+    return slots;
+}
+uint32_t idOfU32(const uint32_t& id) { return id; }
+uint32_t idOfLpm4(const pal_lpm4_key& k) { return ntohl(k.epid); }
 
 std::string judged(const TestResult& r) {
     char buf[INET6_ADDRSTRLEN] = {};
@@ -157,6 +176,28 @@ TEST_F(DecideProg, NewGenerationReplacesTheOld) {
     uint32_t key = first;
     pal_policy p{};
     EXPECT_NE(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.pal_policies), &key, &p), 0);
+}
+
+// SPEC §7: a restarted agent takes over the maps. The generation in force keeps
+// deciding, leftovers of an interrupted apply (the other slot) go at once, and
+// the adopted generation is retired by the next apply like any other.
+TEST_F(DecideProg, AdoptedMapsKeepTheirGenerationAndRetireIt) {
+    install(kEgressTablePolicy, 1);
+    uint32_t epid = install(kEgressTablePolicy, 2);
+    const uint32_t leftover = generationIdBase(3) | 7;  // an apply of 3 cut short
+    pal_policy p{};
+    ASSERT_EQ(bpf_map_update_elem(fds_.policies, &leftover, &p, BPF_ANY), 0);
+
+    writer_ = std::make_unique<MapWriter>(fds_, config_, MapWriter::Adopt{});
+    EXPECT_EQ(writer_->generation(), 2u);
+    EXPECT_EQ(slotsIn<uint32_t>(fds_.policies, idOfU32), std::set<uint32_t>{generationIdBase(2)});
+    for (const auto& c : kEgressCases) EXPECT_EQ(run(epid, c).verdict, c.verdict) << c.name;
+
+    epid = install(kEgressTablePolicy, 3);
+    EXPECT_EQ(slotsIn<uint32_t>(fds_.policies, idOfU32), std::set<uint32_t>{generationIdBase(3)});
+    EXPECT_EQ(slotsIn<uint32_t>(fds_.portsets, idOfU32), std::set<uint32_t>{generationIdBase(3)});
+    EXPECT_EQ(slotsIn<pal_lpm4_key>(fds_.lpm4, idOfLpm4), std::set<uint32_t>{generationIdBase(3)});
+    for (const auto& c : kEgressCases) EXPECT_EQ(run(epid, c).verdict, c.verdict) << c.name;
 }
 
 }  // namespace
