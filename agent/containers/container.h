@@ -20,6 +20,8 @@ struct Container {
     std::map<std::string, std::string> labels;
     std::string cgroupPath;  // absolute path of the container's cgroup directory
     uint64_t cgroupId = 0;   // inode number of that directory (the kernel's cgroup id)
+
+    bool operator==(const Container&) const = default;
 };
 
 // The runtime and id a cgroup path (relative to the cgroup root) names, by the
@@ -43,10 +45,17 @@ struct RuntimeRoots {
 // Missing or malformed metadata leaves the fields empty and never throws.
 void readContainerMetadata(Container& c, const RuntimeRoots& roots);
 
+// The deepest container cgroup of SPEC §5 is five levels down (podman under a user
+// slice); the bound leaves room for --cgroup-root/--cgroup-parent prefixes while
+// keeping a pathological tree from costing an unbounded walk.
+constexpr int kMaxCgroupDepth = 12;
+
 // Walks the cgroup tree below `cgroupRoot` (bounded depth) and returns every
 // container cgroup found, with metadata. Nested cgroups inside a container's
-// cgroup are not containers of their own.
-std::vector<Container> scanContainers(const std::string& cgroupRoot, const RuntimeRoots& roots);
+// cgroup are not containers of their own. Containers already in `known` (same
+// cgroup id) keep the metadata they have instead of having it read again.
+std::vector<Container> scanContainers(const std::string& cgroupRoot, const RuntimeRoots& roots,
+                                      const std::vector<Container>& known = {});
 
 // The kernel's cgroup id for a cgroup directory (its inode number on cgroup2).
 uint64_t cgroupIdOf(const std::string& path);

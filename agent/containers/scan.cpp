@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <system_error>
 
@@ -16,20 +17,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The deepest container cgroup of SPEC §5 is five levels down (podman under a user
-// slice); the bound leaves room for --cgroup-root/--cgroup-parent prefixes while
-// keeping a pathological tree from costing an unbounded walk.
-constexpr int kMaxDepth = 12;
-
 struct Walk {
     const RuntimeRoots& roots;
+    std::map<uint64_t, const Container*> known;  // by cgroup id
     std::vector<Container> found;
 };
 
 // The container whose cgroup `dir` is, or nullopt when it is not one or it vanished
 // before its id could be read.
 std::optional<Container> containerAt(const fs::path& dir, const CgroupIdentity& identity,
-                                     const RuntimeRoots& roots) {
+                                     const Walk& walk) {
     Container c;
     c.id = identity.id;
     c.runtime = identity.runtime;
@@ -39,7 +36,11 @@ std::optional<Container> containerAt(const fs::path& dir, const CgroupIdentity& 
     } catch (const std::system_error&) {
         return std::nullopt;  // the container exited while we walked
     }
-    readContainerMetadata(c, roots);
+    auto known = walk.known.find(c.cgroupId);
+    if (known != walk.known.end() && known->second->cgroupPath == c.cgroupPath) {
+        return *known->second;
+    }
+    readContainerMetadata(c, walk.roots);
     return c;
 }
 
@@ -54,10 +55,10 @@ void walkDir(Walk& walk, const fs::path& dir, const std::string& relative, int d
         const std::string childRelative = relative + "/" + it->path().filename().string();
         if (auto identity = parseContainerCgroup(childRelative)) {
             // Nested cgroups below a container belong to it: do not descend.
-            if (auto c = containerAt(it->path(), *identity, walk.roots)) {
+            if (auto c = containerAt(it->path(), *identity, walk)) {
                 walk.found.push_back(std::move(*c));
             }
-        } else if (depth + 1 < kMaxDepth) {
+        } else if (depth + 1 < kMaxCgroupDepth) {
             walkDir(walk, it->path(), childRelative, depth + 1);
         }
     }
@@ -101,8 +102,10 @@ std::optional<MountLine> parseMountLine(const std::string& line) {
 
 }  // namespace
 
-std::vector<Container> scanContainers(const std::string& cgroupRoot, const RuntimeRoots& roots) {
-    Walk walk{roots, {}};
+std::vector<Container> scanContainers(const std::string& cgroupRoot, const RuntimeRoots& roots,
+                                      const std::vector<Container>& known) {
+    Walk walk{roots, {}, {}};
+    for (const auto& c : known) walk.known[c.cgroupId] = &c;
     walkDir(walk, fs::path(cgroupRoot), "", 0);
     // Directory order is the filesystem's; callers and logs want a stable order.
     std::ranges::sort(walk.found, {}, &Container::cgroupPath);

@@ -10,28 +10,36 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
 
 #include "compiler/compiler.h"
+#include "containers/cgroup_watch.h"
 #include "containers/container.h"
 #include "control/control_server.h"
+#include "daemon/debounce.h"
 #include "daemon/policy_store.h"
 #include "daemon/status.h"
 #include "datapath/datapath.h"
 #include "datapath/features.h"
 #include "events/event_format.h"
 #include "events/sinks.h"
+#include "policy/policy_dir_watch.h"
 
 namespace palisade {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Containers are rediscovered this often (the rescan also repairs anything a
-// notification missed).
-constexpr auto kResyncPeriod = std::chrono::seconds(1);
+// Containers and policies are re-read this often, metadata included; inotify
+// reports changes as they happen, the resync repairs anything it missed.
+constexpr auto kResyncPeriod = std::chrono::seconds(10);
+// A burst of policy file changes (an editor's save, a ConfigMap update, `cp`
+// of many files) becomes one reload.
+constexpr auto kPolicyQuiet = std::chrono::milliseconds(20);
+constexpr auto kPolicyMaxDelay = std::chrono::milliseconds(100);
 // The ring buffer wakes us only for batches (bpf/events.bpf.h); lone events are
 // drained on this timer.
 constexpr int kDrainMs = 100;
@@ -74,7 +82,12 @@ class Agent {
     void loop(int sigfd, ring_buffer* rb);
     bool handleSignal(int sigfd);  // false: stop
     bool refreshPolicies();
-    bool refreshContainers();
+    // Rescans the cgroup tree (re-reading metadata only when asked); true when
+    // the containers changed. Publishes container-started/-stopped.
+    bool refreshContainers(bool rereadMetadata);
+    // Puts changed containers in force: new containers whose policy set is in
+    // force already just get their map entry, anything else is a generation.
+    void containersChanged();
     bool applyGeneration();
     void onRecord(const void* data, size_t size);
     void publish(const nlohmann::json& event) { bus_.publish(event); }
@@ -90,6 +103,11 @@ class Agent {
     PolicyStore store_;
     std::unique_ptr<BpfDatapath> datapath_;
     std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<CgroupWatch> cgroupWatch_;
+    std::unique_ptr<PolicyDirWatch> policyWatch_;
+    Debounce policyDebounce_{kPolicyQuiet, kPolicyMaxDelay};
+    std::set<uint64_t> added_, removed_;  // since the last generation or fast-path update
+    bool metadataChanged_ = false;
     std::vector<Container> containers_;
     std::map<uint64_t, size_t> containerByCgroup_;
     std::map<uint64_t, uint32_t> epidByCgroup_;
@@ -117,22 +135,68 @@ bool Agent::refreshPolicies() {
     return outcome.changed();
 }
 
-bool Agent::refreshContainers() {
-    auto found = scanContainers(cgroupRoot_, roots_);
+bool Agent::refreshContainers(bool rereadMetadata) {
+    auto found = scanContainers(cgroupRoot_, roots_,
+                                rereadMetadata ? std::vector<Container>{} : containers_);
+    if (found == containers_) return false;
     std::set<uint64_t> before, after;
     for (const auto& c : containers_) before.insert(c.cgroupId);
     for (const auto& c : found) after.insert(c.cgroupId);
-    if (before == after) return false;
     for (const auto& c : found) {
-        if (!before.count(c.cgroupId)) publish(containerEvent("container-started", c));
+        if (!before.count(c.cgroupId)) {
+            publish(containerEvent("container-started", c));
+            added_.insert(c.cgroupId);
+            removed_.erase(c.cgroupId);
+        }
     }
     for (const auto& c : containers_) {
-        if (!after.count(c.cgroupId)) publish(containerEvent("container-stopped", c));
+        if (!after.count(c.cgroupId)) {
+            publish(containerEvent("container-stopped", c));
+            removed_.insert(c.cgroupId);
+            added_.erase(c.cgroupId);
+        }
     }
+    if (before == after) metadataChanged_ = true;  // same containers, other names or labels
     containers_ = std::move(found);
     containerByCgroup_.clear();
     for (size_t i = 0; i < containers_.size(); i++) containerByCgroup_[containers_[i].cgroupId] = i;
     return true;
+}
+
+void Agent::containersChanged() {
+    const uint32_t slot = generationIdBase(generation_);
+    std::map<std::vector<std::string>, uint32_t> epidOf;  // policy sets in force
+    for (const auto& [epid, names] : epidPolicies_) {
+        if ((epid & generationIdBase(1)) == slot) epidOf[names] = epid;
+    }
+    bool fast = !metadataChanged_;
+    std::vector<std::pair<uint64_t, MapEntries::ContainerEntry>> entries;
+    for (uint64_t cgid : added_) {
+        if (!fast) break;
+        const size_t index = containerByCgroup_.at(cgid);
+        std::vector<std::string> names;
+        for (const auto& p : store_.policies()) {
+            if (selectorMatches(p.selector, containers_[index])) names.push_back(p.name);
+        }
+        auto it = epidOf.find(names);
+        fast = it != epidOf.end();
+        if (fast) entries.push_back({cgid, {it->second, static_cast<uint32_t>(index)}});
+    }
+    if (fast) {
+        for (const auto& [cgid, entry] : entries) {
+            datapath_->setContainer(cgid, entry);
+            epidByCgroup_[cgid] = entry.epid;
+        }
+        for (uint64_t cgid : removed_) {
+            datapath_->removeContainer(cgid);
+            epidByCgroup_.erase(cgid);
+        }
+    } else {
+        applyGeneration();
+    }
+    added_.clear();
+    removed_.clear();
+    metadataChanged_ = false;
 }
 
 // Builds and switches to the next generation; on failure the one in force stays.
@@ -150,6 +214,9 @@ bool Agent::applyGeneration() {
     }
     datapath_->apply(entries, next);
     generation_ = next;
+    added_.clear();
+    removed_.clear();
+    metadataChanged_ = false;
     std::erase_if(epidPolicies_, [&](const auto& kv) {
         return (kv.first & 0x80000000u) == generationIdBase(next);
     });
@@ -220,8 +287,11 @@ void Agent::start() {
         spdlog::info("adopted the maps pinned under {}: generation {} stays in force",
                      config_.stateDir, generation_);
     }
+    // Watching starts before the first scan, so nothing created in between is missed.
+    cgroupWatch_ = std::make_unique<CgroupWatch>(cgroupRoot_);
+    policyWatch_ = std::make_unique<PolicyDirWatch>(config_.policyDir);
     refreshPolicies();
-    refreshContainers();
+    refreshContainers(true);
     if (!applyGeneration()) throw DatapathError("the initial policy set cannot be applied");
     datapath_->attach();
     control_ = std::make_unique<ControlServer>(
@@ -250,16 +320,36 @@ void Agent::loop(int sigfd, ring_buffer* rb) {
     auto nextResync = SteadyClock::now() + kResyncPeriod;
     std::vector<pollfd> fds;
     for (;;) {
-        fds = {{sigfd, POLLIN, 0}, {ring_buffer__epoll_fd(rb), POLLIN, 0}};
+        auto now = SteadyClock::now();
+        int timeout = kDrainMs;
+        if (auto due = policyDebounce_.dueAt()) {
+            auto ms = std::chrono::ceil<std::chrono::milliseconds>(*due - now).count();
+            timeout = static_cast<int>(std::clamp<int64_t>(ms, 0, kDrainMs));
+        }
+        fds = {{sigfd, POLLIN, 0},
+               {ring_buffer__epoll_fd(rb), POLLIN, 0},
+               {cgroupWatch_->fd(), POLLIN, 0},
+               {policyWatch_->fd(), POLLIN, 0}};
         control_->fillPollFds(fds);
-        poll(fds.data(), fds.size(), kDrainMs);
+        poll(fds.data(), fds.size(), timeout);
         ring_buffer__consume(rb);
         control_->handle(fds);
         if ((fds[0].revents & POLLIN) && !handleSignal(sigfd)) return;
-        if (SteadyClock::now() >= nextResync) {
+        now = SteadyClock::now();
+        if ((fds[2].revents & POLLIN) && cgroupWatch_->drain() && refreshContainers(false)) {
+            containersChanged();
+        }
+        if (policyWatch_->drain()) policyDebounce_.notice(now);
+        if (policyDebounce_.take(now) && refreshPolicies()) applyGeneration();
+        if (now >= nextResync) {
             bool policies = refreshPolicies();
-            if (refreshContainers() || policies) applyGeneration();
-            nextResync = SteadyClock::now() + kResyncPeriod;
+            bool containers = refreshContainers(true);
+            if (policies) {
+                applyGeneration();
+            } else if (containers) {
+                containersChanged();
+            }
+            nextResync = now + kResyncPeriod;
         }
         bus_.flush();
     }

@@ -225,6 +225,12 @@ void BpfDatapath::apply(const MapEntries& next, uint64_t generation) {
     impl_->writer->apply(next, generation);
 }
 
+void BpfDatapath::setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) {
+    impl_->writer->setContainer(cgroupId, entry);
+}
+
+void BpfDatapath::removeContainer(uint64_t cgroupId) { impl_->writer->removeContainer(cgroupId); }
+
 VerdictCounters BpfDatapath::counters() const {
     VerdictCounters out;
     const int ncpu = libbpf_num_possible_cpus();

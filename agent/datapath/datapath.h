@@ -33,6 +33,9 @@ class Datapath {
     // every container at once, and the old entries go after a grace period.
     // `next` must have been compiled with generationIdBase(generation).
     virtual void apply(const MapEntries& next, uint64_t generation) = 0;
+    // Containers coming and going between generations (see MapWriter).
+    virtual void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) = 0;
+    virtual void removeContainer(uint64_t cgroupId) = 0;
     virtual VerdictCounters counters() const = 0;
     virtual std::vector<AttachedProgram> programs() const = 0;
 };
@@ -75,6 +78,8 @@ class BpfDatapath : public Datapath {
     // The generation in force in the maps (0: none yet).
     uint64_t generation() const;
     void apply(const MapEntries& next, uint64_t generation) override;
+    void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) override;
+    void removeContainer(uint64_t cgroupId) override;
     VerdictCounters counters() const override;
     std::vector<AttachedProgram> programs() const override;
     int eventsMapFd() const;

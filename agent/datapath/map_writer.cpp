@@ -133,4 +133,17 @@ void MapWriter::apply(const MapEntries& next, uint64_t generation) {
     current_ = next;
 }
 
+void MapWriter::setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) {
+    pal_cgroup c{};
+    c.epid[0] = c.epid[1] = entry.epid;
+    c.container = entry.container;
+    update(fds_.cgroups, cgroupId, c, "pal_cgroups");
+    current_.cgroups[cgroupId] = entry;
+}
+
+void MapWriter::removeContainer(uint64_t cgroupId) {
+    remove(fds_.cgroups, cgroupId);
+    current_.cgroups.erase(cgroupId);
+}
+
 }  // namespace palisade

@@ -30,6 +30,12 @@ class MapWriter {
     struct Adopt {};
     MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt);
 
+    // A container that gets a policy set already in force: its entry points at
+    // that set's epid from either generation slot. No generation switch needed.
+    void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry);
+    // A container that is gone: its entry goes at once.
+    void removeContainer(uint64_t cgroupId);
+
     // The generation in force (0: none yet).
     uint64_t generation() const { return config_.active_gen; }
 

@@ -113,22 +113,32 @@ void AgentProcess::kill9() {
     pid_ = -1;
 }
 
-std::vector<nlohmann::json> AgentProcess::events() const {
-    std::vector<nlohmann::json> out;
-    std::ifstream in(dir_ + "/events.jsonl");
+// Reads only what was appended since the last call: tests that make thousands
+// of events poll this in loops.
+const std::vector<nlohmann::json>& AgentProcess::events() const {
+    std::ifstream in(dir_ + "/events.jsonl", std::ios::binary);
+    in.seekg(0, std::ios::end);
+    const std::streamoff size = in.tellg();
+    if (size < 0 || size < eventsOffset_) {  // no file, or a new one
+        eventsOffset_ = 0;
+        events_.clear();
+    }
+    in.seekg(eventsOffset_);
     std::string line;
     while (std::getline(in, line)) {
+        if (in.eof()) break;  // a line still being written: read it next time
+        eventsOffset_ += static_cast<std::streamoff>(line.size()) + 1;
         auto j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_discarded()) out.push_back(std::move(j));
+        if (!j.is_discarded()) events_.push_back(std::move(j));
     }
-    return out;
+    return events_;
 }
 
 nlohmann::json AgentProcess::waitForEvent(const std::function<bool(const nlohmann::json&)>& pred,
                                           std::chrono::milliseconds timeout, size_t from) const {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     do {
-        auto all = events();
+        const auto& all = events();
         for (size_t i = from; i < all.size(); i++) {
             if (pred(all[i])) return all[i];
         }

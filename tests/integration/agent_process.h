@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <ios>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -36,7 +37,7 @@ class AgentProcess {
     void kill9();
 
     // Every event written so far (the sink file, one JSON object per line).
-    std::vector<nlohmann::json> events() const;
+    const std::vector<nlohmann::json>& events() const;
     // Waits (bounded) for an event matching `pred`, among the events from the
     // `from`-th on; returns it or null json.
     nlohmann::json waitForEvent(const std::function<bool(const nlohmann::json&)>& pred,
@@ -44,6 +45,7 @@ class AgentProcess {
                                 size_t from = 0) const;
     std::string stderrText() const;
 
+    pid_t pid() const { return pid_; }
     const std::string& dir() const { return dir_; }
     const std::string& stateDir() const { return stateDir_; }
     const std::string& configPath() const { return configPath_; }
@@ -55,6 +57,8 @@ class AgentProcess {
     std::string configPath_;
     std::string extraConfig_;
     pid_t pid_ = -1;
+    mutable std::vector<nlohmann::json> events_;  // parsed so far
+    mutable std::streamoff eventsOffset_ = 0;     // bytes of the file parsed so far
 };
 
 }  // namespace palisade::test

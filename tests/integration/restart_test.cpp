@@ -1,16 +1,15 @@
 // SPEC §7 restart continuity on the real kernel: a SIGKILLed agent leaves
 // enforcement in force, and the restarted agent adopts its pins (same links and
 // maps, updated in place) while a container keeps connecting.
-#include <bpf/bpf.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <future>
+#include <map>
 #include <sstream>
 #include <thread>
 
 #include "agent_process.h"
+#include "bpf_pins.h"
 #include "harness.h"
 
 namespace palisade::test {
@@ -27,29 +26,6 @@ std::string policyAllowing(const std::string& extraCidr = "") {
     return "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: client}\n"
            "spec:\n  selector: {name: client-1}\n  egress:\n    - toCIDR: " +
            cidrs + "\n      ports: [{port: 443, protocol: TCP}]\n";
-}
-
-// The kernel id of the object pinned at `path` (0 if none).
-uint32_t pinnedId(const std::string& path) {
-    int fd = bpf_obj_get(path.c_str());
-    if (fd < 0) return 0;
-    bpf_prog_info info{};  // id is the first field of every bpf_*_info
-    uint32_t len = sizeof(info);
-    bpf_obj_get_info_by_fd(fd, &info, &len);
-    close(fd);
-    return info.id;
-}
-
-// The programs attached at `cgroup` for `type`.
-std::vector<uint32_t> attachedAt(const std::string& cgroup, bpf_attach_type type) {
-    int fd = open(cgroup.c_str(), O_RDONLY | O_DIRECTORY);
-    std::vector<uint32_t> ids(16);
-    uint32_t count = ids.size();
-    uint32_t flags = 0;
-    if (bpf_prog_query(fd, type, 0, &flags, ids.data(), &count) != 0) count = 0;
-    close(fd);
-    ids.resize(count);
-    return ids;
 }
 
 const std::vector<std::pair<const char*, bpf_attach_type>> kHooks = {
