@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "config/config_loader.h"
@@ -17,6 +18,7 @@
 #include "daemon/status.h"
 #include "datapath/datapath.h"
 #include "policy/policy_parser.h"
+#include "policy/signature.h"
 
 namespace palisade {
 namespace {
@@ -80,9 +82,46 @@ int talkToAgent(const std::string& socketPath, const std::string& cmd, bool json
     }
 }
 
-int notYet(const std::string& what) {
-    std::cerr << "palisade " << what << ": not yet available in this version\n";
-    return kExitRuntime;
+std::optional<std::string> readBytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+int policySign(const std::string& keyPath, const std::string& file) {
+    auto data = readBytes(file);
+    if (!data) {
+        std::cerr << file << ": cannot read\n";
+        return kExitInvalid;
+    }
+    try {
+        const std::string sig = signBytes(keyPath, *data);
+        std::ofstream out(signaturePath(file), std::ios::trunc);
+        if (!(out << sig << "\n")) throw SignatureError(signaturePath(file) + ": cannot write");
+        std::cerr << "wrote " << signaturePath(file) << "\n";
+        return 0;
+    } catch (const SignatureError& e) {
+        std::cerr << e.what() << "\n";
+        return kExitInvalid;
+    }
+}
+
+int policyVerify(const std::string& pubkeyPath, const std::string& file) {
+    auto data = readBytes(file);
+    auto sig = readBytes(signaturePath(file));
+    try {
+        PolicyVerifier verifier({pubkeyPath}, true);
+        std::string why = data ? verifier.check(*data, sig) : "cannot read";
+        if (!why.empty()) {
+            std::cout << file << ": " << why << "\n";
+            return kExitInvalid;
+        }
+        std::cerr << file << ": valid signature\n";
+        return 0;
+    } catch (const SignatureError& e) {
+        std::cerr << e.what() << "\n";
+        return kExitInvalid;
+    }
 }
 
 void printVersion() {
@@ -143,8 +182,8 @@ int runCli(int argc, char** argv) {
         return 0;
     }
     if (*check) return policyCheck(checkPaths);
-    if (*sign) return notYet("policy sign");
-    if (*verify) return notYet("policy verify");
+    if (*sign) return policySign(keyPath, file);
+    if (*verify) return policyVerify(keyPath, file);
 
     Config config;
     if (!loadConfig(configPath, config)) return kExitInvalid;

@@ -27,6 +27,7 @@
 #include "events/event_format.h"
 #include "events/sinks.h"
 #include "policy/policy_dir_watch.h"
+#include "policy/signature.h"
 
 namespace palisade {
 namespace {
@@ -100,6 +101,7 @@ class Agent {
     Clock clock_;
     std::string cgroupRoot_;
     nlohmann::json features_;
+    std::unique_ptr<PolicyVerifier> verifier_;  // with signing.publicKeys
     PolicyStore store_;
     std::unique_ptr<BpfDatapath> datapath_;
     std::unique_ptr<ControlServer> control_;
@@ -122,7 +124,7 @@ nlohmann::json Agent::containerEvent(const std::string& action, const Container&
 }
 
 bool Agent::refreshPolicies() {
-    auto outcome = store_.reload(config_.policyDir);
+    auto outcome = store_.reload(config_.policyDir, verifier_.get());
     for (const auto& d : outcome.errors) spdlog::warn("{}", d.str());
     for (const auto& file : outcome.rejected) {
         for (const auto& d : file.errors) {
@@ -273,6 +275,10 @@ StatusInputs Agent::statusInputs() const {
 
 void Agent::start() {
     cgroupRoot_ = resolveCgroupRoot(config_);
+    if (!config_.signing.publicKeys.empty() || config_.signing.required) {
+        verifier_ =
+            std::make_unique<PolicyVerifier>(config_.signing.publicKeys, config_.signing.required);
+    }
     Features features(std::make_unique<KernelProbe>());
     for (Feature f : kAllFeatures) features_[featureName(f)] = features.has(f);
     auto missing = features.missingForEnforcement();

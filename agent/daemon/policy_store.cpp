@@ -5,12 +5,13 @@
 
 namespace palisade {
 
-PolicyStore::Outcome PolicyStore::reload(const std::string& policyDir) {
+PolicyStore::Outcome PolicyStore::reload(const std::string& policyDir,
+                                         const PolicyVerifier* verifier) {
     Outcome out;
     std::error_code ec;
     std::vector<PolicyFile> read;
     if (std::filesystem::is_directory(policyDir, ec)) {
-        read = loadPolicyPaths({policyDir}, out.errors);
+        read = loadPolicyPaths({policyDir}, out.errors, verifier);
     } else {
         out.errors.push_back({{policyDir, 0, 0}, "policy directory does not exist"});
     }

@@ -21,8 +21,9 @@ class PolicyStore {
     };
 
     // Re-reads the directory. A file that vanished takes its policies with it; a
-    // file that fails to parse keeps its last good version in force.
-    Outcome reload(const std::string& policyDir);
+    // file that fails to parse (or its signature check, with a verifier) keeps
+    // its last good version in force.
+    Outcome reload(const std::string& policyDir, const PolicyVerifier* verifier = nullptr);
 
     std::vector<Policy> policies() const;
     const std::map<std::string, PolicyFile>& files() const { return files_; }

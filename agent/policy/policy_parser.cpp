@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "policy/signature.h"
 #include "util/yaml_reader.h"
 
 namespace palisade {
@@ -396,22 +397,37 @@ PolicyFile parsePolicyText(const std::string& text, const std::string& path) {
     return file;
 }
 
-PolicyFile parsePolicyFile(const std::string& path) {
+PolicyFile parsePolicyFile(const std::string& path, const PolicyVerifier* verifier) {
     PolicyFile file;
     file.path = path;
-    if (auto text = yaml::readSource(path, file.errors)) return parsePolicyText(*text, path);
-    return file;
+    auto text = yaml::readSource(path, file.errors);
+    if (!text) return file;
+    if (verifier) {
+        // The signature is checked on the very bytes that get parsed.
+        std::optional<std::string> sig;
+        std::error_code ec;
+        if (fs::exists(signaturePath(path), ec)) {
+            Diagnostics ignored;
+            sig = yaml::readSource(signaturePath(path), ignored).value_or("");
+        }
+        if (std::string why = verifier->check(*text, sig); !why.empty()) {
+            file.sha256 = sha256Hex(*text);
+            file.errors.push_back({{path, 0, 0}, why});
+            return file;
+        }
+    }
+    return parsePolicyText(*text, path);
 }
 
-std::vector<PolicyFile> loadPolicyPaths(const std::vector<std::string>& paths,
-                                        Diagnostics& errors) {
+std::vector<PolicyFile> loadPolicyPaths(const std::vector<std::string>& paths, Diagnostics& errors,
+                                        const PolicyVerifier* verifier) {
     std::vector<PolicyFile> files;
     std::set<fs::path> loaded;  // a file named twice (itself and its directory) is read once
     std::map<std::string, SourceLocation> seen;
     for (const std::string& path : expandPaths(paths, errors)) {
         std::error_code ec;
         if (!loaded.insert(fs::weakly_canonical(path, ec)).second) continue;
-        PolicyFile file = parsePolicyFile(path);
+        PolicyFile file = parsePolicyFile(path, verifier);
         Diagnostics duplicates = duplicateNames(file.policies, seen);
         if (!duplicates.empty()) {
             file.errors.insert(file.errors.end(), duplicates.begin(), duplicates.end());

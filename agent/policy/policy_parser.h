@@ -22,12 +22,17 @@ struct PolicyFile {
 // Parses YAML text; `path` is used in locations and diagnostics.
 PolicyFile parsePolicyText(const std::string& text, const std::string& path);
 
-// Reads and parses one file (an unreadable file is one diagnostic).
-PolicyFile parsePolicyFile(const std::string& path);
+class PolicyVerifier;
+
+// Reads and parses one file (an unreadable file is one diagnostic). With a
+// verifier, the bytes read are checked against FILE.sig first, and a file that
+// fails the check is invalid with that reason.
+PolicyFile parsePolicyFile(const std::string& path, const PolicyVerifier* verifier = nullptr);
 
 // Expands files and directories (a directory's *.yaml and *.yml files, sorted by
 // name, not recursive) and parses each. Also reports a policy name defined twice
 // across the set, at the second definition, and a path that does not exist.
-std::vector<PolicyFile> loadPolicyPaths(const std::vector<std::string>& paths, Diagnostics& errors);
+std::vector<PolicyFile> loadPolicyPaths(const std::vector<std::string>& paths, Diagnostics& errors,
+                                        const PolicyVerifier* verifier = nullptr);
 
 }  // namespace palisade

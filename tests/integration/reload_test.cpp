@@ -15,6 +15,7 @@
 
 #include "agent_process.h"
 #include "harness.h"
+#include "test_keys.h"
 
 namespace palisade::test {
 namespace {
@@ -189,6 +190,47 @@ TEST_F(Reload, BurstOfChangesIsCoalesced) {
     EXPECT_GT(after, before);
     EXPECT_LE(after - before, 3u) << "20 files written at once became " << after - before
                                   << " reloads";
+}
+
+// SPEC §2 signing: with `required`, only files with a valid FILE.sig by a
+// configured key are in force; the CLI signs and verifies.
+TEST_F(Reload, OnlySignedPoliciesAreInForceWhenRequired) {
+    const KeyPair keys = makeKeyPair(agent_->dir(), "ops");
+    agent_->extraConfig() = "signing:\n  publicKeys: [" + keys.publicPem + "]\n  required: true\n";
+    const std::string a = (policyDir() / "a.yaml").string();
+    agent_->writePolicy("a.yaml", policy("a", {kOnlyA}));
+    RunResult signing = run({PALISADE_BINARY, "policy", "sign", "--key", keys.privatePem, a});
+    ASSERT_TRUE(signing.ok()) << signing.output;
+    RunResult verified = run({PALISADE_BINARY, "policy", "verify", "--pubkey", keys.publicPem, a});
+    EXPECT_TRUE(verified.ok()) << verified.output;
+    agent_->writePolicy("b.yaml", policy("b", {kOnlyB}));  // never signed
+    agent_->start();
+    EXPECT_EQ(client_->connectErrno(kOnlyA, 443), 0);
+    EXPECT_EQ(client_->connectErrno(kOnlyB, 443), EPERM);
+    json unsignedFile = agent_->waitForEvent([](const json& e) {
+        return e["event"]["action"] == "policy-rejected" &&
+               e["palisade"]["file"].get<std::string>().ends_with("/b.yaml");
+    });
+    ASSERT_FALSE(unsignedFile.is_null());
+    EXPECT_NE(unsignedFile["palisade"]["error"].get<std::string>().find("unsigned"),
+              std::string::npos);
+
+    // Tampering: the file changes, its signature does not.
+    const size_t before = agent_->events().size();
+    writeFile(a, policy("a", {kOnlyA, kNone}));
+    EXPECT_EQ(run({PALISADE_BINARY, "policy", "verify", "--pubkey", keys.publicPem, a}).exitCode,
+              1);
+    json tampered = agent_->waitForEvent(
+        [](const json& e) {
+            return e["event"]["action"] == "policy-rejected" &&
+                   e["palisade"]["file"].get<std::string>().ends_with("/a.yaml");
+        },
+        3s, before);
+    ASSERT_FALSE(tampered.is_null());
+    EXPECT_NE(tampered["palisade"]["error"].get<std::string>().find("does not match"),
+              std::string::npos);
+    EXPECT_EQ(client_->connectErrno(kNone, 443), EPERM);  // the last good a.yaml stays
+    EXPECT_EQ(client_->connectErrno(kOnlyA, 443), 0);
 }
 
 // SPEC §4.8: 100 reloads alternating two policies while the container connects
