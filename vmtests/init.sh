@@ -1,0 +1,36 @@
+#!/bin/sh
+# /init of the vmtests guest (busybox sh): mounts what the agent and the tests
+# need, loads the network modules, runs the integration tests and writes their
+# output and a result marker to the second serial port, which the host reads
+# (vmtests/run.sh). Kernel command-line words without a dot arrive here as
+# environment variables: PALISADE_FILTER (gtest filter) and
+# PALISADE_EXPECT_BPF_LSM (1: the tests fail unless the agent uses BPF LSM).
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t securityfs securityfs /sys/kernel/security
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t bpf -o mode=0700 bpf /sys/fs/bpf
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+
+results=/dev/ttyS1
+say() { echo "vmtests: $*" | tee -a "$results"; }
+
+say "kernel $(uname -r), active LSMs: $(cat /sys/kernel/security/lsm)"
+ip link set lo up
+while read -r module; do
+    insmod "/modules/$module" || say "insmod $module failed"
+done </modules/load
+
+cd /tmp || say "cd /tmp failed"
+/vmtests/palisade_integration_tests --gtest_filter="$PALISADE_FILTER" --gtest_color=no \
+    >>"$results" 2>&1
+rc=$?
+say "PALISADE-VM-RESULT exit=$rc"
+sync
+poweroff -f

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The integration tests on a second kernel, in QEMU guests: Debian 12's cloud
+# kernel (6.1), fetched with `apt-get download` and unpacked into vmtests/cache
+# (never installed on this host), booted under TCG with an initramfs holding
+# busybox, the agent, the integration tests and their libraries.
+#
+#   vmtests/run.sh [BUILD_DIR]     (default: build/; needs its palisade,
+#                                   tests/palisade_integration_tests and
+#                                   tests/palisade_exec_probe)
+#
+# Boots:
+#   lsm       lsm=lockdown,capability,bpf: exec policy through BPF LSM (EPERM),
+#             and the network integration tests
+#   fallback  lsm=lockdown,capability: the tp_btf/sched_process_exec fallback
+#
+# Exit: 0 when every boot reported success, 1 when a test failed or a guest
+# gave no result (a kernel panic also makes QEMU exit 0: only the marker the
+# guest writes counts), 77 when qemu or busybox is missing (skip).
+# PALISADE_VM_KERNEL picks another kernel package; PALISADE_VM_KEEP=1 keeps the
+# work directory (initramfs, console logs); PALISADE_VM_FILTER=GTEST_FILTER
+# makes it one BPF LSM boot running just those tests.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+build=$(cd "${1:-$root/build}" && pwd)
+cache=$here/cache
+kernel_pkg=${PALISADE_VM_KERNEL:-linux-image-cloud-amd64}
+boot_timeout=${PALISADE_VM_TIMEOUT:-600}
+
+# The network tests, but those that need python3 (not in the guest).
+net_tests='Egress.*:Control.*:DecideProg.*:-Egress.PacketSocket*'
+
+for tool in qemu-system-x86_64 busybox; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "vmtests: SKIP: $tool is missing (scripts/install-deps.sh installs it)"
+        exit 77
+    fi
+done
+probe=$build/tests/palisade_exec_probe
+for f in "$build/palisade" "$build/tests/palisade_integration_tests" "$probe"; do
+    [[ -x $f ]] || { echo "vmtests: $f is missing: build first (scripts/build.sh)"; exit 1; }
+done
+
+work=$(mktemp -d /tmp/palisade-vm.XXXXXX)
+if [[ ${PALISADE_VM_KEEP:-0} == 1 ]]; then
+    echo "vmtests: keeping $work"
+else
+    trap 'rm -rf "$work"' EXIT
+fi
+
+# --- the kernel package ------------------------------------------------------
+# A meta package (linux-image-cloud-amd64) names the versioned one it depends on.
+resolve_kernel() {
+    local pkg=$1 dep
+    dep=$(apt-cache depends "$pkg" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    echo "${dep:-$pkg}"
+}
+pkg=$(resolve_kernel "$kernel_pkg")
+if ! apt-cache show "$pkg" >/dev/null 2>&1; then
+    apt-get update -qq
+    pkg=$(resolve_kernel "$kernel_pkg")
+fi
+kdir=$cache/$pkg
+if [[ ! -f $kdir/.unpacked ]]; then
+    mkdir -p "$cache"
+    rm -rf "$kdir"
+    download() { (cd "$cache" && apt-get download -qq "$pkg") >"$work/download.log" 2>&1; }
+    if ! download && ! { apt-get update -qq && download; }; then  # stale package lists?
+        cat "$work/download.log"
+        echo "vmtests: apt-get download $pkg failed"
+        exit 1
+    fi
+    deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" | head -1)
+    dpkg-deb -x "$deb" "$kdir"
+    rm -f "$deb"
+    touch "$kdir/.unpacked"
+fi
+kver=$(basename "$(ls -d "$kdir"/lib/modules/*)")
+vmlinuz=$kdir/boot/vmlinuz-$kver
+[[ -f $kdir/lib/modules/$kver/modules.dep ]] || depmod -b "$kdir" "$kver"
+
+# --- the initramfs -----------------------------------------------------------
+start=$(date +%s)
+rootfs=$work/root
+mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,root,proc,sys,dev,tmp,run,modules,vmtests}
+cp "$(command -v busybox)" "$rootfs/bin/busybox"
+for applet in $(busybox --list); do
+    [[ $applet == ip || $applet == busybox ]] && continue  # iproute2's ip, see below
+    ln -sf busybox "$rootfs/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
+echo 'root:x:0:' >"$rootfs/etc/group"
+install -m 0755 "$here/init.sh" "$rootfs/init"
+
+# Binaries with their shared libraries, at the paths they have here: the tests
+# run the agent by the absolute path they were built with.
+binaries=("$build/palisade" "$build/tests/palisade_integration_tests" "$(command -v ip)")
+mkdir -p "$rootfs$build/tests"
+strip -o "$rootfs$build/palisade" "$build/palisade"
+cp "$probe" "$rootfs$probe"  # static
+strip -o "$rootfs/vmtests/palisade_integration_tests" "$build/tests/palisade_integration_tests"
+cp "$(command -v ip)" "$rootfs/sbin/ip"
+for lib in $(ldd "${binaries[@]}" | awk '/=> \// {print $3} /^\t\/lib/ {print $1}' | sort -u); do
+    install -D -m 0755 "$lib" "$rootfs$lib"
+done
+
+# Modules for the sandbox (veth, bridge), in dependency order.
+modprobe -d "$kdir" -S "$kver" --show-depends veth >"$work/modules"
+modprobe -d "$kdir" -S "$kver" --show-depends bridge >>"$work/modules"
+awk '$1 == "insmod" {print $2}' "$work/modules" | while read -r ko; do
+    cp "$ko" "$rootfs/modules/"
+    basename "$ko" >>"$rootfs/modules/load"
+done
+
+(cd "$rootfs" && find . | busybox cpio -o -H newc 2>/dev/null) >"$work/initramfs.cpio"
+echo "vmtests: kernel $kver, initramfs $(du -h "$work/initramfs.cpio" | cut -f1)" \
+    "built in $(($(date +%s) - start)) s"
+
+# --- the boots ---------------------------------------------------------------
+# boot NAME LSM_LIST EXPECT_BPF_LSM GTEST_FILTER
+failed=0
+accel=tcg
+[[ -w /dev/kvm ]] && accel=kvm
+boot() {
+    local name=$1 lsm=$2 expect=$3 filter=$4 t0 rc
+    local console=$work/$name.console results=$work/$name.results
+    t0=$(date +%s)
+    timeout "$boot_timeout" qemu-system-x86_64 -M "pc,accel=$accel" -m 1024 -smp 2 \
+        -display none -monitor none -no-reboot \
+        -kernel "$vmlinuz" -initrd "$work/initramfs.cpio" \
+        -append "console=ttyS0 panic=-1 quiet lsm=$lsm PALISADE_EXPECT_BPF_LSM=$expect PALISADE_FILTER=$filter" \
+        -serial "file:$console" -serial "file:$results" || true
+    tr -d '\r' <"$results" >"$results.txt" 2>/dev/null || true
+    rc=$(sed -n 's/.*PALISADE-VM-RESULT exit=\([0-9]*\).*/\1/p' "$results.txt" | tail -1)
+    grep -aE '^vmtests:|^\[ *(OK|FAILED|SKIPPED|PASSED) *\]|^\[==========\]' "$results.txt" |
+        sed "s/^/[$name] /" || true
+    if [[ $rc != 0 ]]; then
+        failed=1
+        echo "[$name] FAILED (${rc:-no result}) after $(($(date +%s) - t0)) s; test output:"
+        cat "$results.txt" 2>/dev/null || true
+        echo "[$name] console:"
+        tr -d '\r' <"$console" | tail -40
+    else
+        echo "[$name] passed in $(($(date +%s) - t0)) s"
+    fi
+}
+
+if [[ -n ${PALISADE_VM_FILTER:-} ]]; then  # one boot, for working on a test
+    boot lsm lockdown,capability,bpf 1 "$PALISADE_VM_FILTER"
+else
+    boot lsm lockdown,capability,bpf 1 "Exec.*:$net_tests"
+    boot fallback lockdown,capability 0 'Exec.*'
+fi
+exit $failed
