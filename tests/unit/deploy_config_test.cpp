@@ -1,0 +1,46 @@
+// The node configurations we ship load cleanly through the agent's own loader: the
+// example /etc/palisade/palisade.yaml and the one in the Kubernetes ConfigMap.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include "config/config_loader.h"
+
+namespace palisade {
+namespace {
+
+using testing::IsEmpty;
+
+const std::string kSource = PALISADE_SOURCE_DIR;
+
+std::vector<std::string> problems(const Diagnostics& errors) {
+    std::vector<std::string> out;
+    for (const Diagnostic& d : errors) out.push_back(d.str());
+    return out;
+}
+
+TEST(DeployConfig, SystemdExampleLoadsAsInstalled) {
+    Diagnostics errors;
+    Config c = loadConfigFile(kSource + "/deploy/etc/palisade/palisade.yaml", errors);
+    ASSERT_THAT(problems(errors), IsEmpty());
+    // The paths the unit makes writable or creates for the agent.
+    EXPECT_EQ(c.stateDir, "/sys/fs/bpf/palisade");              // ReadWritePaths=
+    EXPECT_EQ(c.controlSocket, "/run/palisade/palisade.sock");  // RuntimeDirectory=
+    EXPECT_EQ(c.policyDir, "/etc/palisade/policies.d");
+    EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");  // IPAddressAllow=localhost
+}
+
+TEST(DeployConfig, KubernetesConfigMapLoads) {
+    const std::string path = kSource + "/deploy/kubernetes/configmap-config.yaml";
+    const YAML::Node configMap = YAML::LoadFile(path);
+    const std::string text = configMap["data"]["palisade.yaml"].as<std::string>();
+    Diagnostics errors;
+    Config c = parseConfigText(text, path + ":data/palisade.yaml", errors);
+    ASSERT_THAT(problems(errors), IsEmpty());
+    EXPECT_EQ(c.cgroupRoot, "/host/sys/fs/cgroup");
+    EXPECT_EQ(c.stateDir, "/var/lib/palisade/bpf");
+    EXPECT_EQ(c.metrics.listen, "0.0.0.0:9464");
+}
+
+}  // namespace
+}  // namespace palisade
