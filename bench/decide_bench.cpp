@@ -1,0 +1,171 @@
+// palisade-decide-bench: the cost of one egress decision (bpf/decide.bpf.h:
+// policy lookup, LPM lookup of (epid, address), port set lookup) with K CIDRs
+// in the maps, through BPF_PROG_TEST_RUN of the decide_test wrapper program
+// (SPEC §8: "LPM costs via BPF_PROG_TEST_RUN"). Root; no sockets, no cgroups.
+//
+//   palisade-decide-bench --cidrs 10,1000,10000,100000 [--repeat 200000]
+//
+// For each K: the policy bench/run.py uses (K filler /32s plus 198.18.0.1/32)
+// is parsed and compiled by the agent's own code, written to the test
+// program's private maps, and an allowed (198.18.0.1) and a refused
+// (198.18.0.2) TCP packet are judged:
+//   warm_ns   one test run of `repeat` iterations: the same lookups back to
+//             back, caches hot (the floor)
+//   single_ns the median of many one-iteration runs: a syscall between each
+//             decision, closer to the cache state of a real connect()
+// Prints one JSON object per K.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_ether.h>
+#include <netinet/ip.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "compiler/compiler.h"
+#include "decide_test.skel.h"
+#include "policy/policy_parser.h"
+
+namespace {
+
+std::string fillerAddress(uint64_t i) {
+    constexpr uint64_t kBase = (198ull << 24) | (18ull << 16) | (1ull << 8);  // 198.18.1.0
+    const uint64_t a = kBase + (i * 7919) % 130816;                           // as bench/run.py
+    return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
+           std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
+}
+
+std::string policyYaml(uint64_t cidrs) {
+    std::string y =
+        "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: bench}\n"
+        "spec:\n  selector: {name: bench}\n  egress:\n    - toCIDR:\n";
+    for (uint64_t i = 0; i < cidrs; i++) y += "        - " + fillerAddress(i) + "/32\n";
+    return y + "    - toCIDR: [198.18.0.1/32]\n";
+}
+
+// An Ethernet frame (the test run strips it) with an IPv4 TCP header to `dest`.
+std::vector<uint8_t> packetTo(const char* dest, uint16_t port) {
+    std::vector<uint8_t> pkt(sizeof(ethhdr) + sizeof(iphdr) + 8);
+    auto* eth = reinterpret_cast<ethhdr*>(pkt.data());
+    eth->h_proto = htons(ETH_P_IP);
+    auto* ip = reinterpret_cast<iphdr*>(pkt.data() + sizeof(ethhdr));
+    ip->version = 4;
+    ip->ihl = 5;
+    ip->protocol = IPPROTO_TCP;
+    ip->tot_len = htons(sizeof(iphdr) + 8);
+    inet_pton(AF_INET, dest, &ip->daddr);
+    const uint16_t dport = htons(port);
+    std::memcpy(pkt.data() + sizeof(ethhdr) + sizeof(iphdr) + 2, &dport, 2);
+    return pkt;
+}
+
+template <typename K, typename V>
+void put(int fd, const K& k, const V& v, const char* what) {
+    if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) != 0) {
+        std::fprintf(stderr, "update %s: %s\n", what, std::strerror(errno));
+        std::exit(2);
+    }
+}
+
+struct Timing {
+    double warmNs = 0;
+    double singleNs = 0;
+    int verdict = -1;
+};
+
+Timing judge(decide_test* skel, uint32_t epid, const char* dest, int repeat, int singles) {
+    auto pkt = packetTo(dest, 7001);
+    __sk_buff ctx{};
+    ctx.cb[0] = epid;
+    const int prog = bpf_program__fd(skel->progs.pal_test_decide);
+    Timing t;
+    LIBBPF_OPTS(bpf_test_run_opts, warm, .data_in = pkt.data(),
+                .data_size_in = static_cast<uint32_t>(pkt.size()), .ctx_in = &ctx,
+                .ctx_size_in = sizeof(ctx), .repeat = repeat);
+    if (bpf_prog_test_run_opts(prog, &warm) != 0) {
+        std::fprintf(stderr, "BPF_PROG_TEST_RUN: %s\n", std::strerror(errno));
+        std::exit(2);
+    }
+    t.warmNs = warm.duration;
+    std::vector<uint32_t> one;
+    for (int i = 0; i < singles; i++) {
+        LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt.data(),
+                    .data_size_in = static_cast<uint32_t>(pkt.size()), .ctx_in = &ctx,
+                    .ctx_size_in = sizeof(ctx), .repeat = 1);
+        if (bpf_prog_test_run_opts(prog, &o) == 0) one.push_back(o.duration);
+    }
+    std::sort(one.begin(), one.end());
+    t.singleNs = one.empty() ? 0 : one[one.size() / 2];
+    uint8_t out[24] = {};
+    uint32_t zero = 0;
+    bpf_map_lookup_elem(bpf_map__fd(skel->maps.pal_test_out), &zero, out);
+    t.verdict = out[0];
+    return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"palisade-decide-bench: one egress decision via BPF_PROG_TEST_RUN"};
+    std::string list = "10,1000,10000,100000";
+    int repeat = 200000, singles = 2000;
+    app.add_option("--cidrs", list, "comma-separated CIDR counts");
+    app.add_option("--repeat", repeat, "iterations of the warm run")
+        ->check(CLI::Range(1, 10000000));
+    app.add_option("--singles", singles, "one-iteration runs")->check(CLI::Range(1, 100000));
+    CLI11_PARSE(app, argc, argv);
+    if (geteuid() != 0) {
+        std::fprintf(stderr, "palisade-decide-bench: BPF_PROG_TEST_RUN needs root\n");
+        return 2;
+    }
+
+    std::stringstream in(list);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        const uint64_t k = std::stoull(item);
+        decide_test* skel = decide_test__open_and_load();
+        if (!skel) {
+            std::fprintf(stderr, "load decide_test: %s\n", std::strerror(errno));
+            return 2;
+        }
+        palisade::PolicyFile f = palisade::parsePolicyText(policyYaml(k), "bench.yaml");
+        if (!f.valid()) {
+            std::fprintf(stderr, "%s\n", f.errors.front().str().c_str());
+            return 1;
+        }
+        palisade::Container c;
+        c.name = "bench";
+        c.cgroupId = 42;
+        palisade::MapEntries e = palisade::compile(f.policies, {c}, {}, 0);
+        auto& m = skel->maps;
+        for (const auto& [id, ps] : e.portsets)
+            put(bpf_map__fd(m.pal_portsets), id, ps, "portsets");
+        for (const auto& [key, v] : e.lpm4) put(bpf_map__fd(m.pal_lpm4), key, v, "lpm4");
+        for (const auto& [id, p] : e.policies) put(bpf_map__fd(m.pal_policies), id, p, "policies");
+        const uint32_t epid = e.cgroups.at(42).epid;
+
+        const Timing allow = judge(skel, epid, "198.18.0.1", repeat, singles);
+        const Timing deny = judge(skel, epid, "198.18.0.2", repeat, singles);
+        nlohmann::json out = {{"cidrs", k},
+                              {"lpm4_entries", e.lpm4.size()},
+                              {"allow_warm_ns", allow.warmNs},
+                              {"allow_single_ns", allow.singleNs},
+                              {"allow_verdict", allow.verdict},
+                              {"deny_warm_ns", deny.warmNs},
+                              {"deny_single_ns", deny.singleNs},
+                              {"deny_verdict", deny.verdict}};
+        std::printf("%s\n", out.dump().c_str());
+        std::fflush(stdout);
+        decide_test__destroy(skel);
+    }
+    return 0;
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The palisade benchmarks in one command (SPEC §8): installs what is missing,
+# builds into build-bench/ and runs bench/run.py, which writes
+# bench/results/<time>/ and (unless --quick) docs/benchmarks.md and .png.
+#
+#   sudo bench/run.sh            # full run, ~8 minutes (plus the build)
+#   sudo bench/run.sh --quick    # ~1.5 minutes, indicative only
+#   sudo bench/run.sh --help     # every option of bench/run.py
+#
+# Only namespaces, cgroups and pins it creates, only 198.18.0.0/15 addresses;
+# everything is removed on exit, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ $EUID -ne 0 ]]; then exec sudo -E "$0" "$@"; fi
+scripts/install-deps.sh
+# The same build type as scripts/build.sh: what users run is what is measured.
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPALISADE_TESTS=OFF >/dev/null
+cmake --build build-bench -j"$(nproc)" --target palisade palisade-netbench palisade-decide-bench >/dev/null
+exec /usr/bin/python3 bench/run.py --build build-bench "$@"
