@@ -1,0 +1,77 @@
+#include "metrics/agent_metrics.h"
+
+#include <fstream>
+
+#include "events/event_format.h"
+
+namespace palisade {
+
+std::string renderAgentMetrics(const AgentMetrics& m) {
+    Exposition out;
+    out.family("palisade_verdicts_total", "counter",
+               "Verdicts reached in the kernel, by action, hook, verdict and reason (counted "
+               "whether or not an event was reported).");
+    for (uint8_t h = 1; h < PAL_HOOK_MAX; h++) {
+        for (uint8_t v = 0; v < PAL_VERDICT_MAX; v++) {
+            for (uint8_t r = 0; r < PAL_REASON_MAX; r++) {
+                const uint64_t n = m.counters.byReason[h][v][r];
+                if (n == 0) continue;
+                out.sample("palisade_verdicts_total",
+                           {{"action", hookAction(h)},
+                            {"mechanism", hookMechanism(h)},
+                            {"verdict", verdictName(v)},
+                            {"reason", reasonName(r)}},
+                           n);
+            }
+        }
+    }
+    out.family("palisade_events_emitted_total", "counter", "Events written to the sinks.");
+    out.sample("palisade_events_emitted_total", {}, m.eventsEmitted);
+    out.family("palisade_events_suppressed_total", "counter",
+               "Events held back in the kernel by events.rateLimit (reported in "
+               "events-suppressed).");
+    out.sample("palisade_events_suppressed_total", {}, m.eventsSuppressed);
+    out.family("palisade_events_dropped_total", "counter",
+               "Events lost: the ring buffer was full, or an events --follow subscriber fell "
+               "behind.");
+    out.sample("palisade_events_dropped_total", {{"where", "ringbuf"}}, m.counters.ringbufDrops);
+    out.sample("palisade_events_dropped_total", {{"where", "subscriber"}}, m.subscriberDrops);
+    out.family("palisade_containers", "gauge", "Containers found below cgroupRoot.");
+    out.sample("palisade_containers", {}, m.containers);
+    out.family("palisade_policies", "gauge", "Policies in force.");
+    out.sample("palisade_policies", {}, m.policies);
+    out.family("palisade_generation", "gauge", "The policy generation in force.");
+    out.sample("palisade_generation", {}, m.generation);
+    if (m.reloadSeconds) {
+        m.reloadSeconds->render(out, "palisade_reload_duration_seconds",
+                                "From a policy change noticed (file watch or SIGHUP) to its "
+                                "generation in force.");
+    }
+    out.family("palisade_bpf_stats_enabled", "gauge",
+               "kernel.bpf_stats_enabled: program run counts and times are counted only while "
+               "it is 1 (-1: unknown).");
+    out.sample("palisade_bpf_stats_enabled", {},
+               m.bpfStatsEnabled ? (*m.bpfStatsEnabled ? 1.0 : 0.0) : -1.0);
+    out.family("palisade_bpf_prog_runs_total", "counter",
+               "Runs of each attached program (bpf_prog_info.run_cnt).");
+    for (const auto& p : m.programs) {
+        out.sample("palisade_bpf_prog_runs_total", {{"program", p.name}, {"hook", p.hook}},
+                   p.runCount);
+    }
+    out.family("palisade_bpf_prog_run_seconds_total", "counter",
+               "Time spent in each attached program (bpf_prog_info.run_time_ns).");
+    for (const auto& p : m.programs) {
+        out.sample("palisade_bpf_prog_run_seconds_total", {{"program", p.name}, {"hook", p.hook}},
+                   static_cast<double>(p.runTimeNs) / 1e9);
+    }
+    return out.text();
+}
+
+std::optional<bool> bpfStatsEnabled() {
+    std::ifstream in("/proc/sys/kernel/bpf_stats_enabled");
+    int value = 0;
+    if (!(in >> value)) return std::nullopt;
+    return value != 0;
+}
+
+}  // namespace palisade

@@ -1,0 +1,37 @@
+// What the agent exports at /metrics (SPEC §2 metrics.listen), rendered from a
+// snapshot of its state on the agent's own thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "datapath/datapath.h"
+#include "metrics/exposition.h"
+
+namespace palisade {
+
+struct AgentMetrics {
+    VerdictCounters counters;
+    std::vector<AttachedProgram> programs;  // with run counts
+    std::optional<bool> bpfStatsEnabled;    // kernel.bpf_stats_enabled; nullopt: unknown
+    uint64_t eventsEmitted = 0;             // written to the sinks
+    uint64_t eventsSuppressed = 0;          // held back by events.rateLimit
+    uint64_t subscriberDrops = 0;           // `events --follow` clients that fell behind
+    uint64_t containers = 0;
+    uint64_t policies = 0;
+    uint64_t generation = 0;
+    const Histogram* reloadSeconds = nullptr;
+};
+
+// The page: palisade_verdicts_total{action,mechanism,verdict,reason},
+// palisade_events_{emitted,suppressed,dropped}_total, palisade_containers,
+// palisade_policies, palisade_generation, palisade_reload_duration_seconds,
+// palisade_bpf_prog_runs_total / _run_seconds_total, palisade_bpf_stats_enabled.
+std::string renderAgentMetrics(const AgentMetrics& m);
+
+// kernel.bpf_stats_enabled from /proc/sys; nullopt when it cannot be read.
+std::optional<bool> bpfStatsEnabled();
+
+}  // namespace palisade

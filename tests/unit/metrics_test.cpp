@@ -1,0 +1,151 @@
+// The Prometheus text rendering, the metrics page of the agent and the
+// metrics endpoint (on a loopback port).
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "metrics/agent_metrics.h"
+#include "metrics/exposition.h"
+#include "metrics/metrics_server.h"
+
+namespace palisade {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(Exposition, FamiliesSamplesAndEscaping) {
+    Exposition out;
+    out.family("x_total", "counter", "Help with \\ and\nnewline.");
+    out.sample("x_total", {{"a", "1"}, {"b", "q\"uo\\te\nd"}}, uint64_t{18446744073709551615u});
+    out.sample("x_total", {}, 0.25);
+    EXPECT_EQ(out.text(),
+              "# HELP x_total Help with \\\\ and\\nnewline.\n"
+              "# TYPE x_total counter\n"
+              "x_total{a=\"1\",b=\"q\\\"uo\\\\te\\nd\"} 18446744073709551615\n"
+              "x_total 0.25\n");
+}
+
+TEST(Histogram, CumulativeBucketsSumAndCount) {
+    Histogram h({0.5, 0.25, 1});                            // unsorted on purpose
+    for (double v : {0.125, 0.25, 0.5, 2.0}) h.observe(v);  // a bound is in its own bucket
+    Exposition out;
+    h.render(out, "lat_seconds", "Latency.");
+    EXPECT_EQ(out.text(),
+              "# HELP lat_seconds Latency.\n"
+              "# TYPE lat_seconds histogram\n"
+              "lat_seconds_bucket{le=\"0.25\"} 2\n"
+              "lat_seconds_bucket{le=\"0.5\"} 3\n"
+              "lat_seconds_bucket{le=\"1\"} 3\n"
+              "lat_seconds_bucket{le=\"+Inf\"} 4\n"
+              "lat_seconds_sum 2.875\n"
+              "lat_seconds_count 4\n");
+    EXPECT_EQ(h.count(), 4u);
+}
+
+TEST(AgentMetrics, VerdictsByActionMechanismVerdictAndReason) {
+    AgentMetrics m;
+    m.counters.byReason[PAL_HOOK_CONNECT4][PAL_VERDICT_DENY][PAL_REASON_NOT_ALLOWLISTED] = 7;
+    m.counters.byReason[PAL_HOOK_CONNECT4][PAL_VERDICT_ALLOW][PAL_REASON_NONE] = 9;
+    m.counters.byReason[PAL_HOOK_LSM_BPRM][PAL_VERDICT_FLAG][PAL_REASON_SETUID_EXEC] = 1;
+    m.counters.ringbufDrops = 2;
+    m.programs = {{"pal_connect4", "cgroup/connect4", 12, 40, 2'000'000'000}};
+    m.bpfStatsEnabled = false;
+    m.eventsEmitted = 11;
+    m.eventsSuppressed = 5;
+    m.subscriberDrops = 3;
+    m.containers = 4;
+    m.policies = 2;
+    m.generation = 6;
+    Histogram reload({0.1});
+    reload.observe(0.02);
+    m.reloadSeconds = &reload;
+    const std::string page = renderAgentMetrics(m);
+    EXPECT_THAT(page, HasSubstr("palisade_verdicts_total{action=\"connect\",mechanism=\"cgroup/"
+                                "connect4\",verdict=\"deny\",reason=\"not-allowlisted\"} 7\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_verdicts_total{action=\"connect\",mechanism=\"cgroup/"
+                                "connect4\",verdict=\"allow\",reason=\"none\"} 9\n"));
+    EXPECT_THAT(page,
+                HasSubstr("palisade_verdicts_total{action=\"exec\",mechanism=\"lsm/"
+                          "bprm_creds_from_file\",verdict=\"flag\",reason=\"setuid-exec\"} 1\n"));
+    EXPECT_THAT(page, Not(HasSubstr("verdict=\"audit\"")));  // zero series are left out
+    EXPECT_THAT(page, HasSubstr("palisade_events_emitted_total 11\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_events_suppressed_total 5\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_events_dropped_total{where=\"ringbuf\"} 2\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_events_dropped_total{where=\"subscriber\"} 3\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_containers 4\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_policies 2\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_generation 6\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_reload_duration_seconds_bucket{le=\"0.1\"} 1\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_bpf_stats_enabled 0\n"));
+    EXPECT_THAT(page,
+                HasSubstr("palisade_bpf_prog_runs_total{program=\"pal_connect4\",hook=\"cgroup/"
+                          "connect4\"} 40\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_bpf_prog_run_seconds_total{program=\"pal_connect4\","
+                                "hook=\"cgroup/connect4\"} 2\n"));
+}
+
+TEST(ListenAddress, Parses) {
+    std::string error;
+    auto a = parseListenAddress("127.0.0.1:9464", error);
+    EXPECT_EQ(a.host, "127.0.0.1");
+    EXPECT_EQ(a.port, 9464);
+    a = parseListenAddress("[::1]:80", error);
+    EXPECT_EQ(a.host, "::1");
+    EXPECT_EQ(a.port, 80);
+    for (const char* bad : {"9464", ":9464", "127.0.0.1:0", "127.0.0.1:70000", "[::1:80", "h:x"}) {
+        error.clear();
+        EXPECT_EQ(parseListenAddress(bad, error).port, 0) << bad;
+        EXPECT_FALSE(error.empty()) << bad;
+    }
+}
+
+uint16_t freeLoopbackPort() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+TEST(MetricsServer, ServesThePageAndHealthUntilTheLoopStalls) {
+    const uint16_t port = freeLoopbackPort();
+    MetricsServer server("127.0.0.1:" + std::to_string(port), std::chrono::milliseconds(300));
+    server.update("palisade_generation 3\n");
+    server.alive(MetricsServer::SteadyClock::now());
+    httplib::Client http("127.0.0.1", port);
+    http.set_read_timeout(2);
+
+    auto res = http.Get("/metrics");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->body, "palisade_generation 3\n");
+    EXPECT_THAT(res->get_header_value("Content-Type"), HasSubstr("text/plain; version=0.0.4"));
+    EXPECT_EQ(http.Get("/healthz")->status, 200);
+
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    EXPECT_EQ(http.Get("/healthz")->status, 503) << "the loop did not tick for 400 ms";
+    server.alive(MetricsServer::SteadyClock::now());
+    EXPECT_EQ(http.Get("/healthz")->status, 200);
+    EXPECT_EQ(http.Get("/nothing")->status, 404);
+}
+
+TEST(MetricsServer, RefusesATakenPort) {
+    const uint16_t port = freeLoopbackPort();
+    const std::string listen = "127.0.0.1:" + std::to_string(port);
+    MetricsServer first(listen);
+    EXPECT_THROW(MetricsServer second(listen), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace palisade
