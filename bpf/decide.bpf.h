@@ -57,6 +57,32 @@ static __always_inline __u8 pal_allowlist_reason(__u32 epid, const struct pal_de
     return (v->flags & PAL_LPM_EXCEPT) ? PAL_REASON_EXCEPT : PAL_REASON_NOT_ALLOWLISTED;
 }
 
+/* The container that owns the address `d` goes to (0: none). */
+static __always_inline __u64 pal_addr_owner(const struct pal_dest* d) {
+    __u64* owner;
+
+    if (d->family == 4) {
+        __u32 a;
+
+        __builtin_memcpy(&a, d->addr, 4);
+        owner = bpf_map_lookup_elem(&pal_addr4, &a);
+    } else {
+        owner = bpf_map_lookup_elem(&pal_addr6, d->addr);
+    }
+    return owner ? *owner : 0;
+}
+
+/* SPEC §4.2: traffic between containers needs a toContainers rule of the
+ * sender's policy set naming that peer and port; a toCIDR never suffices. */
+static __always_inline __u8 pal_peer_reason(__u32 sender_epid, __u64 receiver, __u8 protocol,
+                                            __u16 port) {
+    struct pal_peer_key k = {.epid = sender_epid, .peer_cgroup = receiver};
+    __u32* portset = bpf_map_lookup_elem(&pal_peers, &k);
+
+    if (portset && pal_ports_allow(*portset, pal_proto_bit(protocol), port)) return PAL_REASON_NONE;
+    return PAL_REASON_INTER_CONTAINER;
+}
+
 static __always_inline struct pal_decision pal_verdict_for(const struct pal_subject* s,
                                                            __u8 reason) {
     struct pal_decision dec = {.verdict = PAL_VERDICT_ALLOW, .reason = reason};
@@ -66,13 +92,17 @@ static __always_inline struct pal_decision pal_verdict_for(const struct pal_subj
     return dec;
 }
 
+/* `d` is not const: the destination's container is noted for the event. */
 static __always_inline struct pal_decision pal_decide_egress(const struct pal_subject* s,
-                                                             const struct pal_dest* d) {
+                                                             struct pal_dest* d) {
     __u8 reason;
 
     if (s->policy.mode == PAL_MODE_ALLOW || pal_dest_is_local(d))
         return pal_verdict_for(s, PAL_REASON_NONE);
-    if (s->policy.flags & PAL_POLICY_UNMATCHED)
+    if (s->policy.flags & PAL_POLICY_ISOLATED) d->peer_cgroup = pal_addr_owner(d);
+    if (d->peer_cgroup && d->peer_cgroup != s->cgroup_id)
+        reason = pal_peer_reason(s->epid, d->peer_cgroup, d->protocol, d->port);
+    else if (s->policy.flags & PAL_POLICY_UNMATCHED)
         reason = PAL_REASON_UNMATCHED;
     else
         reason = pal_allowlist_reason(s->epid, d);

@@ -119,3 +119,46 @@ int pal_skb_egress(struct __sk_buff* skb) {
     pal_report_net(&s, &d, PAL_HOOK_SKB_EGRESS, dec, sock_type);
     return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
 }
+
+/* Whether a received packet may open a flow: a TCP segment for a listening
+ * socket, or a datagram for an unconnected UDP socket. Anything else answers
+ * a flow the container opened itself, which its egress hooks judged. */
+static __always_inline bool pal_opens_flow(struct __sk_buff* skb) {
+    struct bpf_sock* sk = skb->sk;
+
+    if (!sk) return false;
+    sk = bpf_sk_fullsock(sk);
+    if (!sk) return false;
+    if (sk->protocol == IPPROTO_TCP) return sk->state == BPF_TCP_LISTEN;
+    return sk->protocol == IPPROTO_UDP && sk->dst_port == 0;
+}
+
+/* SPEC §4.2, the receiver's side: with interContainer: deny, a container
+ * accepts new flows from another container only when a toContainers rule of
+ * the sender's policy names it, so an unmanaged or compromised sender (whose
+ * own egress hooks may not be in force) gets nowhere. Returns 0 to drop. */
+SEC("cgroup_skb/ingress")
+int pal_skb_ingress(struct __sk_buff* skb) {
+    struct pal_subject receiver;
+    struct pal_dest sender = {};
+    struct pal_cgroup* c;
+    struct pal_config* cfg;
+    struct pal_decision dec;
+    __u8 reason = PAL_REASON_INTER_CONTAINER;
+
+    if (!pal_skb_subject(skb, &receiver)) return 1;
+    if (!(receiver.policy.flags & PAL_POLICY_ISOLATED) || receiver.policy.mode == PAL_MODE_ALLOW)
+        return 1;
+    if (!pal_skb_sender(skb, &sender) || !pal_opens_flow(skb)) return 1;
+    sender.peer_cgroup = pal_addr_owner(&sender);
+    if (!sender.peer_cgroup || sender.peer_cgroup == receiver.cgroup_id) return 1;
+    c = bpf_map_lookup_elem(&pal_cgroups, &sender.peer_cgroup);
+    cfg = pal_cfg();
+    if (c && cfg) {
+        reason = pal_peer_reason(c->epid[cfg->active_gen & 1], receiver.cgroup_id, sender.protocol,
+                                 sender.port);
+    }
+    dec = pal_verdict_for(&receiver, reason);
+    pal_report_net(&receiver, &sender, PAL_HOOK_SKB_INGRESS, dec, 0);
+    return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
+}

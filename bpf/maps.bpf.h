@@ -67,3 +67,25 @@ static __always_inline void pal_count(__u32 slot) {
 
     if (n) *n += 1; /* per-CPU: no atomics needed */
 }
+
+/* Inter-container isolation (include/palisade/abi.h). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, PAL_MAX_ADDRS);
+    __type(key, __u32);
+    __type(value, __u64);
+} pal_addr4 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, PAL_MAX_ADDRS);
+    __type(key, __u8[16]);
+    __type(value, __u64);
+} pal_addr6 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, PAL_MAX_PEERS);
+    __type(key, struct pal_peer_key);
+    __type(value, __u32);
+} pal_peers SEC(".maps");

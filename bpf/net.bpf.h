@@ -25,6 +25,7 @@ struct pal_dest {
     __u8 pad[3];
     __u8 addr[16];
     __u8 orig[16];
+    __u64 peer_cgroup; /* the container that owns addr, once looked up (0: none) */
 };
 
 static __always_inline void pal_dest_set_v4(struct pal_dest* d, __u32 ip4_be) {

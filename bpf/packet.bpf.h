@@ -11,14 +11,17 @@ static __always_inline struct pal_config* pal_cfg(void) {
     return bpf_map_lookup_elem(&pal_config, &zero);
 }
 
-static __always_inline bool pal_skb_dest(struct __sk_buff* skb, struct pal_dest* d) {
+/* An IP packet's destination (or, for `sender`, its source) address and its
+ * destination port: the port is the receiver's either way. */
+static __always_inline bool pal_skb_endpoint(struct __sk_buff* skb, struct pal_dest* d,
+                                             bool sender) {
     __u32 l4 = 0;
 
     if (skb->protocol == bpf_htons(PAL_ETH_P_IP)) {
         struct iphdr ip;
 
         if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip))) return false;
-        pal_dest_set_v4(d, ip.daddr);
+        pal_dest_set_v4(d, sender ? ip.saddr : ip.daddr);
         d->protocol = ip.protocol;
         l4 = ip.ihl * 4;
     } else if (skb->protocol == bpf_htons(PAL_ETH_P_IPV6)) {
@@ -26,7 +29,10 @@ static __always_inline bool pal_skb_dest(struct __sk_buff* skb, struct pal_dest*
         __u32 w[4];
 
         if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6))) return false;
-        __builtin_memcpy(w, &ip6.daddr, sizeof(w));
+        if (sender)
+            __builtin_memcpy(w, &ip6.saddr, sizeof(w));
+        else
+            __builtin_memcpy(w, &ip6.daddr, sizeof(w));
         pal_dest_set_v6(d, w, pal_cfg());
         /* Extension headers are judged as the protocol "other". */
         d->protocol = ip6.nexthdr;
@@ -40,4 +46,14 @@ static __always_inline bool pal_skb_dest(struct __sk_buff* skb, struct pal_dest*
         if (bpf_skb_load_bytes(skb, l4, ports, sizeof(ports)) == 0) d->port = bpf_ntohs(ports[1]);
     }
     return true;
+}
+
+static __always_inline bool pal_skb_dest(struct __sk_buff* skb, struct pal_dest* d) {
+    return pal_skb_endpoint(skb, d, false);
+}
+
+/* The sender of a packet received (cgroup_skb/ingress): its address in addr,
+ * the receiver's port in port. */
+static __always_inline bool pal_skb_sender(struct __sk_buff* skb, struct pal_dest* d) {
+    return pal_skb_endpoint(skb, d, true);
 }

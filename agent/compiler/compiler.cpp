@@ -65,9 +65,11 @@ class Builder {
     Builder(MapEntries& out, uint32_t idBase)
         : out_(out), nextEpid_(idBase + 1), nextPortset_(idBase + 1) {}
 
-    uint32_t addPolicySet(const std::vector<Policy>& policies, const PolicySetKey& set) {
+    uint32_t addPolicySet(const std::vector<Policy>& policies, const PolicySetKey& set,
+                          const std::vector<Container>& containers, uint16_t flags) {
         uint32_t epid = nextEpid_++;
         out_.policies[epid] = mergedPolicy(policies, set);
+        out_.policies[epid].flags |= flags;
         for (size_t i : set) out_.epidPolicies[epid].push_back(policies[i].name);
 
         std::vector<CidrRule> rules;
@@ -77,17 +79,44 @@ class Builder {
             }
         }
         for (const auto& e : buildPrefixTable(rules)) addPrefix(epid, e);
+        addPeers(epid, policies, set, containers);
         return epid;
     }
 
-    uint32_t addUnmatched(UnmatchedAction action) {
+    uint32_t addUnmatched(UnmatchedAction action, uint16_t flags) {
         uint32_t epid = nextEpid_++;
         out_.policies[epid] = unmatchedPolicy(action);
+        out_.policies[epid].flags |= flags;
         out_.epidPolicies[epid] = {};
         return epid;
     }
 
   private:
+    // Every container a toContainers rule of the set selects, with the union of
+    // the ports those rules allow it.
+    void addPeers(uint32_t epid, const std::vector<Policy>& policies, const PolicySetKey& set,
+                  const std::vector<Container>& containers) {
+        std::map<uint64_t, std::pair<std::vector<pal_port_range>, const EgressRule*>> peers;
+        for (size_t i : set) {
+            for (const auto& rule : policies[i].egress) {
+                if (!rule.toContainers) continue;
+                const auto ranges = rulePortRanges(rule);
+                for (const auto& c : containers) {
+                    if (!selectorMatches(*rule.toContainers, c)) continue;
+                    auto& [all, first] = peers[c.cgroupId];
+                    all.insert(all.end(), ranges.begin(), ranges.end());
+                    if (!first) first = &rule;
+                }
+            }
+        }
+        for (const auto& [cgid, entry] : peers) {
+            pal_peer_key k{};
+            k.epid = epid;
+            k.peer_cgroup = cgid;
+            out_.peers.emplace_back(k, portsetId(normalizePortRanges(entry.first), entry.second));
+        }
+    }
+
     uint32_t portsetId(const std::vector<pal_port_range>& ranges, const EgressRule* rule) {
         if (ranges.empty()) return 0;
         if (ranges.size() > PAL_MAX_PORT_RANGES) {
@@ -144,6 +173,9 @@ MapEntries compile(const std::vector<Policy>& policies, const std::vector<Contai
     MapEntries out;
     Builder builder(out, idBase);
     std::map<PolicySetKey, uint32_t> epids;  // containers with the same policies share one
+    const uint16_t flags = defaults.interContainer == InterContainer::Deny
+                               ? uint16_t{PAL_POLICY_ISOLATED}
+                               : uint16_t{0};
     for (size_t ci = 0; ci < containers.size(); ci++) {
         PolicySetKey set;
         for (size_t pi = 0; pi < policies.size(); pi++) {
@@ -151,8 +183,8 @@ MapEntries compile(const std::vector<Policy>& policies, const std::vector<Contai
         }
         auto it = epids.find(set);
         if (it == epids.end()) {
-            uint32_t epid = set.empty() ? builder.addUnmatched(defaults.unmatched)
-                                        : builder.addPolicySet(policies, set);
+            uint32_t epid = set.empty() ? builder.addUnmatched(defaults.unmatched, flags)
+                                        : builder.addPolicySet(policies, set, containers, flags);
             it = epids.emplace(set, epid).first;
         }
         out.cgroups[containers[ci].cgroupId] = {it->second, static_cast<uint32_t>(ci)};

@@ -31,6 +31,8 @@ struct MapEntries {
     std::map<uint32_t, pal_portset> portsets;    // by port set id
     std::vector<std::pair<pal_lpm4_key, pal_lpm_value>> lpm4;
     std::vector<std::pair<pal_lpm6_key, pal_lpm_value>> lpm6;
+    // toContainers rules (SPEC §4.2): (sender's epid, receiving container) -> port set id.
+    std::vector<std::pair<pal_peer_key, uint32_t>> peers;
     // For status and events: the policy names behind each epid (empty: unmatched).
     std::map<uint32_t, std::vector<std::string>> epidPolicies;
 };

@@ -67,6 +67,7 @@ void adoptKeys(int fd, uint32_t activeBase, uint32_t (*idOf)(const K&), Current&
 }
 
 uint32_t plainId(const uint32_t& id) { return id; }
+uint32_t peerEpid(const pal_peer_key& k) { return k.epid; }
 template <typename K>
 uint32_t lpmEpid(const K& key) {
     return ntohl(key.epid);
@@ -97,15 +98,20 @@ MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt)
     adoptKeys<pal_lpm6_key>(fds_.lpm6, active, lpmEpid<pal_lpm6_key>, [&](const pal_lpm6_key& k) {
         current_.lpm6.push_back({k, {}});
     });
+    adoptKeys<pal_peer_key>(fds_.peers, active, peerEpid, [&](const pal_peer_key& k) {
+        current_.peers.push_back({k, 0});
+    });
 }
 
 void MapWriter::apply(const MapEntries& next, uint64_t generation) {
     const unsigned slot = generation & 1;
+    retire();  // the generation before the current one, if still there
 
     // 1. The new generation's entries, unreachable until the switch.
     for (const auto& [id, ps] : next.portsets) update(fds_.portsets, id, ps, "pal_portsets");
     for (const auto& [k, v] : next.lpm4) update(fds_.lpm4, k, v, "pal_lpm4");
     for (const auto& [k, v] : next.lpm6) update(fds_.lpm6, k, v, "pal_lpm6");
+    for (const auto& [k, v] : next.peers) update(fds_.peers, k, v, "pal_peers");
     for (const auto& [epid, p] : next.policies) update(fds_.policies, epid, p, "pal_policies");
     for (const auto& [cgid, e] : next.cgroups) {
         pal_cgroup c{};
@@ -121,16 +127,26 @@ void MapWriter::apply(const MapEntries& next, uint64_t generation) {
     config_.active_gen = static_cast<uint32_t>(generation);
     update(fds_.config, uint32_t{0}, config_, "pal_config");
 
-    // 3. The old generation goes once no program can still be reading it.
-    waitForGracePeriod();
-    for (const auto& [cgid, e] : current_.cgroups) {
-        if (!next.cgroups.count(cgid)) remove(fds_.cgroups, cgid);
-    }
-    for (const auto& [epid, p] : current_.policies) remove(fds_.policies, epid);
-    for (const auto& [k, v] : current_.lpm4) remove(fds_.lpm4, k);
-    for (const auto& [k, v] : current_.lpm6) remove(fds_.lpm6, k);
-    for (const auto& [id, ps] : current_.portsets) remove(fds_.portsets, id);
+    // 3. The old generation goes at retire().
+    retiring_ = std::move(current_);
     current_ = next;
+    pendingRetire_ = true;
+}
+
+void MapWriter::retire() {
+    if (!pendingRetire_) return;
+    pendingRetire_ = false;
+    // Once no program can still be reading it.
+    waitForGracePeriod();
+    for (const auto& [cgid, e] : retiring_.cgroups) {
+        if (!current_.cgroups.count(cgid)) remove(fds_.cgroups, cgid);
+    }
+    for (const auto& [epid, p] : retiring_.policies) remove(fds_.policies, epid);
+    for (const auto& [k, v] : retiring_.lpm4) remove(fds_.lpm4, k);
+    for (const auto& [k, v] : retiring_.lpm6) remove(fds_.lpm6, k);
+    for (const auto& [k, v] : retiring_.peers) remove(fds_.peers, k);
+    for (const auto& [id, ps] : retiring_.portsets) remove(fds_.portsets, id);
+    retiring_ = {};
 }
 
 void MapWriter::setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) {

@@ -16,6 +16,7 @@ struct PolicyMapFds {
     int lpm4 = -1;
     int lpm6 = -1;
     int config = -1;
+    int peers = -1;
 };
 
 class MapWriter {
@@ -43,12 +44,18 @@ class MapWriter {
     // ones, one update of pal_config switches every container at once, and the
     // old entries are deleted after an RCU grace period. `next` must have been
     // compiled with generationIdBase(generation). Throws DatapathError.
+    // The switch is done when apply() returns; the old entries are deleted by
+    // retire() (called by the next apply() at the latest), so that a caller can
+    // report the new generation in force first.
     void apply(const MapEntries& next, uint64_t generation);
+    void retire();
 
   private:
     PolicyMapFds fds_;
     pal_config config_;
     MapEntries current_;
+    MapEntries retiring_;  // the generation before current_, until retire()
+    bool pendingRetire_ = false;
 };
 
 }  // namespace palisade

@@ -79,7 +79,8 @@ class DecideProg : public ::testing::Test {
         inet_pton(AF_INET6, "64:ff9b::", cfg.nat64_prefix);
         fds_ = PolicyMapFds{bpf_map__fd(m.pal_cgroups),  bpf_map__fd(m.pal_policies),
                             bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_lpm4),
-                            bpf_map__fd(m.pal_lpm6),     bpf_map__fd(m.pal_config)};
+                            bpf_map__fd(m.pal_lpm6),     bpf_map__fd(m.pal_config),
+                            bpf_map__fd(m.pal_peers)};
         config_ = cfg;
         writer_ = std::make_unique<MapWriter>(fds_, config_);
     }
@@ -94,6 +95,7 @@ class DecideProg : public ::testing::Test {
         c.cgroupId = 42;
         auto entries = compile(f.policies, {c}, {}, generationIdBase(generation));
         writer_->apply(entries, generation);
+        writer_->retire();
         return entries.cgroups.at(42).epid;
     }
 

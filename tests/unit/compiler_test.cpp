@@ -100,7 +100,7 @@ TEST(Compiler, UnmatchedContainerFollowsDefaults) {
         auto m = compile(policiesFrom(kApi), {container("db", 200)}, d, 0);
         const auto& p = m.policies.at(m.cgroups.at(200).epid);
         EXPECT_EQ(p.mode, mode);
-        EXPECT_EQ(p.flags, PAL_POLICY_UNMATCHED);
+        EXPECT_EQ(p.flags, PAL_POLICY_UNMATCHED | PAL_POLICY_ISOLATED);
         EXPECT_TRUE(m.lpm4.empty());
     }
 }
@@ -127,7 +127,7 @@ spec:
     EXPECT_NE(both, m.cgroups.at(2).epid);
     const auto& p = m.policies.at(both);
     EXPECT_EQ(p.mode, PAL_MODE_ENFORCE) << "any enforce enforces";
-    EXPECT_EQ(p.flags, PAL_POLICY_RAW_ALLOW);
+    EXPECT_EQ(p.flags, PAL_POLICY_RAW_ALLOW | PAL_POLICY_ISOLATED);
     EXPECT_EQ(p.exec_setuid, PAL_EXEC_DENY);
 
     const pal_lpm_value* wide = nullptr;
@@ -219,6 +219,46 @@ TEST(PortSets, RuleWithoutPortsAllowsEverything) {
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].protos, PAL_PROTO_ALL);
     EXPECT_EQ(r[0].last, 65535);
+}
+
+}  // namespace
+}  // namespace palisade
+
+namespace palisade {
+namespace {
+
+// SPEC §4.2: toContainers rules become (sender epid, receiving container) entries
+// with the union of their ports; every policy set is marked isolated when
+// interContainer is deny (the default).
+TEST(Compiler, ToContainersRulesBecomePeerEntries) {
+    const std::string yaml = R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: api}
+spec:
+  selector: {name: api}
+  egress:
+    - toContainers: {name: db}
+      ports: [{port: 5432, protocol: TCP}]
+    - toContainers: {labels: {tier: data}}
+      ports: [{port: 6379, protocol: TCP}]
+)";
+    Container db = container("db", 200);
+    db.labels["tier"] = "data";
+    auto m = compile(policiesFrom(yaml), {container("api", 100), db, container("web", 300)}, {}, 0);
+    const uint32_t apiEpid = m.cgroups.at(100).epid;
+    ASSERT_EQ(m.peers.size(), 1u);
+    EXPECT_EQ(m.peers[0].first.epid, apiEpid);
+    EXPECT_EQ(m.peers[0].first.peer_cgroup, 200u);
+    const pal_portset& ps = m.portsets.at(m.peers[0].second);
+    ASSERT_EQ(ps.count, 2u);
+    EXPECT_EQ(ps.ranges[0].first, 5432);
+    EXPECT_EQ(ps.ranges[1].first, 6379);
+    for (const auto& [epid, p] : m.policies) EXPECT_TRUE(p.flags & PAL_POLICY_ISOLATED) << epid;
+
+    Config::Defaults open;
+    open.interContainer = InterContainer::Allow;
+    auto m2 = compile(policiesFrom(yaml), {container("api", 100), db}, open, 0);
+    for (const auto& [epid, p] : m2.policies) EXPECT_FALSE(p.flags & PAL_POLICY_ISOLATED) << epid;
 }
 
 }  // namespace

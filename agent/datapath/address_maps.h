@@ -1,0 +1,19 @@
+// pal_addr4 / pal_addr6: which container owns an address (SPEC §4.2).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "containers/netns_addresses.h"
+
+namespace palisade {
+
+// Makes the two maps hold exactly `byContainer` (address -> cgroup id): new and
+// moved addresses are written, addresses no container holds any more are
+// deleted, whoever wrote them (an earlier agent too). Returns the number of
+// entries changed. Throws DatapathError when a write fails.
+int syncAddressMaps(int addr4Fd, int addr6Fd,
+                    const std::map<uint64_t, std::vector<IpAddress>>& byContainer);
+
+}  // namespace palisade

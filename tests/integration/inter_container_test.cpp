@@ -1,0 +1,154 @@
+// SPEC §4.2 on the real kernel: east-west traffic between netns containers on
+// one bridge is refused unless a toContainers rule names the peer and port,
+// on the sender's side (connect/sendmsg) and on the receiver's (cgroup_skb
+// ingress), for IPv4, IPv6 and IPv4-mapped IPv6, and rules follow addresses.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "agent_process.h"
+#include "harness.h"
+
+namespace palisade::test {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+constexpr const char* kPolicies = R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: api}
+spec:
+  selector: {name: api}
+  egress:
+    - toContainers: {name: db}
+      ports: [{port: 5432, protocol: TCP}]
+    - toCIDR: ["198.18.0.0/16"]
+      ports: [{port: 443, protocol: TCP}]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: rogue}
+spec:
+  selector: {name: rogue}
+  egress:
+    - toCIDR: ["198.18.0.0/15", "fd00::/8"]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: db}
+spec:
+  selector: {name: db}
+  egress: []
+)";
+
+class InterContainer : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        PALISADE_REQUIRE_ROOT();
+        sandbox_ = std::make_unique<Sandbox>();
+        api_ = &sandbox_->addContainer("api");
+        db_ = &sandbox_->addContainer("db");
+        rogue_ = &sandbox_->addContainer("rogue");
+        // Listeners inside each container's cgroup: its "init" process, through
+        // which the agent finds the container's network namespace.
+        for (uint16_t port : {5432, 5433}) servers_.push_back(db_->listen(port, SOCK_STREAM, true));
+        servers_.push_back(api_->listen(9000, SOCK_STREAM, true));
+        servers_.push_back(rogue_->listen(9000, SOCK_STREAM, true));
+        agent_ = std::make_unique<AgentProcess>(*sandbox_);
+        for (auto* c : {api_, db_, rogue_}) agent_->describe(*c);
+        agent_->writePolicy("tiers.yaml", kPolicies);
+        agent_->start();
+        ASSERT_TRUE(waitErrno(*api_, db_->ip4, 5432, 0)) << "db's address never learned";
+    }
+    void TearDown() override {
+        agent_.reset();
+        servers_.clear();
+        sandbox_.reset();
+    }
+
+    // Polls (bounded) until connecting from `from` gives `expected`.
+    static bool waitErrno(Container& from, const std::string& ip, uint16_t port, int expected) {
+        for (int i = 0; i < 60; i++) {
+            if (from.connectErrno(ip, port, SOCK_STREAM, 1000ms) == expected) return true;
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+
+    json deniedEvent(const std::string& from, const std::string& mechanism) {
+        return agent_->waitForEvent([&](const json& e) {
+            return e.contains("container") && e["container"].is_object() &&
+                   e["container"].value("name", "") == from &&
+                   e["palisade"].value("mechanism", "") == mechanism &&
+                   e["palisade"].value("reason", "") == "inter-container";
+        });
+    }
+
+    std::unique_ptr<Sandbox> sandbox_;
+    Container *api_ = nullptr, *db_ = nullptr, *rogue_ = nullptr;
+    std::vector<Server> servers_;
+    std::unique_ptr<AgentProcess> agent_;
+};
+
+TEST_F(InterContainer, OnlyTheNamedPeerAndPortAreReachable) {
+    EXPECT_EQ(api_->connectErrno(db_->ip4, 5432), 0);
+    EXPECT_EQ(api_->connectErrno(db_->ip4, 5433), EPERM);
+    json e = deniedEvent("api", "cgroup/connect4");
+    ASSERT_FALSE(e.is_null());
+    EXPECT_EQ(e["destination"]["container"]["name"], "db");
+    EXPECT_EQ(e["destination"]["port"], 5433);
+    EXPECT_EQ(e["palisade"]["verdict"], "deny");
+    // A toCIDR covering the peer is not enough.
+    EXPECT_EQ(rogue_->connectErrno(db_->ip4, 5432), EPERM);
+    EXPECT_EQ(db_->connectErrno(api_->ip4, 9000), EPERM);
+    // ...while the same toCIDR still reaches the bridge, which is no container.
+    EXPECT_NE(rogue_->connectErrno(sandbox_->bridgeIp4(), 9), EPERM);
+}
+
+TEST_F(InterContainer, Ipv6AndV4MappedVariantsAreJudgedAlike) {
+    EXPECT_EQ(api_->connectErrno(db_->ip6, 5432), 0);
+    EXPECT_EQ(api_->connectErrno(db_->ip6, 5433), EPERM);
+    EXPECT_EQ(api_->connectErrno("::ffff:" + db_->ip4, 5432), 0);
+    EXPECT_EQ(api_->connectErrno("::ffff:" + db_->ip4, 5433), EPERM);
+    EXPECT_EQ(rogue_->connectErrno(db_->ip6, 5432), EPERM);
+    EXPECT_EQ(rogue_->connectErrno("::ffff:" + db_->ip4, 5432), EPERM);
+    EXPECT_EQ(db_->connectErrno(api_->ip6, 9000), EPERM);
+    json e = deniedEvent("rogue", "cgroup/connect6");
+    ASSERT_FALSE(e.is_null());
+    EXPECT_EQ(e["destination"]["container"]["name"], "db");
+}
+
+// A sender whose own hooks do not apply (a process in rogue's network
+// namespace but outside any container cgroup) is stopped at the receiver.
+TEST_F(InterContainer, ReceiverDropsFlowsNoRuleAllows) {
+    const std::string outside = sandbox_->cgroups().create("system.slice/unmanaged.service");
+    const std::string dbIp = db_->ip4;
+    int err = callInInt({rogue_->netns, outside},
+                        [dbIp] { return connectErrnoHere(dbIp, 5432, SOCK_STREAM, 1500ms); });
+    EXPECT_EQ(err, ETIMEDOUT) << "the SYN was not dropped at db's ingress";
+    json e = agent_->waitForEvent([](const json& ev) {
+        return ev["palisade"].value("mechanism", "") == "cgroup_skb/ingress";
+    });
+    ASSERT_FALSE(e.is_null());
+    EXPECT_EQ(e["container"]["name"], "db");
+    EXPECT_EQ(e["source"]["container"]["name"], "rogue");
+    EXPECT_EQ(e["source"]["ip"], rogue_->ip4);
+    EXPECT_EQ(e["destination"]["port"], 5432);
+    EXPECT_EQ(e["palisade"]["reason"], "inter-container");
+    EXPECT_FALSE(e.contains("process"));
+    // An allowed peer's flow passes the receiver's check too, and replies flow.
+    EXPECT_EQ(api_->connectErrno(db_->ip4, 5432), 0);
+}
+
+TEST_F(InterContainer, PeerRulesFollowANewAddress) {
+    const std::string moved = "198.18.0.99";
+    ASSERT_TRUE(db_->run({"ip", "addr", "del", db_->ip4 + "/24", "dev", "eth0"}).ok());
+    ASSERT_TRUE(db_->run({"ip", "addr", "add", moved + "/24", "dev", "eth0"}).ok());
+    EXPECT_TRUE(waitErrno(*api_, moved, 5432, 0)) << "api's rule did not follow db";
+    EXPECT_TRUE(waitErrno(*rogue_, moved, 5432, EPERM)) << "the new address is not db's yet";
+    EXPECT_EQ(api_->connectErrno(moved, 5433), EPERM);
+}
+
+}  // namespace
+}  // namespace palisade::test
