@@ -136,8 +136,8 @@ void ControlServer::readRequest(Client& c) {
             c.subscribed = true;
             return;
         } else {
-            for (const auto& [event, line] : recent_) {
-                if (c.filter->matches(event)) c.out += line + "\n";
+            for (const auto& line : recent_) {
+                if (c.filter->matches(nlohmann::json::parse(line))) c.out += line + "\n";
             }
             c.closeWhenFlushed = true;
             flush(c);
@@ -164,7 +164,7 @@ void ControlServer::flush(Client& c) {
 }
 
 void ControlServer::publish(const nlohmann::json& event, const std::string& line) {
-    recent_.emplace_back(event, line);
+    recent_.push_back(line);
     if (recent_.size() > kRecentEvents) recent_.pop_front();
     for (auto& c : clients_) {
         if (!c->subscribed || c->dead || !c->filter->matches(event)) continue;

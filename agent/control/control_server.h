@@ -64,7 +64,9 @@ class ControlServer {
     Handlers handlers_;
     int listenFd_ = -1;
     std::vector<std::unique_ptr<Client>> clients_;
-    std::deque<std::pair<nlohmann::json, std::string>> recent_;
+    // Lines only: keeping each event's JSON tree cost more than making it (a
+    // replay, which is rare, parses the lines it filters).
+    std::deque<std::string> recent_;
     uint64_t dropped_ = 0;
 };
 

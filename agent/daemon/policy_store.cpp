@@ -11,7 +11,7 @@ PolicyStore::Outcome PolicyStore::reload(const std::string& policyDir,
     std::error_code ec;
     std::vector<PolicyFile> read;
     if (std::filesystem::is_directory(policyDir, ec)) {
-        read = loadPolicyPaths({policyDir}, out.errors, verifier);
+        read = loadPolicyPaths({policyDir}, out.errors, verifier, &files_);
     } else {
         out.errors.push_back({{policyDir, 0, 0}, "policy directory does not exist"});
     }

@@ -397,11 +397,13 @@ PolicyFile parsePolicyText(const std::string& text, const std::string& path) {
     return file;
 }
 
-PolicyFile parsePolicyFile(const std::string& path, const PolicyVerifier* verifier) {
+PolicyFile parsePolicyFile(const std::string& path, const PolicyVerifier* verifier,
+                           const PolicyFile* unchanged) {
     PolicyFile file;
     file.path = path;
     auto text = yaml::readSource(path, file.errors);
     if (!text) return file;
+    if (unchanged && unchanged->valid() && unchanged->sha256 == sha256Hex(*text)) return *unchanged;
     if (verifier) {
         // The signature is checked on the very bytes that get parsed.
         std::optional<std::string> sig;
@@ -420,14 +422,19 @@ PolicyFile parsePolicyFile(const std::string& path, const PolicyVerifier* verifi
 }
 
 std::vector<PolicyFile> loadPolicyPaths(const std::vector<std::string>& paths, Diagnostics& errors,
-                                        const PolicyVerifier* verifier) {
+                                        const PolicyVerifier* verifier,
+                                        const std::map<std::string, PolicyFile>* known) {
     std::vector<PolicyFile> files;
     std::set<fs::path> loaded;  // a file named twice (itself and its directory) is read once
     std::map<std::string, SourceLocation> seen;
     for (const std::string& path : expandPaths(paths, errors)) {
         std::error_code ec;
         if (!loaded.insert(fs::weakly_canonical(path, ec)).second) continue;
-        PolicyFile file = parsePolicyFile(path, verifier);
+        const PolicyFile* unchanged = nullptr;
+        if (known) {
+            if (auto it = known->find(path); it != known->end()) unchanged = &it->second;
+        }
+        PolicyFile file = parsePolicyFile(path, verifier, unchanged);
         Diagnostics duplicates = duplicateNames(file.policies, seen);
         if (!duplicates.empty()) {
             file.errors.insert(file.errors.end(), duplicates.begin(), duplicates.end());

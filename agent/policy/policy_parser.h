@@ -1,6 +1,7 @@
 // Reads policy files (SPEC §3): YAML, one or more documents per file.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,12 +28,17 @@ class PolicyVerifier;
 // Reads and parses one file (an unreadable file is one diagnostic). With a
 // verifier, the bytes read are checked against FILE.sig first, and a file that
 // fails the check is invalid with that reason.
-PolicyFile parsePolicyFile(const std::string& path, const PolicyVerifier* verifier = nullptr);
+// A file whose bytes hash to `unchanged`'s digest is not parsed again: that
+// (valid) result is returned.
+PolicyFile parsePolicyFile(const std::string& path, const PolicyVerifier* verifier = nullptr,
+                           const PolicyFile* unchanged = nullptr);
 
 // Expands files and directories (a directory's *.yaml and *.yml files, sorted by
 // name, not recursive) and parses each. Also reports a policy name defined twice
 // across the set, at the second definition, and a path that does not exist.
+// `known`: valid files read before, by path, reused while their bytes are the same.
 std::vector<PolicyFile> loadPolicyPaths(const std::vector<std::string>& paths, Diagnostics& errors,
-                                        const PolicyVerifier* verifier = nullptr);
+                                        const PolicyVerifier* verifier = nullptr,
+                                        const std::map<std::string, PolicyFile>* known = nullptr);
 
 }  // namespace palisade

@@ -609,6 +609,21 @@ class PolicyPathsTest : public testing::Test {
     fs::path dir_;
 };
 
+// A reload re-reads every file, but parses only the ones whose bytes changed.
+TEST_F(PolicyPathsTest, ReusesFilesWhoseBytesDidNotChange) {
+    const std::string a = write("a.yaml", policyNamed("a"));
+    write("b.yaml", policyNamed("b"));
+    Diagnostics errors;
+    std::map<std::string, PolicyFile> known;
+    for (auto& f : loadPolicyPaths({dir_.string()}, errors)) known[f.path] = f;
+    known[a].policies[0].mode = Mode::Audit;  // marks the copy a reuse returns
+    write("b.yaml", policyNamed("b2"));
+    auto files = loadPolicyPaths({dir_.string()}, errors, nullptr, &known);
+    ASSERT_EQ(files.size(), 2u);
+    EXPECT_EQ(files[0].policies[0].mode, Mode::Audit) << "a.yaml was parsed again";
+    EXPECT_EQ(names(files), (std::vector<std::string>{"a", "b2"}));
+}
+
 TEST_F(PolicyPathsTest, ReadsADirectoryLikeAConfigMapMount) {
     write("b.yaml", policyNamed("b"));
     write("a.yml", policyNamed("a"));
