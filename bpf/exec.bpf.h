@@ -139,5 +139,5 @@ static __always_inline void pal_report_exec(const struct pal_subject* s, __u8 ho
     e->privileges = x->privileges;
     e->flags = x->flags;
     bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
-    pal_submit(e);
+    pal_submit(e, sizeof(*e));
 }

@@ -180,7 +180,8 @@ void readMetrics(Reader& r, const Field& f, Config::Metrics& metrics) {
     if (!listen) return;
     auto text = r.string(*listen);
     if (!text) return;
-    if (std::string problem = listenProblem(*text); !problem.empty()) {
+    // "" turns the endpoint off.
+    if (std::string problem = text->empty() ? "" : listenProblem(*text); !problem.empty()) {
         r.error(listen->value, "invalid " + listen->path + " \"" + *text + "\": " + problem);
         return;
     }

@@ -24,6 +24,23 @@ nlohmann::json containersJson(const StatusInputs& in) {
     return out;
 }
 
+namespace {
+
+// Which hook enforces exec policy (SPEC §4.7), by the programs attached.
+nlohmann::json execStatus(const std::vector<AttachedProgram>& programs) {
+    for (const auto& p : programs) {
+        if (p.hook == hookMechanism(PAL_HOOK_LSM_BPRM)) {
+            return {{"mechanism", p.hook}, {"deny", "eperm"}};
+        }
+        if (p.hook == hookMechanism(PAL_HOOK_TP_EXEC)) {
+            return {{"mechanism", p.hook}, {"deny", "sigkill"}};
+        }
+    }
+    return {{"mechanism", "none"}};
+}
+
+}  // namespace
+
 nlohmann::json statusJson(const StatusInputs& in) {
     nlohmann::json programs = nlohmann::json::array();
     for (const auto& p : in.programs) {
@@ -45,11 +62,17 @@ nlohmann::json statusJson(const StatusInputs& in) {
                 verdicts[hookMechanism(h)][verdictName(v)] = n;
         }
     }
+    nlohmann::json fallbacks = {
+        {"packetSockets", "tracepoint/sys_enter_socket (SIGKILL): BPF LSM not in use"}};
+    nlohmann::json exec = execStatus(in.programs);
+    if (exec["mechanism"] == hookMechanism(PAL_HOOK_TP_EXEC)) {
+        fallbacks["execSetuid"] = "tp_btf/sched_process_exec (SIGKILL): BPF LSM not in use";
+    }
     return {{"cgroupRoot", in.cgroupRoot},
             {"stateDir", in.config.stateDir},
             {"features", in.features},
-            {"fallbacks",
-             {{"packetSockets", "tracepoint/sys_enter_socket (SIGKILL): BPF LSM not in use"}}},
+            {"fallbacks", fallbacks},
+            {"exec", exec},
             {"programs", programs},
             {"generation", in.generation},
             {"policies", policies},
@@ -69,6 +92,9 @@ std::string statusText(const nlohmann::json& s) {
     for (const auto& [name, have] : s["features"].items()) {
         out << " " << name << (have.get<bool>() ? "" : "(missing)");
     }
+    out << "\nexec policy:   " << s["exec"]["mechanism"].get<std::string>();
+    if (s["exec"].contains("deny"))
+        out << " (deny: " << s["exec"]["deny"].get<std::string>() << ")";
     out << "\nfallbacks:\n";
     for (const auto& [what, how] : s["fallbacks"].items()) {
         out << "  " << what << ": " << how.get<std::string>() << "\n";

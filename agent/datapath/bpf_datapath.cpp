@@ -9,11 +9,14 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
+#include "datapath/address_maps.h"
 #include "datapath/datapath.h"
+#include "datapath/exec_programs.h"
 #include "datapath/map_writer.h"
 #include "egress.skel.h"
 
@@ -112,6 +115,16 @@ uint64_t cgroupIdOfLink(int linkFd) {
     return info.type == BPF_LINK_TYPE_CGROUP ? info.cgroup.cgroup_id : 0;
 }
 
+// Whether cgroup_skb programs may ask for the current task's pid, ids and
+// comm (bpf/events.bpf.h): Linux 6.1 refuses the helpers there.
+bool skbHasCurrentTask() {
+    for (bpf_func_id f :
+         {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_uid_gid, BPF_FUNC_get_current_comm}) {
+        if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, f, nullptr) != 1) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 struct BpfDatapath::Impl {
@@ -120,7 +133,9 @@ struct BpfDatapath::Impl {
     bool adopted = false;
     std::vector<bpf_link*> links;
     std::vector<AttachedProgram> attached;
+    std::vector<int> attachedFds;  // program fds, as `attached`
     std::unique_ptr<MapWriter> writer;
+    std::unique_ptr<ExecPrograms> exec;  // bpf/exec.bpf.c, on the maps of `skel`
 
     ~Impl() {
         // Closing drops our references only: the pins keep programs attached.
@@ -169,15 +184,23 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     impl->skel = egress__open();
     if (!impl->skel) fail("open BPF object egress", errno);
     impl->adopted = adoptPinnedMaps(impl->skel->obj, state / "maps");
+    impl->skel->rodata->pal_skb_has_current = skbHasCurrentTask();
     if (int err = egress__load(impl->skel)) fail("load BPF programs (egress)", err);
+    impl->exec = std::make_unique<ExecPrograms>(
+        impl->skel->obj, options.bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint);
 
     auto& m = impl->skel->maps;
     pal_config config{};
     config.nat64_prefixlen = options.nat64Prefix.prefixLen;
     std::memcpy(config.nat64_prefix, options.nat64Prefix.addr.data(), 16);
+    if (options.eventsPerSecond > 0 && options.eventsPerSecond <= 1'000'000'000) {
+        config.event_interval_ns = 1'000'000'000 / options.eventsPerSecond;
+        config.event_burst_ns = config.event_interval_ns * std::max(options.eventBurst, 1u);
+    }
     PolicyMapFds fds{bpf_map__fd(m.pal_cgroups),  bpf_map__fd(m.pal_policies),
                      bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_lpm4),
-                     bpf_map__fd(m.pal_lpm6),     bpf_map__fd(m.pal_config)};
+                     bpf_map__fd(m.pal_lpm6),     bpf_map__fd(m.pal_config),
+                     bpf_map__fd(m.pal_peers)};
     impl->writer = impl->adopted ? std::make_unique<MapWriter>(fds, config, MapWriter::Adopt{})
                                  : std::make_unique<MapWriter>(fds, config);
     if (!impl->adopted) {
@@ -200,15 +223,21 @@ void BpfDatapath::attach() {
     const fs::path links = fs::path(impl.options.stateDir) / "links";
     bpf_program* prog;
     try {
-        bpf_object__for_each_program(prog, impl.skel->obj) {
-            // Cgroup programs act below cgroupRoot only; the tracepoint is node-wide
-            // and acts on container tasks only (it checks pal_cgroups first).
-            impl.links.push_back(impl.attach(prog, cg, st.st_ino, links / bpf_program__name(prog)));
-            bpf_prog_info info{};
-            uint32_t len = sizeof(info);
-            bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
-            impl.attached.push_back(
-                {bpf_program__name(prog), bpf_program__section_name(prog), info.id});
+        for (bpf_object* obj : {impl.skel->obj, impl.exec->object()}) {
+            bpf_object__for_each_program(prog, obj) {
+                if (!bpf_program__autoload(prog)) continue;  // another exec mechanism's
+                // Cgroup programs act below cgroupRoot only; the tracepoints and the
+                // LSM hook are node-wide and act on container tasks only (they check
+                // pal_cgroups first).
+                impl.links.push_back(
+                    impl.attach(prog, cg, st.st_ino, links / bpf_program__name(prog)));
+                bpf_prog_info info{};
+                uint32_t len = sizeof(info);
+                bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
+                impl.attached.push_back(
+                    {bpf_program__name(prog), bpf_program__section_name(prog), info.id});
+                impl.attachedFds.push_back(bpf_program__fd(prog));
+            }
         }
     } catch (...) {
         close(cg);
@@ -225,11 +254,18 @@ void BpfDatapath::apply(const MapEntries& next, uint64_t generation) {
     impl_->writer->apply(next, generation);
 }
 
+void BpfDatapath::retire() { impl_->writer->retire(); }
+
 void BpfDatapath::setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) {
     impl_->writer->setContainer(cgroupId, entry);
 }
 
 void BpfDatapath::removeContainer(uint64_t cgroupId) { impl_->writer->removeContainer(cgroupId); }
+
+int BpfDatapath::setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) {
+    return syncAddressMaps(impl_->fd(impl_->skel->maps.pal_addr4),
+                           impl_->fd(impl_->skel->maps.pal_addr6), byContainer);
+}
 
 VerdictCounters BpfDatapath::counters() const {
     VerdictCounters out;
@@ -245,14 +281,43 @@ VerdictCounters BpfDatapath::counters() const {
     };
     for (uint32_t h = 0; h < PAL_HOOK_MAX; h++) {
         for (uint32_t v = 0; v < PAL_VERDICT_MAX; v++) {
-            out.byHook[h][v] = sum(PAL_COUNTER_VERDICT(h, v));
+            for (uint32_t r = 0; r < PAL_REASON_MAX; r++) {
+                out.byReason[h][v][r] = sum(PAL_COUNTER_VERDICT(h, v, r));
+                out.byHook[h][v] += out.byReason[h][v][r];
+            }
         }
     }
     out.ringbufDrops = sum(PAL_COUNTER_RINGBUF_DROPS);
     return out;
 }
 
-std::vector<AttachedProgram> BpfDatapath::programs() const { return impl_->attached; }
+std::vector<AttachedProgram> BpfDatapath::programs() const {
+    std::vector<AttachedProgram> out = impl_->attached;
+    for (size_t i = 0; i < out.size(); i++) {
+        bpf_prog_info info{};
+        uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(impl_->attachedFds[i], &info, &len) == 0) {
+            out[i].runCount = info.run_cnt;
+            out[i].runTimeNs = info.run_time_ns;
+        }
+    }
+    return out;
+}
+
+std::map<uint64_t, uint64_t> BpfDatapath::suppressedEvents() const {
+    std::map<uint64_t, uint64_t> out;
+    const int fd = impl_->fd(impl_->skel->maps.pal_ratelimit);
+    uint64_t key = 0;
+    uint64_t* prev = nullptr;
+    pal_ratelimit bucket{};
+    while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+        if (bpf_map_lookup_elem(fd, &key, &bucket) == 0 && bucket.suppressed > 0) {
+            out[key] = bucket.suppressed;
+        }
+        prev = &key;
+    }
+    return out;
+}
 
 int BpfDatapath::eventsMapFd() const { return impl_->fd(impl_->skel->maps.pal_events); }
 

@@ -4,17 +4,21 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "compiler/compiler.h"
+#include "containers/netns_addresses.h"
 
 namespace palisade {
 
 struct VerdictCounters {
-    std::array<std::array<uint64_t, PAL_VERDICT_MAX>, PAL_HOOK_MAX> byHook{};
+    std::array<std::array<uint64_t, PAL_VERDICT_MAX>, PAL_HOOK_MAX> byHook{};  // all reasons
+    std::array<std::array<std::array<uint64_t, PAL_REASON_MAX>, PAL_VERDICT_MAX>, PAL_HOOK_MAX>
+        byReason{};
     uint64_t ringbufDrops = 0;
 };
 
@@ -22,6 +26,10 @@ struct AttachedProgram {
     std::string name;  // e.g. pal_connect4
     std::string hook;  // e.g. cgroup/connect4
     uint32_t id = 0;   // kernel program id
+    // bpf_prog_info run_cnt / run_time_ns: the kernel counts them only while
+    // BPF statistics are on (kernel.bpf_stats_enabled), else they stay 0.
+    uint64_t runCount = 0;
+    uint64_t runTimeNs = 0;
 };
 
 class Datapath {
@@ -33,11 +41,19 @@ class Datapath {
     // every container at once, and the old entries go after a grace period.
     // `next` must have been compiled with generationIdBase(generation).
     virtual void apply(const MapEntries& next, uint64_t generation) = 0;
+    // Deletes the generation apply() replaced (after an RCU grace period).
+    virtual void retire() = 0;
     // Containers coming and going between generations (see MapWriter).
     virtual void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) = 0;
     virtual void removeContainer(uint64_t cgroupId) = 0;
+    // Which container owns which address (SPEC §4.2), exactly as given; returns
+    // the number of map entries changed.
+    virtual int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) = 0;
     virtual VerdictCounters counters() const = 0;
     virtual std::vector<AttachedProgram> programs() const = 0;
+    // Events the kernel held back (events.rateLimit) per container cgroup id,
+    // counted since the bucket was created (monotonic while it exists).
+    virtual std::map<uint64_t, uint64_t> suppressedEvents() const = 0;
 };
 
 // The kernel refused something; what() says what and where, with the errno text.
@@ -47,9 +63,13 @@ class DatapathError : public std::runtime_error {
 };
 
 struct DatapathOptions {
-    std::string cgroupRoot;  // programs attach here
-    std::string stateDir;    // bpffs directory for pins
-    Cidr nat64Prefix;        // /96
+    std::string cgroupRoot;        // programs attach here
+    std::string stateDir;          // bpffs directory for pins
+    Cidr nat64Prefix;              // /96
+    bool bpfLsm = false;           // Feature::BpfLsm: exec policy through BPF LSM, else the
+                                   // tp_btf/sched_process_exec fallback (SIGKILL)
+    uint32_t eventsPerSecond = 0;  // events.rateLimit per container; 0: no limit
+    uint32_t eventBurst = 0;
 };
 
 class BpfDatapath;
@@ -78,10 +98,14 @@ class BpfDatapath : public Datapath {
     // The generation in force in the maps (0: none yet).
     uint64_t generation() const;
     void apply(const MapEntries& next, uint64_t generation) override;
+    void retire() override;
     void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) override;
     void removeContainer(uint64_t cgroupId) override;
+    int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) override;
     VerdictCounters counters() const override;
+    // With run counts and times read from the kernel now.
     std::vector<AttachedProgram> programs() const override;
+    std::map<uint64_t, uint64_t> suppressedEvents() const override;
     int eventsMapFd() const;
 
   private:

@@ -1,7 +1,10 @@
 #include "datapath/features.h"
 
 #include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
+
+#include "datapath/lsm_probe.h"
 
 namespace palisade {
 
@@ -21,6 +24,8 @@ std::string featureName(Feature f) {
             return "lpm-trie";
         case Feature::BpfLsmType:
             return "bpf-lsm-type";
+        case Feature::BpfLsm:
+            return "bpf-lsm";
     }
     return "unknown";
 }
@@ -41,6 +46,11 @@ bool KernelProbe::probe(Feature f) {
             return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, nullptr) == 1;
         case Feature::BpfLsmType:
             return libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_LSM, nullptr) == 1;
+        case Feature::BpfLsm: {
+            LsmProbeResult lsm = probeBpfLsm();
+            if (!lsm.active) spdlog::info("BPF LSM not in use: {}", lsm.why);
+            return lsm.active;
+        }
     }
     return false;
 }

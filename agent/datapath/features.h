@@ -18,10 +18,12 @@ enum class Feature {
     RingBuf,
     LpmTrie,
     BpfLsmType,  // the kernel knows BPF_PROG_TYPE_LSM (whether it may attach is another matter)
+    BpfLsm,      // BPF LSM programs attach and run (datapath/lsm_probe.h); else exec
+                 // policy falls back to tp_btf/sched_process_exec
 };
 inline constexpr std::array kAllFeatures{
     Feature::Btf,     Feature::CgroupSockAddr, Feature::CgroupSock, Feature::CgroupSkb,
-    Feature::RingBuf, Feature::LpmTrie,        Feature::BpfLsmType};
+    Feature::RingBuf, Feature::LpmTrie,        Feature::BpfLsmType, Feature::BpfLsm};
 
 std::string featureName(Feature f);
 

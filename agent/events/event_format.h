@@ -19,6 +19,7 @@ namespace palisade {
 struct EventContext {
     const Container* container = nullptr;  // by the record's cgroup id; null if unknown
     std::vector<std::string> policies;     // the policy names behind the record's epid
+    const Container* peer = nullptr;       // by pal_net_event.peer_cgroup (SPEC §4.2)
 };
 
 // Converts bpf_ktime_get_boot_ns() stamps to wall-clock time.
@@ -36,11 +37,22 @@ class Clock {
 std::string iso8601FromEpochNs(int64_t epochNs);
 
 const char* hookMechanism(uint8_t hook);  // "cgroup/connect6"
+const char* hookAction(uint8_t hook);     // event.action: "connect", "packet", "exec", ...
 const char* verdictName(uint8_t verdict);
 const char* reasonName(uint8_t reason);
 
 // A PAL_EVENT_NET or PAL_EVENT_SOCKET record.
 nlohmann::json formatNetEvent(const pal_net_event& e, const EventContext& ctx, const Clock& clock);
+// A PAL_EVENT_EXEC record: process.executable, file.{path,mode,uid,gid} and
+// palisade.exec.{privileges,raised,euid,egid,capabilities,no_new_privs}.
+nlohmann::json formatExecEvent(const pal_exec_event& e, const EventContext& ctx,
+                               const Clock& clock);
+// Any ring buffer record, by its header's type; null for a short or unknown one.
+nlohmann::json formatRecord(const void* data, size_t size, const EventContext& ctx,
+                            const Clock& clock);
+
+// "CAP_NET_RAW", ... for the bits set in `caps`.
+std::vector<std::string> capabilityNames(uint64_t caps);
 
 // An event raised by the agent itself (agent-ready, policy-applied, ...).
 nlohmann::json agentEvent(const std::string& action, const Clock& clock,

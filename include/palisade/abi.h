@@ -68,6 +68,7 @@ enum pal_exec_action {
 enum pal_policy_flags {
     PAL_POLICY_RAW_ALLOW = 1, /* AF_PACKET / SOCK_RAW creation allowed */
     PAL_POLICY_UNMATCHED = 2, /* container that no policy selects */
+    PAL_POLICY_ISOLATED = 4,  /* interContainer: deny (SPEC §4.2) */
 };
 
 enum pal_lpm_flags {
@@ -107,16 +108,20 @@ enum pal_reason {
     PAL_REASON_RAW_SOCKET = 5,
     PAL_REASON_SETUID_EXEC = 6,
     PAL_REASON_UNMATCHED = 7,
+    PAL_REASON_MAX = 8,
 };
 
 enum pal_event_type {
     PAL_EVENT_NET = 1,    /* connect, sendmsg, packet */
     PAL_EVENT_SOCKET = 2, /* socket creation */
+    PAL_EVENT_EXEC = 3,   /* an exec that raises privileges (struct pal_exec_event) */
 };
 
-/* pal_counters (per-CPU array) slots: verdicts by hook, then pipeline counters. */
-#define PAL_COUNTER_VERDICT(hook, verdict) ((int)(hook) * (int)PAL_VERDICT_MAX + (int)(verdict))
-#define PAL_COUNTER_RINGBUF_DROPS ((int)PAL_HOOK_MAX * (int)PAL_VERDICT_MAX)
+/* pal_counters (per-CPU array) slots: verdicts by hook, verdict and reason,
+ * then pipeline counters. */
+#define PAL_COUNTER_VERDICT(hook, verdict, reason) \
+    (((int)(hook) * (int)PAL_VERDICT_MAX + (int)(verdict)) * (int)PAL_REASON_MAX + (int)(reason))
+#define PAL_COUNTER_RINGBUF_DROPS ((int)PAL_HOOK_MAX * (int)PAL_VERDICT_MAX * (int)PAL_REASON_MAX)
 #define PAL_COUNTER_MAX (PAL_COUNTER_RINGBUF_DROPS + 1)
 
 /* pal_cgroups: key = cgroup id (__u64). */
@@ -183,8 +188,21 @@ struct pal_config {
     __u32 active_gen;      /* generation slot in force: pal_cgroup.epid[active_gen & 1] */
     __u32 nat64_prefixlen; /* 96, or 0 when NAT64 translation is off */
     __u8 nat64_prefix[16];
+    /* events.rateLimit as a token bucket per container (bpf/events.bpf.h):
+     * one event costs event_interval_ns (1e9 / perContainerPerSecond), a full
+     * bucket holds event_burst_ns (interval x burst). 0: no limit. */
+    __u64 event_interval_ns;
+    __u64 event_burst_ns;
 };
-PAL_STATIC_ASSERT(sizeof(struct pal_config) == 24, "pal_config layout");
+PAL_STATIC_ASSERT(sizeof(struct pal_config) == 40, "pal_config layout");
+
+/* pal_ratelimit: key = container cgroup id (__u64), an LRU hash. The bucket
+ * is kept as the time it is empty until (GCRA: a token bucket in one number). */
+struct pal_ratelimit {
+    __u64 tat_ns;     /* bpf_ktime_get_ns() at which the bucket is full again */
+    __u64 suppressed; /* events held back, ever (the agent reports differences) */
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_ratelimit) == 16, "pal_ratelimit layout");
 
 /* Common head of every ring buffer record. */
 struct pal_event_header {
@@ -215,7 +233,64 @@ struct pal_net_event {
     __u8 protocol;       /* IPPROTO_* */
     __u8 sock_type;      /* SOCK_* */
     __u8 pad[2];
+    /* The other container (SPEC §4.2): the destination's for egress, the
+     * sender's for PAL_HOOK_SKB_INGRESS (daddr is then the sender's address
+     * and dport the receiver's port); 0 when the peer is no container. */
+    __u64 peer_cgroup;
 };
-PAL_STATIC_ASSERT(sizeof(struct pal_net_event) == 64 + 40, "pal_net_event layout");
+PAL_STATIC_ASSERT(sizeof(struct pal_net_event) == 64 + 48, "pal_net_event layout");
+
+/* Inter-container isolation (SPEC §4.2). pal_addr4 / pal_addr6: a container's
+ * address (network byte order) -> its cgroup id (__u64). pal_peers: which
+ * peers a policy set may reach, and on which ports. */
+#define PAL_MAX_ADDRS 65536
+#define PAL_MAX_PEERS 262144
+struct pal_peer_key {
+    __u32 epid; /* the sender's effective policy */
+    __u32 pad;
+    __u64 peer_cgroup; /* the receiving container */
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_peer_key) == 16, "pal_peer_key layout");
+/* pal_peers value: a port set id (__u32, key into pal_portsets). */
+
+/* What an exec grants (SPEC §4.7), found by comparing the credentials the
+ * kernel computed for the new image with the caller's (bpf/exec.bpf.h). */
+enum pal_priv_bits {
+    PAL_PRIV_SETUID = 1, /* the effective uid changed: a set-user-ID file */
+    PAL_PRIV_SETGID = 2, /* the effective gid changed: a set-group-ID file */
+    PAL_PRIV_CAPS = 4,   /* the permitted capabilities grew: file capabilities */
+};
+
+enum pal_exec_flags {
+    /* no_new_privs kept the privileges from being raised: `privileges` says
+     * what the file would have granted, the new credentials equal the old. */
+    PAL_EXECF_NO_NEW_PRIVS = 1,
+    /* Tracepoint fallback without a snapshot of the caller's credentials (an
+     * exec that passed no execve/execveat syscall tracepoint, e.g. a 32-bit
+     * task): the old effective ids are the real ids, which an exec never changes. */
+    PAL_EXECF_OLD_ASSUMED = 2,
+};
+
+#define PAL_EXEC_PATH_MAX 256
+
+/* PAL_EVENT_EXEC. */
+struct pal_exec_event {
+    struct pal_event_header h;
+    __u32 old_euid;
+    __u32 new_euid;
+    __u32 old_egid;
+    __u32 new_egid;
+    __u64 old_caps; /* permitted capability sets, bit n = capability n */
+    __u64 new_caps;
+    __u32 file_uid; /* the executable's owner, group and i_mode */
+    __u32 file_gid;
+    __u32 file_mode;
+    __u8 privileges; /* enum pal_priv_bits */
+    __u8 flags;      /* enum pal_exec_flags */
+    __u8 pad[2];
+    char filename[PAL_EXEC_PATH_MAX]; /* as passed to execve(), NUL-terminated */
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_exec_event) == 64 + 48 + PAL_EXEC_PATH_MAX,
+                  "pal_exec_event layout");
 
 #endif /* PALISADE_ABI_H */

@@ -73,6 +73,8 @@ void AgentProcess::start(std::chrono::milliseconds timeout) {
         << "  containerdState: " << dir_ << "/containerd\n"
         << "  crioStorage: " << dir_ << "/crio\n"
         << "events:\n  sinks:\n    - {type: file, path: " << dir_ << "/events.jsonl}\n"
+        << (rateLimit_.empty() ? "" : "  rateLimit: " + rateLimit_ + "\n")
+        << "metrics:\n  listen: \"" << metricsListen_ << "\"\n"
         << extraConfig_;
     writeFile(configPath_, cfg.str());
 

@@ -27,6 +27,10 @@ class AgentProcess {
     void describe(const Container& c);
     void writePolicy(const std::string& fileName, const std::string& yaml);
     std::string& extraConfig() { return extraConfig_; }  // appended to palisade.yaml
+    // events.rateLimit ("" = the built-in default) and metrics.listen ("" by
+    // default: off, so that agents of parallel test runs never fight for a port).
+    std::string& rateLimit() { return rateLimit_; }
+    std::string& metricsListen() { return metricsListen_; }
 
     // Starts the agent and waits for its agent-ready event (fails the test if
     // it does not come within the timeout).
@@ -56,6 +60,8 @@ class AgentProcess {
     std::string stateDir_;
     std::string configPath_;
     std::string extraConfig_;
+    std::string rateLimit_;
+    std::string metricsListen_;
     pid_t pid_ = -1;
     mutable std::vector<nlohmann::json> events_;  // parsed so far
     mutable std::streamoff eventsOffset_ = 0;     // bytes of the file parsed so far

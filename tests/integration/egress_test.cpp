@@ -1,6 +1,7 @@
 // Egress enforcement on the real kernel: the agent binary attached to a sandbox's
 // cgroup tree, real connects and datagrams from netns containers, and the events.
 #include <arpa/inet.h>
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/if_ether.h>
 #include <netinet/in.h>
@@ -38,6 +39,13 @@ std::string originalFor(const EgressCase& c) {
     if (std::string(c.dest) == c.judgedAs) return "";
     if (c.protocol == IPPROTO_UDP && isV4Mapped(c)) return "";
     return c.dest;
+}
+
+// Linux 6.1 does not let cgroup_skb programs ask for the current task: packet-level
+// events carry no process there (bpf/events.bpf.h, vmtests/).
+bool packetEventsKnowTheTask() {
+    return libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_current_pid_tgid,
+                                   nullptr) == 1;
 }
 
 // An ICMP echo request through a ping socket; 0 or errno.
@@ -133,7 +141,9 @@ TEST_F(Egress, TableWithRealTrafficAndEvents) {
             EXPECT_EQ(e["container"]["id"], client_->id);
             EXPECT_EQ(e["container"]["runtime"], "docker");
             EXPECT_EQ(e["rule"]["name"], "egress-table");
-            EXPECT_GT(e["process"]["pid"].get<int>(), 0);
+            if (std::string(mechanismFor(c)) != "cgroup_skb/egress" || packetEventsKnowTheTask()) {
+                EXPECT_GT(e["process"]["pid"].get<int>(), 0);
+            }
             EXPECT_EQ(e["network"]["type"],
                       std::string(c.judgedAs).find(':') == std::string::npos ? "ipv4" : "ipv6");
             continue;

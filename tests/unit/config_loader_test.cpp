@@ -158,7 +158,7 @@ TEST(ConfigLoader, EmptySinkListTurnsSinksOff) {
 
 TEST(ConfigLoader, AcceptsListenAddresses) {
     for (const char* listen : {"127.0.0.1:9464", "0.0.0.0:1", "localhost:65535", "[::]:9464",
-                               "[fe80::1]:80", "metrics.internal:9464"}) {
+                               "[fe80::1]:80", "metrics.internal:9464", ""}) {
         Diagnostics errors;
         Config c = parseConfigText("metrics: {listen: \"" + std::string(listen) + "\"}\n", "c.yaml",
                                    errors);
