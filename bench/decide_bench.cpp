@@ -1,5 +1,6 @@
 // palisade-decide-bench: the cost of one egress decision (bpf/decide.bpf.h:
-// policy lookup, LPM lookup of (epid, address), port set lookup) with K CIDRs
+// the container's entry, the LPM lookup of (epid, address) and, for a
+// destination with more than one port range, its port set) with K CIDRs
 // in the maps, through BPF_PROG_TEST_RUN of the decide_test wrapper program
 // (SPEC §8: "LPM costs via BPF_PROG_TEST_RUN"). Root; no sockets, no cgroups.
 //
@@ -7,7 +8,7 @@
 //
 // For each K: the policy bench/run.py uses (K filler /32s plus 198.18.0.1/32)
 // is parsed and compiled by the agent's own code, written to the test
-// program's private maps, and an allowed (198.18.0.1) and a refused
+// program's private maps by the agent's MapWriter, and an allowed (198.18.0.1) and a refused
 // (198.18.0.2) TCP packet are judged:
 //   warm_ns   one test run of `repeat` iterations: the same lookups back to
 //             back, caches hot (the floor)
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "compiler/compiler.h"
+#include "datapath/map_writer.h"
 #include "decide_test.skel.h"
 #include "policy/policy_parser.h"
 
@@ -68,24 +70,19 @@ std::vector<uint8_t> packetTo(const char* dest, uint16_t port) {
     return pkt;
 }
 
-template <typename K, typename V>
-void put(int fd, const K& k, const V& v, const char* what) {
-    if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) != 0) {
-        std::fprintf(stderr, "update %s: %s\n", what, std::strerror(errno));
-        std::exit(2);
-    }
-}
-
 struct Timing {
     double warmNs = 0;
     double singleNs = 0;
     int verdict = -1;
 };
 
-Timing judge(decide_test* skel, uint32_t epid, const char* dest, int repeat, int singles) {
+constexpr uint64_t kCgroup = 42;
+
+Timing judge(decide_test* skel, const char* dest, int repeat, int singles) {
     auto pkt = packetTo(dest, 7001);
     __sk_buff ctx{};
-    ctx.cb[0] = epid;
+    ctx.cb[0] = static_cast<uint32_t>(kCgroup);
+    ctx.cb[1] = static_cast<uint32_t>(kCgroup >> 32);
     const int prog = bpf_program__fd(skel->progs.pal_test_decide);
     Timing t;
     LIBBPF_OPTS(bpf_test_run_opts, warm, .data_in = pkt.data(),
@@ -144,17 +141,14 @@ int main(int argc, char** argv) {
         }
         palisade::Container c;
         c.name = "bench";
-        c.cgroupId = 42;
-        palisade::MapEntries e = palisade::compile(f.policies, {c}, {}, 0);
-        auto& m = skel->maps;
-        for (const auto& [id, ps] : e.portsets)
-            put(bpf_map__fd(m.pal_portsets), id, ps, "portsets");
-        for (const auto& [key, v] : e.lpm4) put(bpf_map__fd(m.pal_lpm4), key, v, "lpm4");
-        for (const auto& [id, p] : e.policies) put(bpf_map__fd(m.pal_policies), id, p, "policies");
-        const uint32_t epid = e.cgroups.at(42).epid;
+        c.cgroupId = kCgroup;
+        const palisade::MapEntries e =
+            palisade::compile(f.policies, {c}, {}, palisade::generationIdBase(1));
+        palisade::MapWriter writer(palisade::policyMapFds(skel->maps), pal_config{});
+        writer.apply(e, 1);
 
-        const Timing allow = judge(skel, epid, "198.18.0.1", repeat, singles);
-        const Timing deny = judge(skel, epid, "198.18.0.2", repeat, singles);
+        const Timing allow = judge(skel, "198.18.0.1", repeat, singles);
+        const Timing deny = judge(skel, "198.18.0.2", repeat, singles);
         nlohmann::json out = {{"cidrs", k},
                               {"lpm4_entries", e.lpm4.size()},
                               {"allow_warm_ns", allow.warmNs},

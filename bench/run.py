@@ -1249,7 +1249,7 @@ def write_report(data, args, results):
                   "selecting a tenth of the containers.\n")
         md.append("VmRSS split by mapping (`/proc/PID/smaps`): *BPF maps* is the event ring "
                   "buffer that libbpf maps into the agent (kernel memory; its data pages are "
-                  "mapped twice, so a 4 MiB ring counts 8 MiB), *files* the binary and shared "
+                  "mapped twice, so a 2 MiB ring counts 4 MiB), *files* the binary and shared "
                   "libraries (mostly shared with other processes), *private* the agent's own "
                   "heap and stacks.\n")
         md.append("| run | containers found | start → ready ms | VmRSS MiB | BPF maps | files "

@@ -11,22 +11,19 @@ struct pal_subject {
     struct pal_policy policy;
 };
 
-/* Fills `s` from a container entry for the generation in force; false when the
- * epid has no policy entry (a window the agent never leaves open: it writes the
- * policy before pointing a container at it). */
+/* Fills `s` from a container entry for the generation in force. */
 static __always_inline bool pal_subject_fill(struct pal_subject* s, __u64 cgid,
                                              const struct pal_cgroup* c) {
     __u32 zero = 0;
     struct pal_config* cfg = bpf_map_lookup_elem(&pal_config, &zero);
-    struct pal_policy* p;
+    __u32 slot;
 
     if (!cfg) return false;
+    slot = cfg->active_gen & 1;
     s->cgroup_id = cgid;
     s->container = c->container;
-    s->epid = c->epid[cfg->active_gen & 1];
-    p = bpf_map_lookup_elem(&pal_policies, &s->epid);
-    if (!p) return false;
-    s->policy = *p;
+    s->epid = c->epid[slot];
+    s->policy = c->policy[slot];
     return true;
 }
 

@@ -10,50 +10,76 @@ struct pal_decision {
     __u8 reason;  /* enum pal_reason */
 };
 
-static __always_inline bool pal_ports_allow(__u32 portset_id, __u8 proto_bit, __u16 port) {
+static __always_inline bool pal_range_allows(const struct pal_port_range* r, __u8 proto_bit,
+                                             __u16 port) {
+    if (!(r->protos & proto_bit)) return false;
+    /* ICMP and other IP protocols have no port: the protocol decides. */
+    if (proto_bit & (PAL_PROTO_ICMP | PAL_PROTO_OTHER)) return true;
+    return port >= r->first && port <= r->last;
+}
+
+static __always_inline bool pal_ports_allow(const struct pal_ports* p, __u8 proto_bit, __u16 port) {
     struct pal_portset* ps;
 
-    if (!portset_id) return false;
-    ps = bpf_map_lookup_elem(&pal_portsets, &portset_id);
+    if (!p->portset) return pal_range_allows(&p->range, proto_bit, port);
+    ps = bpf_map_lookup_elem(&pal_portsets, &p->portset);
     if (!ps) return false;
     for (__u32 i = 0; i < PAL_MAX_PORT_RANGES; i++) {
-        const struct pal_port_range* r = &ps->ranges[i];
-
         if (i >= ps->count) break;
-        if (!(r->protos & proto_bit)) continue;
-        /* ICMP and other IP protocols have no port: the protocol decides. */
-        if (proto_bit & (PAL_PROTO_ICMP | PAL_PROTO_OTHER)) return true;
-        if (port >= r->first && port <= r->last) return true;
+        if (pal_range_allows(&ps->ranges[i], proto_bit, port)) return true;
     }
     return false;
 }
 
-/* Why the allowlist of `epid` refuses `d`, or PAL_REASON_NONE if it allows it.
- * One LPM lookup: the longest prefix of this policy set that holds the address
- * already carries the union of every rule's ports there (agent/compiler/). */
-static __always_inline __u8 pal_allowlist_reason(__u32 epid, const struct pal_dest* d) {
-    struct pal_lpm_value* v;
+/* The most specific entry of policy set `s` that holds `d`: its single
+ * address first, then the tries. */
+static __always_inline struct pal_lpm_value* pal_prefix_of(const struct pal_subject* s,
+                                                           const struct pal_dest* d) {
+    struct pal_lpm_value* v = NULL;
 
     if (d->family == 4) {
+        struct pal_host4_key h = {.epid = s->epid};
         struct pal_lpm4_key k = {
             .prefixlen = PAL_LPM_EPID_BITS + 32,
-            .epid = bpf_htonl(epid),
+            .epid = bpf_htonl(s->epid),
         };
 
-        __builtin_memcpy(k.addr, d->addr, 4);
-        v = bpf_map_lookup_elem(&pal_lpm4, &k);
-        if (!v) return PAL_REASON_NOT_ALLOWLISTED;
+        if (s->policy.flags & PAL_POLICY_HOSTS) {
+            __builtin_memcpy(h.addr, d->addr, 4);
+            v = bpf_map_lookup_elem(&pal_hosts4, &h);
+        }
+        if (!v) {
+            __builtin_memcpy(k.addr, d->addr, 4);
+            v = bpf_map_lookup_elem(&pal_lpm4, &k);
+        }
     } else {
+        struct pal_host6_key h = {.epid = s->epid};
         struct pal_lpm6_key k = {
             .prefixlen = PAL_LPM_EPID_BITS + 128,
-            .epid = bpf_htonl(epid),
+            .epid = bpf_htonl(s->epid),
         };
 
-        __builtin_memcpy(k.addr, d->addr, 16);
-        v = bpf_map_lookup_elem(&pal_lpm6, &k);
-        if (!v) return PAL_REASON_IPV6_NOT_ALLOWED;
+        if (s->policy.flags & PAL_POLICY_HOSTS) {
+            __builtin_memcpy(h.addr, d->addr, 16);
+            v = bpf_map_lookup_elem(&pal_hosts6, &h);
+        }
+        if (!v) {
+            __builtin_memcpy(k.addr, d->addr, 16);
+            v = bpf_map_lookup_elem(&pal_lpm6, &k);
+        }
     }
-    if (pal_ports_allow(v->portset, pal_proto_bit(d->protocol), d->port)) return PAL_REASON_NONE;
+    return v;
+}
+
+/* Why the allowlist of `s` refuses `d`, or PAL_REASON_NONE if it allows it.
+ * The most specific prefix of this policy set that holds the address already
+ * carries the union of every rule's ports there (agent/compiler/). */
+static __always_inline __u8 pal_allowlist_reason(const struct pal_subject* s,
+                                                 const struct pal_dest* d) {
+    struct pal_lpm_value* v = pal_prefix_of(s, d);
+
+    if (!v) return d->family == 4 ? PAL_REASON_NOT_ALLOWLISTED : PAL_REASON_IPV6_NOT_ALLOWED;
+    if (pal_ports_allow(&v->ports, pal_proto_bit(d->protocol), d->port)) return PAL_REASON_NONE;
     return (v->flags & PAL_LPM_EXCEPT) ? PAL_REASON_EXCEPT : PAL_REASON_NOT_ALLOWLISTED;
 }
 
@@ -77,9 +103,9 @@ static __always_inline __u64 pal_addr_owner(const struct pal_dest* d) {
 static __always_inline __u8 pal_peer_reason(__u32 sender_epid, __u64 receiver, __u8 protocol,
                                             __u16 port) {
     struct pal_peer_key k = {.epid = sender_epid, .peer_cgroup = receiver};
-    __u32* portset = bpf_map_lookup_elem(&pal_peers, &k);
+    struct pal_ports* ports = bpf_map_lookup_elem(&pal_peers, &k);
 
-    if (portset && pal_ports_allow(*portset, pal_proto_bit(protocol), port)) return PAL_REASON_NONE;
+    if (ports && pal_ports_allow(ports, pal_proto_bit(protocol), port)) return PAL_REASON_NONE;
     return PAL_REASON_INTER_CONTAINER;
 }
 
@@ -105,7 +131,7 @@ static __always_inline struct pal_decision pal_decide_egress(const struct pal_su
     else if (s->policy.flags & PAL_POLICY_UNMATCHED)
         reason = PAL_REASON_UNMATCHED;
     else
-        reason = pal_allowlist_reason(s->epid, d);
+        reason = pal_allowlist_reason(s, d);
     return pal_verdict_for(s, reason);
 }
 

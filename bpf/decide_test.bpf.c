@@ -2,8 +2,9 @@
 /*
  * Test wrapper: runs the egress decision (bpf/decide.bpf.h) on a crafted IPv4 or
  * IPv6 packet through BPF_PROG_TEST_RUN, so the decision table can be checked
- * without sockets. The caller puts the epid to judge for in cb[0]; the verdict,
- * reason and the destination as judged land in pal_test_out.
+ * without sockets. The caller puts the cgroup id of the container to judge for
+ * in cb[0] (low half) and cb[1]; the verdict, reason and the destination as
+ * judged land in pal_test_out.
  */
 #include "decide.bpf.h"
 #include "packet.bpf.h"
@@ -31,13 +32,13 @@ SEC("cgroup_skb/egress")
 int pal_test_decide(struct __sk_buff* skb) {
     __u32 zero = 0;
     struct pal_test_result* out = bpf_map_lookup_elem(&pal_test_out, &zero);
-    struct pal_subject s = {.epid = skb->cb[0]};
-    struct pal_policy* p = bpf_map_lookup_elem(&pal_policies, &s.epid);
+    __u64 cgid = skb->cb[0] | (__u64)skb->cb[1] << 32;
+    struct pal_cgroup* c = bpf_map_lookup_elem(&pal_cgroups, &cgid);
+    struct pal_subject s;
     struct pal_dest d = {};
     struct pal_decision dec;
 
-    if (!out || !p || !pal_skb_dest(skb, &d)) return 1;
-    s.policy = *p;
+    if (!out || !c || !pal_subject_fill(&s, cgid, c) || !pal_skb_dest(skb, &d)) return 1;
     dec = pal_decide_egress(&s, &d);
     out->verdict = dec.verdict;
     out->reason = dec.reason;

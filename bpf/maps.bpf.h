@@ -14,13 +14,6 @@ struct {
 } pal_cgroups SEC(".maps");
 
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, PAL_MAX_POLICIES);
-    __type(key, __u32);
-    __type(value, struct pal_policy);
-} pal_policies SEC(".maps");
-
-struct {
     __uint(type, BPF_MAP_TYPE_LPM_TRIE);
     __uint(max_entries, PAL_MAX_LPM_ENTRIES);
     __uint(map_flags, BPF_F_NO_PREALLOC);
@@ -35,6 +28,23 @@ struct {
     __type(key, struct pal_lpm6_key);
     __type(value, struct pal_lpm_value);
 } pal_lpm6 SEC(".maps");
+
+/* Allocated as written, like the tries: most policy sets use a fraction. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, PAL_MAX_LPM_ENTRIES);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct pal_host4_key);
+    __type(value, struct pal_lpm_value);
+} pal_hosts4 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, PAL_MAX_LPM_ENTRIES);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct pal_host6_key);
+    __type(value, struct pal_lpm_value);
+} pal_hosts6 SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -87,5 +97,5 @@ struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, PAL_MAX_PEERS);
     __type(key, struct pal_peer_key);
-    __type(value, __u32);
+    __type(value, struct pal_ports);
 } pal_peers SEC(".maps");

@@ -113,12 +113,17 @@ class Builder {
             pal_peer_key k{};
             k.epid = epid;
             k.peer_cgroup = cgid;
-            out_.peers.emplace_back(k, portsetId(normalizePortRanges(entry.first), entry.second));
+            out_.peers.emplace_back(k, ports(normalizePortRanges(entry.first), entry.second));
         }
     }
 
-    uint32_t portsetId(const std::vector<pal_port_range>& ranges, const EgressRule* rule) {
-        if (ranges.empty()) return 0;
+    // At most one range goes inline; more get a port set, shared by equal unions.
+    pal_ports ports(const std::vector<pal_port_range>& ranges, const EgressRule* rule) {
+        pal_ports p{};
+        if (ranges.size() <= 1) {
+            if (!ranges.empty()) p.range = ranges.front();
+            return p;
+        }
         if (ranges.size() > PAL_MAX_PORT_RANGES) {
             throw CompileError({rule->where, "the rules covering one destination allow " +
                                                  std::to_string(ranges.size()) +
@@ -138,14 +143,28 @@ class Builder {
             std::copy(ranges.begin(), ranges.end(), ps.ranges);
             out_.portsets[it->second] = ps;
         }
-        return it->second;
+        p.portset = it->second;
+        return p;
     }
 
     void addPrefix(uint32_t epid, const PrefixEntry& e) {
         pal_lpm_value v{};
-        v.portset = portsetId(e.ranges, e.firstRule);
+        v.ports = ports(e.ranges, e.firstRule);
         v.flags = e.flags;
-        if (e.v6) {
+        if (e.prefixLen == (e.v6 ? 128 : 32)) {
+            out_.policies[epid].flags |= PAL_POLICY_HOSTS;
+            if (e.v6) {
+                pal_host6_key k{};
+                k.epid = epid;
+                std::memcpy(k.addr, e.addr.data(), 16);
+                out_.hosts6.emplace_back(k, v);
+            } else {
+                pal_host4_key k{};
+                k.epid = epid;
+                std::memcpy(k.addr, e.addr.data(), 4);
+                out_.hosts4.emplace_back(k, v);
+            }
+        } else if (e.v6) {
             pal_lpm6_key k{};
             k.prefixlen = PAL_LPM_EPID_BITS + e.prefixLen;
             k.epid = htonl(epid);

@@ -27,12 +27,15 @@ struct MapEntries {
         uint32_t container = 0;  // index into the containers given to compile()
     };
     std::map<uint64_t, ContainerEntry> cgroups;  // by cgroup id
-    std::map<uint32_t, pal_policy> policies;     // by epid
+    std::map<uint32_t, pal_policy> policies;     // by epid (written into pal_cgroups)
     std::map<uint32_t, pal_portset> portsets;    // by port set id
+    // Prefixes: single addresses (/32, /128) in the host maps, the rest in the tries.
+    std::vector<std::pair<pal_host4_key, pal_lpm_value>> hosts4;
+    std::vector<std::pair<pal_host6_key, pal_lpm_value>> hosts6;
     std::vector<std::pair<pal_lpm4_key, pal_lpm_value>> lpm4;
     std::vector<std::pair<pal_lpm6_key, pal_lpm_value>> lpm6;
-    // toContainers rules (SPEC §4.2): (sender's epid, receiving container) -> port set id.
-    std::vector<std::pair<pal_peer_key, uint32_t>> peers;
+    // toContainers rules (SPEC §4.2): (sender's epid, receiving container) -> ports.
+    std::vector<std::pair<pal_peer_key, pal_ports>> peers;
     // For status and events: the policy names behind each epid (empty: unmatched).
     std::map<uint32_t, std::vector<std::string>> epidPolicies;
 };

@@ -154,7 +154,9 @@ struct BpfDatapath::Impl {
         const bool cgroupHook = bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SKB ||
                                 bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK ||
                                 bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
-        if (bpf_link* old = bpf_link__open(pin.c_str())) {
+        std::error_code ec;
+        bpf_link* old = fs::exists(pin, ec) ? bpf_link__open(pin.c_str()) : nullptr;
+        if (old) {
             if (cgroupHook && cgroupIdOfLink(bpf_link__fd(old)) == cgroupId &&
                 bpf_link__update_program(old, prog) == 0) {
                 return old;
@@ -189,7 +191,6 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     impl->exec = std::make_unique<ExecPrograms>(
         impl->skel->obj, options.bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint);
 
-    auto& m = impl->skel->maps;
     pal_config config{};
     config.nat64_prefixlen = options.nat64Prefix.prefixLen;
     std::memcpy(config.nat64_prefix, options.nat64Prefix.addr.data(), 16);
@@ -197,13 +198,13 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
         config.event_interval_ns = 1'000'000'000 / options.eventsPerSecond;
         config.event_burst_ns = config.event_interval_ns * std::max(options.eventBurst, 1u);
     }
-    PolicyMapFds fds{bpf_map__fd(m.pal_cgroups),  bpf_map__fd(m.pal_policies),
-                     bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_lpm4),
-                     bpf_map__fd(m.pal_lpm6),     bpf_map__fd(m.pal_config),
-                     bpf_map__fd(m.pal_peers)};
+    const PolicyMapFds fds = policyMapFds(impl->skel->maps);
     impl->writer = impl->adopted ? std::make_unique<MapWriter>(fds, config, MapWriter::Adopt{})
                                  : std::make_unique<MapWriter>(fds, config);
     if (!impl->adopted) {
+        // Pins of an earlier build's maps (an upgrade) go; this build's replace them.
+        std::error_code ec;
+        for (const auto& entry : fs::directory_iterator(state / "maps", ec)) fs::remove(entry, ec);
         bpf_map* map;
         bpf_object__for_each_map(map, impl->skel->obj) {
             if (bpf_map__is_internal(map)) continue;

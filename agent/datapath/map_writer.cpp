@@ -67,7 +67,10 @@ void adoptKeys(int fd, uint32_t activeBase, uint32_t (*idOf)(const K&), Current&
 }
 
 uint32_t plainId(const uint32_t& id) { return id; }
-uint32_t peerEpid(const pal_peer_key& k) { return k.epid; }
+template <typename K>
+uint32_t keyEpid(const K& key) {
+    return key.epid;
+}
 template <typename K>
 uint32_t lpmEpid(const K& key) {
     return ntohl(key.epid);
@@ -87,9 +90,13 @@ MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt)
     update(fds_.config, zero, config_, "pal_config");
 
     const uint32_t active = generationIdBase(config_.active_gen);
-    for (uint64_t cgid : keysOf<uint64_t>(fds_.cgroups)) current_.cgroups[cgid] = {};
-    adoptKeys<uint32_t>(fds_.policies, active, plainId,
-                        [&](uint32_t epid) { current_.policies[epid] = {}; });
+    const unsigned slot = config_.active_gen & 1;
+    for (uint64_t cgid : keysOf<uint64_t>(fds_.cgroups)) {
+        pal_cgroup c{};
+        if (bpf_map_lookup_elem(fds_.cgroups, &cgid, &c) != 0) continue;
+        current_.cgroups[cgid] = {c.epid[slot], c.container};
+        current_.policies[c.epid[slot]] = c.policy[slot];
+    }
     adoptKeys<uint32_t>(fds_.portsets, active, plainId,
                         [&](uint32_t id) { current_.portsets[id] = {}; });
     adoptKeys<pal_lpm4_key>(fds_.lpm4, active, lpmEpid<pal_lpm4_key>, [&](const pal_lpm4_key& k) {
@@ -98,8 +105,16 @@ MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt)
     adoptKeys<pal_lpm6_key>(fds_.lpm6, active, lpmEpid<pal_lpm6_key>, [&](const pal_lpm6_key& k) {
         current_.lpm6.push_back({k, {}});
     });
-    adoptKeys<pal_peer_key>(fds_.peers, active, peerEpid, [&](const pal_peer_key& k) {
-        current_.peers.push_back({k, 0});
+    adoptKeys<pal_host4_key>(fds_.hosts4, active, keyEpid<pal_host4_key>,
+                             [&](const pal_host4_key& k) {
+                                 current_.hosts4.push_back({k, {}});
+                             });
+    adoptKeys<pal_host6_key>(fds_.hosts6, active, keyEpid<pal_host6_key>,
+                             [&](const pal_host6_key& k) {
+                                 current_.hosts6.push_back({k, {}});
+                             });
+    adoptKeys<pal_peer_key>(fds_.peers, active, keyEpid<pal_peer_key>, [&](const pal_peer_key& k) {
+        current_.peers.push_back({k, {}});
     });
 }
 
@@ -109,16 +124,21 @@ void MapWriter::apply(const MapEntries& next, uint64_t generation) {
 
     // 1. The new generation's entries, unreachable until the switch.
     for (const auto& [id, ps] : next.portsets) update(fds_.portsets, id, ps, "pal_portsets");
+    for (const auto& [k, v] : next.hosts4) update(fds_.hosts4, k, v, "pal_hosts4");
+    for (const auto& [k, v] : next.hosts6) update(fds_.hosts6, k, v, "pal_hosts6");
     for (const auto& [k, v] : next.lpm4) update(fds_.lpm4, k, v, "pal_lpm4");
     for (const auto& [k, v] : next.lpm6) update(fds_.lpm6, k, v, "pal_lpm6");
     for (const auto& [k, v] : next.peers) update(fds_.peers, k, v, "pal_peers");
-    for (const auto& [epid, p] : next.policies) update(fds_.policies, epid, p, "pal_policies");
     for (const auto& [cgid, e] : next.cgroups) {
+        const pal_policy& policy = next.policies.at(e.epid);
         pal_cgroup c{};
         if (bpf_map_lookup_elem(fds_.cgroups, &cgid, &c) != 0) {
-            c.epid[0] = c.epid[1] = e.epid;  // a new container: the same either side
+            // A new container: the same either side.
+            c.epid[0] = c.epid[1] = e.epid;
+            c.policy[0] = c.policy[1] = policy;
         }
         c.epid[slot] = e.epid;
+        c.policy[slot] = policy;
         c.container = e.container;
         update(fds_.cgroups, cgid, c, "pal_cgroups");
     }
@@ -141,7 +161,8 @@ void MapWriter::retire() {
     for (const auto& [cgid, e] : retiring_.cgroups) {
         if (!current_.cgroups.count(cgid)) remove(fds_.cgroups, cgid);
     }
-    for (const auto& [epid, p] : retiring_.policies) remove(fds_.policies, epid);
+    for (const auto& [k, v] : retiring_.hosts4) remove(fds_.hosts4, k);
+    for (const auto& [k, v] : retiring_.hosts6) remove(fds_.hosts6, k);
     for (const auto& [k, v] : retiring_.lpm4) remove(fds_.lpm4, k);
     for (const auto& [k, v] : retiring_.lpm6) remove(fds_.lpm6, k);
     for (const auto& [k, v] : retiring_.peers) remove(fds_.peers, k);
@@ -152,6 +173,7 @@ void MapWriter::retire() {
 void MapWriter::setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) {
     pal_cgroup c{};
     c.epid[0] = c.epid[1] = entry.epid;
+    c.policy[0] = c.policy[1] = current_.policies.at(entry.epid);
     c.container = entry.container;
     update(fds_.cgroups, cgroupId, c, "pal_cgroups");
     current_.cgroups[cgroupId] = entry;

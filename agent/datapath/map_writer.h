@@ -3,6 +3,8 @@
 // by the same code.
 #pragma once
 
+#include <bpf/libbpf.h>
+
 #include <cstdint>
 
 #include "compiler/compiler.h"
@@ -11,13 +13,23 @@ namespace palisade {
 
 struct PolicyMapFds {
     int cgroups = -1;
-    int policies = -1;
     int portsets = -1;
+    int hosts4 = -1;
+    int hosts6 = -1;
     int lpm4 = -1;
     int lpm6 = -1;
     int config = -1;
     int peers = -1;
 };
+
+// The policy maps of a skeleton (the agent's egress object or a test object:
+// both share bpf/maps.bpf.h).
+template <typename SkeletonMaps>
+PolicyMapFds policyMapFds(const SkeletonMaps& m) {
+    return {bpf_map__fd(m.pal_cgroups), bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_hosts4),
+            bpf_map__fd(m.pal_hosts6),  bpf_map__fd(m.pal_lpm4),     bpf_map__fd(m.pal_lpm6),
+            bpf_map__fd(m.pal_config),  bpf_map__fd(m.pal_peers)};
+}
 
 class MapWriter {
   public:
@@ -32,7 +44,8 @@ class MapWriter {
     MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt);
 
     // A container that gets a policy set already in force: its entry points at
-    // that set's epid from either generation slot. No generation switch needed.
+    // that set's epid (and policy) from either generation slot. No generation
+    // switch needed.
     void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry);
     // A container that is gone: its entry goes at once.
     void removeContainer(uint64_t cgroupId);

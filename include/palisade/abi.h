@@ -8,10 +8,14 @@
  * every size is asserted on both sides.
  *
  * How a verdict is reached (see bpf/decide.bpf.h):
- *   cgroup id --pal_cgroups--> container (epid for the active generation)
- *   epid --pal_policies--> mode, raw sockets, exec, flags
- *   (epid, destination) --pal_lpm4 / pal_lpm6--> port set id + flags
+ *   cgroup id --pal_cgroups--> container, and for the active generation its
+ *       epid and policy (mode, raw sockets, exec, flags)
+ *   (epid, destination) --pal_hosts4 / pal_hosts6 (single addresses), else
+ *       pal_lpm4 / pal_lpm6--> allowed ports + flags: one (protocol, port
+ *       range) pair inline, or a port set id
  *   port set id --pal_portsets--> allowed (protocol, port range) list
+ * so that the common decision (a rule with at most one port range) costs two
+ * map lookups: its cgroup and its destination.
  */
 #ifndef PALISADE_ABI_H
 #define PALISADE_ABI_H
@@ -32,10 +36,12 @@
 
 /* Sizes of the maps; the agent may raise the LPM sizes before load. */
 #define PAL_MAX_CGROUPS 65536
-#define PAL_MAX_POLICIES 16384
 #define PAL_MAX_PORTSETS 16384
 #define PAL_MAX_LPM_ENTRIES 262144
-#define PAL_RINGBUF_BYTES (4 * 1024 * 1024)
+/* ~17,000 network events: 90 ms of a 200,000 events/s flood, while the agent
+ * is woken per 16 KiB and drains every 100 ms at the latest. libbpf maps the
+ * data twice into the agent, so this counts double in its RSS (SPEC §8). */
+#define PAL_RINGBUF_BYTES (2 * 1024 * 1024)
 
 /* A container's cgroup is looked up first, then its ancestors up to this
  * depth, so that processes in nested cgroups get the container's policy. */
@@ -69,6 +75,7 @@ enum pal_policy_flags {
     PAL_POLICY_RAW_ALLOW = 1, /* AF_PACKET / SOCK_RAW creation allowed */
     PAL_POLICY_UNMATCHED = 2, /* container that no policy selects */
     PAL_POLICY_ISOLATED = 4,  /* interContainer: deny (SPEC §4.2) */
+    PAL_POLICY_HOSTS = 8,     /* has entries in pal_hosts4 / pal_hosts6 */
 };
 
 enum pal_lpm_flags {
@@ -124,16 +131,9 @@ enum pal_event_type {
 #define PAL_COUNTER_RINGBUF_DROPS ((int)PAL_HOOK_MAX * (int)PAL_VERDICT_MAX * (int)PAL_REASON_MAX)
 #define PAL_COUNTER_MAX (PAL_COUNTER_RINGBUF_DROPS + 1)
 
-/* pal_cgroups: key = cgroup id (__u64). */
-struct pal_cgroup {
-    __u32 epid[2];   /* effective policy id per generation slot (active_gen & 1) */
-    __u32 container; /* agent's container index, echoed in events */
-    __u32 pad;
-};
-PAL_STATIC_ASSERT(sizeof(struct pal_cgroup) == 16, "pal_cgroup layout");
-
-/* pal_policies: key = epid (__u32). One entry per distinct set of policies
- * selecting a container, so containers sharing policies share entries. */
+/* The effective policy of a set of policies selecting a container (the
+ * compiler's unit, identified by an epid); containers sharing policies share an
+ * epid. */
 struct pal_policy {
     __u8 mode;        /* enum pal_mode */
     __u8 exec_setuid; /* enum pal_exec_action */
@@ -141,6 +141,17 @@ struct pal_policy {
     __u32 pad;
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_policy) == 8, "pal_policy layout");
+
+/* pal_cgroups: key = cgroup id (__u64). Each generation slot (active_gen & 1)
+ * holds the epid and a copy of its policy, so that finding a task's policy is
+ * one lookup. */
+struct pal_cgroup {
+    __u32 epid[2];
+    __u32 container; /* agent's container index, echoed in events */
+    __u32 pad;
+    struct pal_policy policy[2];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_cgroup) == 32, "pal_cgroup layout");
 
 /* pal_lpm4 / pal_lpm6: prefixlen counts the 32 epid bits plus address bits,
  * so one lookup of (epid, address) finds the most specific prefix of that
@@ -161,11 +172,22 @@ PAL_STATIC_ASSERT(sizeof(struct pal_lpm6_key) == 24, "pal_lpm6_key layout");
 
 #define PAL_LPM_EPID_BITS 32
 
-struct pal_lpm_value {
-    __u32 portset; /* key into pal_portsets; 0 = nothing allowed (pure except) */
-    __u32 flags;   /* enum pal_lpm_flags */
+/* pal_hosts4 / pal_hosts6: the /32 and /128 entries of a policy set, which
+ * long allowlists are mostly made of, as an exact-match hash looked up before
+ * the trie: one bucket instead of a walk through ~20 trie nodes, each a cache
+ * miss. Being the longest prefixes there are, a hit is the LPM answer; the
+ * tries hold the shorter prefixes only. Same value as the tries. */
+struct pal_host4_key {
+    __u32 epid; /* host byte order */
+    __u8 addr[4];
 };
-PAL_STATIC_ASSERT(sizeof(struct pal_lpm_value) == 8, "pal_lpm_value layout");
+PAL_STATIC_ASSERT(sizeof(struct pal_host4_key) == 8, "pal_host4_key layout");
+
+struct pal_host6_key {
+    __u32 epid;
+    __u8 addr[16];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_host6_key) == 20, "pal_host6_key layout");
 
 struct pal_port_range {
     __u16 first; /* host byte order, inclusive */
@@ -174,6 +196,23 @@ struct pal_port_range {
     __u8 pad[3];
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_port_range) == 8, "pal_port_range layout");
+
+/* The (protocol, port range) pairs a destination allows. A union of at most
+ * one range (every rule without `ports` is one: all protocols, all ports) is
+ * carried inline and costs no further lookup; a longer one is in pal_portsets. */
+struct pal_ports {
+    struct pal_port_range range; /* when portset == 0; protos == 0: nothing */
+    __u32 portset;               /* key into pal_portsets, or 0 */
+    __u32 pad;
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_ports) == 16, "pal_ports layout");
+
+struct pal_lpm_value {
+    struct pal_ports ports;
+    __u32 flags; /* enum pal_lpm_flags */
+    __u32 pad;
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_lpm_value) == 24, "pal_lpm_value layout");
 
 /* pal_portsets: key = port set id (__u32). */
 struct pal_portset {
@@ -251,7 +290,7 @@ struct pal_peer_key {
     __u64 peer_cgroup; /* the receiving container */
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_peer_key) == 16, "pal_peer_key layout");
-/* pal_peers value: a port set id (__u32, key into pal_portsets). */
+/* pal_peers value: struct pal_ports. */
 
 /* What an exec grants (SPEC §4.7), found by comparing the credentials the
  * kernel computed for the new image with the caller's (bpf/exec.bpf.h). */

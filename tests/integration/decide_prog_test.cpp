@@ -73,36 +73,36 @@ class DecideProg : public ::testing::Test {
         if (geteuid() != 0) GTEST_SKIP() << "BPF_PROG_TEST_RUN needs root";
         skel_ = decide_test__open_and_load();
         ASSERT_NE(skel_, nullptr) << "load decide_test: " << strerror(errno);
-        auto& m = skel_->maps;
         pal_config cfg{};
         cfg.nat64_prefixlen = 96;
         inet_pton(AF_INET6, "64:ff9b::", cfg.nat64_prefix);
-        fds_ = PolicyMapFds{bpf_map__fd(m.pal_cgroups),  bpf_map__fd(m.pal_policies),
-                            bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_lpm4),
-                            bpf_map__fd(m.pal_lpm6),     bpf_map__fd(m.pal_config),
-                            bpf_map__fd(m.pal_peers)};
+        fds_ = policyMapFds(skel_->maps);
         config_ = cfg;
         writer_ = std::make_unique<MapWriter>(fds_, config_);
     }
     void TearDown() override { decide_test__destroy(skel_); }
 
-    // Compiles `yaml` for one container and returns its epid.
+    static constexpr uint64_t kCgroup = 42;
+
+    // Compiles `yaml` for one container (kCgroup) and returns its epid.
     uint32_t install(const std::string& yaml, uint64_t generation) {
         PolicyFile f = parsePolicyText(yaml, "table.yaml");
         EXPECT_TRUE(f.valid()) << (f.errors.empty() ? "" : f.errors[0].str());
         Container c;
         c.name = "client-1";
-        c.cgroupId = 42;
+        c.cgroupId = kCgroup;
         auto entries = compile(f.policies, {c}, {}, generationIdBase(generation));
         writer_->apply(entries, generation);
         writer_->retire();
-        return entries.cgroups.at(42).epid;
+        return entries.cgroups.at(kCgroup).epid;
     }
 
-    TestResult run(uint32_t epid, const EgressCase& c) {
+    // Judges `c` for the container kCgroup.
+    TestResult run(const EgressCase& c) {
         auto pkt = packetTo(c.dest, c.protocol, c.port);
         __sk_buff ctx{};
-        ctx.cb[0] = epid;
+        ctx.cb[0] = static_cast<uint32_t>(kCgroup);
+        ctx.cb[1] = static_cast<uint32_t>(kCgroup >> 32);
         LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt.data(),
                     .data_size_in = static_cast<uint32_t>(pkt.size()), .ctx_in = &ctx,
                     .ctx_size_in = sizeof(ctx));
@@ -135,6 +135,7 @@ std::set<uint32_t> slotsIn(int fd, uint32_t (*idOf)(const K&)) {
 }
 uint32_t idOfU32(const uint32_t& id) { return id; }
 uint32_t idOfLpm4(const pal_lpm4_key& k) { return ntohl(k.epid); }
+uint32_t idOfHost4(const pal_host4_key& k) { return k.epid; }
 
 std::string judged(const TestResult& r) {
     char buf[INET6_ADDRSTRLEN] = {};
@@ -143,9 +144,9 @@ std::string judged(const TestResult& r) {
 }
 
 TEST_F(DecideProg, EgressTableEnforce) {
-    uint32_t epid = install(kEgressTablePolicy, 1);
+    install(kEgressTablePolicy, 1);
     for (const auto& c : kEgressCases) {
-        TestResult r = run(epid, c);
+        TestResult r = run(c);
         EXPECT_EQ(r.verdict, c.verdict) << c.name;
         EXPECT_EQ(r.reason, c.reason) << c.name;
         EXPECT_EQ(judged(r), c.judgedAs) << c.name;
@@ -158,9 +159,9 @@ TEST_F(DecideProg, EgressTableEnforce) {
 TEST_F(DecideProg, AuditModeDecidesButNeverDenies) {
     std::string yaml = kEgressTablePolicy;
     yaml.replace(yaml.find("  egress:"), 0, "  mode: audit\n");
-    uint32_t epid = install(yaml, 1);
+    install(yaml, 1);
     for (const auto& c : kEgressCases) {
-        TestResult r = run(epid, c);
+        TestResult r = run(c);
         uint8_t expected = c.verdict == PAL_VERDICT_DENY ? uint8_t{PAL_VERDICT_AUDIT} : c.verdict;
         EXPECT_EQ(r.verdict, expected) << c.name;
         EXPECT_EQ(r.reason, c.reason) << c.name;
@@ -173,11 +174,15 @@ TEST_F(DecideProg, NewGenerationReplacesTheOld) {
     narrowed.replace(narrowed.find("{port: 443, protocol: TCP}"), 26, "{port: 444, protocol: TCP}");
     uint32_t second = install(narrowed, 2);
     EXPECT_NE(first, second);
-    EXPECT_EQ(run(second, kEgressCases[0]).verdict, PAL_VERDICT_DENY);
-    // The first generation's entries are gone: its epid no longer has a policy.
-    uint32_t key = first;
-    pal_policy p{};
-    EXPECT_NE(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.pal_policies), &key, &p), 0);
+    EXPECT_EQ(run(kEgressCases[0]).verdict, PAL_VERDICT_DENY);
+    // The container's entry carries the new epid and policy in the slot in force,
+    // and the first generation's entries are gone.
+    pal_cgroup entry{};
+    ASSERT_EQ(bpf_map_lookup_elem(fds_.cgroups, &kCgroup, &entry), 0);
+    EXPECT_EQ(entry.epid[0], second);
+    EXPECT_EQ(entry.policy[0].mode, PAL_MODE_ENFORCE);
+    EXPECT_EQ(slotsIn<pal_lpm4_key>(fds_.lpm4, idOfLpm4), std::set<uint32_t>{generationIdBase(2)});
+    EXPECT_EQ(slotsIn<uint32_t>(fds_.portsets, idOfU32), std::set<uint32_t>{generationIdBase(2)});
 }
 
 // SPEC §7: a restarted agent takes over the maps. The generation in force keeps
@@ -185,21 +190,29 @@ TEST_F(DecideProg, NewGenerationReplacesTheOld) {
 // the adopted generation is retired by the next apply like any other.
 TEST_F(DecideProg, AdoptedMapsKeepTheirGenerationAndRetireIt) {
     install(kEgressTablePolicy, 1);
-    uint32_t epid = install(kEgressTablePolicy, 2);
+    const uint32_t epid = install(kEgressTablePolicy, 2);
     const uint32_t leftover = generationIdBase(3) | 7;  // an apply of 3 cut short
-    pal_policy p{};
-    ASSERT_EQ(bpf_map_update_elem(fds_.policies, &leftover, &p, BPF_ANY), 0);
+    pal_portset ps{};
+    ASSERT_EQ(bpf_map_update_elem(fds_.portsets, &leftover, &ps, BPF_ANY), 0);
 
     writer_ = std::make_unique<MapWriter>(fds_, config_, MapWriter::Adopt{});
     EXPECT_EQ(writer_->generation(), 2u);
-    EXPECT_EQ(slotsIn<uint32_t>(fds_.policies, idOfU32), std::set<uint32_t>{generationIdBase(2)});
-    for (const auto& c : kEgressCases) EXPECT_EQ(run(epid, c).verdict, c.verdict) << c.name;
+    EXPECT_EQ(slotsIn<uint32_t>(fds_.portsets, idOfU32), std::set<uint32_t>{generationIdBase(2)});
+    for (const auto& c : kEgressCases) EXPECT_EQ(run(c).verdict, c.verdict) << c.name;
+    // A container joining the adopted generation gets its policy too.
+    const uint64_t joining = 43;
+    writer_->setContainer(joining, {epid, 1});
+    pal_cgroup entry{};
+    ASSERT_EQ(bpf_map_lookup_elem(fds_.cgroups, &joining, &entry), 0);
+    EXPECT_EQ(entry.epid[1], epid);
+    EXPECT_EQ(entry.policy[1].mode, PAL_MODE_ENFORCE);
 
-    epid = install(kEgressTablePolicy, 3);
-    EXPECT_EQ(slotsIn<uint32_t>(fds_.policies, idOfU32), std::set<uint32_t>{generationIdBase(3)});
+    install(kEgressTablePolicy, 3);
     EXPECT_EQ(slotsIn<uint32_t>(fds_.portsets, idOfU32), std::set<uint32_t>{generationIdBase(3)});
     EXPECT_EQ(slotsIn<pal_lpm4_key>(fds_.lpm4, idOfLpm4), std::set<uint32_t>{generationIdBase(3)});
-    for (const auto& c : kEgressCases) EXPECT_EQ(run(epid, c).verdict, c.verdict) << c.name;
+    EXPECT_EQ(slotsIn<pal_host4_key>(fds_.hosts4, idOfHost4),
+              std::set<uint32_t>{generationIdBase(3)});
+    for (const auto& c : kEgressCases) EXPECT_EQ(run(c).verdict, c.verdict) << c.name;
 }
 
 }  // namespace

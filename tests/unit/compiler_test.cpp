@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "compiler/port_sets.h"
 #include "policy/policy_parser.h"
 
@@ -31,16 +33,19 @@ std::string prefix4(const pal_lpm4_key& k) {
     return std::string(buf) + "/" + std::to_string(k.prefixlen - PAL_LPM_EPID_BITS);
 }
 
-// The ranges behind an LPM value, as "first-last:protos" strings.
-std::vector<std::string> rangesOf(const MapEntries& m, const pal_lpm_value& v) {
-    std::vector<std::string> out;
-    if (!v.portset) return out;
-    const pal_portset& ps = m.portsets.at(v.portset);
-    for (uint32_t i = 0; i < ps.count; i++) {
-        const auto& r = ps.ranges[i];
-        out.push_back(std::to_string(r.first) + "-" + std::to_string(r.last) + ":" +
-                      std::to_string(r.protos));
+std::string rangeText(const pal_port_range& r) {
+    return std::to_string(r.first) + "-" + std::to_string(r.last) + ":" + std::to_string(r.protos);
+}
+
+// The ranges behind an LPM or peer value, as "first-last:protos" strings.
+std::vector<std::string> rangesOf(const MapEntries& m, const pal_ports& p) {
+    if (!p.portset) {
+        if (!p.range.protos) return {};
+        return {rangeText(p.range)};
     }
+    std::vector<std::string> out;
+    const pal_portset& ps = m.portsets.at(p.portset);
+    for (uint32_t i = 0; i < ps.count; i++) out.push_back(rangeText(ps.ranges[i]));
     return out;
 }
 
@@ -81,11 +86,11 @@ TEST(Compiler, SelectedContainerGetsPrefixesWithPortsAndExcept) {
     const auto* wide = find4(m, "52.94.0.0/16");
     ASSERT_NE(wide, nullptr);
     EXPECT_EQ(wide->flags, 0u);
-    EXPECT_EQ(rangesOf(m, *wide), (std::vector<std::string>{"443-443:1", "5000-5010:2"}));
+    EXPECT_EQ(rangesOf(m, wide->ports), (std::vector<std::string>{"443-443:1", "5000-5010:2"}));
     const auto* carved = find4(m, "52.94.1.0/24");
     ASSERT_NE(carved, nullptr);
     EXPECT_EQ(carved->flags, uint32_t{PAL_LPM_EXCEPT});
-    EXPECT_EQ(carved->portset, 0u);
+    EXPECT_TRUE(rangesOf(m, carved->ports).empty());
 
     ASSERT_EQ(m.lpm6.size(), 1u);
     EXPECT_EQ(m.lpm6[0].first.prefixlen, PAL_LPM_EPID_BITS + 48);
@@ -139,10 +144,82 @@ spec:
     }
     ASSERT_TRUE(wide && carved);
     // 443 and 444 merge into one TCP range; UDP keeps its own.
-    EXPECT_EQ(rangesOf(m, *wide), (std::vector<std::string>{"443-444:1", "5000-5010:2"}));
+    EXPECT_EQ(rangesOf(m, wide->ports), (std::vector<std::string>{"443-444:1", "5000-5010:2"}));
     // api's except removes api's ports there, api-extra's rules still apply.
-    EXPECT_EQ(rangesOf(m, *carved), (std::vector<std::string>{"80-80:1", "444-444:1"}));
+    EXPECT_EQ(rangesOf(m, carved->ports), (std::vector<std::string>{"80-80:1", "444-444:1"}));
     EXPECT_EQ(carved->flags, uint32_t{PAL_LPM_EXCEPT});
+}
+
+// The common rule (no ports, or one range) costs the BPF side no port-set
+// lookup: its ports ride in the LPM value; two ranges or more get a port set.
+TEST(Compiler, OneRangeRidesInlineAndMoreGetAPortSet) {
+    auto m = compile(policiesFrom(R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: mixed}
+spec:
+  selector: {name: "x"}
+  egress:
+    - toCIDR: ["10.0.0.0/8"]
+    - toCIDR: ["10.1.0.0/16"]
+      ports: [{port: 443, protocol: TCP}]
+    - toCIDR: ["192.0.2.0/24"]
+      ports: [{port: 443, protocol: TCP}]
+    - toCIDR: ["198.51.100.0/24"]
+      ports: [{port: 53, protocol: UDP}, {port: 443, protocol: TCP}]
+)"),
+                     {container("x", 1)}, {}, 0);
+    const auto* all = find4(m, "10.0.0.0/8");
+    const auto* one = find4(m, "192.0.2.0/24");
+    const auto* covered = find4(m, "10.1.0.0/16");
+    const auto* two = find4(m, "198.51.100.0/24");
+    ASSERT_TRUE(all && one && covered && two);
+    EXPECT_EQ(all->ports.portset, 0u);
+    EXPECT_EQ(rangesOf(m, all->ports), std::vector<std::string>{"0-65535:15"});
+    EXPECT_EQ(one->ports.portset, 0u);
+    EXPECT_EQ(rangesOf(m, one->ports), std::vector<std::string>{"443-443:1"});
+    // Inside 10/8 the union is everything again: one range.
+    EXPECT_EQ(covered->ports.portset, 0u);
+    EXPECT_EQ(rangesOf(m, covered->ports), std::vector<std::string>{"0-65535:15"});
+    EXPECT_NE(two->ports.portset, 0u);
+    EXPECT_EQ(rangesOf(m, two->ports), (std::vector<std::string>{"53-53:2", "443-443:1"}));
+    EXPECT_EQ(m.portsets.size(), 1u);
+}
+
+// Single addresses go to the exact-match host maps (one hash lookup instead of
+// a trie walk), with the same value the trie would hold; the policy says so.
+TEST(Compiler, SingleAddressesGoToTheHostMaps) {
+    auto m = compile(policiesFrom(R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: hosts}
+spec:
+  selector: {name: "x"}
+  egress:
+    - toCIDR: ["192.0.2.0/24", "192.0.2.7/32", "2001:db8::1/128"]
+      except: ["192.0.2.9/32"]
+      ports: [{port: 443, protocol: TCP}]
+)"),
+                     {container("x", 1), container("y", 2)}, {}, 0);
+    const uint32_t x = m.cgroups.at(1).epid;
+    EXPECT_TRUE(m.policies.at(x).flags & PAL_POLICY_HOSTS);
+    EXPECT_FALSE(m.policies.at(m.cgroups.at(2).epid).flags & PAL_POLICY_HOSTS);
+    ASSERT_EQ(m.lpm4.size(), 1u);
+    EXPECT_EQ(prefix4(m.lpm4[0].first), "192.0.2.0/24");
+    EXPECT_TRUE(m.lpm6.empty());
+    ASSERT_EQ(m.hosts4.size(), 2u);
+    std::map<std::string, const pal_lpm_value*> hosts;
+    for (const auto& [k, v] : m.hosts4) {
+        EXPECT_EQ(k.epid, x);
+        char buf[INET_ADDRSTRLEN];
+        hosts[inet_ntop(AF_INET, k.addr, buf, sizeof(buf))] = &v;
+    }
+    ASSERT_TRUE(hosts.count("192.0.2.7") && hosts.count("192.0.2.9"));
+    EXPECT_EQ(rangesOf(m, hosts["192.0.2.7"]->ports), std::vector<std::string>{"443-443:1"});
+    EXPECT_EQ(hosts["192.0.2.7"]->flags, 0u);
+    EXPECT_TRUE(rangesOf(m, hosts["192.0.2.9"]->ports).empty());
+    EXPECT_EQ(hosts["192.0.2.9"]->flags, uint32_t{PAL_LPM_EXCEPT});
+    ASSERT_EQ(m.hosts6.size(), 1u);
+    EXPECT_EQ(m.hosts6[0].first.epid, x);
+    EXPECT_EQ(rangesOf(m, m.hosts6[0].second.ports), std::vector<std::string>{"443-443:1"});
 }
 
 TEST(Compiler, ContainersWithTheSamePoliciesShareEntries) {
@@ -159,6 +236,7 @@ TEST(Compiler, GenerationsUseDisjointIds) {
     auto odd = compile(policies, {container("api", 1)}, {}, generationIdBase(3));
     EXPECT_LT(even.cgroups.at(1).epid, 0x80000000u);
     EXPECT_GE(odd.cgroups.at(1).epid, 0x80000000u);
+    ASSERT_FALSE(odd.portsets.empty());
     EXPECT_GE(odd.portsets.begin()->first, 0x80000000u);
 }
 
@@ -249,10 +327,8 @@ spec:
     ASSERT_EQ(m.peers.size(), 1u);
     EXPECT_EQ(m.peers[0].first.epid, apiEpid);
     EXPECT_EQ(m.peers[0].first.peer_cgroup, 200u);
-    const pal_portset& ps = m.portsets.at(m.peers[0].second);
-    ASSERT_EQ(ps.count, 2u);
-    EXPECT_EQ(ps.ranges[0].first, 5432);
-    EXPECT_EQ(ps.ranges[1].first, 6379);
+    EXPECT_EQ(rangesOf(m, m.peers[0].second),
+              (std::vector<std::string>{"5432-5432:1", "6379-6379:1"}));
     for (const auto& [epid, p] : m.policies) EXPECT_TRUE(p.flags & PAL_POLICY_ISOLATED) << epid;
 
     Config::Defaults open;
