@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config git
     clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-    libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev
+    libspdlog-dev libyaml-dev nlohmann-json3-dev libcli11-dev libssl-dev
     libsystemd-dev libcpp-httplib-dev
     libgtest-dev libgmock-dev googletest
     iproute2 iptables nftables iperf3 clang-format python3

@@ -33,7 +33,7 @@ void readPositive(Reader& r, const Field& f, uint32_t& out) {
     auto value = r.integer(f);
     if (!value) return;
     if (*value < 1) {
-        r.error(f.value, f.path + " must be a positive integer, not " + f.value.Scalar());
+        r.error(f.value, f.path + " must be a positive integer, not " + f.value.scalar());
     } else if (*value > std::numeric_limits<uint32_t>::max()) {
         r.error(f.value, f.path + " is too large (at most 4294967295)");
     } else {
@@ -112,8 +112,8 @@ SinkConfig readSink(Reader& r, const Field& f) {
         return sink;
     }
     for (const Field& other : m.fields()) {
-        if (other.key.Scalar() != "type") {
-            r.error(other.key, other.key.Scalar() + " applies only to file sinks");
+        if (other.key.scalar() != "type") {
+            r.error(other.key, other.key.scalar() + " applies only to file sinks");
         }
     }
     return sink;
@@ -208,8 +208,8 @@ void readSigning(Reader& r, const Field& f, Config::Signing& signing) {
     }
 }
 
-void readConfig(Reader& r, const YAML::Node& root, Config& config) {
-    if (!root.IsMap()) {
+void readConfig(Reader& r, const yaml::Node& root, Config& config) {
+    if (!root.isMap()) {
         r.error(root, "the configuration must be a map, not " + yaml::describe(root));
         return;
     }
@@ -231,8 +231,8 @@ void readConfig(Reader& r, const YAML::Node& root, Config& config) {
 
 Config parseConfigText(const std::string& text, const std::string& path, Diagnostics& errors) {
     Reader reader(path, errors);
-    std::vector<YAML::Node> documents = reader.loadAll(text);
-    std::erase_if(documents, [](const YAML::Node& document) { return document.IsNull(); });
+    std::vector<yaml::Node> documents = reader.loadAll(text);
+    std::erase_if(documents, [](const yaml::Node& document) { return document.isNull(); });
     Config config;
     if (documents.size() > 1) {
         reader.error(documents[1], "the configuration must be a single YAML document");

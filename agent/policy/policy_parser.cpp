@@ -89,7 +89,7 @@ std::map<std::string, std::string> readLabels(Reader& r, const Field& f) {
     if (!r.isMap(f)) return labels;
     const MapView m(r, f);
     for (const Field& label : m.fields()) {
-        if (auto glob = readGlob(r, label)) labels[label.key.Scalar()] = *glob;
+        if (auto glob = readGlob(r, label)) labels[label.key.scalar()] = *glob;
     }
     return labels;
 }
@@ -119,7 +119,7 @@ std::optional<uint16_t> readPortNumber(Reader& r, const Field& f, std::string_vi
     auto value = r.integer(f);
     if (!value) return std::nullopt;
     if (*value < 1 || *value > 65535) {
-        r.error(f.value, std::string(what) + " " + f.value.Scalar() + " is out of range (1-65535)");
+        r.error(f.value, std::string(what) + " " + f.value.scalar() + " is out of range (1-65535)");
         return std::nullopt;
     }
     return static_cast<uint16_t>(*value);
@@ -170,6 +170,7 @@ std::optional<Cidr> readCidr(Reader& r, const Field& f) {
 std::vector<Cidr> readCidrList(Reader& r, const Field& f) {
     std::vector<Cidr> cidrs;
     if (!r.isList(f)) return cidrs;
+    cidrs.reserve(f.value.size());
     for (const Field& item : r.items(f)) {
         if (auto cidr = readCidr(r, item)) cidrs.push_back(*cidr);
     }
@@ -295,9 +296,9 @@ void readMetadata(Reader& r, const Field& f, Policy& policy) {
     policy.where = r.at(name->value);
 }
 
-Policy readDocument(Reader& r, const YAML::Node& document) {
+Policy readDocument(Reader& r, const yaml::Node& document) {
     Policy policy;
-    if (!document.IsMap()) {
+    if (!document.isMap()) {
         r.error(document, "a policy document must be a map, not " + yaml::describe(document));
         return policy;
     }
@@ -386,8 +387,8 @@ PolicyFile parsePolicyText(const std::string& text, const std::string& path) {
     file.path = path;
     file.sha256 = sha256Hex(text);
     Reader reader(path, file.errors);
-    for (const YAML::Node& document : reader.loadAll(text)) {
-        if (!document.IsNull()) file.policies.push_back(readDocument(reader, document));
+    for (const yaml::Node& document : reader.loadAll(text)) {
+        if (!document.isNull()) file.policies.push_back(readDocument(reader, document));
     }
     std::map<std::string, SourceLocation> seen;
     Diagnostics duplicates = duplicateNames(file.policies, seen);

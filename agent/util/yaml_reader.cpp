@@ -14,9 +14,6 @@ namespace palisade::yaml {
 
 namespace {
 
-// yaml-cpp tags a quoted scalar "!" and a plain one "?".
-bool isQuoted(const YAML::Node& node) { return node.Tag() == "!"; }
-
 std::string quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 // "a", "a or b", "a, b or c".
@@ -87,31 +84,28 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
     });
 }
 
-std::string describe(const YAML::Node& node) {
-    switch (node.Type()) {
-        case YAML::NodeType::Map:
+std::string describe(const Node& node) {
+    switch (node.type()) {
+        case NodeType::Map:
             return "a map";
-        case YAML::NodeType::Sequence:
+        case NodeType::Sequence:
             return "a list";
-        case YAML::NodeType::Scalar:
-            return quote(node.Scalar());
-        default:
-            return "empty";
+        case NodeType::Scalar:
+            return quote(node.scalar());
+        case NodeType::Null:
+            break;
     }
+    return "empty";
 }
 
 Reader::Reader(std::string file, Diagnostics& out)
     : file_(std::move(file)), out_(out), firstError_(out.size()) {}
 
-SourceLocation Reader::at(const YAML::Node& node) const {
-    const YAML::Mark mark = node.Mark();
-    if (mark.is_null()) return {file_, 0, 0};
-    return {file_, mark.line + 1, mark.column + 1};
+SourceLocation Reader::at(const Node& node) const {
+    return {file_, static_cast<int>(node.line()), static_cast<int>(node.column())};
 }
 
-void Reader::error(const YAML::Node& node, std::string message) {
-    error(at(node), std::move(message));
-}
+void Reader::error(const Node& node, std::string message) { error(at(node), std::move(message)); }
 
 void Reader::error(SourceLocation where, std::string message) {
     out_.push_back({std::move(where), std::move(message)});
@@ -125,63 +119,63 @@ void Reader::sortErrors() {
                      });
 }
 
-std::vector<YAML::Node> Reader::loadAll(const std::string& text) {
-    try {
-        return YAML::LoadAll(text);
-    } catch (const YAML::Exception& e) {
-        SourceLocation location{file_, 0, 0};
-        if (!e.mark.is_null()) location = {file_, e.mark.line + 1, e.mark.column + 1};
-        out_.push_back({location, "YAML syntax error: " + e.msg});
-        return {};
+std::vector<Node> Reader::loadAll(const std::string& text) {
+    const Documents& documents = *documents_.emplace_back(std::make_unique<Documents>(text));
+    if (const auto& e = documents.error()) {
+        error({file_, static_cast<int>(e->line), static_cast<int>(e->column)},
+              "YAML syntax error: " + e->message);
     }
+    return documents.roots();
 }
 
 // A key written with nothing after it is almost always a mistake (a value on
 // the wrong line, a list left empty by an edit), so it is reported rather than
 // read as "absent".
 bool Reader::hasValue(const Field& f) {
-    if (!f.value.IsNull()) return true;
+    if (!f.value.isNull()) return true;
     error(f.key, f.path + " has no value");
     return false;
 }
 
 bool Reader::isMap(const Field& f) {
     if (!hasValue(f)) return false;
-    if (f.value.IsMap()) return true;
+    if (f.value.isMap()) return true;
     error(f.value, f.path + " must be a map, not " + describe(f.value));
     return false;
 }
 
 bool Reader::isList(const Field& f) {
     if (!hasValue(f)) return false;
-    if (f.value.IsSequence()) return true;
+    if (f.value.isSequence()) return true;
     error(f.value, f.path + " must be a list, not " + describe(f.value));
     return false;
 }
 
 std::vector<Field> Reader::items(const Field& list) const {
     std::vector<Field> out;
-    for (const YAML::Node& item : list.value) {
-        out.push_back({item, item, list.path + "[" + std::to_string(out.size()) + "]"});
+    out.reserve(list.value.size());
+    for (size_t i = 0; i < list.value.size(); i++) {
+        const Node item = list.value.item(i);
+        out.push_back({item, item, list.path + "[" + std::to_string(i) + "]"});
     }
     return out;
 }
 
 std::optional<std::string> Reader::string(const Field& f) {
     if (!hasValue(f)) return std::nullopt;
-    if (f.value.IsScalar()) return f.value.Scalar();
+    if (f.value.isScalar()) return f.value.scalar();
     error(f.value, f.path + " must be a string, not " + describe(f.value));
     return std::nullopt;
 }
 
 std::optional<int64_t> Reader::integer(const Field& f) {
     if (!hasValue(f)) return std::nullopt;
-    if (f.value.IsScalar() && isQuoted(f.value)) {
+    if (f.value.isScalar() && f.value.quoted()) {
         error(f.value, f.path + " must be an integer, not the string " + describe(f.value) +
                            " (remove the quotes)");
         return std::nullopt;
     }
-    const std::string text = f.value.IsScalar() ? f.value.Scalar() : std::string();
+    const std::string& text = f.value.scalar();
     int64_t value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || end != text.data() + text.size()) {
@@ -198,8 +192,8 @@ std::optional<int64_t> Reader::integer(const Field& f) {
 std::optional<bool> Reader::boolean(const Field& f) {
     if (!hasValue(f)) return std::nullopt;
     // YAML 1.2 booleans only: "yes"/"on" are YAML 1.1 surprises (the Norway problem).
-    if (f.value.IsScalar() && !isQuoted(f.value)) {
-        const std::string& text = f.value.Scalar();
+    if (f.value.isScalar() && !f.value.quoted()) {
+        const std::string& text = f.value.scalar();
         if (text == "true" || text == "True" || text == "TRUE") return true;
         if (text == "false" || text == "False" || text == "FALSE") return false;
     }
@@ -212,28 +206,28 @@ void Reader::reportChoices(const Field& f, const std::vector<std::string_view>& 
 }
 
 MapView::MapView(Reader& reader, const Field& map) : reader_(reader), map_(map) {
-    std::map<std::string, YAML::Node> seen;
-    for (const auto& entry : map.value) {
-        const YAML::Node& key = entry.first;
-        if (!key.IsScalar()) {
+    std::map<std::string, Node> seen;
+    for (size_t i = 0; i < map.value.size(); i++) {
+        const Node key = map.value.key(i);
+        if (!key.isScalar()) {
             reader_.error(key,
                           "a key " + where(map.path) + " must be a string, not " + describe(key));
             continue;
         }
-        auto [first, inserted] = seen.emplace(key.Scalar(), key);
+        auto [first, inserted] = seen.emplace(key.scalar(), key);
         if (!inserted) {
-            reader_.error(key, "duplicate key " + quote(key.Scalar()) + " " + where(map.path) +
+            reader_.error(key, "duplicate key " + quote(key.scalar()) + " " + where(map.path) +
                                    " (first at line " +
                                    std::to_string(reader_.at(first->second).line) + ")");
             continue;
         }
-        fields_.push_back({key, entry.second, childPath(map.path, key.Scalar())});
+        fields_.push_back({key, map.value.value(i), childPath(map.path, key.scalar())});
     }
 }
 
 void MapView::allowOnly(std::initializer_list<std::string_view> known) {
     for (const Field& f : fields_) {
-        const std::string& key = f.key.Scalar();
+        const std::string& key = f.key.scalar();
         if (std::ranges::find(known, key) != known.end()) continue;
         std::string message = "unknown key " + quote(key) + " " + where(map_.path);
         if (auto suggestion = closest(key, known)) {
@@ -247,7 +241,7 @@ void MapView::allowOnly(std::initializer_list<std::string_view> known) {
 
 std::optional<Field> MapView::get(std::string_view key) const {
     auto found =
-        std::ranges::find_if(fields_, [&](const Field& f) { return f.key.Scalar() == key; });
+        std::ranges::find_if(fields_, [&](const Field& f) { return f.key.scalar() == key; });
     if (found == fields_.end()) return std::nullopt;
     return *found;
 }

@@ -1,14 +1,13 @@
 // Reading user-written YAML (policies, node configuration) with diagnostics that
-// point at the offending key or value. yaml-cpp accepts duplicate keys, converts
-// between types silently and knows nothing of our schema, so every reader of
-// user input goes through these helpers to get the same strictness and messages.
+// point at the offending key or value. A YAML parser accepts duplicate keys and
+// knows nothing of our schema or types, so every reader of user input goes
+// through these helpers to get the same strictness and messages.
 #pragma once
-
-#include <yaml-cpp/yaml.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,19 +15,20 @@
 #include <vector>
 
 #include "util/diagnostic.h"
+#include "util/yaml_document.h"
 
 namespace palisade::yaml {
 
 // A value in a document and the path that names it in messages, Kubernetes
 // style: "spec.egress[0].ports[1].port".
 struct Field {
-    YAML::Node key;  // the key; for a list item, the item itself
-    YAML::Node value;
+    Node key;  // the key; for a list item, the item itself
+    Node value;
     std::string path;
 };
 
 // "a map", "a list", "empty" or the quoted scalar: the "not ..." of a type error.
-std::string describe(const YAML::Node& node);
+std::string describe(const Node& node);
 
 // Collects the diagnostics of one source file. The typed accessors report a
 // missing value or a wrong type themselves and then return std::nullopt/false.
@@ -36,8 +36,8 @@ class Reader {
   public:
     Reader(std::string file, Diagnostics& out);
 
-    SourceLocation at(const YAML::Node& node) const;
-    void error(const YAML::Node& node, std::string message);
+    SourceLocation at(const Node& node) const;
+    void error(const Node& node, std::string message);
     void error(SourceLocation where, std::string message);
     // True once anything was reported through this reader.
     bool failed() const { return out_.size() > firstError_; }
@@ -46,8 +46,9 @@ class Reader {
     // top to bottom whatever order the checks ran in.
     void sortErrors();
 
-    // Every document of `text`; a syntax error is one diagnostic and no document.
-    std::vector<YAML::Node> loadAll(const std::string& text);
+    // Every document of `text`, valid as long as this reader; a syntax error is
+    // one diagnostic and no document.
+    std::vector<Node> loadAll(const std::string& text);
 
     bool isMap(const Field& f);
     bool isList(const Field& f);
@@ -69,6 +70,7 @@ class Reader {
     std::string file_;
     Diagnostics& out_;
     size_t firstError_;
+    std::vector<std::unique_ptr<Documents>> documents_;
 };
 
 // The keys of a map. Constructing one reports keys that are not strings and

@@ -191,9 +191,10 @@ TEST_P(ConfigErrorTest, ReportsTheProblemAndReturnsDefaults) {
 INSTANTIATE_TEST_SUITE_P(
     Top, ConfigErrorTest,
     testing::Values(
-        ConfigErrorCase{"SyntaxError",
-                        "policyDir: /a\n  stateDir: /b\n",
-                        {"c.yaml:2:11: YAML syntax error: illegal map value"}},
+        ConfigErrorCase{
+            "SyntaxError",
+            "policyDir: /a\n  stateDir: /b\n",
+            {"c.yaml:2:11: YAML syntax error: mapping values are not allowed in this context"}},
         ConfigErrorCase{"NotAMap",
                         "- policyDir\n",
                         {"c.yaml:1:1: the configuration must be a map, not a list"}},

@@ -2,9 +2,9 @@
 // example /etc/palisade/palisade.yaml and the one in the Kubernetes ConfigMap.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <yaml-cpp/yaml.h>
 
 #include "config/config_loader.h"
+#include "util/yaml_reader.h"
 
 namespace palisade {
 namespace {
@@ -32,9 +32,16 @@ TEST(DeployConfig, SystemdExampleLoadsAsInstalled) {
 
 TEST(DeployConfig, KubernetesConfigMapLoads) {
     const std::string path = kSource + "/deploy/kubernetes/configmap-config.yaml";
-    const YAML::Node configMap = YAML::LoadFile(path);
-    const std::string text = configMap["data"]["palisade.yaml"].as<std::string>();
     Diagnostics errors;
+    yaml::Reader reader(path, errors);
+    const auto documents = reader.loadAll(yaml::readSource(path, errors).value_or(""));
+    ASSERT_EQ(documents.size(), 1u);
+    const auto data = yaml::MapView(reader, {documents[0], documents[0], ""}).get("data");
+    ASSERT_TRUE(data);
+    const auto embedded = yaml::MapView(reader, *data).get("palisade.yaml");
+    ASSERT_TRUE(embedded);
+    const std::string text = reader.string(*embedded).value_or("");
+    ASSERT_THAT(problems(errors), IsEmpty());
     Config c = parseConfigText(text, path + ":data/palisade.yaml", errors);
     ASSERT_THAT(problems(errors), IsEmpty());
     EXPECT_EQ(c.cgroupRoot, "/host/sys/fs/cgroup");

@@ -71,7 +71,8 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(
         ErrorCase{"SyntaxError",
                   "apiVersion: palisade.dev/v1\nkind: [ContainerPolicy\nmetadata: {name: a}\n",
-                  {"p.yaml:3:9: YAML syntax error: end of sequence flow not found"}},
+                  {"p.yaml:3:9: YAML syntax error: did not find expected ',' or ']' (while "
+                   "parsing a flow sequence)"}},
         ErrorCase{"NotAMap",
                   "- apiVersion\n- kind\n",
                   {"p.yaml:1:1: a policy document must be a map, not a list"}},
