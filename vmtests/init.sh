@@ -11,7 +11,9 @@ export HOME=/root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# The initramfs is writable already; no tmpfs over /tmp, which would hide the
+# binaries of a build tree under /tmp (they sit at the host's paths).
+chmod 1777 /tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t securityfs securityfs /sys/kernel/security
 mount -t tracefs tracefs /sys/kernel/tracing
