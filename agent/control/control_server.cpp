@@ -163,11 +163,13 @@ void ControlServer::flush(Client& c) {
     if (c.closeWhenFlushed) c.dead = true;
 }
 
-void ControlServer::publish(const nlohmann::json& event, const std::string& line) {
+void ControlServer::publish(const Event& event) {
+    const std::string& line = event.line();
     recent_.push_back(line);
     if (recent_.size() > kRecentEvents) recent_.pop_front();
     for (auto& c : clients_) {
-        if (!c->subscribed || c->dead || !c->filter->matches(event)) continue;
+        if (!c->subscribed || c->dead) continue;
+        if (!c->filter->matchesAll() && !c->filter->matches(event.json())) continue;
         if (c->out.size() + line.size() + 1 > kMaxQueuedBytes) {
             dropped_++;
             continue;

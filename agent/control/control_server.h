@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "control/event_filter.h"
+#include "events/event.h"
 
 namespace palisade {
 
@@ -44,7 +45,7 @@ class ControlServer {
     void handle(const std::vector<pollfd>& fds);
 
     // Hands an event to every subscriber whose filter matches it.
-    void publish(const nlohmann::json& event, const std::string& line);
+    void publish(const Event& event);
 
     uint64_t droppedForSlowSubscribers() const { return dropped_; }
     size_t subscribers() const;

@@ -15,6 +15,8 @@ class EventFilter {
     // std::nullopt and `error` set when the expression is malformed.
     static std::optional<EventFilter> parse(const std::string& expr, std::string& error);
     bool matches(const nlohmann::json& event) const;
+    // An empty expression: every event matches, none needs parsing.
+    bool matchesAll() const { return terms_.empty(); }
 
   private:
     struct Term {

@@ -72,9 +72,7 @@ std::string resolveCgroupRoot(const Config& config) {
 class ControlSink : public EventSink {
   public:
     explicit ControlSink(ControlServer& server) : server_(server) {}
-    void write(const nlohmann::json& event, const std::string& line) override {
-        server_.publish(event, line);
-    }
+    void write(const Event& event) override { server_.publish(event); }
     void flush() override {}
 
   private:
@@ -115,10 +113,11 @@ class Agent {
     void reportSuppressed(bool baselineOnly = false);
     void refreshMetrics();
     void onRecord(const void* data, size_t size);
-    void publish(const nlohmann::json& event) {
+    void publish(const Event& event) {
         bus_.publish(event);
         eventsEmitted_++;
     }
+    void publish(const nlohmann::json& event) { publish(Event::fromJson(event)); }
     nlohmann::json containerEvent(const std::string& action, const Container& c) const;
     StatusInputs statusInputs() const;
 
@@ -349,14 +348,17 @@ void Agent::onRecord(const void* data, size_t size) {
     if (auto it = containerByCgroup_.find(h->cgroup_id); it != containerByCgroup_.end()) {
         ctx.container = &containers_[it->second];
     }
-    if (auto it = epidPolicies_.find(h->epid); it != epidPolicies_.end()) ctx.policies = it->second;
+    if (auto it = epidPolicies_.find(h->epid); it != epidPolicies_.end())
+        ctx.policies = &it->second;
     if (h->type == PAL_EVENT_NET && size >= sizeof(pal_net_event)) {
         const uint64_t peer = static_cast<const pal_net_event*>(data)->peer_cgroup;
         if (auto it = containerByCgroup_.find(peer); peer && it != containerByCgroup_.end()) {
             ctx.peer = &containers_[it->second];
         }
     }
-    if (auto event = formatRecord(data, size, ctx, clock_); !event.is_null()) publish(event);
+    if (std::string line = formatRecord(data, size, ctx, clock_); !line.empty()) {
+        publish(Event(std::move(line)));
+    }
 }
 
 StatusInputs Agent::statusInputs() const {

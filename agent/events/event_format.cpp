@@ -6,6 +6,8 @@
 #include <ctime>
 #include <iterator>
 
+#include "events/json_writer.h"
+
 namespace palisade {
 namespace {
 
@@ -103,46 +105,76 @@ constexpr const char* kCapabilities[] = {
 };
 // clang-format on
 
-void addContainer(nlohmann::json& j, const EventContext& ctx, uint64_t cgroupId) {
-    if (!ctx.container) {
-        j["container"] = {{"cgroup_id", cgroupId}};
-        return;
-    }
-    const Container& c = *ctx.container;
-    j["container"] = {{"id", c.id}, {"name", c.name}, {"runtime", c.runtime}};
-    if (!c.k8sNamespace.empty() || !c.pod.empty()) {
-        j["orchestrator"] = {{"namespace", c.k8sNamespace}, {"resource", {{"name", c.pod}}}};
-    }
+void writeContainer(JsonWriter& w, const Container& c) {
+    w.string("id", c.id);
+    w.string("name", c.name);
+    w.string("runtime", c.runtime);
+    w.end();
 }
 
-// The fields every kernel record has: verdict, mechanism, container, process, rule.
-nlohmann::json kernelEvent(const pal_event_header& h, const EventContext& ctx, const Clock& clock) {
-    nlohmann::json j;
-    j["@timestamp"] = clock.iso8601(h.ts_ns);
-    j["event"] = {{"action", hookAction(h.hook)}, {"outcome", outcomeOf(h.verdict)}};
-    j["palisade"] = {{"verdict", verdictName(h.verdict)},
-                     {"reason", reasonName(h.reason)},
-                     {"mechanism", hookMechanism(h.hook)}};
+void writeEventHead(JsonWriter& w, const pal_event_header& h, const Clock& clock) {
+    w.string("@timestamp", clock.iso8601(h.ts_ns));
+    w.object("event");
+    w.string("action", hookAction(h.hook));
+    w.string("outcome", outcomeOf(h.verdict));
+    w.end();
+}
+
+// Opens "palisade" with the verdict; the caller adds its fields and ends it.
+void openVerdict(JsonWriter& w, const pal_event_header& h) {
+    w.object("palisade");
+    w.string("verdict", verdictName(h.verdict));
+    w.string("reason", reasonName(h.reason));
+    w.string("mechanism", hookMechanism(h.hook));
     if (h.verdict == PAL_VERDICT_DENY) {
         // A tracepoint cannot refuse: it denies by killing the task (SPEC §4.7, §4.9).
         if (h.hook == PAL_HOOK_TP_SOCKET || h.hook == PAL_HOOK_TP_EXEC) {
-            j["palisade"]["enforcement"] = "sigkill";
+            w.string("enforcement", "sigkill");
         } else if (h.hook == PAL_HOOK_LSM_BPRM) {
-            j["palisade"]["enforcement"] = "eperm";
+            w.string("enforcement", "eperm");
         }
     }
-    addContainer(j, ctx, h.cgroup_id);
-    std::string comm(h.comm, strnlen(h.comm, sizeof(h.comm)));
-    j["process"] = {{"pid", h.pid},
-                    {"name", comm},
-                    {"user", {{"id", std::to_string(h.uid)}}},
-                    {"group", {{"id", std::to_string(h.gid)}}}};
-    if (!ctx.policies.empty()) {
-        std::string names;
-        for (const auto& p : ctx.policies) names += (names.empty() ? "" : ",") + p;
-        j["rule"] = {{"name", names}};
+}
+
+// container, orchestrator, process (unless `process` is false) and rule.
+void writeSubject(JsonWriter& w, const pal_event_header& h, const EventContext& ctx, bool process,
+                  std::string_view executable = {}) {
+    if (ctx.container) {
+        const Container& c = *ctx.container;
+        writeContainer(w.object("container"), c);
+        if (!c.k8sNamespace.empty() || !c.pod.empty()) {
+            w.object("orchestrator");
+            w.string("namespace", c.k8sNamespace);
+            w.object("resource");
+            w.string("name", c.pod);
+            w.end();
+            w.end();
+        }
+    } else {
+        w.object("container");
+        w.number("cgroup_id", h.cgroup_id);
+        w.end();
     }
-    return j;
+    if (process) {
+        w.object("process");
+        w.number("pid", h.pid);
+        w.string("name", std::string_view(h.comm, strnlen(h.comm, sizeof(h.comm))));
+        if (!executable.empty()) w.string("executable", executable);
+        w.object("user");
+        w.string("id", std::to_string(h.uid));
+        w.end();
+        w.object("group");
+        w.string("id", std::to_string(h.gid));
+        w.end();
+        w.end();
+    }
+    if (ctx.policies && !ctx.policies->empty()) {
+        std::string names;
+        for (const auto& p : *ctx.policies) names += (names.empty() ? "" : ",") + p;
+        w.object("rule");
+        w.string("name", names);
+        w.end();
+    }
 }
 
 }  // namespace
@@ -241,83 +273,113 @@ const char* reasonName(uint8_t reason) {
     }
 }
 
-nlohmann::json formatNetEvent(const pal_net_event& e, const EventContext& ctx, const Clock& clock) {
-    nlohmann::json j = kernelEvent(e.h, ctx, clock);
-    if (e.h.type == PAL_EVENT_SOCKET) {
-        j["socket"] = {
-            {"family", familyName(e.family)}, {"type", e.sock_type}, {"protocol", e.protocol}};
-    } else {
-        j["destination"] = {{"ip", ipText(e.daddr, e.family)}};
-        if (e.protocol == IPPROTO_TCP || e.protocol == IPPROTO_UDP) {
-            j["destination"]["port"] = e.dport;
-        }
-        if (e.orig_family == 6) j["palisade"]["original_destination"] = ipText(e.orig_daddr, 6);
-        j["network"] = {{"type", e.family == 6 ? "ipv6" : "ipv4"},
-                        {"iana_number", std::to_string(e.protocol)}};
-        if (const char* t = transportName(e.protocol)) j["network"]["transport"] = t;
-        const char* peerSide = "destination";
-        if (e.h.hook == PAL_HOOK_SKB_INGRESS) {
-            // The address is the sender's, the port the receiving container's;
-            // the task that happened to run the softirq is nobody's.
-            peerSide = "source";
-            j["source"] = {{"ip", j["destination"]["ip"]}};
-            j["destination"].erase("ip");
-            if (j["destination"].empty()) j.erase("destination");
-            j["network"]["direction"] = "ingress";
-            j.erase("process");
-        }
-        if (ctx.peer) {
-            j[peerSide]["container"] = {
-                {"id", ctx.peer->id}, {"name", ctx.peer->name}, {"runtime", ctx.peer->runtime}};
-        }
+std::string formatNetEvent(const pal_net_event& e, const EventContext& ctx, const Clock& clock) {
+    std::string line;
+    line.reserve(512);
+    JsonWriter w(line);
+    writeEventHead(w, e.h, clock);
+    openVerdict(w, e.h);
+    if (e.h.type == PAL_EVENT_NET && e.orig_family == 6) {
+        w.string("original_destination", ipText(e.orig_daddr, 6));
     }
-    return j;
+    w.end();
+    // A packet's arrival runs in whatever task the softirq interrupted: nobody's.
+    const bool ingress = e.h.hook == PAL_HOOK_SKB_INGRESS;
+    writeSubject(w, e.h, ctx, !ingress);
+    if (e.h.type == PAL_EVENT_SOCKET) {
+        w.object("socket");
+        w.string("family", familyName(e.family));
+        w.number("type", e.sock_type);
+        w.number("protocol", e.protocol);
+        w.end();
+        w.end();
+        return line;
+    }
+    const bool ports = e.protocol == IPPROTO_TCP || e.protocol == IPPROTO_UDP;
+    // For ingress the address is the sender's (source), the port the receiving
+    // container's (destination).
+    if (!ingress || ports) {
+        w.object("destination");
+        if (!ingress) w.string("ip", ipText(e.daddr, e.family));
+        if (ports) w.number("port", e.dport);
+        if (!ingress && ctx.peer) writeContainer(w.object("container"), *ctx.peer);
+        w.end();
+    }
+    if (ingress) {
+        w.object("source");
+        w.string("ip", ipText(e.daddr, e.family));
+        if (ctx.peer) writeContainer(w.object("container"), *ctx.peer);
+        w.end();
+    }
+    w.object("network");
+    w.string("type", e.family == 6 ? "ipv6" : "ipv4");
+    w.string("iana_number", std::to_string(e.protocol));
+    if (const char* t = transportName(e.protocol)) w.string("transport", t);
+    if (ingress) w.string("direction", "ingress");
+    w.end();
+    w.end();
+    return line;
 }
 
-nlohmann::json formatExecEvent(const pal_exec_event& e, const EventContext& ctx,
-                               const Clock& clock) {
-    nlohmann::json j = kernelEvent(e.h, ctx, clock);
-    std::string path(e.filename, strnlen(e.filename, sizeof(e.filename)));
-    j["process"]["executable"] = path;
-    char mode[8];
-    snprintf(mode, sizeof(mode), "%04o", e.file_mode & 07777);
-    j["file"] = {{"path", path},
-                 {"mode", mode},
-                 {"uid", std::to_string(e.file_uid)},
-                 {"gid", std::to_string(e.file_gid)}};
-    nlohmann::json privileges = nlohmann::json::array();
+std::string formatExecEvent(const pal_exec_event& e, const EventContext& ctx, const Clock& clock) {
+    const std::string_view path(e.filename, strnlen(e.filename, sizeof(e.filename)));
+    std::string line;
+    line.reserve(768);
+    JsonWriter w(line);
+    writeEventHead(w, e.h, clock);
+    openVerdict(w, e.h);
+    const bool nnp = e.flags & PAL_EXECF_NO_NEW_PRIVS;
+    w.object("exec");
+    std::vector<std::string_view> privileges;
     if (e.privileges & PAL_PRIV_SETUID) privileges.push_back("setuid");
     if (e.privileges & PAL_PRIV_SETGID) privileges.push_back("setgid");
     if (e.privileges & PAL_PRIV_CAPS) privileges.push_back("capabilities");
-    const bool nnp = e.flags & PAL_EXECF_NO_NEW_PRIVS;
-    nlohmann::json exec = {
-        {"privileges", privileges},
-        {"raised", !nnp},
-        {"euid", {{"old", std::to_string(e.old_euid)}, {"new", std::to_string(e.new_euid)}}},
-        {"egid", {{"old", std::to_string(e.old_egid)}, {"new", std::to_string(e.new_egid)}}}};
+    w.strings("privileges", privileges);
+    w.boolean("raised", !nnp);
+    w.object("euid");
+    w.string("old", std::to_string(e.old_euid));
+    w.string("new", std::to_string(e.new_euid));
+    w.end();
+    w.object("egid");
+    w.string("old", std::to_string(e.old_egid));
+    w.string("new", std::to_string(e.new_egid));
+    w.end();
     if (e.privileges & PAL_PRIV_CAPS) {
-        exec["capabilities"] = {{"gained", capabilityNames(e.new_caps & ~e.old_caps)}};
+        w.object("capabilities");
+        w.strings("gained", capabilityNames(e.new_caps & ~e.old_caps));
+        w.end();
     }
-    if (nnp) exec["no_new_privs"] = true;
+    if (nnp) w.boolean("no_new_privs", true);
     // The tracepoint fallback saw no snapshot: "old" are the real ids.
-    if (e.flags & PAL_EXECF_OLD_ASSUMED) exec["old_assumed"] = true;
-    j["palisade"]["exec"] = exec;
-    return j;
+    if (e.flags & PAL_EXECF_OLD_ASSUMED) w.boolean("old_assumed", true);
+    w.end();
+    w.end();
+    writeSubject(w, e.h, ctx, true, path);
+    char mode[8];
+    snprintf(mode, sizeof(mode), "%04o", e.file_mode & 07777);
+    w.object("file");
+    w.string("path", path);
+    w.string("mode", mode);
+    w.string("uid", std::to_string(e.file_uid));
+    w.string("gid", std::to_string(e.file_gid));
+    w.end();
+    w.end();
+    return line;
 }
 
-nlohmann::json formatRecord(const void* data, size_t size, const EventContext& ctx,
-                            const Clock& clock) {
-    if (size < sizeof(pal_event_header)) return nullptr;
+std::string formatRecord(const void* data, size_t size, const EventContext& ctx,
+                         const Clock& clock) {
+    if (size < sizeof(pal_event_header)) return {};
     switch (static_cast<const pal_event_header*>(data)->type) {
         case PAL_EVENT_NET:
         case PAL_EVENT_SOCKET:
-            if (size < sizeof(pal_net_event)) return nullptr;
+            if (size < sizeof(pal_net_event)) return {};
             return formatNetEvent(*static_cast<const pal_net_event*>(data), ctx, clock);
         case PAL_EVENT_EXEC:
-            if (size < sizeof(pal_exec_event)) return nullptr;
+            if (size < sizeof(pal_exec_event)) return {};
             return formatExecEvent(*static_cast<const pal_exec_event*>(data), ctx, clock);
         default:
-            return nullptr;
+            return {};
     }
 }
 

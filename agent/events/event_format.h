@@ -18,8 +18,9 @@ namespace palisade {
 // What the agent knows about the subject of a kernel record.
 struct EventContext {
     const Container* container = nullptr;  // by the record's cgroup id; null if unknown
-    std::vector<std::string> policies;     // the policy names behind the record's epid
-    const Container* peer = nullptr;       // by pal_net_event.peer_cgroup (SPEC §4.2)
+    // The policy names behind the record's epid.
+    const std::vector<std::string>* policies = nullptr;
+    const Container* peer = nullptr;  // by pal_net_event.peer_cgroup (SPEC §4.2)
 };
 
 // Converts bpf_ktime_get_boot_ns() stamps to wall-clock time.
@@ -41,15 +42,15 @@ const char* hookAction(uint8_t hook);     // event.action: "connect", "packet", 
 const char* verdictName(uint8_t verdict);
 const char* reasonName(uint8_t reason);
 
+// Kernel records as JSON lines (no newline), written directly (events/event.h).
 // A PAL_EVENT_NET or PAL_EVENT_SOCKET record.
-nlohmann::json formatNetEvent(const pal_net_event& e, const EventContext& ctx, const Clock& clock);
+std::string formatNetEvent(const pal_net_event& e, const EventContext& ctx, const Clock& clock);
 // A PAL_EVENT_EXEC record: process.executable, file.{path,mode,uid,gid} and
 // palisade.exec.{privileges,raised,euid,egid,capabilities,no_new_privs}.
-nlohmann::json formatExecEvent(const pal_exec_event& e, const EventContext& ctx,
-                               const Clock& clock);
-// Any ring buffer record, by its header's type; null for a short or unknown one.
-nlohmann::json formatRecord(const void* data, size_t size, const EventContext& ctx,
-                            const Clock& clock);
+std::string formatExecEvent(const pal_exec_event& e, const EventContext& ctx, const Clock& clock);
+// Any ring buffer record, by its header's type; empty for a short or unknown one.
+std::string formatRecord(const void* data, size_t size, const EventContext& ctx,
+                         const Clock& clock);
 
 // "CAP_NET_RAW", ... for the bits set in `caps`.
 std::vector<std::string> capabilityNames(uint64_t caps);

@@ -35,7 +35,8 @@ void FileSink::rotate() {
     size_ = 0;
 }
 
-void FileSink::write(const nlohmann::json&, const std::string& line) {
+void FileSink::write(const Event& event) {
+    const std::string& line = event.line();
     if (size_ > 0 && size_ + line.size() + 1 > maxBytes_) rotate();
     fwrite(line.data(), 1, line.size(), file_);
     fputc('\n', file_);
@@ -44,8 +45,8 @@ void FileSink::write(const nlohmann::json&, const std::string& line) {
 
 void FileSink::flush() { fflush(file_); }
 
-void StdoutSink::write(const nlohmann::json&, const std::string& line) {
-    fwrite(line.data(), 1, line.size(), stdout);
+void StdoutSink::write(const Event& event) {
+    fwrite(event.line().data(), 1, event.line().size(), stdout);
     fputc('\n', stdout);
 }
 
@@ -61,9 +62,8 @@ EventBus::EventBus(const std::vector<SinkConfig>& sinks) {
     }
 }
 
-void EventBus::publish(const nlohmann::json& event) {
-    const std::string line = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    for (auto& s : sinks_) s->write(event, line);
+void EventBus::publish(const Event& event) {
+    for (auto& s : sinks_) s->write(event);
 }
 
 void EventBus::flush() {

@@ -4,19 +4,18 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "events/event.h"
 
 namespace palisade {
 
 class EventSink {
   public:
     virtual ~EventSink() = default;
-    // `line` is `event` serialised, without the newline.
-    virtual void write(const nlohmann::json& event, const std::string& line) = 0;
+    virtual void write(const Event& event) = 0;
     virtual void flush() = 0;
 };
 
@@ -25,7 +24,7 @@ class FileSink : public EventSink {
   public:
     FileSink(std::string path, uint64_t maxBytes, uint32_t maxFiles);
     ~FileSink() override;
-    void write(const nlohmann::json& event, const std::string& line) override;
+    void write(const Event& event) override;
     void flush() override;
 
   private:
@@ -39,7 +38,7 @@ class FileSink : public EventSink {
 
 class StdoutSink : public EventSink {
   public:
-    void write(const nlohmann::json& event, const std::string& line) override;
+    void write(const Event& event) override;
     void flush() override;
 };
 
@@ -48,7 +47,7 @@ class EventBus {
   public:
     explicit EventBus(const std::vector<SinkConfig>& sinks);
     void add(std::unique_ptr<EventSink> sink) { sinks_.push_back(std::move(sink)); }
-    void publish(const nlohmann::json& event);
+    void publish(const Event& event);
     void flush();
 
   private:

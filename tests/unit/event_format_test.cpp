@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 namespace palisade {
 namespace {
@@ -37,7 +38,8 @@ TEST(EventFormat, DeniedConnectCarriesEveryField) {
     auto e = netEvent(PAL_HOOK_CONNECT6, PAL_VERDICT_DENY, PAL_REASON_NOT_ALLOWLISTED);
     e.orig_family = 6;
     inet_pton(AF_INET6, "::ffff:52.94.1.7", e.orig_daddr);
-    auto j = formatNetEvent(e, {&c, {"api", "dns"}}, Clock());
+    const std::vector<std::string> policies = {"api", "dns"};
+    auto j = nlohmann::json::parse(formatNetEvent(e, {&c, &policies}, Clock()));
 
     EXPECT_EQ(j["event"]["action"], "connect");
     EXPECT_EQ(j["event"]["outcome"], "denied");
@@ -64,7 +66,7 @@ TEST(EventFormat, DeniedConnectCarriesEveryField) {
 TEST(EventFormat, AuditSendmsgAndUnknownContainer) {
     auto e = netEvent(PAL_HOOK_SENDMSG4, PAL_VERDICT_AUDIT, PAL_REASON_EXCEPT);
     e.protocol = IPPROTO_UDP;
-    auto j = formatNetEvent(e, {}, Clock());
+    auto j = nlohmann::json::parse(formatNetEvent(e, {}, Clock()));
     EXPECT_EQ(j["event"]["action"], "sendmsg");
     EXPECT_EQ(j["palisade"]["verdict"], "audit");
     EXPECT_EQ(j["palisade"]["reason"], "except");
@@ -78,12 +80,42 @@ TEST(EventFormat, PacketSocketKilledByTheTracepoint) {
     e.h.type = PAL_EVENT_SOCKET;
     e.family = AF_PACKET;
     e.sock_type = SOCK_RAW;
-    auto j = formatNetEvent(e, {}, Clock());
+    auto j = nlohmann::json::parse(formatNetEvent(e, {}, Clock()));
     EXPECT_EQ(j["event"]["action"], "socket-create");
     EXPECT_EQ(j["palisade"]["mechanism"], "tracepoint/sys_enter_socket");
     EXPECT_EQ(j["palisade"]["enforcement"], "sigkill");
     EXPECT_EQ(j["socket"]["family"], "AF_PACKET");
     EXPECT_FALSE(j.contains("destination"));
+}
+
+// Names come from users and processes: quotes, control characters and bytes
+// that are not UTF-8 must still give one valid JSON line.
+TEST(EventFormat, StringsAreEscapedAndInvalidUtf8Replaced) {
+    Container c;
+    c.name = "we\"ird\n";
+    c.runtime = "docker";
+    auto e = netEvent(PAL_HOOK_CONNECT4, PAL_VERDICT_DENY, PAL_REASON_NOT_ALLOWLISTED);
+    std::strcpy(e.h.comm, "a\xff\\b");
+    const std::string line = formatNetEvent(e, {&c}, Clock());
+    EXPECT_EQ(line.find('\n'), std::string::npos);
+    auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["container"]["name"], "we\"ird\n");
+    EXPECT_EQ(j["process"]["name"], "a\xef\xbf\xbd\\b");  // U+FFFD
+}
+
+// Ingress (SPEC §4.2, the receiver's side): the address is the sender's, the
+// port the receiver's, and no process is named.
+TEST(EventFormat, IngressNamesTheSenderAsSource) {
+    Container sender;
+    sender.name = "rogue";
+    auto e = netEvent(PAL_HOOK_SKB_INGRESS, PAL_VERDICT_DENY, PAL_REASON_INTER_CONTAINER);
+    e.dport = 5432;
+    auto j = nlohmann::json::parse(formatNetEvent(e, {nullptr, nullptr, &sender}, Clock()));
+    EXPECT_EQ(j["source"]["ip"], "52.94.1.7");
+    EXPECT_EQ(j["source"]["container"]["name"], "rogue");
+    EXPECT_EQ(j["destination"], nlohmann::json({{"port", 5432}}));
+    EXPECT_EQ(j["network"]["direction"], "ingress");
+    EXPECT_FALSE(j.contains("process"));
 }
 
 TEST(EventFormat, Iso8601HasNanoseconds) {

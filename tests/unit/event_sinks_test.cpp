@@ -49,7 +49,7 @@ TEST(FileSink, RotatesBySizeKeepingMaxFiles) {
     const std::string path = dir.path() + "/sub/events.jsonl";  // the directory is created
     {
         FileSink sink(path, 1000, 3);
-        for (int i = 0; i < 50; i++) sink.write(nlohmann::json(), numbered(i));
+        for (int i = 0; i < 50; i++) sink.write(Event(numbered(i)));
         sink.flush();
     }
     for (const std::string& p : {path, path + ".1", path + ".2"}) {
@@ -69,11 +69,11 @@ TEST(FileSink, AppendsToAnExistingFileAndCountsItsSize) {
     const std::string path = dir.path() + "/events.jsonl";
     {
         FileSink sink(path, 1000, 2);
-        for (int i = 0; i < 9; i++) sink.write(nlohmann::json(), numbered(i));
+        for (int i = 0; i < 9; i++) sink.write(Event(numbered(i)));
     }
     FileSink again(path, 1000, 2);
-    again.write(nlohmann::json(), numbered(9));   // fills the file to 1000 bytes
-    again.write(nlohmann::json(), numbered(10));  // goes to a new one
+    again.write(Event(numbered(9)));   // fills the file to 1000 bytes
+    again.write(Event(numbered(10)));  // goes to a new one
     again.flush();
     EXPECT_EQ(linesOf(path + ".1").size(), 10u);
     EXPECT_EQ(linesOf(path), std::vector<std::string>{numbered(10)});
@@ -104,10 +104,9 @@ TEST(ControlServer, ASubscriberThatDoesNotReadCostsBoundedMemory) {
     ASSERT_EQ(server.subscribers(), 1u);
 
     // Three times what a subscriber may hold, and the client never reads.
-    const nlohmann::json event = {{"event", {{"action", "connect"}}}};
-    const std::string line(1023, 'x');
-    const size_t lines = 3 * ControlServer::kMaxQueuedBytes / (line.size() + 1);
-    for (size_t i = 0; i < lines; i++) server.publish(event, line);
+    const Event event(std::string(1023, 'x'));
+    const size_t lines = 3 * ControlServer::kMaxQueuedBytes / (event.line().size() + 1);
+    for (size_t i = 0; i < lines; i++) server.publish(event);
 
     const uint64_t dropped = server.droppedForSlowSubscribers();
     EXPECT_GT(dropped, 0u);
@@ -117,7 +116,7 @@ TEST(ControlServer, ASubscriberThatDoesNotReadCostsBoundedMemory) {
     getsockopt(client, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len);
     len = sizeof(int);
     getsockopt(client, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len);
-    const size_t kept = (lines - dropped) * (line.size() + 1);
+    const size_t kept = (lines - dropped) * (event.line().size() + 1);
     EXPECT_LE(kept, ControlServer::kMaxQueuedBytes + static_cast<size_t>(sndbuf + rcvbuf));
     close(client);
     for (int i = 0; i < 5 && server.subscribers() > 0; i++) serve(server);
