@@ -149,7 +149,7 @@ class Builder {
 
     void addPrefix(uint32_t epid, const PrefixEntry& e) {
         pal_lpm_value v{};
-        v.ports = ports(e.ranges, e.firstRule);
+        v.ports = ports(*e.ranges, e.firstRule);
         v.flags = e.flags;
         if (e.prefixLen == (e.v6 ? 128 : 32)) {
             out_.policies[epid].flags |= PAL_POLICY_HOSTS;

@@ -1,5 +1,6 @@
 #include "compiler/prefix_table.h"
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -31,40 +32,60 @@ bool contains(const PrefixKey& outer, const PrefixKey& inner) {
 std::vector<PrefixEntry> buildPrefixTable(const std::vector<CidrRule>& rules) {
     // Sorted by (family, address, length): a prefix is followed by every prefix
     // it contains, so a stack holds exactly the entries containing the current one.
-    std::map<PrefixKey, std::vector<Marker>> prefixes;
+    std::vector<std::pair<PrefixKey, Marker>> marked;
     for (size_t i = 0; i < rules.size(); i++) {
-        for (const auto& c : rules[i].rule->toCIDR) {
-            prefixes[{c.v6, c.addr, c.prefixLen}].push_back({i, false});
-        }
-        for (const auto& c : rules[i].rule->except) {
-            prefixes[{c.v6, c.addr, c.prefixLen}].push_back({i, true});
-        }
+        for (const auto& c : rules[i].rule->toCIDR)
+            marked.push_back({{c.v6, c.addr, c.prefixLen}, {i, false}});
+        for (const auto& c : rules[i].rule->except)
+            marked.push_back({{c.v6, c.addr, c.prefixLen}, {i, true}});
     }
+    std::sort(marked.begin(), marked.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+
+    // What an entry allows depends only on which rules hold it and how (the
+    // state), and a long list gives many entries of the same state.
+    struct Outcome {
+        std::shared_ptr<const std::vector<pal_port_range>> ranges;
+        uint32_t flags = 0;
+        const EgressRule* firstRule = nullptr;
+    };
+    std::map<std::vector<uint8_t>, Outcome> outcomes;
 
     std::vector<PrefixEntry> out;
-    std::vector<std::pair<PrefixKey, const std::vector<Marker>*>> stack;
+    std::vector<std::pair<PrefixKey, std::vector<Marker>>> stack;
     std::vector<uint8_t> state(rules.size());  // bit 1: inside a CIDR, bit 2: inside an except
-    for (const auto& [key, markers] : prefixes) {
+    for (size_t at = 0; at < marked.size();) {
+        const PrefixKey& key = marked[at].first;
+        std::vector<Marker> markers;
+        for (; at < marked.size() && marked[at].first == key; at++)
+            markers.push_back(marked[at].second);
         while (!stack.empty() && !contains(stack.back().first, key)) stack.pop_back();
-        stack.emplace_back(key, &markers);
+        stack.emplace_back(key, std::move(markers));
 
         std::fill(state.begin(), state.end(), 0);
         for (const auto& [k, ms] : stack) {
-            for (const auto& m : *ms) state[m.rule] |= m.except ? 2 : 1;
+            for (const auto& m : ms) state[m.rule] |= m.except ? 2 : 1;
         }
-        PrefixEntry e;
-        std::tie(e.v6, e.addr, e.prefixLen) = key;
-        std::vector<pal_port_range> allowed;
-        for (size_t i = 0; i < rules.size(); i++) {
-            if (state[i] == 1) {
-                allowed.insert(allowed.end(), rules[i].ranges.begin(), rules[i].ranges.end());
-                if (!e.firstRule) e.firstRule = rules[i].rule;
-            } else if (state[i] == 3) {
-                e.flags |= PAL_LPM_EXCEPT;
+        auto [it, fresh] = outcomes.try_emplace(state);
+        Outcome& o = it->second;
+        if (fresh) {
+            std::vector<pal_port_range> allowed;
+            for (size_t i = 0; i < rules.size(); i++) {
+                if (state[i] == 1) {
+                    allowed.insert(allowed.end(), rules[i].ranges.begin(), rules[i].ranges.end());
+                    if (!o.firstRule) o.firstRule = rules[i].rule;
+                } else if (state[i] == 3) {
+                    o.flags |= PAL_LPM_EXCEPT;
+                }
             }
+            o.ranges =
+                std::make_shared<const std::vector<pal_port_range>>(normalizePortRanges(allowed));
         }
-        e.ranges = normalizePortRanges(allowed);
-        out.push_back(std::move(e));
+        PrefixEntry& e = out.emplace_back();
+        std::tie(e.v6, e.addr, e.prefixLen) = key;
+        e.ranges = o.ranges;
+        e.flags = o.flags;
+        e.firstRule = o.firstRule;
     }
     return out;
 }

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "policy/policy.h"
@@ -24,7 +25,9 @@ struct PrefixEntry {
     bool v6 = false;
     std::array<uint8_t, 16> addr{};
     uint8_t prefixLen = 0;
-    std::vector<pal_port_range> ranges;     // normalised union; empty: nothing allowed
+    // The normalised union; empty: nothing allowed. Shared by every entry that
+    // the same rules cover (a long CIDR list is one rule).
+    std::shared_ptr<const std::vector<pal_port_range>> ranges;
     uint32_t flags = 0;                     // enum pal_lpm_flags
     const EgressRule* firstRule = nullptr;  // for error locations
 };
