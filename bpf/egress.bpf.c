@@ -146,10 +146,13 @@ int pal_skb_ingress(struct __sk_buff* skb) {
     struct pal_decision dec;
     __u8 reason = PAL_REASON_INTER_CONTAINER;
 
+    /* First what the socket says, no map needed: most packets answer a flow
+     * (every ACK of a bulk transfer passes here). */
+    if (!pal_opens_flow(skb)) return 1;
     if (!pal_skb_subject(skb, &receiver)) return 1;
     if (!(receiver.policy.flags & PAL_POLICY_ISOLATED) || receiver.policy.mode == PAL_MODE_ALLOW)
         return 1;
-    if (!pal_skb_sender(skb, &sender) || !pal_opens_flow(skb)) return 1;
+    if (!pal_skb_sender(skb, &sender)) return 1;
     sender.peer_cgroup = pal_addr_owner(&sender);
     if (!sender.peer_cgroup || sender.peer_cgroup == receiver.cgroup_id) return 1;
     c = bpf_map_lookup_elem(&pal_cgroups, &sender.peer_cgroup);
