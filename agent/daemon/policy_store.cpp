@@ -36,15 +36,13 @@ PolicyStore::Outcome PolicyStore::reload(const std::string& policyDir,
             it = files_.erase(it);
         }
     }
-    return out;
-}
-
-std::vector<Policy> PolicyStore::policies() const {
-    std::vector<Policy> all;
-    for (const auto& [path, file] : files_) {
-        all.insert(all.end(), file.policies.begin(), file.policies.end());
+    if (out.changed()) {
+        policies_.clear();
+        for (const auto& [path, file] : files_) {
+            policies_.insert(policies_.end(), file.policies.begin(), file.policies.end());
+        }
     }
-    return all;
+    return out;
 }
 
 }  // namespace palisade

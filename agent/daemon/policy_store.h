@@ -25,11 +25,14 @@ class PolicyStore {
     // its last good version in force.
     Outcome reload(const std::string& policyDir, const PolicyVerifier* verifier = nullptr);
 
-    std::vector<Policy> policies() const;
+    // Every policy in force, in file order (kept, not rebuilt per call: a
+    // 100,000-CIDR policy is expensive to copy).
+    const std::vector<Policy>& policies() const { return policies_; }
     const std::map<std::string, PolicyFile>& files() const { return files_; }
 
   private:
     std::map<std::string, PolicyFile> files_;  // last good version, by path
+    std::vector<Policy> policies_;             // of files_, in order
 };
 
 }  // namespace palisade
