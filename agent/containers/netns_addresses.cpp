@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 namespace palisade {
@@ -36,10 +37,23 @@ pid_t processIn(const std::string& cgroupPath, int depth = 0) {
     return 0;
 }
 
-// RTM_GETADDR dump in the calling thread's network namespace.
-bool dumpAddresses(std::vector<IpAddress>& out) {
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0) return false;
+// Whether any process is in the cgroup or below it (cgroup.events), without
+// walking it.
+bool populated(const std::string& cgroupPath) {
+    std::ifstream events(cgroupPath + "/cgroup.events");
+    std::string key;
+    int value = 0;
+    while (events >> key >> value) {
+        if (key == "populated") return value != 0;
+    }
+    return true;  // unknown: look
+}
+
+// A netlink socket in the calling thread's network namespace; it stays there.
+int routeSocket() { return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE); }
+
+// RTM_GETADDR dump over `fd`, in the namespace the socket was opened in.
+bool dumpAddresses(int fd, std::vector<IpAddress>& out) {
     struct {
         nlmsghdr nh;
         ifaddrmsg ifa;
@@ -79,7 +93,6 @@ bool dumpAddresses(std::vector<IpAddress>& out) {
             }
         }
     }
-    close(fd);
     return ok;
 }
 
@@ -96,38 +109,72 @@ std::string IpAddress::str() const {
     return text;
 }
 
-std::map<uint64_t, std::vector<IpAddress>> learnAddresses(
+AddressLearner::AddressLearner() : own_(netnsInode("/proc/self/ns/net")) {}
+
+AddressLearner::~AddressLearner() {
+    for (const auto& [ino, fd] : sockets_) close(fd);
+}
+
+void AddressLearner::forgetNamespaces() { netnsOf_.clear(); }
+
+std::map<uint64_t, std::vector<IpAddress>> AddressLearner::learn(
     const std::vector<Container>& containers) {
-    std::map<uint64_t, std::vector<IpAddress>> found;
-    // setns() moves only the calling thread: a short-lived thread visits every
-    // namespace, and the agent's own threads never leave theirs.
-    std::thread visitor([&] {
-        const ino_t own = netnsInode("/proc/self/ns/net");
-        std::map<ino_t, std::vector<IpAddress>> byNetns;  // containers sharing a netns (pods)
-        for (const auto& c : containers) {
-            pid_t pid = processIn(c.cgroupPath);
-            if (!pid) continue;
-            const std::string nsPath = "/proc/" + std::to_string(pid) + "/ns/net";
-            const ino_t ino = netnsInode(nsPath);
-            if (!ino || ino == own) continue;
-            if (auto it = byNetns.find(ino); it != byNetns.end()) {
-                found[c.cgroupId] = it->second;
-                continue;
-            }
-            int fd = open(nsPath.c_str(), O_RDONLY | O_CLOEXEC);
-            std::vector<IpAddress> addrs;
-            if (fd < 0 || setns(fd, CLONE_NEWNET) != 0 || !dumpAddresses(addrs)) {
-                spdlog::debug("addresses of container {}: {}", c.id.substr(0, 12),
-                              std::strerror(errno));
-                if (fd >= 0) close(fd);
-                continue;
-            }
-            close(fd);
-            byNetns[ino] = addrs;
-            found[c.cgroupId] = std::move(addrs);
+    // Which namespace each container is in: looked up once per container.
+    std::map<ino_t, std::string> toEnter;  // new namespaces, by a path to them
+    std::map<uint64_t, ino_t> netnsOf;
+    for (const auto& c : containers) {
+        if (auto known = netnsOf_.find(c.cgroupId); known != netnsOf_.end()) {
+            netnsOf[c.cgroupId] = known->second;
+            continue;
         }
-    });
-    visitor.join();
+        if (!populated(c.cgroupPath)) continue;
+        pid_t pid = processIn(c.cgroupPath);
+        if (!pid) continue;
+        const std::string nsPath = "/proc/" + std::to_string(pid) + "/ns/net";
+        const ino_t ino = netnsInode(nsPath);
+        if (!ino) continue;
+        netnsOf[c.cgroupId] = ino;
+        if (ino != own_ && !sockets_.count(ino)) toEnter.emplace(ino, nsPath);
+    }
+    netnsOf_ = std::move(netnsOf);
+
+    if (!toEnter.empty()) {
+        // setns() moves only the calling thread: a short-lived thread enters
+        // each new namespace, and the agent's own threads never leave theirs.
+        std::thread visitor([&] {
+            for (const auto& [ino, path] : toEnter) {
+                int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+                int fd = ns >= 0 && setns(ns, CLONE_NEWNET) == 0 ? routeSocket() : -1;
+                if (fd >= 0) {
+                    sockets_[ino] = fd;
+                } else {
+                    spdlog::debug("network namespace {}: {}", path, std::strerror(errno));
+                }
+                if (ns >= 0) close(ns);
+            }
+        });
+        visitor.join();
+    }
+
+    // One dump per namespace in use (containers of a pod share one); the
+    // sockets of namespaces no container is in any more go.
+    std::set<ino_t> used;
+    for (const auto& [cgid, ino] : netnsOf_) used.insert(ino);
+    std::map<ino_t, std::vector<IpAddress>> byNetns;
+    for (auto it = sockets_.begin(); it != sockets_.end();) {
+        std::vector<IpAddress> addrs;
+        if (!used.count(it->first) || !dumpAddresses(it->second, addrs)) {
+            close(it->second);
+            it = sockets_.erase(it);
+            continue;
+        }
+        byNetns[it->first] = std::move(addrs);
+        ++it;
+    }
+    std::map<uint64_t, std::vector<IpAddress>> found;
+    for (const auto& [cgid, ino] : netnsOf_) {
+        if (auto it = byNetns.find(ino); it != byNetns.end()) found[cgid] = it->second;
+    }
     return found;
 }
 

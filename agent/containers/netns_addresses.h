@@ -2,6 +2,8 @@
 // the container's network namespace, found through a process in its cgroup.
 #pragma once
 
+#include <sys/types.h>
+
 #include <array>
 #include <compare>
 #include <cstdint>
@@ -20,12 +22,33 @@ struct IpAddress {
     std::string str() const;
 };
 
-// The addresses of every container that has a network namespace of its own
-// (one with a process in its cgroup, other than the agent's namespace: a
-// container on the host network has no address of its own), by cgroup id.
-// Loopback and other host-scope addresses are left out. Containers with no
-// process yet are absent. Never throws; a namespace that cannot be read is
-// logged and skipped.
-std::map<uint64_t, std::vector<IpAddress>> learnAddresses(const std::vector<Container>& containers);
+// Learns the addresses of containers, again and again (the agent asks every
+// second). Each network namespace is entered once, to open a netlink socket
+// that stays in it; after that a learn() costs one RTM_GETADDR dump per
+// namespace and nothing per container whose namespace is known, so that an
+// idle agent with a thousand containers stays idle (SPEC §8).
+class AddressLearner {
+  public:
+    AddressLearner();
+    ~AddressLearner();
+    AddressLearner(const AddressLearner&) = delete;
+    AddressLearner& operator=(const AddressLearner&) = delete;
+
+    // The addresses of every container that has a network namespace of its own
+    // (one with a process in its cgroup, other than the agent's namespace: a
+    // container on the host network has no address of its own), by cgroup id.
+    // Loopback and other host-scope addresses are left out. Containers with no
+    // process yet are absent. Never throws; a namespace that cannot be read is
+    // logged and skipped.
+    std::map<uint64_t, std::vector<IpAddress>> learn(const std::vector<Container>& containers);
+    // Makes the next learn() find every container's namespace again (a
+    // container whose processes were replaced may be in another one now).
+    void forgetNamespaces();
+
+  private:
+    ino_t own_;                          // the agent's network namespace
+    std::map<uint64_t, ino_t> netnsOf_;  // by cgroup id; own_: host network
+    std::map<ino_t, int> sockets_;       // netlink sockets, one per namespace
+};
 
 }  // namespace palisade

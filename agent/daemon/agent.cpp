@@ -144,6 +144,7 @@ class Agent {
     Debounce policyDebounce_{kPolicyQuiet, kPolicyMaxDelay};
     std::set<uint64_t> added_, removed_;  // since the last generation or fast-path update
     bool metadataChanged_ = false;
+    AddressLearner addressLearner_;
     std::map<uint64_t, std::vector<IpAddress>> addresses_;  // by cgroup id
     std::vector<Container> containers_;
     std::map<uint64_t, size_t> containerByCgroup_;
@@ -246,7 +247,7 @@ bool Agent::isPeerTarget(const Container& c) const {
 }
 
 void Agent::refreshAddresses() {
-    auto learned = learnAddresses(containers_);
+    auto learned = addressLearner_.learn(containers_);
     if (learned == addresses_) return;
     for (const auto& [cgid, addrs] : learned) {
         auto before = addresses_.find(cgid);
@@ -494,6 +495,7 @@ void Agent::loop(int sigfd, ring_buffer* rb) {
             } else if (containers) {
                 containersChanged();
             }
+            addressLearner_.forgetNamespaces();
             nextResync = now + kResyncPeriod;
         }
         if (now >= nextAddresses) {
