@@ -73,7 +73,8 @@ void readNat64Prefix(Reader& r, const Field& f, Cidr& out) {
                 "only /96 NAT64 prefixes are supported, not /" + std::to_string(cidr->prefixLen));
     } else {
         out = *cidr;
-        out.where = r.at(f.value);
+        out.line = f.value.line();
+        out.column = f.value.column();
     }
 }
 

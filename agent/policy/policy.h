@@ -18,7 +18,10 @@ struct Cidr {
     bool v6 = false;
     std::array<uint8_t, 16> addr{};  // IPv4 in the first 4 bytes
     uint8_t prefixLen = 0;
-    SourceLocation where;
+    // Where it is written in its policy's file (1-based; 0: unknown). Not a
+    // SourceLocation: a file name per CIDR of a 100,000-entry list is costly.
+    uint32_t line = 0;
+    uint32_t column = 0;
 
     std::string str() const;  // "10.0.0.0/8", "2001:db8::/32"
     bool operator==(const Cidr& o) const {

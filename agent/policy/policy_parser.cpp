@@ -163,7 +163,8 @@ std::optional<Cidr> readCidr(Reader& r, const Field& f) {
         r.error(f.value, error);
         return std::nullopt;
     }
-    cidr->where = r.at(f.value);
+    cidr->line = f.value.line();
+    cidr->column = f.value.column();
     return cidr;
 }
 
@@ -171,9 +172,9 @@ std::vector<Cidr> readCidrList(Reader& r, const Field& f) {
     std::vector<Cidr> cidrs;
     if (!r.isList(f)) return cidrs;
     cidrs.reserve(f.value.size());
-    for (const Field& item : r.items(f)) {
+    r.forEachItem(f, [&](const Field& item) {
         if (auto cidr = readCidr(r, item)) cidrs.push_back(*cidr);
-    }
+    });
     return cidrs;
 }
 
@@ -193,7 +194,7 @@ void checkExceptsInside(Reader& r, const EgressRule& rule) {
     for (const Cidr& except : rule.except) {
         if (std::ranges::none_of(rule.toCIDR,
                                  [&](const Cidr& to) { return contains(to, except); })) {
-            r.error(except.where,
+            r.error(r.at(except.line, except.column),
                     "except " + except.str() + " is not inside any toCIDR of this rule");
         }
     }

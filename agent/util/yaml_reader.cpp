@@ -101,8 +101,10 @@ std::string describe(const Node& node) {
 Reader::Reader(std::string file, Diagnostics& out)
     : file_(std::move(file)), out_(out), firstError_(out.size()) {}
 
-SourceLocation Reader::at(const Node& node) const {
-    return {file_, static_cast<int>(node.line()), static_cast<int>(node.column())};
+SourceLocation Reader::at(const Node& node) const { return at(node.line(), node.column()); }
+
+SourceLocation Reader::at(uint32_t line, uint32_t column) const {
+    return {file_, static_cast<int>(line), static_cast<int>(column)};
 }
 
 void Reader::error(const Node& node, std::string message) { error(at(node), std::move(message)); }

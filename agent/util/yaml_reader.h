@@ -37,6 +37,7 @@ class Reader {
     Reader(std::string file, Diagnostics& out);
 
     SourceLocation at(const Node& node) const;
+    SourceLocation at(uint32_t line, uint32_t column) const;
     void error(const Node& node, std::string message);
     void error(SourceLocation where, std::string message);
     // True once anything was reported through this reader.
@@ -53,6 +54,17 @@ class Reader {
     bool isMap(const Field& f);
     bool isList(const Field& f);
     std::vector<Field> items(const Field& list) const;  // `list` must be a list
+    // The same, one item at a time into `visit`, for long lists: one Field is
+    // reused, so an item costs no allocation. `list` must be a list.
+    template <typename Visit>
+    void forEachItem(const Field& list, Visit&& visit) const {
+        Field item;
+        for (size_t i = 0; i < list.value.size(); i++) {
+            item.key = item.value = list.value.item(i);
+            item.path.assign(list.path).append("[").append(std::to_string(i)).append("]");
+            visit(static_cast<const Field&>(item));
+        }
+    }
     std::optional<std::string> string(const Field& f);
     std::optional<int64_t> integer(const Field& f);  // saturates when out of int64 range
     std::optional<bool> boolean(const Field& f);

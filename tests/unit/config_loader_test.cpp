@@ -94,7 +94,7 @@ TEST(ConfigLoader, ParsesTheSpecExample) {
     EXPECT_EQ(c.defaults.unmatched, UnmatchedAction::Audit);
     EXPECT_EQ(c.defaults.interContainer, InterContainer::Deny);
     EXPECT_EQ(c.defaults.nat64Prefix.str(), "64:ff9b::/96");
-    EXPECT_EQ(c.defaults.nat64Prefix.where.line, 15);
+    EXPECT_EQ(c.defaults.nat64Prefix.line, 15u);
     ASSERT_EQ(c.events.sinks.size(), 2u);
     EXPECT_EQ(c.events.sinks[0].type, SinkConfig::Type::Stdout);
     EXPECT_EQ(c.events.sinks[1].type, SinkConfig::Type::File);

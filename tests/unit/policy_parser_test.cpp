@@ -464,8 +464,8 @@ TEST(PolicyParser, ReadsEveryField) {
     EXPECT_FALSE(cidrRule.toContainers);
     EXPECT_EQ(cidrRule.where.line, 15);
     EXPECT_EQ(cidrRule.where.column, 7);
-    EXPECT_EQ(cidrRule.toCIDR[1].where.line, 15);
-    EXPECT_EQ(cidrRule.toCIDR[1].where.column, 29);
+    EXPECT_EQ(cidrRule.toCIDR[1].line, 15u);
+    EXPECT_EQ(cidrRule.toCIDR[1].column, 29u);
     ASSERT_EQ(cidrRule.ports.size(), 6u);
     const auto& ports = cidrRule.ports;
     EXPECT_EQ(ports[0].port, 443);
