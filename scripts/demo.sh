@@ -76,26 +76,42 @@ try:
     while True: s.accept()[0].close()
 except Exception: pass' &
 
-# in CONTAINER ADDRESS PORT: connect from inside a container (cgroup, then netns).
-in_container() {
-    local name=$1 addr=$2 port=$3 id
+# inside CONTAINER COMMAND...: runs a command in a container (cgroup, then netns).
+inside() {
+    local name=$1 id
+    shift
     id=$([[ $name == api ]] && echo "$API_ID" || echo "$DB_ID")
     sh -c "echo \$\$ > '$ROOT/system.slice/docker-$id.scope/cgroup.procs' &&
-           exec ip netns exec $name-$$ python3 -c '
+           exec ip netns exec $name-$$ \"\$@\"" sh "$@"
+}
+
+# The database listens on 5432 inside its container.
+inside db python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 5432)); s.listen(64); s.settimeout(60)
+try:
+    while True: s.accept()[0].close()
+except Exception: pass' 2>/dev/null &  # killed with the container's cgroup at the end
+
+# in_container CONTAINER ADDRESS PORT: connect from inside a container.
+in_container() {
+    inside "$1" python3 -c '
 import socket, sys
 addr, port = sys.argv[1], int(sys.argv[2])
-fam = socket.AF_INET6 if \":\" in addr else socket.AF_INET
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
 s = socket.socket(fam); s.settimeout(3)
 try:
-    s.connect((addr, port)); print(\"connected\")
+    s.connect((addr, port)); print("connected")
 except OSError as e:
     print(e.strerror)
-' $addr $port"
+' "$2" "$3"
 }
 
 mkdir -p "$WORK/policies.d"
 cat >"$WORK/policies.d/demo.yaml" <<'POLICY'
-# api may reach its external API over HTTPS, nothing else; db has no egress.
+# api may reach its external API over HTTPS and the database on 5432, nothing
+# else; db has no egress (so it cannot open a connection to api either).
 apiVersion: palisade.dev/v1
 kind: ContainerPolicy
 metadata: {name: api}
@@ -104,6 +120,8 @@ spec:
   egress:
     - toCIDR: ["198.19.0.10/32"]
       ports: [{port: 443, protocol: TCP}]
+    - toContainers: {name: "db"}
+      ports: [{port: 5432, protocol: TCP}]
 ---
 apiVersion: palisade.dev/v1
 kind: ContainerPolicy
@@ -141,6 +159,9 @@ try api ::ffff:198.19.0.66 443    # the same host through an IPv4-mapped IPv6 ad
 try api ::ffff:198.19.0.10 443    # ... judged as the IPv4 address it carries
 try api fd00:19::66 443           # plain IPv6: the policy has no IPv6 CIDR
 try db 198.19.0.10 443            # the database has no egress at all
+try api 198.18.0.12 5432          # api -> db on the port its toContainers rule names
+try api 198.18.0.12 22            # ... on any other port
+try db 198.18.0.11 5432           # db -> api: no rule of db's names api
 
 sleep 0.3
 say "events (JSON lines, SPEC §6)"
@@ -151,8 +172,9 @@ for line in sys.stdin:
     e = json.loads(line)
     p, d = e["palisade"], e.get("destination", {})
     orig = " (from %s)" % p["original_destination"] if "original_destination" in p else ""
-    print("  %-7s %-15s %-17s %s:%s%s  container=%s pid=%s" % (p["verdict"], p["reason"],
-          p["mechanism"], d.get("ip"), d.get("port"), orig, e["container"]["name"],
+    peer = " (container %s)" % d["container"]["name"] if "container" in d else ""
+    print("  %-7s %-16s %-17s %s:%s%s%s  container=%s pid=%s" % (p["verdict"], p["reason"],
+          p["mechanism"], d.get("ip"), d.get("port"), orig, peer, e["container"]["name"],
           e["process"]["pid"]))
     last = line
 print("\n  one event in full:\n  " + last.strip())'
