@@ -11,8 +11,6 @@
 #include "events.bpf.h"
 #include "packet.bpf.h"
 
-char LICENSE[] SEC("license") = "GPL";
-
 /* 1 lets the call proceed; 0 makes it fail with EPERM. */
 static __always_inline int pal_judge_sock_addr(struct bpf_sock_addr* ctx, struct pal_dest* d,
                                                __u8 hook) {

@@ -19,8 +19,6 @@
 #include "exec.bpf.h"
 #include <bpf/bpf_tracing.h>
 
-char LICENSE[] SEC("license") = "GPL";
-
 /* The caller's credentials by thread id, from syscall entry to the exec
  * tracepoint (fallback only). LRU: an exec that fails leaves its entry behind. */
 struct {

@@ -2,13 +2,15 @@
 #
 # Compiles bpf/<SOURCE> with clang -target bpf (CO-RE, BTF), generates its libbpf
 # skeleton with bpftool into the build dir and exposes it as the INTERFACE target
-# `NAME_skel` (include "NAME.skel.h"). Every header under bpf/ and include/palisade/
-# is a dependency, so editing the shared ABI header rebuilds the object.
+# `NAME_skel` (include "NAME.skel.h"). Every header and source under bpf/ and
+# include/palisade/ is a dependency (a source may include others), so editing the
+# shared ABI header rebuilds the object.
 find_program(BPF_CLANG NAMES clang clang-16 clang-15 clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)
 
 file(GLOB PALISADE_BPF_HEADERS CONFIGURE_DEPENDS
-     ${PROJECT_SOURCE_DIR}/bpf/*.h ${PROJECT_SOURCE_DIR}/include/palisade/*.h)
+     ${PROJECT_SOURCE_DIR}/bpf/*.h ${PROJECT_SOURCE_DIR}/bpf/*.c
+     ${PROJECT_SOURCE_DIR}/include/palisade/*.h)
 
 function(bpf_object NAME SOURCE)
     set(obj ${CMAKE_CURRENT_BINARY_DIR}/bpf/${NAME}.bpf.o)

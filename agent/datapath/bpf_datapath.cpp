@@ -18,7 +18,7 @@
 #include "datapath/datapath.h"
 #include "datapath/exec_programs.h"
 #include "datapath/map_writer.h"
-#include "egress.skel.h"
+#include "palisade_bpf.skel.h"
 
 namespace fs = std::filesystem;
 
@@ -129,18 +129,17 @@ bool skbHasCurrentTask() {
 
 struct BpfDatapath::Impl {
     DatapathOptions options;
-    egress* skel = nullptr;
+    palisade_bpf* skel = nullptr;
     bool adopted = false;
     std::vector<bpf_link*> links;
     std::vector<AttachedProgram> attached;
     std::vector<int> attachedFds;  // program fds, as `attached`
     std::unique_ptr<MapWriter> writer;
-    std::unique_ptr<ExecPrograms> exec;  // bpf/exec.bpf.c, on the maps of `skel`
 
     ~Impl() {
         // Closing drops our references only: the pins keep programs attached.
         for (auto* l : links) bpf_link__destroy(l);
-        egress__destroy(skel);
+        palisade_bpf__destroy(skel);
     }
 
     int fd(bpf_map* m) const { return bpf_map__fd(m); }
@@ -183,13 +182,19 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     const fs::path state(options.stateDir);
     auto impl = std::make_unique<BpfDatapath::Impl>();
     impl->options = options;
-    impl->skel = egress__open();
-    if (!impl->skel) fail("open BPF object egress", errno);
+    impl->skel = palisade_bpf__open();
+    if (!impl->skel) fail("open BPF object palisade", errno);
     impl->adopted = adoptPinnedMaps(impl->skel->obj, state / "maps");
     impl->skel->rodata->pal_skb_has_current = skbHasCurrentTask();
-    if (int err = egress__load(impl->skel)) fail("load BPF programs (egress)", err);
-    impl->exec = std::make_unique<ExecPrograms>(
-        impl->skel->obj, options.bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint);
+    const ExecMechanism exec = options.bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint;
+    selectExecPrograms(impl->skel->obj, exec);
+    if (int err = palisade_bpf__load(impl->skel)) {
+        fail(std::string("load BPF programs (exec policy through ") + execMechanismHook(exec) + ")",
+             err);
+    }
+    spdlog::info("exec policy through {}: a refused exec {}", execMechanismHook(exec),
+                 exec == ExecMechanism::Lsm ? "fails with EPERM"
+                                            : "is killed (SIGKILL) before the new image runs");
 
     pal_config config{};
     config.nat64_prefixlen = options.nat64Prefix.prefixLen;
@@ -224,21 +229,18 @@ void BpfDatapath::attach() {
     const fs::path links = fs::path(impl.options.stateDir) / "links";
     bpf_program* prog;
     try {
-        for (bpf_object* obj : {impl.skel->obj, impl.exec->object()}) {
-            bpf_object__for_each_program(prog, obj) {
-                if (!bpf_program__autoload(prog)) continue;  // another exec mechanism's
-                // Cgroup programs act below cgroupRoot only; the tracepoints and the
-                // LSM hook are node-wide and act on container tasks only (they check
-                // pal_cgroups first).
-                impl.links.push_back(
-                    impl.attach(prog, cg, st.st_ino, links / bpf_program__name(prog)));
-                bpf_prog_info info{};
-                uint32_t len = sizeof(info);
-                bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
-                impl.attached.push_back(
-                    {bpf_program__name(prog), bpf_program__section_name(prog), info.id});
-                impl.attachedFds.push_back(bpf_program__fd(prog));
-            }
+        bpf_object__for_each_program(prog, impl.skel->obj) {
+            if (!bpf_program__autoload(prog)) continue;  // another exec mechanism's
+            // Cgroup programs act below cgroupRoot only; the tracepoints and the
+            // LSM hook are node-wide and act on container tasks only (they check
+            // pal_cgroups first).
+            impl.links.push_back(impl.attach(prog, cg, st.st_ino, links / bpf_program__name(prog)));
+            bpf_prog_info info{};
+            uint32_t len = sizeof(info);
+            bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
+            impl.attached.push_back(
+                {bpf_program__name(prog), bpf_program__section_name(prog), info.id});
+            impl.attachedFds.push_back(bpf_program__fd(prog));
         }
     } catch (...) {
         close(cg);

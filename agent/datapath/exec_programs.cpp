@@ -1,19 +1,16 @@
 #include "datapath/exec_programs.h"
 
-#include <spdlog/spdlog.h>
-
-#include <cerrno>
-#include <cstring>
 #include <string>
 
 #include "datapath/datapath.h"
-#include "exec_policy.skel.h"
 
 namespace palisade {
 namespace {
 
-[[noreturn]] void fail(const std::string& what, int err) {
-    throw DatapathError(what + ": " + std::strerror(err < 0 ? -err : err));
+bpf_program* program(bpf_object* obj, const char* name) {
+    bpf_program* p = bpf_object__find_program_by_name(obj, name);
+    if (!p) throw DatapathError(std::string("BPF object without program ") + name);
+    return p;
 }
 
 }  // namespace
@@ -22,35 +19,12 @@ const char* execMechanismHook(ExecMechanism m) {
     return m == ExecMechanism::Lsm ? "lsm/bprm_creds_from_file" : "tp_btf/sched_process_exec";
 }
 
-ExecPrograms::ExecPrograms(bpf_object* shared, ExecMechanism mechanism)
-    : skel_(exec_policy__open(), exec_policy__destroy), mechanism_(mechanism) {
-    if (!skel_) fail("open BPF object exec_policy", errno);
-    bpf_map* map;
-    bpf_object__for_each_map(map, skel_->obj) {
-        if (bpf_map__is_internal(map)) continue;
-        // Its own maps (the fallback's credential snapshots) are created at load.
-        bpf_map* same = bpf_object__find_map_by_name(shared, bpf_map__name(map));
-        if (!same) continue;
-        if (int err = bpf_map__reuse_fd(map, bpf_map__fd(same))) {
-            fail(std::string("share map ") + bpf_map__name(map) + " with exec_policy", err);
-        }
-    }
+void selectExecPrograms(bpf_object* obj, ExecMechanism mechanism) {
     const bool lsm = mechanism == ExecMechanism::Lsm;
-    auto& p = skel_->progs;
-    bpf_program__set_autoload(p.pal_exec_lsm, lsm);
-    for (bpf_program* fallback : {p.pal_exec_tp, p.pal_execve_in, p.pal_execveat_in}) {
-        bpf_program__set_autoload(fallback, !lsm);
+    bpf_program__set_autoload(program(obj, "pal_exec_lsm"), lsm);
+    for (const char* fallback : {"pal_exec_tp", "pal_execve_in", "pal_execveat_in"}) {
+        bpf_program__set_autoload(program(obj, fallback), !lsm);
     }
-    if (int err = exec_policy__load(skel_.get())) {
-        fail(std::string("load BPF programs (exec_policy, ") + execMechanismHook(mechanism) + ")",
-             err);
-    }
-    spdlog::info("exec policy through {}: a refused exec {}", execMechanismHook(mechanism),
-                 lsm ? "fails with EPERM" : "is killed (SIGKILL) before the new image runs");
 }
-
-ExecPrograms::~ExecPrograms() = default;
-
-bpf_object* ExecPrograms::object() const { return skel_->obj; }
 
 }  // namespace palisade

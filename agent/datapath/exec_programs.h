@@ -1,13 +1,9 @@
-// The exec policy programs (bpf/exec.bpf.c, SPEC §4.7): a BPF object of their
-// own, loaded beside the egress object and sharing its maps. Part of the
-// datapath: only bpf_datapath.cpp uses this.
+// The exec policy programs (bpf/exec.bpf.c, SPEC §4.7), part of the palisade BPF
+// object: which of them a kernel loads. Part of the datapath: only
+// bpf_datapath.cpp uses this.
 #pragma once
 
 #include <bpf/libbpf.h>
-
-#include <memory>
-
-struct exec_policy;
 
 namespace palisade {
 
@@ -19,22 +15,9 @@ enum class ExecMechanism {
 
 const char* execMechanismHook(ExecMechanism m);
 
-class ExecPrograms {
-  public:
-    // Opens the object, makes it use `shared`'s maps of the same names, and
-    // loads the programs of `mechanism` only (the others are not loaded, so a
-    // kernel without BPF LSM loads the rest). Throws DatapathError.
-    ExecPrograms(bpf_object* shared, ExecMechanism mechanism);
-    ~ExecPrograms();
-    ExecPrograms(const ExecPrograms&) = delete;
-    ExecPrograms& operator=(const ExecPrograms&) = delete;
-
-    bpf_object* object() const;
-    ExecMechanism mechanism() const { return mechanism_; }
-
-  private:
-    std::unique_ptr<exec_policy, void (*)(exec_policy*)> skel_;
-    ExecMechanism mechanism_;
-};
+// Before `obj` is loaded: only the programs of `mechanism` are to be loaded
+// (so a kernel without BPF LSM loads the rest). Throws DatapathError when the
+// object lacks one of them.
+void selectExecPrograms(bpf_object* obj, ExecMechanism mechanism);
 
 }  // namespace palisade

@@ -22,7 +22,7 @@ struct PolicyMapFds {
     int peers = -1;
 };
 
-// The policy maps of a skeleton (the agent's egress object or a test object:
+// The policy maps of a skeleton (the agent's palisade object or a test object:
 // both share bpf/maps.bpf.h).
 template <typename SkeletonMaps>
 PolicyMapFds policyMapFds(const SkeletonMaps& m) {
