@@ -33,7 +33,7 @@ struct Parser {
 };
 
 struct Event {
-    yaml_event_t event;
+    yaml_event_t event{};
     ~Event() { yaml_event_delete(&event); }
 };
 
