@@ -105,6 +105,7 @@ constexpr const char* kCapabilities[] = {
 };
 // clang-format on
 
+// The members of a container object the caller opened (w.object(...)); closes it.
 void writeContainer(JsonWriter& w, const Container& c) {
     w.string("id", c.id);
     w.string("name", c.name);
