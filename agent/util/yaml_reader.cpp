@@ -156,10 +156,7 @@ bool Reader::isList(const Field& f) {
 std::vector<Field> Reader::items(const Field& list) const {
     std::vector<Field> out;
     out.reserve(list.value.size());
-    for (size_t i = 0; i < list.value.size(); i++) {
-        const Node item = list.value.item(i);
-        out.push_back({item, item, list.path + "[" + std::to_string(i) + "]"});
-    }
+    forEachItem(list, [&](const Field& item) { out.push_back(item); });
     return out;
 }
 

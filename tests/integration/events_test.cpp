@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "agent_process.h"
+#include "free_port.h"
 #include "harness.h"
 
 namespace palisade::test {
@@ -133,22 +134,6 @@ TEST_F(Events, FloodingContainerIsLimitedAndCannotDrownAnother) {
     EXPECT_EQ(report["container"]["name"], "flooder");
     EXPECT_GT(report["palisade"]["count"].get<uint64_t>(), 0u);
     EXPECT_EQ(tally(*quiet_).second, 0u) << "nothing of the quiet container was held back";
-}
-
-// A loopback port nobody listens on now (the agent runs in our network namespace).
-uint16_t freeLoopbackPort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        close(fd);
-        throw std::runtime_error("no free loopback port");
-    }
-    close(fd);
-    return ntohs(addr.sin_port);
 }
 
 // The value of the sample `series` (name and labels, exactly as exported), or -1.

@@ -1,15 +1,12 @@
 // The Prometheus text rendering, the metrics page of the agent and the
 // metrics endpoint (on a loopback port).
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <thread>
 
+#include "free_port.h"
 #include "metrics/agent_metrics.h"
 #include "metrics/exposition.h"
 #include "metrics/metrics_server.h"
@@ -17,6 +14,7 @@
 namespace palisade {
 namespace {
 
+using test::freeLoopbackPort;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -104,18 +102,6 @@ TEST(ListenAddress, Parses) {
         EXPECT_EQ(parseListenAddress(bad, error).port, 0) << bad;
         EXPECT_FALSE(error.empty()) << bad;
     }
-}
-
-uint16_t freeLoopbackPort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
 }
 
 TEST(MetricsServer, ServesThePageAndHealthUntilTheLoopStalls) {
