@@ -5,14 +5,30 @@
 #
 # Only 198.18.0.0/15 and fd00::/8 addresses, only namespaces and cgroups this
 # script creates, all removed on exit.
+#
+# Needs root: as root, or as a user with sudo (it re-runs itself through sudo).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [[ $EUID -ne 0 ]]; then exec sudo -E "$0" "$@"; fi
+self=$(readlink -f "$0")
+if [[ $EUID -ne 0 ]]; then
+    if command -v sudo >/dev/null; then exec sudo -E "$self" "$@"; fi
+    echo "demo.sh needs root (network namespaces, cgroups, BPF programs) and sudo is not" \
+        "installed: run it as root, e.g. su -c $self" >&2
+    exit 1
+fi
+cd "$(dirname "$self")/.."
 scripts/install-deps.sh
 scripts/build.sh >/dev/null
 
 BIN=$PWD/build/palisade
-CG2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+# The cgroup2 mount: the filesystem type is the field after "-" (mountinfo has
+# a variable number of optional fields before it).
+CG2=$(awk '{for (i = 7; i < NF; i++) if ($i == "-") break} $(i + 1) == "cgroup2" {print $5; exit}' \
+    /proc/self/mountinfo)
+[[ -n $CG2 ]] || {
+    echo "demo.sh: no cgroup2 mount: mkdir -p /sys/fs/cgroup/unified &&" \
+        "mount -t cgroup2 none /sys/fs/cgroup/unified" >&2
+    exit 1
+}
 TAG=palisade-demo-$$
 ROOT=$CG2/$TAG
 WORK=$(mktemp -d /tmp/$TAG.XXXX)
