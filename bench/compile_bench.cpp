@@ -5,9 +5,9 @@
 //
 //   palisade-compile-bench --cidrs 100000 [--rules 1] [--containers 1] [--repeat 3]
 //
-// The K CIDRs are distinct /32s in 198.18.1.0-198.19.255.255 (the same filler
-// as bench/run.py), spread over R egress rules of one policy that selects
-// every container. Prints one JSON object: medians over the repeats.
+// The K CIDRs are distinct /32s in 198.18.1.0-198.19.255.255 (fillerAddress,
+// the filler of every bench), spread over R egress rules of one policy that
+// selects every container. Prints one JSON object: medians over the repeats.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -17,21 +17,15 @@
 #include <vector>
 
 #include "compiler/compiler.h"
+#include "packets.h"
 #include "policy/policy_parser.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string fillerAddress(uint64_t i) {
-    // 198.18.1.0 .. 198.19.255.255 (130,816 addresses), visited in a scattered
-    // order (7919 is prime and shares no factor with 130,816).
-    constexpr uint64_t kBase = (198ull << 24) | (18ull << 16) | (1ull << 8);
-    constexpr uint64_t kSpan = 130816;
-    const uint64_t a = kBase + (i * 7919) % kSpan;
-    return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
-           std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
-}
+using palisade::test::fillerAddress;
+using palisade::test::kFillerAddresses;
 
 std::string policyYaml(uint64_t cidrs, uint64_t rules) {
     std::string y =
@@ -62,9 +56,10 @@ int main(int argc, char** argv) {
     CLI::App app{"palisade-compile-bench: parse and compile time of a policy set"};
     uint64_t cidrs = 10000, rules = 1, containers = 1;
     int repeat = 3;
-    app.add_option("--cidrs", cidrs, "CIDRs in the policy")->check(CLI::Range(1, 130816));
+    app.add_option("--cidrs", cidrs, "CIDRs in the policy")
+        ->check(CLI::Range(uint64_t{1}, kFillerAddresses));
     app.add_option("--rules", rules, "egress rules they are spread over")
-        ->check(CLI::Range(1, 130816));
+        ->check(CLI::Range(uint64_t{1}, kFillerAddresses));
     app.add_option("--containers", containers, "containers the policy selects")
         ->check(CLI::Range(1, 100000));
     app.add_option("--repeat", repeat, "runs (the median is reported)")->check(CLI::Range(1, 50));

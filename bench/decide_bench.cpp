@@ -6,20 +6,18 @@
 //
 //   palisade-decide-bench --cidrs 10,1000,10000,100000 [--repeat 200000]
 //
-// For each K: the policy bench/run.py uses (K filler /32s plus 198.18.0.1/32)
-// is parsed and compiled by the agent's own code, written to the test
-// program's private maps by the agent's MapWriter, and an allowed (198.18.0.1) and a refused
-// (198.18.0.2) TCP packet are judged:
+// For each K: a policy like that of the bench's agents (K filler /32s plus
+// 198.18.0.1/32) is parsed and compiled by the agent's own code, written to
+// the test program's private maps by the agent's MapWriter, and an allowed
+// (198.18.0.1) and a refused (198.18.0.2) TCP packet are judged:
 //   warm_ns   one test run of `repeat` iterations: the same lookups back to
 //             back, caches hot (the floor)
 //   single_ns the median of many one-iteration runs: a syscall between each
 //             decision, closer to the cache state of a real connect()
 // Prints one JSON object per K.
-#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <linux/if_ether.h>
-#include <netinet/ip.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -35,16 +33,12 @@
 #include "compiler/compiler.h"
 #include "datapath/map_writer.h"
 #include "decide_test.skel.h"
+#include "packets.h"
 #include "policy/policy_parser.h"
 
 namespace {
 
-std::string fillerAddress(uint64_t i) {
-    constexpr uint64_t kBase = (198ull << 24) | (18ull << 16) | (1ull << 8);  // 198.18.1.0
-    const uint64_t a = kBase + (i * 7919) % 130816;                           // as bench/run.py
-    return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
-           std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
-}
+using palisade::test::fillerAddress;
 
 std::string policyYaml(uint64_t cidrs) {
     std::string y =
@@ -52,22 +46,6 @@ std::string policyYaml(uint64_t cidrs) {
         "spec:\n  selector: {name: bench}\n  egress:\n    - toCIDR:\n";
     for (uint64_t i = 0; i < cidrs; i++) y += "        - " + fillerAddress(i) + "/32\n";
     return y + "    - toCIDR: [198.18.0.1/32]\n";
-}
-
-// An Ethernet frame (the test run strips it) with an IPv4 TCP header to `dest`.
-std::vector<uint8_t> packetTo(const char* dest, uint16_t port) {
-    std::vector<uint8_t> pkt(sizeof(ethhdr) + sizeof(iphdr) + 8);
-    auto* eth = reinterpret_cast<ethhdr*>(pkt.data());
-    eth->h_proto = htons(ETH_P_IP);
-    auto* ip = reinterpret_cast<iphdr*>(pkt.data() + sizeof(ethhdr));
-    ip->version = 4;
-    ip->ihl = 5;
-    ip->protocol = IPPROTO_TCP;
-    ip->tot_len = htons(sizeof(iphdr) + 8);
-    inet_pton(AF_INET, dest, &ip->daddr);
-    const uint16_t dport = htons(port);
-    std::memcpy(pkt.data() + sizeof(ethhdr) + sizeof(iphdr) + 2, &dport, 2);
-    return pkt;
 }
 
 struct Timing {
@@ -79,7 +57,7 @@ struct Timing {
 constexpr uint64_t kCgroup = 42;
 
 Timing judge(decide_test* skel, const char* dest, int repeat, int singles) {
-    auto pkt = packetTo(dest, 7001);
+    auto pkt = palisade::test::packetTo(dest, IPPROTO_TCP, 7001);
     __sk_buff ctx{};
     ctx.cb[0] = static_cast<uint32_t>(kCgroup);
     ctx.cb[1] = static_cast<uint32_t>(kCgroup >> 32);

@@ -4,9 +4,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
-#include <linux/if_ether.h>
-#include <netinet/ip.h>
-#include <netinet/ip6.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -17,6 +14,7 @@
 #include "datapath/map_writer.h"
 #include "decide_test.skel.h"
 #include "egress_cases.h"
+#include "packets.h"
 #include "policy/policy_parser.h"
 
 namespace palisade::test {
@@ -28,44 +26,6 @@ struct TestResult {
     uint8_t pad[2];
     uint8_t addr[16];
 };
-
-// An Ethernet frame (the test run strips it, as for a real cgroup_skb program)
-// with an IPv4 or IPv6 packet to `dest` and a TCP/UDP port header.
-std::vector<uint8_t> packetTo(const std::string& dest, uint8_t protocol, uint16_t port) {
-    int ethProto = 0;
-    std::vector<uint8_t> pkt;
-    uint8_t l4[8] = {};
-    uint16_t dport = htons(port);
-    std::memcpy(l4 + 2, &dport, 2);
-    in_addr a4{};
-    in6_addr a6{};
-    if (inet_pton(AF_INET, dest.c_str(), &a4) == 1) {
-        iphdr ip{};
-        ip.version = 4;
-        ip.ihl = 5;
-        ip.protocol = protocol;
-        ip.daddr = a4.s_addr;
-        ip.tot_len = htons(sizeof(ip) + sizeof(l4));
-        pkt.assign(reinterpret_cast<uint8_t*>(&ip), reinterpret_cast<uint8_t*>(&ip) + sizeof(ip));
-        ethProto = ETH_P_IP;
-    } else if (inet_pton(AF_INET6, dest.c_str(), &a6) == 1) {
-        ip6_hdr ip{};
-        ip.ip6_vfc = 6 << 4;
-        ip.ip6_nxt = protocol == IPPROTO_ICMP ? uint8_t{IPPROTO_ICMPV6} : protocol;
-        ip.ip6_plen = htons(sizeof(l4));
-        ip.ip6_dst = a6;
-        pkt.assign(reinterpret_cast<uint8_t*>(&ip), reinterpret_cast<uint8_t*>(&ip) + sizeof(ip));
-        ethProto = ETH_P_IPV6;
-    } else {
-        ADD_FAILURE() << "bad address in table: " << dest;
-    }
-    pkt.insert(pkt.end(), l4, l4 + sizeof(l4));
-    ethhdr eth{};
-    eth.h_proto = htons(static_cast<uint16_t>(ethProto));
-    pkt.insert(pkt.begin(), reinterpret_cast<uint8_t*>(&eth),
-               reinterpret_cast<uint8_t*>(&eth) + sizeof(eth));
-    return pkt;
-}
 
 class DecideProg : public ::testing::Test {
   protected:
