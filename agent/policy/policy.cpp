@@ -40,6 +40,17 @@ std::string Cidr::str() const {
     return std::string(buffer) + "/" + std::to_string(prefixLen);
 }
 
+bool Cidr::contains(const Cidr& inner) const {
+    if (v6 != inner.v6 || inner.prefixLen < prefixLen) return false;
+    const int whole = prefixLen / 8;
+    for (int byte = 0; byte < whole; ++byte) {
+        if (addr[byte] != inner.addr[byte]) return false;
+    }
+    const int rest = prefixLen % 8;
+    const auto mask = static_cast<uint8_t>(0xff00 >> rest);
+    return rest == 0 || (addr[whole] & mask) == (inner.addr[whole] & mask);
+}
+
 std::optional<Cidr> parseCidr(const std::string& text, std::string& error) {
     const size_t slash = text.find('/');
     const std::string address = text.substr(0, slash);

@@ -24,6 +24,9 @@ struct Cidr {
     uint32_t column = 0;
 
     std::string str() const;  // "10.0.0.0/8", "2001:db8::/32"
+    // Whether every address of `inner` is in this prefix (same family, at
+    // least as long, same leading bits); a prefix contains itself.
+    bool contains(const Cidr& inner) const;
     bool operator==(const Cidr& o) const {
         return v6 == o.v6 && addr == o.addr && prefixLen == o.prefixLen;
     }
