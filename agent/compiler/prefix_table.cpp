@@ -15,17 +15,10 @@ struct Marker {
     bool except;
 };
 
-using PrefixKey = std::tuple<bool, std::array<uint8_t, 16>, uint8_t>;  // v6, addr, length
-
-bool contains(const PrefixKey& outer, const PrefixKey& inner) {
-    const auto& [v6a, a, lenA] = outer;
-    const auto& [v6b, b, lenB] = inner;
-    if (v6a != v6b || lenA > lenB) return false;
-    for (int bit = 0; bit < lenA; bit++) {
-        uint8_t mask = static_cast<uint8_t>(0x80 >> (bit % 8));
-        if ((a[bit / 8] & mask) != (b[bit / 8] & mask)) return false;
-    }
-    return true;
+// A prefix's place in the table: by family, address, then length (a Cidr's
+// position in its file plays no part, nor in Cidr's == and contains()).
+bool before(const Cidr& a, const Cidr& b) {
+    return std::tie(a.v6, a.addr, a.prefixLen) < std::tie(b.v6, b.addr, b.prefixLen);
 }
 
 }  // namespace
@@ -33,15 +26,13 @@ bool contains(const PrefixKey& outer, const PrefixKey& inner) {
 std::vector<PrefixEntry> buildPrefixTable(const std::vector<CidrRule>& rules) {
     // Sorted by (family, address, length): a prefix is followed by every prefix
     // it contains, so a stack holds exactly the entries containing the current one.
-    std::vector<std::pair<PrefixKey, Marker>> marked;
+    std::vector<std::pair<Cidr, Marker>> marked;
     for (size_t i = 0; i < rules.size(); i++) {
-        for (const auto& c : rules[i].rule->toCIDR)
-            marked.push_back({{c.v6, c.addr, c.prefixLen}, {i, false}});
-        for (const auto& c : rules[i].rule->except)
-            marked.push_back({{c.v6, c.addr, c.prefixLen}, {i, true}});
+        for (const auto& c : rules[i].rule->toCIDR) marked.push_back({c, {i, false}});
+        for (const auto& c : rules[i].rule->except) marked.push_back({c, {i, true}});
     }
     std::sort(marked.begin(), marked.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
+              [](const auto& a, const auto& b) { return before(a.first, b.first); });
 
     // What an entry allows depends only on which rules hold it and how (the
     // state), and a long list gives many entries of the same state.
@@ -56,14 +47,14 @@ std::vector<PrefixEntry> buildPrefixTable(const std::vector<CidrRule>& rules) {
     std::map<std::string, Outcome> outcomes;
 
     std::vector<PrefixEntry> out;
-    std::vector<std::pair<PrefixKey, std::vector<Marker>>> stack;
+    std::vector<std::pair<Cidr, std::vector<Marker>>> stack;
     std::string state(rules.size(), 0);  // bit 1: inside a CIDR, bit 2: inside an except
     for (size_t at = 0; at < marked.size();) {
-        const PrefixKey& key = marked[at].first;
+        const Cidr& key = marked[at].first;
         std::vector<Marker> markers;
         for (; at < marked.size() && marked[at].first == key; at++)
             markers.push_back(marked[at].second);
-        while (!stack.empty() && !contains(stack.back().first, key)) stack.pop_back();
+        while (!stack.empty() && !stack.back().first.contains(key)) stack.pop_back();
         stack.emplace_back(key, std::move(markers));
 
         std::fill(state.begin(), state.end(), 0);
@@ -86,7 +77,9 @@ std::vector<PrefixEntry> buildPrefixTable(const std::vector<CidrRule>& rules) {
                 std::make_shared<const std::vector<pal_port_range>>(normalizePortRanges(allowed));
         }
         PrefixEntry& e = out.emplace_back();
-        std::tie(e.v6, e.addr, e.prefixLen) = key;
+        e.v6 = key.v6;
+        e.addr = key.addr;
+        e.prefixLen = key.prefixLen;
         e.ranges = o.ranges;
         e.flags = o.flags;
         e.firstRule = o.firstRule;

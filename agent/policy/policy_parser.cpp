@@ -1,7 +1,6 @@
 #include "policy/policy_parser.h"
 
 #include <fnmatch.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +9,7 @@
 #include <set>
 
 #include "policy/signature.h"
+#include "util/sha256.h"
 #include "util/yaml_reader.h"
 
 namespace palisade {
@@ -22,19 +22,6 @@ using yaml::MapView;
 using yaml::Reader;
 
 constexpr std::array<const char*, 4> kRuntimes = {"docker", "containerd", "cri-o", "podman"};
-
-std::string sha256Hex(const std::string& bytes) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < length; ++i) {
-        out += kHex[digest[i] >> 4];
-        out += kHex[digest[i] & 0xf];
-    }
-    return out;
-}
 
 std::string locationText(const SourceLocation& where) {
     return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column);
@@ -178,22 +165,10 @@ std::vector<Cidr> readCidrList(Reader& r, const Field& f) {
     return cidrs;
 }
 
-bool bitAt(const std::array<uint8_t, 16>& addr, int bit) {
-    return (addr[bit / 8] >> (7 - bit % 8)) & 1;
-}
-
-bool contains(const Cidr& outer, const Cidr& inner) {
-    if (outer.v6 != inner.v6 || inner.prefixLen < outer.prefixLen) return false;
-    for (int bit = 0; bit < outer.prefixLen; ++bit) {
-        if (bitAt(outer.addr, bit) != bitAt(inner.addr, bit)) return false;
-    }
-    return true;
-}
-
 void checkExceptsInside(Reader& r, const EgressRule& rule) {
     for (const Cidr& except : rule.except) {
         if (std::ranges::none_of(rule.toCIDR,
-                                 [&](const Cidr& to) { return contains(to, except); })) {
+                                 [&](const Cidr& to) { return to.contains(except); })) {
             r.error(r.at(except.line, except.column),
                     "except " + except.str() + " is not inside any toCIDR of this rule");
         }

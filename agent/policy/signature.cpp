@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "util/fd.h"
+
 namespace palisade {
 namespace {
 
@@ -13,7 +15,7 @@ using PKeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 
 PKeyPtr readKey(const std::string& path, bool isPrivate) {
-    std::unique_ptr<FILE, decltype(&fclose)> f(fopen(path.c_str(), "r"), &fclose);
+    const FilePtr f(fopen(path.c_str(), "r"));
     if (!f) throw SignatureError(path + ": cannot open key file");
     EVP_PKEY* key = isPrivate ? PEM_read_PrivateKey(f.get(), nullptr, nullptr, nullptr)
                               : PEM_read_PUBKEY(f.get(), nullptr, nullptr, nullptr);
@@ -72,10 +74,15 @@ std::string signBytes(const std::string& keyPemPath, const std::string& data) {
 
 PolicyVerifier::PolicyVerifier(const std::vector<std::string>& publicKeyPaths, bool required)
     : required_(required) {
-    for (const auto& path : publicKeyPaths) keys_.push_back(readKey(path, false).release());
-    if (required_ && keys_.empty()) {
+    if (required_ && publicKeyPaths.empty()) {
         throw SignatureError("signing.required is set but signing.publicKeys is empty");
     }
+    // keys_ holds plain pointers (signature.h): they are owned here until every
+    // key is read, so that an unreadable one frees those read before it.
+    std::vector<PKeyPtr> keys;
+    for (const auto& path : publicKeyPaths) keys.push_back(readKey(path, false));
+    keys_.reserve(keys.size());
+    for (auto& k : keys) keys_.push_back(k.release());
 }
 
 PolicyVerifier::~PolicyVerifier() {
