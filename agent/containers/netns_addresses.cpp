@@ -17,6 +17,8 @@
 #include <set>
 #include <thread>
 
+#include "util/fd.h"
+
 namespace palisade {
 namespace {
 
@@ -112,7 +114,10 @@ std::string IpAddress::str() const {
 AddressLearner::AddressLearner() : own_(netnsInode("/proc/self/ns/net")) {}
 
 AddressLearner::~AddressLearner() {
-    for (const auto& [ino, fd] : sockets_) close(fd);
+    // sockets_ owns its descriptors (plain ints, netns_addresses.h): adopted to close them.
+    for (const auto& [ino, fd] : sockets_) {
+        const Fd owned(fd);
+    }
 }
 
 void AddressLearner::forgetNamespaces() { netnsOf_.clear(); }
@@ -143,14 +148,14 @@ std::map<uint64_t, std::vector<IpAddress>> AddressLearner::learn(
         // each new namespace, and the agent's own threads never leave theirs.
         std::thread visitor([&] {
             for (const auto& [ino, path] : toEnter) {
-                int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-                int fd = ns >= 0 && setns(ns, CLONE_NEWNET) == 0 ? routeSocket() : -1;
-                if (fd >= 0) {
-                    sockets_[ino] = fd;
+                const Fd ns(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+                Fd fd(ns && setns(ns.get(), CLONE_NEWNET) == 0 ? routeSocket() : -1);
+                if (fd) {
+                    int& slot = sockets_[ino];  // may throw: fd still owns the socket
+                    slot = fd.release();
                 } else {
                     spdlog::debug("network namespace {}: {}", path, std::strerror(errno));
                 }
-                if (ns >= 0) close(ns);
             }
         });
         visitor.join();
@@ -164,7 +169,7 @@ std::map<uint64_t, std::vector<IpAddress>> AddressLearner::learn(
     for (auto it = sockets_.begin(); it != sockets_.end();) {
         std::vector<IpAddress> addrs;
         if (!used.count(it->first) || !dumpAddresses(it->second, addrs)) {
-            close(it->second);
+            const Fd owned(it->second);
             it = sockets_.erase(it);
             continue;
         }

@@ -8,19 +8,21 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "util/errno_text.h"
+#include "util/fd.h"
+
 namespace palisade {
 namespace {
 
-int connectTo(const std::string& path) {
+Fd connectTo(const std::string& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof(addr.sun_path)) throw std::runtime_error("socket path too long");
     std::strcpy(addr.sun_path, path.c_str());
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-        std::string why = std::strerror(errno);
-        if (fd >= 0) close(fd);
-        throw std::runtime_error("cannot reach the agent at " + path + ": " + why +
+    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd || connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        const int err = errno;
+        throw std::runtime_error("cannot reach the agent at " + path + ": " + errnoText(err) +
                                  " (is `palisade run` running?)");
     }
     return fd;
@@ -29,7 +31,8 @@ int connectTo(const std::string& path) {
 void sendRequest(int fd, const nlohmann::json& request) {
     std::string line = request.dump() + "\n";
     if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-        throw std::runtime_error(std::string("send to the agent: ") + std::strerror(errno));
+        const int err = errno;
+        throw std::runtime_error("send to the agent: " + errnoText(err));
     }
 }
 
@@ -37,12 +40,12 @@ void sendRequest(int fd, const nlohmann::json& request) {
 
 void controlStream(const std::string& socketPath, const nlohmann::json& request,
                    const std::function<bool(const std::string&)>& onLine) {
-    int fd = connectTo(socketPath);
-    sendRequest(fd, request);
+    const Fd fd = connectTo(socketPath);
+    sendRequest(fd.get(), request);
     std::string buf;
     char chunk[65536];
     for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
+        ssize_t n = read(fd.get(), chunk, sizeof(chunk));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         buf.append(chunk, static_cast<size_t>(n));
@@ -55,7 +58,6 @@ void controlStream(const std::string& socketPath, const nlohmann::json& request,
         buf.erase(0, start);
         if (!more) break;
     }
-    close(fd);
 }
 
 nlohmann::json controlRequest(const std::string& socketPath, const nlohmann::json& request) {

@@ -11,26 +11,25 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "util/errno_text.h"
+
 namespace palisade {
 
 struct ControlServer::Client {
-    int fd = -1;
+    Fd fd;
     std::string in;
     std::string out;  // bytes not yet written
     bool subscribed = false;
     bool closeWhenFlushed = false;
     bool dead = false;
     std::optional<EventFilter> filter;
-
-    ~Client() {
-        if (fd >= 0) close(fd);
-    }
 };
 
 namespace {
 
 [[noreturn]] void fail(const std::string& what) {
-    throw std::runtime_error(what + ": " + std::strerror(errno));
+    const int err = errno;
+    throw std::runtime_error(what + ": " + errnoText(err));
 }
 
 // The longest request we read: a command and a filter.
@@ -48,20 +47,20 @@ ControlServer::ControlServer(std::string path, Handlers handlers)
         throw std::runtime_error("controlSocket path too long: " + path_);
     }
     std::strcpy(addr.sun_path, path_.c_str());
-    listenFd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listenFd_ < 0) fail("control socket");
+    listen_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!listen_) fail("control socket");
     unlink(path_.c_str());  // a stale socket of an earlier agent
     // Root only (SPEC §2): the mode is set before anyone can connect.
     mode_t old = umask(0177);
-    int rc = bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    int rc = bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
     umask(old);
     if (rc != 0) fail("bind control socket " + path_);
-    if (listen(listenFd_, 16) != 0) fail("listen on control socket " + path_);
+    if (listen(listen_.get(), 16) != 0) fail("listen on control socket " + path_);
 }
 
 ControlServer::~ControlServer() {
     clients_.clear();
-    if (listenFd_ >= 0) close(listenFd_);
+    listen_.reset();
     unlink(path_.c_str());
 }
 
@@ -72,22 +71,22 @@ size_t ControlServer::subscribers() const {
 }
 
 void ControlServer::fillPollFds(std::vector<pollfd>& fds) const {
-    fds.push_back({listenFd_, POLLIN, 0});
+    fds.push_back({listen_.get(), POLLIN, 0});
     for (const auto& c : clients_) {
         short events = POLLIN;
         if (!c->out.empty()) events |= POLLOUT;
-        fds.push_back({c->fd, events, 0});
+        fds.push_back({c->fd.get(), events, 0});
     }
 }
 
 void ControlServer::handle(const std::vector<pollfd>& fds) {
     for (const auto& p : fds) {
-        if (p.fd == listenFd_ && (p.revents & POLLIN)) {
+        if (p.fd == listen_.get() && (p.revents & POLLIN)) {
             accept();
             continue;
         }
         for (auto& c : clients_) {
-            if (c->fd != p.fd || !p.revents) continue;
+            if (c->fd.get() != p.fd || !p.revents) continue;
             if (p.revents & (POLLERR | POLLHUP)) c->dead = true;
             if (!c->dead && (p.revents & POLLIN)) readRequest(*c);
             if (!c->dead && (p.revents & POLLOUT)) flush(*c);
@@ -98,17 +97,17 @@ void ControlServer::handle(const std::vector<pollfd>& fds) {
 
 void ControlServer::accept() {
     for (int i = 0; i < 16; i++) {
-        int fd = accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
+        Fd fd(accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!fd) return;
         auto c = std::make_unique<Client>();
-        c->fd = fd;
+        c->fd = std::move(fd);
         clients_.push_back(std::move(c));
     }
 }
 
 void ControlServer::readRequest(Client& c) {
     char buf[1024];
-    ssize_t n = read(c.fd, buf, sizeof(buf));
+    ssize_t n = read(c.fd.get(), buf, sizeof(buf));
     if (n <= 0) {
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) c.dead = true;
         return;
@@ -153,7 +152,7 @@ void ControlServer::readRequest(Client& c) {
 
 void ControlServer::flush(Client& c) {
     while (!c.out.empty()) {
-        ssize_t n = write(c.fd, c.out.data(), c.out.size());
+        ssize_t n = write(c.fd.get(), c.out.data(), c.out.size());
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR) c.dead = true;
             return;

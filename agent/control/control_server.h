@@ -23,6 +23,7 @@
 
 #include "control/event_filter.h"
 #include "events/event.h"
+#include "util/fd.h"
 
 namespace palisade {
 
@@ -63,7 +64,7 @@ class ControlServer {
 
     std::string path_;
     Handlers handlers_;
-    int listenFd_ = -1;
+    Fd listen_;
     std::vector<std::unique_ptr<Client>> clients_;
     // Lines only: keeping each event's JSON tree cost more than making it (a
     // replay, which is rare, parses the lines it filters).

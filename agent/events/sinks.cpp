@@ -1,9 +1,10 @@
 #include "events/sinks.h"
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <stdexcept>
+
+#include "util/errno_text.h"
 
 namespace fs = std::filesystem;
 
@@ -13,37 +14,39 @@ FileSink::FileSink(std::string path, uint64_t maxBytes, uint32_t maxFiles)
     : path_(std::move(path)), maxBytes_(maxBytes), maxFiles_(maxFiles) {
     std::error_code ec;
     fs::create_directories(fs::path(path_).parent_path(), ec);
-    file_ = fopen(path_.c_str(), "ae");
-    if (!file_) throw std::runtime_error("open event file " + path_ + ": " + strerror(errno));
+    file_.reset(fopen(path_.c_str(), "ae"));
+    if (!file_) {
+        const int err = errno;
+        throw std::runtime_error("open event file " + path_ + ": " + errnoText(err));
+    }
     size_ = fs::file_size(path_, ec);
 }
 
-FileSink::~FileSink() {
-    if (file_) fclose(file_);
-}
-
 void FileSink::rotate() {
-    fclose(file_);
+    file_.reset();
     std::error_code ec;
     for (uint32_t i = maxFiles_ - 1; i > 0; i--) {
         std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1);
         fs::rename(from, path_ + "." + std::to_string(i), ec);
     }
     if (maxFiles_ <= 1) fs::remove(path_, ec);
-    file_ = fopen(path_.c_str(), "we");
-    if (!file_) throw std::runtime_error("reopen event file " + path_ + ": " + strerror(errno));
+    file_.reset(fopen(path_.c_str(), "we"));
+    if (!file_) {
+        const int err = errno;
+        throw std::runtime_error("reopen event file " + path_ + ": " + errnoText(err));
+    }
     size_ = 0;
 }
 
 void FileSink::write(const Event& event) {
     const std::string& line = event.line();
     if (size_ > 0 && size_ + line.size() + 1 > maxBytes_) rotate();
-    fwrite(line.data(), 1, line.size(), file_);
-    fputc('\n', file_);
+    fwrite(line.data(), 1, line.size(), file_.get());
+    fputc('\n', file_.get());
     size_ += line.size() + 1;
 }
 
-void FileSink::flush() { fflush(file_); }
+void FileSink::flush() { fflush(file_.get()); }
 
 void StdoutSink::write(const Event& event) {
     fwrite(event.line().data(), 1, event.line().size(), stdout);

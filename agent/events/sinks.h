@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "events/event.h"
+#include "util/fd.h"
 
 namespace palisade {
 
@@ -23,7 +24,6 @@ class EventSink {
 class FileSink : public EventSink {
   public:
     FileSink(std::string path, uint64_t maxBytes, uint32_t maxFiles);
-    ~FileSink() override;
     void write(const Event& event) override;
     void flush() override;
 
@@ -32,7 +32,7 @@ class FileSink : public EventSink {
     std::string path_;
     uint64_t maxBytes_;
     uint32_t maxFiles_;
-    FILE* file_ = nullptr;
+    FilePtr file_;
     uint64_t size_ = 0;
 };
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "util/fd.h"
+
 namespace palisade {
 
 struct InotifyEvent {
@@ -21,7 +23,7 @@ class Inotify {
     Inotify(const Inotify&) = delete;
     Inotify& operator=(const Inotify&) = delete;
 
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
     // Adds (or updates) a watch; returns its descriptor, or -1 with errno set.
     int add(const std::string& path, uint32_t mask);
     void remove(int wd);
@@ -29,7 +31,7 @@ class Inotify {
     std::vector<InotifyEvent> read();
 
   private:
-    int fd_ = -1;
+    Fd fd_;
 };
 
 }  // namespace palisade

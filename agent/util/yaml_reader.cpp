@@ -5,10 +5,11 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <map>
-#include <memory>
+
+#include "util/errno_text.h"
+#include "util/fd.h"
 
 namespace palisade::yaml {
 
@@ -252,10 +253,10 @@ std::optional<Field> MapView::require(std::string_view key) {
 }
 
 std::optional<std::string> readSource(const std::string& path, Diagnostics& out) {
-    std::unique_ptr<FILE, decltype(&std::fclose)> file(std::fopen(path.c_str(), "rb"),
-                                                       &std::fclose);
+    const FilePtr file(std::fopen(path.c_str(), "rb"));
     if (!file) {
-        out.push_back({{path, 0, 0}, std::string("cannot open: ") + std::strerror(errno)});
+        const int err = errno;
+        out.push_back({{path, 0, 0}, "cannot open: " + errnoText(err)});
         return std::nullopt;
     }
     std::string text;
@@ -263,7 +264,8 @@ std::optional<std::string> readSource(const std::string& path, Diagnostics& out)
     size_t n = 0;
     while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, n);
     if (std::ferror(file.get())) {
-        out.push_back({{path, 0, 0}, std::string("cannot read: ") + std::strerror(errno)});
+        const int err = errno;
+        out.push_back({{path, 0, 0}, "cannot read: " + errnoText(err)});
         return std::nullopt;
     }
     return text;
