@@ -8,6 +8,7 @@
 #include <string>
 
 #include "datapath/datapath.h"
+#include "util/errno_text.h"
 
 namespace palisade {
 namespace {
@@ -41,7 +42,7 @@ int sync(int fd, const std::map<Key<N>, uint64_t>& want) {
         if (it != have.end() && it->second == owner) continue;
         if (bpf_map_update_elem(fd, addr.data(), &owner, BPF_ANY) != 0) {
             throw DatapathError(std::string("update map pal_addr") + (N == 4 ? "4" : "6") + ": " +
-                                std::strerror(errno));
+                                errnoText(errno));
         }
         changed++;
     }

@@ -19,16 +19,20 @@
 #include "datapath/exec_programs.h"
 #include "datapath/map_writer.h"
 #include "palisade_bpf.skel.h"
+#include "util/bpf_handles.h"
+#include "util/errno_text.h"
+#include "util/fd.h"
 
 namespace fs = std::filesystem;
 
 namespace palisade {
+
+void SkeletonDestroy::operator()(palisade_bpf* skel) const noexcept { palisade_bpf__destroy(skel); }
+
 namespace {
 
-std::string errText(int err) { return std::strerror(err < 0 ? -err : err); }
-
 [[noreturn]] void fail(const std::string& what, int err) {
-    throw DatapathError(what + ": " + errText(err));
+    throw DatapathError(what + ": " + errnoText(err));
 }
 
 bool isBpffs(const std::string& path) {
@@ -83,28 +87,23 @@ bool compatible(bpf_map* map, int pinnedFd) {
 // or an upgrade that changed a layout) the maps start empty and nothing pinned
 // is reused. Returns whether the maps were adopted.
 bool adoptPinnedMaps(bpf_object* obj, const fs::path& mapsDir) {
-    std::vector<std::pair<bpf_map*, int>> found;
-    auto closeAll = [&] {
-        for (auto& [map, fd] : found) close(fd);
-    };
+    std::vector<std::pair<bpf_map*, Fd>> found;  // bpf_map__reuse_fd holds its own duplicate
     bpf_map* map;
     bpf_object__for_each_map(map, obj) {
         if (bpf_map__is_internal(map)) continue;
-        int fd = bpf_obj_get((mapsDir / bpf_map__name(map)).c_str());
-        if (fd >= 0) found.push_back({map, fd});
-        if (fd < 0 || !compatible(map, fd)) {
-            if (fd >= 0) spdlog::warn("pinned map {} has another layout", bpf_map__name(map));
-            closeAll();
+        Fd fd(bpf_obj_get((mapsDir / bpf_map__name(map)).c_str()));
+        if (!fd) return false;
+        if (!compatible(map, fd.get())) {
+            spdlog::warn("pinned map {} has another layout", bpf_map__name(map));
             return false;
         }
+        found.emplace_back(map, std::move(fd));
     }
     for (auto& [m, fd] : found) {
-        if (int err = bpf_map__reuse_fd(m, fd)) {
-            closeAll();
+        if (int err = bpf_map__reuse_fd(m, fd.get())) {
             fail(std::string("reuse pinned map ") + bpf_map__name(m), err);
         }
     }
-    closeAll();  // bpf_map__reuse_fd holds its own duplicate
     return true;
 }
 
@@ -128,19 +127,15 @@ bool skbHasCurrentTask() {
 }  // namespace
 
 struct BpfDatapath::Impl {
+    // Destroyed in reverse order: the links (our references only: the pins
+    // keep the programs attached), then the skeleton.
     DatapathOptions options;
-    palisade_bpf* skel = nullptr;
+    PalisadeBpfPtr skel;
     bool adopted = false;
-    std::vector<bpf_link*> links;
+    std::vector<LinkPtr> links;
     std::vector<AttachedProgram> attached;
-    std::vector<int> attachedFds;  // program fds, as `attached`
+    std::vector<int> attachedFds;  // program fds (the skeleton's), as `attached`
     std::unique_ptr<MapWriter> writer;
-
-    ~Impl() {
-        // Closing drops our references only: the pins keep programs attached.
-        for (auto* l : links) bpf_link__destroy(l);
-        palisade_bpf__destroy(skel);
-    }
 
     int fd(bpf_map* m) const { return bpf_map__fd(m); }
 
@@ -149,27 +144,26 @@ struct BpfDatapath::Impl {
     // no program, no second attachment); otherwise a new link is created and
     // then pinned over the old one, so the old program runs until the new one
     // is attached.
-    bpf_link* attach(bpf_program* prog, int cgroupFd, uint64_t cgroupId, const fs::path& pin) {
+    LinkPtr attach(bpf_program* prog, int cgroupFd, uint64_t cgroupId, const fs::path& pin) {
         const bool cgroupHook = bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SKB ||
                                 bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK ||
                                 bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
         std::error_code ec;
-        bpf_link* old = fs::exists(pin, ec) ? bpf_link__open(pin.c_str()) : nullptr;
-        if (old) {
-            if (cgroupHook && cgroupIdOfLink(bpf_link__fd(old)) == cgroupId &&
-                bpf_link__update_program(old, prog) == 0) {
-                return old;
-            }
-            bpf_link__destroy(old);
+        LinkPtr old(fs::exists(pin, ec) ? bpf_link__open(pin.c_str()) : nullptr);
+        if (old && cgroupHook && cgroupIdOfLink(bpf_link__fd(old.get())) == cgroupId &&
+            bpf_link__update_program(old.get(), prog) == 0) {
+            return old;
         }
-        bpf_link* link =
-            cgroupHook ? bpf_program__attach_cgroup(prog, cgroupFd) : bpf_program__attach(prog);
+        old.reset();  // our reference only: its pin keeps it in force for now
+        LinkPtr link(cgroupHook ? bpf_program__attach_cgroup(prog, cgroupFd)
+                                : bpf_program__attach(prog));
         if (!link) {
+            const int err = errno;
             fail(std::string("attach ") + bpf_program__name(prog) +
                      (cgroupHook ? " to " + options.cgroupRoot : std::string()),
-                 errno);
+                 err);
         }
-        repin(pin, [&](const char* p) { return bpf_link__pin(link, p); });
+        repin(pin, [&](const char* p) { return bpf_link__pin(link.get(), p); });
         return link;
     }
 };
@@ -182,13 +176,13 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     const fs::path state(options.stateDir);
     auto impl = std::make_unique<BpfDatapath::Impl>();
     impl->options = options;
-    impl->skel = palisade_bpf__open();
+    impl->skel.reset(palisade_bpf__open());
     if (!impl->skel) fail("open BPF object palisade", errno);
     impl->adopted = adoptPinnedMaps(impl->skel->obj, state / "maps");
     impl->skel->rodata->pal_skb_has_current = skbHasCurrentTask();
     const ExecMechanism exec = options.bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint;
     selectExecPrograms(impl->skel->obj, exec);
-    if (int err = palisade_bpf__load(impl->skel)) {
+    if (int err = palisade_bpf__load(impl->skel.get())) {
         fail(std::string("load BPF programs (exec policy through ") + execMechanismHook(exec) + ")",
              err);
     }
@@ -222,31 +216,26 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
 
 void BpfDatapath::attach() {
     auto& impl = *impl_;
-    int cg = open(impl.options.cgroupRoot.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cg < 0) fail("open cgroupRoot " + impl.options.cgroupRoot, errno);
+    const Fd cg(open(impl.options.cgroupRoot.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cg) fail("open cgroupRoot " + impl.options.cgroupRoot, errno);
     struct stat st {};
-    fstat(cg, &st);  // a cgroup's id is its inode number
+    fstat(cg.get(), &st);  // a cgroup's id is its inode number
     const fs::path links = fs::path(impl.options.stateDir) / "links";
     bpf_program* prog;
-    try {
-        bpf_object__for_each_program(prog, impl.skel->obj) {
-            if (!bpf_program__autoload(prog)) continue;  // another exec mechanism's
-            // Cgroup programs act below cgroupRoot only; the tracepoints and the
-            // LSM hook are node-wide and act on container tasks only (they check
-            // pal_cgroups first).
-            impl.links.push_back(impl.attach(prog, cg, st.st_ino, links / bpf_program__name(prog)));
-            bpf_prog_info info{};
-            uint32_t len = sizeof(info);
-            bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
-            impl.attached.push_back(
-                {bpf_program__name(prog), bpf_program__section_name(prog), info.id});
-            impl.attachedFds.push_back(bpf_program__fd(prog));
-        }
-    } catch (...) {
-        close(cg);
-        throw;
+    bpf_object__for_each_program(prog, impl.skel->obj) {
+        if (!bpf_program__autoload(prog)) continue;  // another exec mechanism's
+        // Cgroup programs act below cgroupRoot only; the tracepoints and the
+        // LSM hook are node-wide and act on container tasks only (they check
+        // pal_cgroups first).
+        impl.links.push_back(
+            impl.attach(prog, cg.get(), st.st_ino, links / bpf_program__name(prog)));
+        bpf_prog_info info{};
+        uint32_t len = sizeof(info);
+        bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
+        impl.attached.push_back(
+            {bpf_program__name(prog), bpf_program__section_name(prog), info.id});
+        impl.attachedFds.push_back(bpf_program__fd(prog));
     }
-    close(cg);
 }
 
 bool BpfDatapath::adopted() const { return impl_->adopted; }

@@ -5,14 +5,17 @@
 
 #include <cerrno>
 #include <cstdarg>
-#include <cstring>
 #include <fstream>
-#include <memory>
 #include <sstream>
 
 #include "lsm_probe.skel.h"
+#include "util/bpf_handles.h"
+#include "util/errno_text.h"
 
 namespace palisade {
+
+void SkeletonDestroy::operator()(lsm_probe* skel) const noexcept { lsm_probe__destroy(skel); }
+
 namespace {
 
 // libbpf reports a refused load or attach on stderr; for a probe that is an
@@ -30,18 +33,16 @@ class QuietLibbpf {
     libbpf_print_fn_t previous_;
 };
 
-std::string errText(int err) { return std::strerror(err < 0 ? -err : err); }
-
 LsmProbeResult trialAttach() {
     QuietLibbpf quietly;
-    std::unique_ptr<lsm_probe, void (*)(lsm_probe*)> skel(lsm_probe__open(), lsm_probe__destroy);
-    if (!skel) return {false, "open the probe program: " + errText(errno)};
+    const LsmProbePtr skel(lsm_probe__open());
+    if (!skel) return {false, "open the probe program: " + errnoText(errno)};
     skel->rodata->probe_tgid = static_cast<uint32_t>(getpid());
     if (int err = lsm_probe__load(skel.get())) {
-        return {false, "load an lsm/task_getpgid program: " + errText(err)};
+        return {false, "load an lsm/task_getpgid program: " + errnoText(err)};
     }
     if (int err = lsm_probe__attach(skel.get())) {
-        return {false, "attach an lsm/task_getpgid program: " + errText(err)};
+        return {false, "attach an lsm/task_getpgid program: " + errnoText(err)};
     }
     getpgid(getpid());  // pid 0 would skip the LSM hook
     if (skel->bss->probe_hits == 0) {
@@ -65,7 +66,7 @@ LsmProbeResult probeBpfLsm() {
     if (int have = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_LSM, nullptr); have != 1) {
         return {false, have == 0
                            ? "the kernel has no BPF_PROG_TYPE_LSM"
-                           : "the kernel refuses BPF_PROG_TYPE_LSM programs: " + errText(have)};
+                           : "the kernel refuses BPF_PROG_TYPE_LSM programs: " + errnoText(have)};
     }
     std::ifstream lsm("/sys/kernel/security/lsm");
     std::string list;

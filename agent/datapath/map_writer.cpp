@@ -8,12 +8,12 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
 #include "datapath/datapath.h"
+#include "util/errno_text.h"
 
 namespace palisade {
 namespace {
@@ -21,7 +21,7 @@ namespace {
 template <typename K, typename V>
 void update(int fd, const K& key, const V& value, const char* map) {
     if (bpf_map_update_elem(fd, &key, &value, BPF_ANY)) {
-        throw DatapathError(std::string("update map ") + map + ": " + std::strerror(errno));
+        throw DatapathError(std::string("update map ") + map + ": " + errnoText(errno));
     }
 }
 
