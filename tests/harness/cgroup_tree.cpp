@@ -46,15 +46,14 @@ bool removeCgroupSubtree(const std::string& dir, int depth) {
     if (depth > 64) return false;
     bool ok = true;
     std::vector<std::string> children;
-    if (DIR* d = ::opendir(dir.c_str())) {
+    if (const DirPtr d{::opendir(dir.c_str())}) {
         for (int i = 0; i < 100000; ++i) {
-            dirent* e = ::readdir(d);
+            dirent* e = ::readdir(d.get());
             if (!e) break;
             if (e->d_type != DT_DIR) continue;
             if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
             children.push_back(dir + "/" + e->d_name);
         }
-        ::closedir(d);
     } else if (errno == ENOENT) {
         return true;
     }

@@ -9,37 +9,16 @@
 #include <string>
 
 #include "harness.h"
+#include "util/errno_text.h"
+#include "util/fd.h"
+#include "util/sha256.h"
 
 namespace palisade::test::detail {
 
-// An owned file descriptor.
-class Fd {
-  public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() { reset(); }
-    Fd(Fd&& other) noexcept : fd_(other.release()) {}
-    Fd& operator=(Fd&& other) noexcept {
-        if (this != &other) {
-            reset();
-            fd_ = other.release();
-        }
-        return *this;
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-
-    int get() const { return fd_; }
-    int release() {
-        int fd = fd_;
-        fd_ = -1;
-        return fd;
-    }
-    void reset();
-
-  private:
-    int fd_ = -1;
-};
+// The agent's own kit (agent/util): one Fd, one errno text, one SHA-256.
+using ::palisade::errnoText;
+using ::palisade::Fd;
+using ::palisade::sha256Hex;
 
 // A close-on-exec pipe: [0] read end, [1] write end.
 struct Pipe {
@@ -48,7 +27,6 @@ struct Pipe {
 };
 Pipe makePipe();
 
-std::string errnoText(int err);
 [[noreturn]] void throwErrno(const std::string& what);
 std::string joinArgv(const std::vector<std::string>& argv);
 
@@ -57,9 +35,6 @@ bool readFile(const std::string& path, std::string& out);
 bool writeFile(const std::string& path, const std::string& data);
 // write() everything (EINTR-safe); false on failure.
 bool writeAll(int fd, const void* data, size_t len);
-
-// SHA-256 of `data` as 64 lowercase hex digits.
-std::string sha256Hex(const std::string& data);
 
 // Flushes stdio, forks; in the child sets PR_SET_PDEATHSIG=SIGKILL (and exits
 // if the parent is already gone). Throws on fork failure.

@@ -167,8 +167,8 @@ RunResult run(const std::vector<std::string>& argv, Millis timeout, const Placem
         char tag = 'S';
         int execErr = 0;
         if (err.empty()) {
-            const int devnull = ::open("/dev/null", O_RDONLY);
-            if (devnull >= 0) ::dup2(devnull, 0);
+            Fd devnull(::open("/dev/null", O_RDONLY));
+            if (devnull) ::dup2(devnull.get(), 0);
             ::dup2(out.write.get(), 1);
             ::dup2(out.write.get(), 2);
             ::execvp(cargv[0], cargv.data());
@@ -378,10 +378,10 @@ void recordPeer(detail::ServerShared* shared, const sockaddr_storage& ss) {
 
 // The server child: bind, report 'R'+port (or 'E'+why) on readyFd, serve.
 int serve(const Placement& where, uint16_t port, int sockType, const Server::Options& options,
-          int readyFd, detail::ServerShared* shared, pid_t parent) {
-    auto fail = [readyFd](const std::string& why) {
+          Fd readyFd, detail::ServerShared* shared, pid_t parent) {
+    auto fail = [&readyFd](const std::string& why) {
         const std::string msg = "E" + why;
-        detail::writeAll(readyFd, msg.data(), msg.size());
+        detail::writeAll(readyFd.get(), msg.data(), msg.size());
         return 1;
     };
     if (std::string err = detail::enterPlacement(where); !err.empty()) return fail(err);
@@ -412,8 +412,8 @@ int serve(const Placement& where, uint16_t port, int sockType, const Server::Opt
         ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in&>(bound).sin_port
                                          : reinterpret_cast<sockaddr_in6&>(bound).sin6_port);
     char ready[3] = {'R', static_cast<char>(boundPort >> 8), static_cast<char>(boundPort & 0xff)};
-    detail::writeAll(readyFd, ready, sizeof ready);
-    ::close(readyFd);
+    detail::writeAll(readyFd.get(), ready, sizeof ready);
+    readyFd.reset();
 
     static char buf[65536];
     const auto deadline = Clock::now() + options.lifetime;
@@ -425,12 +425,11 @@ int serve(const Placement& where, uint16_t port, int sockType, const Server::Opt
         sockaddr_storage peer{};
         socklen_t peerLen = sizeof peer;
         if (sockType == SOCK_STREAM) {
-            const int c = ::accept4(fd.get(), reinterpret_cast<sockaddr*>(&peer), &peerLen,
-                                    SOCK_CLOEXEC | SOCK_NONBLOCK);
-            if (c < 0) continue;
+            const Fd c(::accept4(fd.get(), reinterpret_cast<sockaddr*>(&peer), &peerLen,
+                                 SOCK_CLOEXEC | SOCK_NONBLOCK));
+            if (!c) continue;
             recordPeer(shared, peer);
             shared->accepted.fetch_add(1, std::memory_order_release);
-            ::close(c);
         } else {
             const ssize_t n = ::recvfrom(fd.get(), buf, sizeof buf, MSG_DONTWAIT,
                                          reinterpret_cast<sockaddr*>(&peer), &peerLen);
@@ -463,7 +462,7 @@ Server Server::start(const Placement& where, uint16_t port, int sockType, const 
     if (pid == 0) {
         ready.read.reset();
         const int rc =
-            serve(where, port, sockType, options, ready.write.get(), state->shared, parent);
+            serve(where, port, sockType, options, std::move(ready.write), state->shared, parent);
         ::_exit(rc);
     }
     state->pid = pid;
