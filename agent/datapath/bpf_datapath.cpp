@@ -13,11 +13,13 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 
 #include "datapath/address_maps.h"
 #include "datapath/datapath.h"
 #include "datapath/exec_programs.h"
 #include "datapath/map_writer.h"
+#include "datapath/pin_stage.h"
 #include "palisade_bpf.skel.h"
 #include "util/bpf_handles.h"
 #include "util/errno_text.h"
@@ -62,8 +64,7 @@ void ensureStateDir(const std::string& stateDir) {
     if (ec) throw DatapathError("create " + stateDir + ": " + ec.message());
 }
 
-// Replaces whatever an earlier agent pinned at `path`: the new object is already
-// attached, so the old link detaching here leaves no window without a program.
+// Replaces whatever an earlier agent pinned at `path`.
 template <typename Pin>
 void repin(const fs::path& path, Pin pin) {
     std::error_code ec;
@@ -142,12 +143,14 @@ struct BpfDatapath::Impl {
     // Puts `prog` in force at its hook. A link a previous agent pinned for the
     // same program and cgroup is updated in place, atomically (no moment with
     // no program, no second attachment); otherwise a new link is created and
-    // then pinned over the old one, so the old program runs until the new one
-    // is attached.
-    LinkPtr attach(bpf_program* prog, int cgroupFd, uint64_t cgroupId, const fs::path& pin) {
+    // staged, to be pinned over the old one when every program is attached
+    // (PinStage), so the old program runs until the new one is attached.
+    LinkPtr attach(bpf_program* prog, int cgroupFd, uint64_t cgroupId, PinStage& pins) {
         const bool cgroupHook = bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SKB ||
                                 bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK ||
                                 bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
+        const std::string name = bpf_program__name(prog);
+        const fs::path pin = pins.finalPath(name);
         std::error_code ec;
         LinkPtr old(fs::exists(pin, ec) ? bpf_link__open(pin.c_str()) : nullptr);
         if (old && cgroupHook && cgroupIdOfLink(bpf_link__fd(old.get())) == cgroupId &&
@@ -159,11 +162,10 @@ struct BpfDatapath::Impl {
                                 : bpf_program__attach(prog));
         if (!link) {
             const int err = errno;
-            fail(std::string("attach ") + bpf_program__name(prog) +
-                     (cgroupHook ? " to " + options.cgroupRoot : std::string()),
+            fail("attach " + name + (cgroupHook ? " to " + options.cgroupRoot : std::string()),
                  err);
         }
-        repin(pin, [&](const char* p) { return bpf_link__pin(link.get(), p); });
+        pins.stage(name, [&](const char* p) { return bpf_link__pin(link.get(), p); });
         return link;
     }
 };
@@ -220,22 +222,35 @@ void BpfDatapath::attach() {
     if (!cg) fail("open cgroupRoot " + impl.options.cgroupRoot, errno);
     struct stat st {};
     fstat(cg.get(), &st);  // a cgroup's id is its inode number
-    const fs::path links = fs::path(impl.options.stateDir) / "links";
+    // All or nothing: when attaching or pinning a program fails, this run's new
+    // links are destroyed on the way out (they are ours alone: their pins are
+    // only staged) and `pins` removes the staged pins, so an agent that fails
+    // to start leaves no half set of programs behind it, and the pins of the
+    // agent before (their links in force) stay as they were. A previous
+    // agent's link that was updated in place stays too, running this build's
+    // program, as an upgrade that succeeded would leave it.
+    PinStage pins(fs::path(impl.options.stateDir) / "links");
+    std::vector<LinkPtr> links;
+    std::vector<AttachedProgram> attached;
+    std::vector<int> attachedFds;
     bpf_program* prog;
     bpf_object__for_each_program(prog, impl.skel->obj) {
         if (!bpf_program__autoload(prog)) continue;  // another exec mechanism's
         // Cgroup programs act below cgroupRoot only; the tracepoints and the
         // LSM hook are node-wide and act on container tasks only (they check
         // pal_cgroups first).
-        impl.links.push_back(
-            impl.attach(prog, cg.get(), st.st_ino, links / bpf_program__name(prog)));
+        links.push_back(impl.attach(prog, cg.get(), st.st_ino, pins));
         bpf_prog_info info{};
         uint32_t len = sizeof(info);
         bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
-        impl.attached.push_back(
-            {bpf_program__name(prog), bpf_program__section_name(prog), info.id});
-        impl.attachedFds.push_back(bpf_program__fd(prog));
+        attached.push_back({bpf_program__name(prog), bpf_program__section_name(prog), info.id});
+        attachedFds.push_back(bpf_program__fd(prog));
     }
+    // The old pins go now, each as its successor takes its place.
+    pins.commit();
+    std::move(links.begin(), links.end(), std::back_inserter(impl.links));
+    impl.attached.insert(impl.attached.end(), attached.begin(), attached.end());
+    impl.attachedFds.insert(impl.attachedFds.end(), attachedFds.begin(), attachedFds.end());
 }
 
 bool BpfDatapath::adopted() const { return impl_->adopted; }
