@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "datapath/hooks.h"
 #include "events/event_format.h"
 
 namespace palisade {
@@ -62,11 +63,11 @@ nlohmann::json statusJson(const StatusInputs& in) {
                 verdicts[hookMechanism(h)][verdictName(v)] = n;
         }
     }
-    nlohmann::json fallbacks = {
-        {"packetSockets", "tracepoint/sys_enter_socket (SIGKILL): BPF LSM not in use"}};
+    const std::string fallback = " (SIGKILL): BPF LSM not in use";
+    nlohmann::json fallbacks = {{"packetSockets", hookMechanism(PAL_HOOK_TP_SOCKET) + fallback}};
     nlohmann::json exec = execStatus(in.programs);
     if (exec["mechanism"] == hookMechanism(PAL_HOOK_TP_EXEC)) {
-        fallbacks["execSetuid"] = "tp_btf/sched_process_exec (SIGKILL): BPF LSM not in use";
+        fallbacks["execSetuid"] = hookMechanism(PAL_HOOK_TP_EXEC) + fallback;
     }
     return {{"cgroupRoot", in.cgroupRoot},
             {"stateDir", in.config.stateDir},

@@ -18,6 +18,7 @@
 #include "datapath/address_maps.h"
 #include "datapath/datapath.h"
 #include "datapath/exec_programs.h"
+#include "datapath/hooks.h"
 #include "datapath/map_writer.h"
 #include "datapath/pin_stage.h"
 #include "palisade_bpf.skel.h"
@@ -327,6 +328,17 @@ std::map<uint64_t, uint64_t> BpfDatapath::suppressedEvents() const {
 }
 
 int BpfDatapath::eventsMapFd() const { return impl_->fd(impl_->skel->maps.pal_events); }
+
+std::vector<ObjectProgram> objectPrograms() {
+    const PalisadeBpfPtr skel(palisade_bpf__open());
+    if (!skel) fail("open BPF object palisade", errno);
+    std::vector<ObjectProgram> out;
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel->obj) {
+        out.push_back({bpf_program__name(prog), bpf_program__section_name(prog)});
+    }
+    return out;
+}
 
 int removeState(const std::string& stateDir) {
     int removed = 0;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "datapath/datapath.h"
+#include "datapath/hooks.h"
 
 namespace palisade {
 namespace {
@@ -16,13 +17,15 @@ bpf_program* program(bpf_object* obj, const char* name) {
 }  // namespace
 
 const char* execMechanismHook(ExecMechanism m) {
-    return m == ExecMechanism::Lsm ? "lsm/bprm_creds_from_file" : "tp_btf/sched_process_exec";
+    return hookMechanism(m == ExecMechanism::Lsm ? PAL_HOOK_LSM_BPRM : PAL_HOOK_TP_EXEC);
 }
 
 void selectExecPrograms(bpf_object* obj, ExecMechanism mechanism) {
     const bool lsm = mechanism == ExecMechanism::Lsm;
-    bpf_program__set_autoload(program(obj, "pal_exec_lsm"), lsm);
-    for (const char* fallback : {"pal_exec_tp", "pal_execve_in", "pal_execveat_in"}) {
+    bpf_program__set_autoload(program(obj, hookById(PAL_HOOK_LSM_BPRM)->program), lsm);
+    // The tracepoint fallback and its snapshots of the caller's credentials.
+    for (const char* fallback :
+         {hookById(PAL_HOOK_TP_EXEC)->program, "pal_execve_in", "pal_execveat_in"}) {
         bpf_program__set_autoload(program(obj, fallback), !lsm);
     }
 }

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <iterator>
 
+#include "datapath/hooks.h"
 #include "events/json_writer.h"
 
 namespace palisade {
@@ -39,30 +40,6 @@ const char* transportName(uint8_t protocol) {
             return nullptr;
     }
 }
-
-}  // namespace
-
-const char* hookAction(uint8_t hook) {
-    switch (hook) {
-        case PAL_HOOK_CONNECT4:
-        case PAL_HOOK_CONNECT6:
-            return "connect";
-        case PAL_HOOK_SENDMSG4:
-        case PAL_HOOK_SENDMSG6:
-            return "sendmsg";
-        case PAL_HOOK_SOCK_CREATE:
-        case PAL_HOOK_LSM_SOCKET:
-        case PAL_HOOK_TP_SOCKET:
-            return "socket-create";
-        case PAL_HOOK_LSM_BPRM:
-        case PAL_HOOK_TP_EXEC:
-            return "exec";
-        default:
-            return "packet";
-    }
-}
-
-namespace {
 
 const char* outcomeOf(uint8_t verdict) {
     switch (verdict) {
@@ -207,35 +184,6 @@ std::string iso8601FromEpochNs(int64_t epochNs) {
     char out[48];
     snprintf(out, sizeof(out), "%s.%09lldZ", date, static_cast<long long>(epochNs % 1'000'000'000));
     return out;
-}
-
-const char* hookMechanism(uint8_t hook) {
-    switch (hook) {
-        case PAL_HOOK_CONNECT4:
-            return "cgroup/connect4";
-        case PAL_HOOK_CONNECT6:
-            return "cgroup/connect6";
-        case PAL_HOOK_SENDMSG4:
-            return "cgroup/sendmsg4";
-        case PAL_HOOK_SENDMSG6:
-            return "cgroup/sendmsg6";
-        case PAL_HOOK_SOCK_CREATE:
-            return "cgroup/sock_create";
-        case PAL_HOOK_SKB_EGRESS:
-            return "cgroup_skb/egress";
-        case PAL_HOOK_SKB_INGRESS:
-            return "cgroup_skb/ingress";
-        case PAL_HOOK_LSM_SOCKET:
-            return "lsm/socket_create";
-        case PAL_HOOK_LSM_BPRM:
-            return "lsm/bprm_creds_from_file";
-        case PAL_HOOK_TP_EXEC:
-            return "tp_btf/sched_process_exec";
-        case PAL_HOOK_TP_SOCKET:
-            return "tracepoint/sys_enter_socket";
-        default:
-            return "unknown";
-    }
 }
 
 const char* verdictName(uint8_t verdict) {

@@ -37,8 +37,8 @@ class Clock {
 // "2026-11-23T10:00:00.123456789Z"
 std::string iso8601FromEpochNs(int64_t epochNs);
 
-const char* hookMechanism(uint8_t hook);  // "cgroup/connect6"
-const char* hookAction(uint8_t hook);     // event.action: "connect", "packet", "exec", ...
+// palisade.mechanism and event.action: hookMechanism() and hookAction() of
+// datapath/hooks.h.
 const char* verdictName(uint8_t verdict);
 const char* reasonName(uint8_t reason);
 

@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "datapath/hooks.h"
 #include "events/event_format.h"
 
 namespace palisade {

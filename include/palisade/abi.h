@@ -82,6 +82,8 @@ enum pal_lpm_flags {
     PAL_LPM_EXCEPT = 1, /* the prefix is an `except` carve-out of some rule */
 };
 
+/* Where a verdict was reached. Events and metrics expose these numbers, so
+ * they never change; agent/datapath/hooks.cpp names the program of each. */
 enum pal_hook {
     PAL_HOOK_NONE = 0,
     PAL_HOOK_CONNECT4 = 1,
@@ -91,7 +93,7 @@ enum pal_hook {
     PAL_HOOK_SOCK_CREATE = 5,
     PAL_HOOK_SKB_EGRESS = 6,
     PAL_HOOK_SKB_INGRESS = 7,
-    PAL_HOOK_LSM_SOCKET = 8,
+    /* 8: reserved (an lsm/socket_create hook that no program ever used). */
     PAL_HOOK_LSM_BPRM = 9,
     PAL_HOOK_TP_EXEC = 10,
     PAL_HOOK_TP_SOCKET = 11, /* AF_PACKET fallback without BPF LSM: SIGKILL */

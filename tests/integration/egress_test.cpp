@@ -223,7 +223,7 @@ TEST_F(Egress, PacketSocketKillsTheTaskWithoutLsm) {
     EXPECT_EQ(r.exitCode, 128 + SIGKILL) << r.output;
     EXPECT_EQ(r.output.find("created"), std::string::npos);
     json e = agent_->waitForEvent([](const json& ev) {
-        return ev["palisade"].value("mechanism", "") == "tracepoint/sys_enter_socket";
+        return ev["palisade"].value("mechanism", "") == "tracepoint/syscalls/sys_enter_socket";
     });
     ASSERT_FALSE(e.is_null());
     EXPECT_EQ(e["event"]["action"], "socket-create");

@@ -1,0 +1,55 @@
+#include "datapath/hooks.h"
+
+#include <array>
+
+namespace palisade {
+namespace {
+
+// PAL_HOOK_NONE rows: the exec fallback's snapshots of the caller's
+// credentials at syscall entry (bpf/exec.bpf.c), which decide nothing.
+constexpr std::array kHooks = {
+    Hook{PAL_HOOK_CONNECT4, "pal_connect4", "cgroup/connect4", "connect"},
+    Hook{PAL_HOOK_CONNECT6, "pal_connect6", "cgroup/connect6", "connect"},
+    Hook{PAL_HOOK_SENDMSG4, "pal_sendmsg4", "cgroup/sendmsg4", "sendmsg"},
+    Hook{PAL_HOOK_SENDMSG6, "pal_sendmsg6", "cgroup/sendmsg6", "sendmsg"},
+    Hook{PAL_HOOK_SOCK_CREATE, "pal_sock_create", "cgroup/sock_create", "socket-create"},
+    Hook{PAL_HOOK_SKB_EGRESS, "pal_skb_egress", "cgroup_skb/egress", "packet"},
+    Hook{PAL_HOOK_SKB_INGRESS, "pal_skb_ingress", "cgroup_skb/ingress", "packet"},
+    Hook{PAL_HOOK_LSM_BPRM, "pal_exec_lsm", "lsm/bprm_creds_from_file", "exec"},
+    Hook{PAL_HOOK_TP_EXEC, "pal_exec_tp", "tp_btf/sched_process_exec", "exec"},
+    Hook{PAL_HOOK_TP_SOCKET, "pal_socket_enter", "tracepoint/syscalls/sys_enter_socket",
+         "socket-create"},
+    Hook{PAL_HOOK_NONE, "pal_execve_in", "tracepoint/syscalls/sys_enter_execve", ""},
+    Hook{PAL_HOOK_NONE, "pal_execveat_in", "tracepoint/syscalls/sys_enter_execveat", ""},
+};
+
+}  // namespace
+
+std::span<const Hook> hookTable() { return kHooks; }
+
+const Hook* hookById(uint8_t id) {
+    if (id == PAL_HOOK_NONE) return nullptr;
+    for (const Hook& h : kHooks) {
+        if (h.id == id) return &h;
+    }
+    return nullptr;
+}
+
+const Hook* hookByProgram(std::string_view program) {
+    for (const Hook& h : kHooks) {
+        if (program == h.program) return &h;
+    }
+    return nullptr;
+}
+
+const char* hookMechanism(uint8_t id) {
+    const Hook* h = hookById(id);
+    return h ? h->section : "unknown";
+}
+
+const char* hookAction(uint8_t id) {
+    const Hook* h = hookById(id);
+    return h ? h->action : "packet";
+}
+
+}  // namespace palisade

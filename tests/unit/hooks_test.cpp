@@ -1,0 +1,63 @@
+// datapath/hooks.h: the one table from hook id to program, section and action
+// agrees with the BPF object as built (its skeleton, opened: no root needed),
+// and events, the status and the metrics name hooks by it.
+#include "datapath/hooks.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+namespace palisade {
+namespace {
+
+TEST(Hooks, TableIsTheObjectsPrograms) {
+    std::map<std::string, std::string> inObject;  // program -> section
+    for (const ObjectProgram& p : objectPrograms()) inObject[p.name] = p.section;
+    std::map<std::string, std::string> inTable;
+    for (const Hook& h : hookTable()) inTable[h.program] = h.section;
+    EXPECT_EQ(inTable, inObject);
+}
+
+TEST(Hooks, EveryIdOfAProgramOnce) {
+    std::set<int> ids;
+    for (const Hook& h : hookTable()) {
+        if (h.id == PAL_HOOK_NONE) continue;
+        EXPECT_LT(h.id, PAL_HOOK_MAX) << h.program;
+        EXPECT_TRUE(ids.insert(h.id).second) << "hook id " << int{h.id} << " twice";
+        EXPECT_EQ(hookById(h.id), &h);
+        EXPECT_EQ(hookByProgram(h.program), &h);
+        EXPECT_STRNE(h.action, "") << h.program;
+    }
+    // Every id below PAL_HOOK_MAX has a program but 8, reserved.
+    EXPECT_EQ(ids.size(), size_t{PAL_HOOK_MAX} - 2);
+    EXPECT_EQ(ids.count(8), 0u);
+}
+
+// palisade.mechanism is the program's section: what libbpf attaches, what the
+// status lists under programs, and what the metrics label verdicts with.
+TEST(Hooks, MechanismIsTheSection) {
+    EXPECT_STREQ(hookMechanism(PAL_HOOK_CONNECT4), "cgroup/connect4");
+    EXPECT_STREQ(hookMechanism(PAL_HOOK_SKB_INGRESS), "cgroup_skb/ingress");
+    EXPECT_STREQ(hookMechanism(PAL_HOOK_LSM_BPRM), "lsm/bprm_creds_from_file");
+    EXPECT_STREQ(hookMechanism(PAL_HOOK_TP_EXEC), "tp_btf/sched_process_exec");
+    EXPECT_STREQ(hookMechanism(PAL_HOOK_TP_SOCKET), "tracepoint/syscalls/sys_enter_socket");
+    EXPECT_STREQ(hookMechanism(PAL_HOOK_NONE), "unknown");
+    EXPECT_STREQ(hookMechanism(8), "unknown");
+    EXPECT_STREQ(hookMechanism(PAL_HOOK_MAX), "unknown");
+}
+
+TEST(Hooks, Actions) {
+    EXPECT_STREQ(hookAction(PAL_HOOK_CONNECT6), "connect");
+    EXPECT_STREQ(hookAction(PAL_HOOK_SENDMSG4), "sendmsg");
+    EXPECT_STREQ(hookAction(PAL_HOOK_SOCK_CREATE), "socket-create");
+    EXPECT_STREQ(hookAction(PAL_HOOK_TP_SOCKET), "socket-create");
+    EXPECT_STREQ(hookAction(PAL_HOOK_SKB_EGRESS), "packet");
+    EXPECT_STREQ(hookAction(PAL_HOOK_SKB_INGRESS), "packet");
+    EXPECT_STREQ(hookAction(PAL_HOOK_LSM_BPRM), "exec");
+    EXPECT_STREQ(hookAction(PAL_HOOK_TP_EXEC), "exec");
+}
+
+}  // namespace
+}  // namespace palisade
