@@ -14,8 +14,7 @@ struct pal_subject {
 /* Fills `s` from a container entry for the generation in force. */
 static __always_inline bool pal_subject_fill(struct pal_subject* s, __u64 cgid,
                                              const struct pal_cgroup* c) {
-    __u32 zero = 0;
-    struct pal_config* cfg = bpf_map_lookup_elem(&pal_config, &zero);
+    struct pal_config* cfg = pal_cfg();
     __u32 slot;
 
     if (!cfg) return false;

@@ -84,7 +84,7 @@ int pal_socket_enter(struct trace_event_raw_sys_enter* ctx) {
     if (!pal_current_subject(&s)) return 0;
     dec = pal_decide_socket(&s, family, type);
     pal_report_socket(&s, PAL_HOOK_TP_SOCKET, dec, family, type, protocol);
-    if (dec.verdict == PAL_VERDICT_DENY) bpf_send_signal(9 /* SIGKILL */);
+    if (dec.verdict == PAL_VERDICT_DENY) bpf_send_signal(PAL_SIGKILL);
     return 0;
 }
 

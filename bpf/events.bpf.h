@@ -10,15 +10,6 @@
  * connect, batched 1.02x: SPEC §8). */
 #define PAL_WAKEUP_BYTES (16 * 1024)
 
-/* events.rateLimit: one token bucket per container (include/palisade/abi.h).
- * LRU, so that the buckets of containers long gone make room for new ones. */
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, PAL_MAX_CGROUPS);
-    __type(key, __u64);
-    __type(value, struct pal_ratelimit);
-} pal_ratelimit SEC(".maps");
-
 /* Whether container `s` may report one more event now; if not, the event is
  * counted as suppressed. Only reporting is limited: verdicts are decided and
  * counted before this, so enforcement never depends on it.
@@ -31,8 +22,7 @@ struct {
  * lock on this path: a flood then runs at most one event per CPU over its
  * budget, never unbounded); the suppressed count is exact (atomic add). */
 static __always_inline bool pal_event_budget(const struct pal_subject* s) {
-    __u32 zero = 0;
-    struct pal_config* cfg = bpf_map_lookup_elem(&pal_config, &zero);
+    struct pal_config* cfg = pal_cfg();
     struct pal_ratelimit* b;
     __u64 now, tat;
 

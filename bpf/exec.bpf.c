@@ -19,15 +19,6 @@
 #include "exec.bpf.h"
 #include <bpf/bpf_tracing.h>
 
-/* The caller's credentials by thread id, from syscall entry to the exec
- * tracepoint (fallback only). LRU: an exec that fails leaves its entry behind. */
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 8192);
-    __type(key, __u32);
-    __type(value, struct pal_creds);
-} pal_exec_creds SEC(".maps");
-
 static __always_inline const struct cred* pal_current_cred(void) {
     struct task_struct* task = (struct task_struct*)bpf_get_current_task();
 

@@ -19,21 +19,11 @@
 #define PAL_S_ISGID 02000
 #define PAL_S_IXGRP 00010
 #define PAL_EPERM 1
-#define PAL_SIGKILL 9
 #define PAL_LSM_UNSAFE_NO_NEW_PRIVS 4
 /* READ_IMPLIES_EXEC | ADDR_NO_RANDOMIZE | ADDR_COMPAT_LAYOUT | MMAP_PAGE_ZERO:
  * set in bprm->per_clear when a set-id bit is honoured or capabilities are
  * gained, even when no_new_privs then takes the capabilities back. */
 #define PAL_PER_CLEAR_ON_SETID 0x0740000
-
-/* The credentials an exec may change (kernel uids, global namespace). */
-struct pal_creds {
-    __u32 uid; /* real ids: an exec never changes them */
-    __u32 gid;
-    __u32 euid;
-    __u32 egid;
-    __u64 caps; /* permitted */
-};
 
 struct pal_exec_info {
     struct pal_creds old;

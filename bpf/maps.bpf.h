@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The maps every palisade program shares (layouts in include/palisade/abi.h). */
+/* Every map of the palisade programs, in one place (the layouts the agent
+ * shares are in include/palisade/abi.h; the BPF-only ones are here). */
 #pragma once
 
 #include "vmlinux.h"
@@ -60,6 +61,13 @@ struct {
     __type(value, struct pal_config);
 } pal_config SEC(".maps");
 
+/* The configuration in force (NULL only if the array were empty). */
+static __always_inline struct pal_config* pal_cfg(void) {
+    __u32 zero = 0;
+
+    return bpf_map_lookup_elem(&pal_config, &zero);
+}
+
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, PAL_RINGBUF_BYTES);
@@ -99,3 +107,32 @@ struct {
     __type(key, struct pal_peer_key);
     __type(value, struct pal_ports);
 } pal_peers SEC(".maps");
+
+/* events.rateLimit: one token bucket per container (include/palisade/abi.h,
+ * bpf/events.bpf.h). LRU, so that the buckets of containers long gone make
+ * room for new ones. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, PAL_MAX_CGROUPS);
+    __type(key, __u64);
+    __type(value, struct pal_ratelimit);
+} pal_ratelimit SEC(".maps");
+
+/* The credentials an exec may change (kernel uids, global namespace). */
+struct pal_creds {
+    __u32 uid; /* real ids: an exec never changes them */
+    __u32 gid;
+    __u32 euid;
+    __u32 egid;
+    __u64 caps; /* permitted */
+};
+
+/* The exec fallback (bpf/exec.bpf.c): the caller's credentials by thread id,
+ * from syscall entry to the exec tracepoint. LRU: an exec that fails leaves
+ * its entry behind. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 8192);
+    __type(key, __u32);
+    __type(value, struct pal_creds);
+} pal_exec_creds SEC(".maps");

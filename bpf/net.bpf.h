@@ -15,6 +15,7 @@
 #define PAL_ETH_P_IP 0x0800
 #define PAL_ETH_P_IPV6 0x86DD
 #define PAL_IPPROTO_ICMPV6 58
+#define PAL_SIGKILL 9
 
 /* A destination as it is judged. */
 struct pal_dest {

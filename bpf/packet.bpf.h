@@ -5,12 +5,6 @@
 #include "maps.bpf.h"
 #include "net.bpf.h"
 
-static __always_inline struct pal_config* pal_cfg(void) {
-    __u32 zero = 0;
-
-    return bpf_map_lookup_elem(&pal_config, &zero);
-}
-
 /* An IP packet's destination (or, for `sender`, its source) address and its
  * destination port: the port is the receiver's either way. */
 static __always_inline bool pal_skb_endpoint(struct __sk_buff* skb, struct pal_dest* d,
