@@ -8,6 +8,32 @@
 find_program(BPF_CLANG NAMES clang clang-16 clang-15 clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)
 
+# bpf_tracing.h's __TARGET_ARCH_<arch>, by the architecture the agent is built
+# for (libbpf-bootstrap's mapping): the PT_REGS and syscall argument macros
+# depend on it. The kernel types too: bpf/vmlinux.h says which kernel and
+# architecture it was dumped from, and another architecture needs its own.
+string(TOLOWER "${CMAKE_SYSTEM_PROCESSOR}" PALISADE_BPF_PROCESSOR)
+if(PALISADE_BPF_PROCESSOR MATCHES "^(x86_64|amd64)$")
+    set(PALISADE_BPF_ARCH x86)
+elseif(PALISADE_BPF_PROCESSOR MATCHES "^(aarch64|arm64)")
+    set(PALISADE_BPF_ARCH arm64)
+elseif(PALISADE_BPF_PROCESSOR MATCHES "^arm")
+    set(PALISADE_BPF_ARCH arm)
+elseif(PALISADE_BPF_PROCESSOR MATCHES "^(ppc64|ppc64le|powerpc64|powerpc64le)$")
+    set(PALISADE_BPF_ARCH powerpc)
+elseif(PALISADE_BPF_PROCESSOR MATCHES "^s390")
+    set(PALISADE_BPF_ARCH s390)
+elseif(PALISADE_BPF_PROCESSOR MATCHES "^riscv")
+    set(PALISADE_BPF_ARCH riscv)
+elseif(PALISADE_BPF_PROCESSOR MATCHES "^(loongarch64|loongarch)")
+    set(PALISADE_BPF_ARCH loongarch)
+elseif(PALISADE_BPF_PROCESSOR MATCHES "^mips")
+    set(PALISADE_BPF_ARCH mips)
+else()
+    message(FATAL_ERROR "BPF: no __TARGET_ARCH for processor ${CMAKE_SYSTEM_PROCESSOR}")
+endif()
+message(STATUS "BPF objects for __TARGET_ARCH_${PALISADE_BPF_ARCH} (${CMAKE_SYSTEM_PROCESSOR})")
+
 file(GLOB PALISADE_BPF_HEADERS CONFIGURE_DEPENDS
      ${PROJECT_SOURCE_DIR}/bpf/*.h ${PROJECT_SOURCE_DIR}/bpf/*.c
      ${PROJECT_SOURCE_DIR}/include/palisade/*.h)
@@ -18,7 +44,7 @@ function(bpf_object NAME SOURCE)
     add_custom_command(
         OUTPUT ${obj}
         COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/bpf
-        COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86
+        COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${PALISADE_BPF_ARCH}
                 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
                 -I${PROJECT_SOURCE_DIR}/bpf -I${PROJECT_SOURCE_DIR}/include
                 -c ${PROJECT_SOURCE_DIR}/bpf/${SOURCE} -o ${obj}
