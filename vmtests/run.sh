@@ -19,6 +19,11 @@
 # PALISADE_VM_KERNEL picks another kernel package; PALISADE_VM_KEEP=1 keeps the
 # work directory (initramfs, console logs); PALISADE_VM_FILTER=GTEST_FILTER
 # makes it one BPF LSM boot running just those tests.
+#
+# KVM only when a probe boot shows that it runs a guest (lib.sh: a /dev/kvm can
+# open and then fail at the first instruction), TCG otherwise;
+# PALISADE_VM_ACCEL=kvm|tcg skips the probe. A guest that prints nothing for
+# PALISADE_VM_SILENCE seconds (60) is stopped: it hangs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +32,9 @@ build=$(cd "${1:-$root/build}" && pwd)
 cache=$here/cache
 kernel_pkg=${PALISADE_VM_KERNEL:-linux-image-cloud-amd64}
 boot_timeout=${PALISADE_VM_TIMEOUT:-600}
+silence=${PALISADE_VM_SILENCE:-60}  # s without a byte from the guest: it hangs
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$here/lib.sh"
 
 # The network tests, but those that need python3 (not in the guest).
 net_tests='Egress.*:Control.*:DecideProg.*:-Egress.PacketSocket*'
@@ -43,42 +51,22 @@ for f in "$build/palisade" "$build/tests/palisade_integration_tests" "$probe"; d
 done
 
 work=$(mktemp -d /tmp/palisade-vm.XXXXXX)
-if [[ ${PALISADE_VM_KEEP:-0} == 1 ]]; then
-    echo "vmtests: keeping $work"
-else
-    trap 'rm -rf "$work"' EXIT
-fi
-
-# --- the kernel package ------------------------------------------------------
-# A meta package (linux-image-cloud-amd64) names the versioned one it depends on.
-resolve_kernel() {
-    local pkg=$1 dep
-    dep=$(apt-cache depends "$pkg" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-    echo "${dep:-$pkg}"
-}
-pkg=$(resolve_kernel "$kernel_pkg")
-if ! apt-cache show "$pkg" >/dev/null 2>&1; then
-    apt-get update -qq
-    pkg=$(resolve_kernel "$kernel_pkg")
-fi
-kdir=$cache/$pkg
-if [[ ! -f $kdir/.unpacked ]]; then
-    mkdir -p "$cache"
-    rm -rf "$kdir"
-    download() { (cd "$cache" && apt-get download -qq "$pkg") >"$work/download.log" 2>&1; }
-    if ! download && ! { apt-get update -qq && download; }; then  # stale package lists?
-        cat "$work/download.log"
-        echo "vmtests: apt-get download $pkg failed"
-        exit 1
+# shellcheck disable=SC2317  # called by the trap
+cleanup() {
+    vm_kill_qemu
+    if [[ ${PALISADE_VM_KEEP:-0} == 1 ]]; then
+        echo "vmtests: kept $work"
+    else
+        rm -rf "$work"
     fi
-    deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" | head -1)
-    dpkg-deb -x "$deb" "$kdir"
-    rm -f "$deb"
-    touch "$kdir/.unpacked"
-fi
-kver=$(basename "$(ls -d "$kdir"/lib/modules/*)")
-vmlinuz=$kdir/boot/vmlinuz-$kver
-[[ -f $kdir/lib/modules/$kver/modules.dep ]] || depmod -b "$kdir" "$kver"
+}
+trap cleanup EXIT
+
+# --- the kernel and the accelerator -----------------------------------------
+vm_fetch_kernel "$cache" "$kernel_pkg" "$work/download.log"
+kdir=$vm_kdir kver=$vm_kver vmlinuz=$vm_vmlinuz
+vm_pick_accel "$vmlinuz" "$cache" "$work"
+accel=$vm_accel
 
 # --- the initramfs -----------------------------------------------------------
 start=$(date +%s)
@@ -120,24 +108,22 @@ echo "vmtests: kernel $kver, initramfs $(du -h "$work/initramfs.cpio" | cut -f1)
 # --- the boots ---------------------------------------------------------------
 # boot NAME LSM_LIST EXPECT_BPF_LSM GTEST_FILTER
 failed=0
-accel=tcg
-[[ -w /dev/kvm ]] && accel=kvm
 boot() {
     local name=$1 lsm=$2 expect=$3 filter=$4 t0 rc
     local console=$work/$name.console results=$work/$name.results
     t0=$(date +%s)
-    timeout "$boot_timeout" qemu-system-x86_64 -M "pc,accel=$accel" -m 1024 -smp 2 \
-        -display none -monitor none -no-reboot \
+    vm_boot "$boot_timeout" "$silence" "$console" "$results" -- \
+        -M "pc,accel=$accel" -m 1024 -smp 2 -display none -monitor none -no-reboot \
         -kernel "$vmlinuz" -initrd "$work/initramfs.cpio" \
         -append "console=ttyS0 panic=-1 quiet lsm=$lsm PALISADE_EXPECT_BPF_LSM=$expect PALISADE_FILTER=$filter" \
-        -serial "file:$console" -serial "file:$results" || true
+        -serial "file:$console" -serial "file:$results"
     tr -d '\r' <"$results" >"$results.txt" 2>/dev/null || true
     rc=$(sed -n 's/.*PALISADE-VM-RESULT exit=\([0-9]*\).*/\1/p' "$results.txt" | tail -1)
     grep -aE '^vmtests:|^\[ *(OK|FAILED|SKIPPED|PASSED) *\]|^\[==========\]' "$results.txt" |
         sed "s/^/[$name] /" || true
     if [[ $rc != 0 ]]; then
         failed=1
-        echo "[$name] FAILED (${rc:-no result}) after $(($(date +%s) - t0)) s; test output:"
+        echo "[$name] FAILED (${rc:-no result}, guest $vm_ended) after $(($(date +%s) - t0)) s; test output:"
         cat "$results.txt" 2>/dev/null || true
         echo "[$name] console:"
         tr -d '\r' <"$console" | tail -40

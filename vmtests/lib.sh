@@ -1,0 +1,156 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # vm_* variables are for the caller
+# Shared by vmtests/run.sh and vmtests/systemd.sh (sourced, not run): the guest
+# kernel, the choice between KVM and TCG, and booting a guest with a watch on
+# its output.
+#
+#   vm_fetch_kernel CACHE PACKAGE LOG   sets vm_kdir, vm_kver, vm_vmlinuz
+#   vm_pick_accel VMLINUZ CACHE WORK    sets vm_accel (kvm or tcg)
+#   vm_boot TIMEOUT SILENCE WATCHED... -- QEMU_ARGS...
+#                                       runs qemu-system-x86_64; sets vm_ended
+#                                       ("exited", "silent" or "timeout")
+#   vm_kill_qemu                        for the caller's EXIT trap
+
+vm_qemu_pid=
+
+# --- the kernel package ------------------------------------------------------
+# Fetched with `apt-get download` and unpacked with `dpkg-deb -x` into CACHE:
+# nothing is installed on the host (no postinst, no /boot, no initramfs hooks).
+# A meta package (linux-image-cloud-amd64) names the versioned one it depends on.
+vm_resolve_kernel() {
+    local pkg=$1 dep
+    dep=$(apt-cache depends "$pkg" 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    echo "${dep:-$pkg}"
+}
+
+vm_fetch_kernel() {
+    local cache=$1 want=$2 log=$3 pkg deb
+    pkg=$(vm_resolve_kernel "$want")
+    if ! apt-cache show "$pkg" >/dev/null 2>&1; then
+        apt-get update -qq
+        pkg=$(vm_resolve_kernel "$want")
+    fi
+    vm_kdir=$cache/$pkg
+    if [[ ! -f $vm_kdir/.unpacked ]]; then
+        mkdir -p "$cache"
+        rm -rf "$vm_kdir"
+        # Stale package lists make the download fail once: update and retry.
+        if ! (cd "$cache" && apt-get download -qq "$pkg") >"$log" 2>&1 &&
+            ! { apt-get update -qq && (cd "$cache" && apt-get download -qq "$pkg") >"$log" 2>&1; }; then
+            cat "$log"
+            echo "vmtests: apt-get download $pkg failed"
+            return 1
+        fi
+        deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" | head -1)
+        dpkg-deb -x "$deb" "$vm_kdir"
+        rm -f "$deb"
+        touch "$vm_kdir/.unpacked"
+    fi
+    vm_kver=$(basename "$(ls -d "$vm_kdir"/lib/modules/*)")
+    vm_vmlinuz=$vm_kdir/boot/vmlinuz-$vm_kver
+    [[ -f $vm_kdir/lib/modules/$vm_kver/modules.dep ]] || depmod -b "$vm_kdir" "$vm_kver"
+}
+
+# --- KVM or TCG --------------------------------------------------------------
+# A writable /dev/kvm is not enough: on some machines QEMU opens it and then
+# stops the guest at its first instruction ("KVM internal error. Suberror: 1
+# ... emulation failure", no vmx/svm in /proc/cpuinfo), silently, until the
+# boot timeout. A probe boot of the kernel alone (it panics without a root file
+# system and QEMU exits) must print the kernel's banner within a few seconds.
+# The answer is kept for this host boot in CACHE/accel.<boot id>, so that
+# run.sh and systemd.sh probe once between them. PALISADE_VM_ACCEL=kvm|tcg
+# skips the probe.
+vm_pick_accel() {
+    local vmlinuz=$1 cache=$2 work=$3 boot_id memo pid i
+    if [[ -n ${PALISADE_VM_ACCEL:-} ]]; then
+        vm_accel=$PALISADE_VM_ACCEL
+        echo "vmtests: accelerator $vm_accel (PALISADE_VM_ACCEL)"
+        return 0
+    fi
+    vm_accel=tcg
+    if [[ ! -w /dev/kvm ]]; then
+        echo "vmtests: accelerator tcg (no writable /dev/kvm)"
+        return 0
+    fi
+    boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
+    memo=$cache/accel.$boot_id
+    if [[ -f $memo ]]; then
+        vm_accel=$(cat "$memo")
+        echo "vmtests: accelerator $vm_accel (probed earlier in this host boot: $memo)"
+        return 0
+    fi
+    : >"$work/kvm-probe.console"
+    qemu-system-x86_64 -M pc,accel=kvm -m 256 -display none -monitor none -no-reboot \
+        -kernel "$vmlinuz" -append "console=ttyS0 panic=-1" \
+        -serial "file:$work/kvm-probe.console" >"$work/kvm-probe.log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 30; i++)); do  # 6 s at most; a working KVM needs well under 1 s
+        if grep -aq 'Linux version' "$work/kvm-probe.console"; then
+            vm_accel=kvm
+            break
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    if [[ $vm_accel == kvm ]]; then
+        echo "vmtests: accelerator kvm (probe boot printed the kernel banner)"
+    else
+        echo "vmtests: accelerator tcg: /dev/kvm is there but a probe boot under KVM" \
+            "printed nothing in $((i / 5)) s ($(grep -am1 -iE "error|kvm" "$work/kvm-probe.log" ||
+                echo 'no error from qemu'))"
+    fi
+    mkdir -p "$cache"
+    echo "$vm_accel" >"$memo"
+}
+
+# --- a boot ------------------------------------------------------------------
+# vm_boot TIMEOUT SILENCE FILE... -- QEMU_ARGS...: runs QEMU under `timeout`
+# and stops it early when none of the FILEs (its serial logs) has grown for
+# SILENCE seconds: a guest that hangs says so within a minute instead of at the
+# end of the boot timeout. QEMU's exit status says nothing (a panicking guest
+# exits 0): the caller reads the guest's result marker.
+vm_boot() {
+    local timeout_s=$1 silence=$2 files=() size last=-1 quiet_since=$SECONDS f s
+    shift 2
+    while [[ $1 != -- ]]; do files+=("$1"); shift; done
+    shift
+    for f in "${files[@]}"; do : >"$f"; done
+    timeout "$timeout_s" qemu-system-x86_64 "$@" &
+    vm_qemu_pid=$!
+    vm_ended=exited
+    while kill -0 "$vm_qemu_pid" 2>/dev/null; do
+        size=0
+        for f in "${files[@]}"; do
+            s=$(stat -c %s "$f" 2>/dev/null || echo 0)
+            size=$((size + s))
+        done
+        if ((size != last)); then
+            last=$size
+            quiet_since=$SECONDS
+        elif ((SECONDS - quiet_since >= silence)); then
+            vm_ended=silent
+            echo "vmtests: the guest printed nothing for $silence s: stopping it"
+            kill "$vm_qemu_pid" 2>/dev/null || true
+            break
+        fi
+        sleep 1
+    done
+    local rc=0
+    wait "$vm_qemu_pid" || rc=$?
+    vm_qemu_pid=
+    if [[ $vm_ended == exited && $rc == 124 ]]; then
+        vm_ended=timeout
+        echo "vmtests: the guest did not finish within $timeout_s s"
+    fi
+    return 0
+}
+
+vm_kill_qemu() {
+    if [[ -n $vm_qemu_pid ]]; then
+        kill "$vm_qemu_pid" 2>/dev/null || true
+        wait "$vm_qemu_pid" 2>/dev/null || true
+    fi
+}
