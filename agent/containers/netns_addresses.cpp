@@ -24,6 +24,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// NLMSG_OK(nh, len) without its __u32 <= int comparison (clang's
+// -Wsign-compare): len is first checked to hold a header, so it is positive and
+// the comparison is exact in unsigned. len stays an int, as NLMSG_NEXT needs it
+// (it subtracts the aligned length, which may exceed what is left).
+bool nlmsgOk(const nlmsghdr* nh, int len) {
+    return len >= static_cast<int>(sizeof(nlmsghdr)) && nh->nlmsg_len >= sizeof(nlmsghdr) &&
+           nh->nlmsg_len <= static_cast<unsigned>(len);
+}
+
 // A process of the container: in its cgroup or one nested below it.
 pid_t processIn(const std::string& cgroupPath, int depth = 0) {
     std::ifstream procs(cgroupPath + "/cgroup.procs");
@@ -74,7 +83,7 @@ bool dumpAddresses(int fd, std::vector<IpAddress>& out) {
             break;
         }
         int len = static_cast<int>(n);
-        for (auto* nh = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(nh, len);
+        for (auto* nh = reinterpret_cast<nlmsghdr*>(buf); nlmsgOk(nh, len);
              nh = NLMSG_NEXT(nh, len)) {
             if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
                 done = true;
