@@ -11,7 +11,7 @@ packages=(
     iproute2 iptables nftables iperf3 clang-format python3
     yamllint python3-yaml systemd util-linux   # tests/deploy: lint, systemd-analyze, setpriv
     python3-matplotlib linux-perf           # bench/: the plot, profiling
-    qemu-system-x86 busybox-static kmod   # vmtests/: a guest kernel with BPF LSM
+    qemu-system-x86 busybox-static kmod mmdebstrap   # vmtests/: guests with BPF LSM, with systemd
 )
 
 missing=()
