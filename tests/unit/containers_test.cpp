@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "containers/container.h"
+#include "temp_dir.h"
 
 namespace palisade {
 namespace {
@@ -20,39 +21,7 @@ namespace fs = std::filesystem;
 const std::string kId = "3f2a9c0d1e2b3a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4";
 const std::string kId2 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-// A directory removed, with everything below it, when the test ends.
-class TempDir {
-  public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "palisade-containers-XXXXXX").string();
-        if (mkdtemp(pattern.data()) == nullptr) {
-            throw std::system_error(errno, std::generic_category(), "mkdtemp");
-        }
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return path_; }
-
-    // Creates `relative` (and its parents) and returns its full path.
-    fs::path mkdirs(const std::string& relative) const {
-        fs::create_directories(path_ / relative);
-        return path_ / relative;
-    }
-
-    void write(const std::string& relative, const std::string& text) const {
-        fs::create_directories((path_ / relative).parent_path());
-        std::ofstream(path_ / relative) << text;
-    }
-
-  private:
-    fs::path path_;
-};
+using testing::TempDir;
 
 // ---------------------------------------------------------------- cgroup paths
 

@@ -12,24 +12,14 @@
 
 #include "control/control_server.h"
 #include "events/sinks.h"
+#include "temp_dir.h"
 
 namespace palisade {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
-  public:
-    TempDir() {
-        char tmpl[] = "/tmp/palisade-sinks-XXXXXX";
-        path_ = mkdtemp(tmpl);
-    }
-    ~TempDir() { fs::remove_all(path_); }
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
+using testing::TempDir;
 
 std::vector<std::string> linesOf(const std::string& path) {
     std::ifstream in(path);
@@ -46,7 +36,7 @@ std::string numbered(int i) {
 
 TEST(FileSink, RotatesBySizeKeepingMaxFiles) {
     TempDir dir;
-    const std::string path = dir.path() + "/sub/events.jsonl";  // the directory is created
+    const std::string path = dir / "sub/events.jsonl";  // the directory is created
     {
         FileSink sink(path, 1000, 3);
         for (int i = 0; i < 50; i++) sink.write(Event(numbered(i)));
@@ -66,7 +56,7 @@ TEST(FileSink, RotatesBySizeKeepingMaxFiles) {
 
 TEST(FileSink, AppendsToAnExistingFileAndCountsItsSize) {
     TempDir dir;
-    const std::string path = dir.path() + "/events.jsonl";
+    const std::string path = dir / "events.jsonl";
     {
         FileSink sink(path, 1000, 2);
         for (int i = 0; i < 9; i++) sink.write(Event(numbered(i)));
@@ -89,7 +79,7 @@ void serve(ControlServer& server) {
 
 TEST(ControlServer, ASubscriberThatDoesNotReadCostsBoundedMemory) {
     TempDir dir;
-    const std::string path = dir.path() + "/palisade.sock";
+    const std::string path = dir / "palisade.sock";
     ControlServer server(
         path, {[] { return nlohmann::json::object(); }, [] { return nlohmann::json::array(); }});
     int client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
