@@ -129,8 +129,8 @@ bool skbHasCurrentTask() {
 }  // namespace
 
 struct BpfDatapath::Impl {
-    // Destroyed in reverse order: the links (our references only: the pins
-    // keep the programs attached), then the skeleton.
+    // Destroyed in reverse order: the ring buffer, the links (our references
+    // only: the pins keep the programs attached), then the skeleton.
     DatapathOptions options;
     PalisadeBpfPtr skel;
     bool adopted = false;
@@ -138,6 +138,8 @@ struct BpfDatapath::Impl {
     std::vector<AttachedProgram> attached;
     std::vector<int> attachedFds;  // program fds (the skeleton's), as `attached`
     std::unique_ptr<MapWriter> writer;
+    RecordHandler onRecord;
+    RingBufferPtr events;  // calls onRecord
 
     int fd(bpf_map* m) const { return bpf_map__fd(m); }
 
@@ -327,7 +329,20 @@ std::map<uint64_t, uint64_t> BpfDatapath::suppressedEvents() const {
     return out;
 }
 
-int BpfDatapath::eventsMapFd() const { return impl_->fd(impl_->skel->maps.pal_events); }
+void BpfDatapath::openEvents(RecordHandler handler) {
+    auto& impl = *impl_;
+    impl.onRecord = std::move(handler);
+    auto cb = [](void* ctx, void* data, size_t size) {
+        static_cast<Impl*>(ctx)->onRecord(data, size);
+        return 0;
+    };
+    impl.events.reset(ring_buffer__new(impl.fd(impl.skel->maps.pal_events), cb, &impl, nullptr));
+    if (!impl.events) fail("open the event ring buffer", errno);
+}
+
+int BpfDatapath::eventsPollFd() const { return ring_buffer__epoll_fd(impl_->events.get()); }
+
+void BpfDatapath::consumeEvents() { ring_buffer__consume(impl_->events.get()); }
 
 std::vector<ObjectProgram> objectPrograms() {
     const PalisadeBpfPtr skel(palisade_bpf__open());

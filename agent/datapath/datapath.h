@@ -3,7 +3,9 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -34,7 +36,17 @@ struct AttachedProgram {
 
 class Datapath {
   public:
+    // One record of the event ring buffer (a pal_*_event, include/palisade/abi.h).
+    using RecordHandler = std::function<void(const void* data, size_t size)>;
+
     virtual ~Datapath() = default;
+
+    // Whether the maps of a previous agent were adopted (restart).
+    virtual bool adopted() const = 0;
+    // The generation in force in the maps (0: none yet).
+    virtual uint64_t generation() const = 0;
+    // Attaches every program; call it once the first generation is applied.
+    virtual void attach() = 0;
 
     // Makes `next` the generation in force, make-before-break (SPEC §4.8): its
     // entries are written beside the current generation's, one update switches
@@ -54,6 +66,12 @@ class Datapath {
     // Events the kernel held back (events.rateLimit) per container cgroup id,
     // counted since the bucket was created (monotonic while it exists).
     virtual std::map<uint64_t, uint64_t> suppressedEvents() const = 0;
+
+    // Kernel events: opens the ring buffer; consumeEvents() hands every record
+    // waiting in it to `handler`, and eventsPollFd() is readable when records wait.
+    virtual void openEvents(RecordHandler handler) = 0;
+    virtual int eventsPollFd() const = 0;
+    virtual void consumeEvents() = 0;
 };
 
 // The kernel refused something; what() says what and where, with the errno text.
@@ -90,13 +108,10 @@ class BpfDatapath : public Datapath {
     ~BpfDatapath() override;
     // Attaches every program (cgroup programs at cgroupRoot, alongside any other
     // programs) and pins the links. A link pinned by a previous agent is updated
-    // in place, so a restart never leaves a hook empty or attached twice. Call
-    // it once the first generation is applied.
-    void attach();
-    // Whether the maps of a previous agent were adopted.
-    bool adopted() const;
-    // The generation in force in the maps (0: none yet).
-    uint64_t generation() const;
+    // in place, so a restart never leaves a hook empty or attached twice.
+    void attach() override;
+    bool adopted() const override;
+    uint64_t generation() const override;
     void apply(const MapEntries& next, uint64_t generation) override;
     void retire() override;
     void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) override;
@@ -106,7 +121,9 @@ class BpfDatapath : public Datapath {
     // With run counts and times read from the kernel now.
     std::vector<AttachedProgram> programs() const override;
     std::map<uint64_t, uint64_t> suppressedEvents() const override;
-    int eventsMapFd() const;
+    void openEvents(RecordHandler handler) override;
+    int eventsPollFd() const override;
+    void consumeEvents() override;
 
   private:
     friend std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions&);

@@ -1,0 +1,141 @@
+// The daemon's smaller parts: what a scan changed (ContainerInventory), the
+// events the pump derives from kernel records and counts (EventPump), and the
+// main loop's timers.
+#include <gtest/gtest.h>
+
+#include "captured_events.h"
+#include "daemon/container_inventory.h"
+#include "daemon/event_pump.h"
+#include "daemon/generation_control.h"
+#include "daemon/timers.h"
+#include "fake_datapath.h"
+#include "palisade/abi.h"
+
+namespace palisade {
+namespace {
+
+using testing::FakeDatapath;
+
+Container container(const std::string& name, uint64_t cgroupId) {
+    Container c;
+    c.id = std::string(63, 'b') + std::to_string(cgroupId % 10);
+    c.runtime = "docker";
+    c.name = name;
+    c.cgroupId = cgroupId;
+    return c;
+}
+
+// ------------------------------------------------------------ ContainerInventory
+
+TEST(ContainerInventory, SaysWhatStartedStoppedAndChanged) {
+    ContainerInventory inv;
+    auto first = inv.replace({container("a", 1), container("b", 2)});
+    EXPECT_EQ(first.started.size(), 2u);
+    EXPECT_TRUE(first.changed());
+
+    auto same = inv.replace({container("a", 1), container("b", 2)});
+    EXPECT_FALSE(same.changed());
+
+    auto next = inv.replace({container("b", 2), container("c", 3)});
+    ASSERT_EQ(next.started.size(), 1u);
+    EXPECT_EQ(next.started[0].name, "c");
+    ASSERT_EQ(next.stopped.size(), 1u);
+    EXPECT_EQ(next.stopped[0].name, "a");
+    EXPECT_FALSE(next.metadataChanged);
+
+    auto renamed = inv.replace({container("b2", 2), container("c", 3)});
+    EXPECT_TRUE(renamed.metadataChanged);
+    EXPECT_TRUE(renamed.started.empty());
+}
+
+TEST(ContainerInventory, MetadataChangeIsSeenBesideArrivals) {
+    ContainerInventory inv;
+    inv.replace({container("a", 1)});
+    auto diff = inv.replace({container("a-renamed", 1), container("b", 2)});
+    EXPECT_EQ(diff.started.size(), 1u);
+    EXPECT_TRUE(diff.metadataChanged) << "a's new name must reach its selection";
+}
+
+TEST(ContainerInventory, FindsByCgroupId) {
+    ContainerInventory inv;
+    inv.replace({container("a", 1), container("b", 2)});
+    ASSERT_NE(inv.find(2), nullptr);
+    EXPECT_EQ(inv.find(2)->name, "b");
+    EXPECT_EQ(inv.indexOf(2), 1u);
+    EXPECT_EQ(inv.find(9), nullptr);
+    EXPECT_FALSE(inv.indexOf(9));
+}
+
+// --------------------------------------------------------------------- EventPump
+
+class EventPumpTest : public ::testing::Test {
+  protected:
+    EventPumpTest() : bus_({}), pump_(bus_, clock_) {
+        bus_.add(std::make_unique<testing::CapturedEvents>(events_));
+        inventory_.replace({container("noisy", 5)});
+    }
+    Clock clock_;
+    EventBus bus_;
+    EventPump pump_;
+    std::vector<nlohmann::json> events_;
+    ContainerInventory inventory_;
+};
+
+TEST_F(EventPumpTest, SuppressedEventsAreReportedAsTheyGrow) {
+    pump_.reportSuppressed({{5, 40}}, inventory_, true);
+    EXPECT_TRUE(events_.empty()) << "what adopted buckets hold was reported before";
+    pump_.reportSuppressed({{5, 40}}, inventory_);
+    EXPECT_TRUE(events_.empty()) << "nothing new";
+    pump_.reportSuppressed({{5, 55}, {77, 3}}, inventory_);
+    ASSERT_EQ(events_.size(), 2u);
+    EXPECT_EQ(events_[0]["event"]["action"], "events-suppressed");
+    EXPECT_EQ(events_[0]["container"]["name"], "noisy");
+    EXPECT_EQ(events_[0]["palisade"]["count"], 15);
+    EXPECT_EQ(events_[1]["palisade"]["cgroupId"], 77) << "a cgroup no longer known";
+    EXPECT_EQ(events_[1]["palisade"]["count"], 3);
+    EXPECT_EQ(pump_.suppressed(), 18u);
+    EXPECT_EQ(pump_.emitted(), 2u);
+}
+
+TEST_F(EventPumpTest, AnEvictedBucketCountsFromZeroAgain) {
+    pump_.reportSuppressed({{5, 100}}, inventory_);
+    pump_.reportSuppressed({{5, 4}}, inventory_);  // the LRU map made a new bucket
+    ASSERT_EQ(events_.size(), 2u);
+    EXPECT_EQ(events_[1]["palisade"]["count"], 4);
+}
+
+TEST_F(EventPumpTest, ShortRecordsAreDropped) {
+    FakeDatapath datapath;
+    PolicyStore store;
+    Config::Defaults defaults;
+    GenerationControl generations(datapath, store, inventory_, defaults, pump_);
+    pal_event_header h{};
+    pump_.onRecord(&h, sizeof(h) - 1, inventory_, generations);
+    EXPECT_TRUE(events_.empty());
+    EXPECT_EQ(pump_.emitted(), 0u);
+}
+
+// ------------------------------------------------------------------------ timers
+
+TEST(Periodic, DueOncePerPeriodWithoutCatchingUp) {
+    const auto t0 = SteadyClock::time_point{};
+    Periodic p(std::chrono::seconds(1), t0);
+    EXPECT_FALSE(p.due(t0 + std::chrono::milliseconds(999)));
+    EXPECT_TRUE(p.due(t0 + std::chrono::seconds(1)));
+    EXPECT_FALSE(p.due(t0 + std::chrono::milliseconds(1500)));
+    EXPECT_TRUE(p.due(t0 + std::chrono::seconds(5)));  // late: once, not four times
+    EXPECT_FALSE(p.due(t0 + std::chrono::milliseconds(5500)));
+    EXPECT_EQ(p.next(), t0 + std::chrono::seconds(6));
+}
+
+TEST(PollTimeout, EarliestDeadlineWithinBounds) {
+    const auto now = SteadyClock::time_point{} + std::chrono::seconds(10);
+    EXPECT_EQ(pollTimeoutMs(now, {std::nullopt}, 100), 100);
+    EXPECT_EQ(pollTimeoutMs(now, {now + std::chrono::milliseconds(20)}, 100), 20);
+    EXPECT_EQ(pollTimeoutMs(now, {now + std::chrono::microseconds(1)}, 100), 1) << "rounded up";
+    EXPECT_EQ(pollTimeoutMs(now, {now - std::chrono::seconds(1)}, 100), 0) << "overdue";
+    EXPECT_EQ(pollTimeoutMs(now, {now + std::chrono::seconds(5)}, 100), 100);
+}
+
+}  // namespace
+}  // namespace palisade

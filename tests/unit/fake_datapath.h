@@ -1,0 +1,56 @@
+// A Datapath that records what the agent asks of the kernel, so the daemon's
+// logic can be tested without root (agent/datapath/datapath.h).
+#pragma once
+
+#include <map>
+#include <vector>
+
+#include "datapath/datapath.h"
+
+namespace palisade::testing {
+
+class FakeDatapath : public Datapath {
+  public:
+    struct Applied {
+        MapEntries entries;
+        uint64_t generation;
+    };
+
+    bool adopted() const override { return adoptedGeneration > 0; }
+    uint64_t generation() const override { return adoptedGeneration; }
+    void attach() override { attached = true; }
+    void apply(const MapEntries& next, uint64_t generation) override {
+        applied.push_back({next, generation});
+        cgroups.clear();
+        for (const auto& [cgid, entry] : next.cgroups) cgroups[cgid] = entry;
+    }
+    void retire() override { retired++; }
+    void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) override {
+        cgroups[cgroupId] = entry;
+        setContainers++;
+    }
+    void removeContainer(uint64_t cgroupId) override { cgroups.erase(cgroupId); }
+    int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) override {
+        addresses = byContainer;
+        return static_cast<int>(byContainer.size());
+    }
+    VerdictCounters counters() const override { return {}; }
+    std::vector<AttachedProgram> programs() const override { return {}; }
+    std::map<uint64_t, uint64_t> suppressedEvents() const override { return suppressed; }
+    void openEvents(RecordHandler handler) override { onRecord = std::move(handler); }
+    int eventsPollFd() const override { return -1; }
+    void consumeEvents() override {}
+
+    uint64_t adoptedGeneration = 0;  // what a previous agent left in the maps
+    bool attached = false;
+    std::vector<Applied> applied;
+    int retired = 0;
+    int setContainers = 0;
+    // pal_cgroups as the kernel would hold it.
+    std::map<uint64_t, MapEntries::ContainerEntry> cgroups;
+    std::map<uint64_t, std::vector<IpAddress>> addresses;
+    std::map<uint64_t, uint64_t> suppressed;
+    RecordHandler onRecord;
+};
+
+}  // namespace palisade::testing

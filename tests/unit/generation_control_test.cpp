@@ -1,0 +1,211 @@
+// The daemon's generation logic against a fake datapath (no root, no kernel):
+// when a container change takes the fast path and when it needs a generation,
+// what a failed compile leaves in force, and the events each step publishes.
+#include "daemon/generation_control.h"
+
+#include <gtest/gtest.h>
+
+#include "captured_events.h"
+#include "daemon/container_inventory.h"
+#include "daemon/event_pump.h"
+#include "fake_datapath.h"
+#include "temp_dir.h"
+
+namespace palisade {
+namespace {
+
+using testing::FakeDatapath;
+using testing::TempDir;
+
+std::string policy(const std::string& name, const std::string& selectorName,
+                   const std::string& extraRule = "") {
+    return "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: " + name +
+           "}\nspec:\n  selector: {name: \"" + selectorName +
+           "\"}\n  egress:\n    - toCIDR: [\"198.18.0.0/16\"]\n      ports: [{port: 443, "
+           "protocol: TCP}]\n" +
+           extraRule;
+}
+
+Container container(const std::string& name, uint64_t cgroupId) {
+    Container c;
+    c.id = std::string(64 - std::to_string(cgroupId).size(), 'a') + std::to_string(cgroupId);
+    c.runtime = "docker";
+    c.name = name;
+    c.cgroupPath = "/sys/fs/cgroup/docker/" + c.id;
+    c.cgroupId = cgroupId;
+    return c;
+}
+
+class GenerationControlTest : public ::testing::Test {
+  protected:
+    GenerationControlTest() : bus_({}), pump_(bus_, clock_) {
+        bus_.add(std::make_unique<testing::CapturedEvents>(events_));
+    }
+
+    void writePolicy(const std::string& file, const std::string& yaml) { dir_.write(file, yaml); }
+    void loadPolicies() { ASSERT_TRUE(store_.reload(dir_.path().string()).errors.empty()); }
+    InventoryDiff scan(std::vector<Container> found) {
+        return inventory_.replace(std::move(found));
+    }
+    GenerationControl& control() {
+        if (!control_) {
+            control_ = std::make_unique<GenerationControl>(datapath_, store_, inventory_, defaults_,
+                                                           pump_);
+        }
+        return *control_;
+    }
+    std::vector<std::string> actions() const {
+        std::vector<std::string> out;
+        for (const auto& e : events_) out.push_back(e["event"]["action"]);
+        return out;
+    }
+
+    TempDir dir_;
+    Clock clock_;
+    EventBus bus_;
+    EventPump pump_;
+    std::vector<nlohmann::json> events_;
+    PolicyStore store_;
+    ContainerInventory inventory_;
+    Config::Defaults defaults_;
+    FakeDatapath datapath_;
+    std::unique_ptr<GenerationControl> control_;
+};
+
+TEST_F(GenerationControlTest, FirstGenerationIsCompiledAppliedAndAnnounced) {
+    writePolicy("api.yaml", policy("api", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    ASSERT_TRUE(control().applyNext());
+    EXPECT_EQ(control().generation(), 1u);
+    ASSERT_EQ(datapath_.applied.size(), 1u);
+    EXPECT_EQ(datapath_.applied[0].generation, 1u);
+    EXPECT_EQ(datapath_.retired, 1);
+    ASSERT_TRUE(datapath_.cgroups.count(10));
+    const auto* names = control().policiesOf(datapath_.cgroups.at(10).epid);
+    ASSERT_NE(names, nullptr);
+    EXPECT_EQ(*names, std::vector<std::string>{"api"});
+    ASSERT_EQ(actions(), std::vector<std::string>{"policy-applied"});
+    EXPECT_EQ(events_[0]["palisade"]["generation"], 1);
+    EXPECT_EQ(events_[0]["palisade"]["policies"], nlohmann::json::array({"api"}));
+}
+
+TEST_F(GenerationControlTest, StartsFromTheAdoptedGeneration) {
+    datapath_.adoptedGeneration = 7;
+    loadPolicies();
+    ASSERT_TRUE(control().applyNext());
+    EXPECT_EQ(datapath_.applied.at(0).generation, 8u);
+}
+
+TEST_F(GenerationControlTest, ContainerOfAPolicySetInForceTakesTheFastPath) {
+    writePolicy("api.yaml", policy("api", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    ASSERT_TRUE(control().applyNext());
+    const uint32_t epid = datapath_.cgroups.at(10).epid;
+
+    control().containersChanged(scan({container("api-1", 10), container("api-2", 11)}));
+    EXPECT_EQ(datapath_.applied.size(), 1u) << "no new generation";
+    EXPECT_EQ(datapath_.setContainers, 1);
+    ASSERT_TRUE(datapath_.cgroups.count(11));
+    EXPECT_EQ(datapath_.cgroups.at(11).epid, epid);
+    EXPECT_EQ(datapath_.cgroups.at(11).container, 1u) << "its index in the inventory";
+    EXPECT_EQ(control().policiesByCgroup().at(11), std::vector<std::string>{"api"});
+}
+
+TEST_F(GenerationControlTest, UnmatchedContainerJoinsTheUnmatchedSetInForce) {
+    writePolicy("api.yaml", policy("api", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10), container("other-1", 20)});
+    ASSERT_TRUE(control().applyNext());
+    control().containersChanged(
+        scan({container("api-1", 10), container("other-1", 20), container("other-2", 21)}));
+    EXPECT_EQ(datapath_.applied.size(), 1u);
+    EXPECT_EQ(datapath_.cgroups.at(21).epid, datapath_.cgroups.at(20).epid);
+}
+
+TEST_F(GenerationControlTest, ContainerOfANewPolicySetNeedsAGeneration) {
+    writePolicy("api.yaml", policy("api", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    ASSERT_TRUE(control().applyNext());
+    control().containersChanged(scan({container("api-1", 10), container("other", 20)}));
+    ASSERT_EQ(datapath_.applied.size(), 2u);
+    EXPECT_EQ(control().generation(), 2u);
+    EXPECT_TRUE(datapath_.cgroups.count(20));
+}
+
+TEST_F(GenerationControlTest, TargetOfAToContainersRuleNeedsAGeneration) {
+    writePolicy("api.yaml",
+                policy("api", "api*",
+                       "    - toContainers: {name: db}\n      ports: [{port: 5432, protocol: "
+                       "TCP}]\n"));
+    writePolicy("db.yaml", policy("db", "db*"));
+    loadPolicies();
+    scan({container("api-1", 10), container("db-1", 20)});
+    ASSERT_TRUE(control().applyNext());
+    // "db" exactly is a peer target; its policy set (db) is in force already.
+    control().containersChanged(
+        scan({container("api-1", 10), container("db-1", 20), container("db", 21)}));
+    EXPECT_EQ(datapath_.applied.size(), 2u) << "peer entries must name the new container";
+    EXPECT_FALSE(datapath_.applied.back().entries.peers.empty());
+}
+
+TEST_F(GenerationControlTest, ChangedMetadataNeedsAGeneration) {
+    writePolicy("api.yaml", policy("api", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10), container("x", 11)});
+    ASSERT_TRUE(control().applyNext());
+    control().containersChanged(scan({container("api-1", 10), container("api-2", 11)}));
+    ASSERT_EQ(datapath_.applied.size(), 2u);
+    EXPECT_EQ(control().policiesByCgroup().at(11), std::vector<std::string>{"api"});
+}
+
+TEST_F(GenerationControlTest, StoppedContainerLosesItsEntryWithoutAGeneration) {
+    writePolicy("api.yaml", policy("api", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10), container("api-2", 11)});
+    ASSERT_TRUE(control().applyNext());
+    control().containersChanged(scan({container("api-1", 10)}));
+    EXPECT_EQ(datapath_.applied.size(), 1u);
+    EXPECT_FALSE(datapath_.cgroups.count(11));
+    EXPECT_TRUE(datapath_.cgroups.count(10));
+}
+
+TEST_F(GenerationControlTest, PolicySetThatCannotCompileLeavesTheGenerationInForce) {
+    writePolicy("api.yaml", policy("api", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    ASSERT_TRUE(control().applyNext());
+    std::string many = policy("many", "api*");
+    many += "    - toCIDR: [\"10.0.0.0/8\"]\n      ports:\n";
+    for (int i = 0; i <= PAL_MAX_PORT_RANGES; i++) {
+        many += "        - {port: " + std::to_string(1000 + 2 * i) + ", protocol: TCP}\n";
+    }
+    writePolicy("many.yaml", many);
+    loadPolicies();
+    events_.clear();
+    EXPECT_FALSE(control().applyNext());
+    EXPECT_EQ(control().generation(), 1u);
+    EXPECT_EQ(datapath_.applied.size(), 1u);
+    ASSERT_EQ(actions(), std::vector<std::string>{"policy-rejected"});
+    EXPECT_NE(events_[0]["palisade"]["file"].get<std::string>().find("many.yaml"),
+              std::string::npos);
+}
+
+TEST_F(GenerationControlTest, PolicyNamesOfThePreviousGenerationStayForLateEvents) {
+    writePolicy("api.yaml", policy("api", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    ASSERT_TRUE(control().applyNext());
+    const uint32_t first = datapath_.cgroups.at(10).epid;
+    ASSERT_TRUE(control().applyNext());
+    const uint32_t second = datapath_.cgroups.at(10).epid;
+    EXPECT_NE(first, second) << "generations use disjoint ids";
+    const auto* late = control().policiesOf(first);
+    ASSERT_NE(late, nullptr) << "a record still in flight names its policies";
+    EXPECT_EQ(*late, std::vector<std::string>{"api"});
+}
+
+}  // namespace
+}  // namespace palisade
