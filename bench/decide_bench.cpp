@@ -2,7 +2,7 @@
 // the container's entry, the LPM lookup of (epid, address) and, for a
 // destination with more than one port range, its port set) with K CIDRs
 // in the maps, through BPF_PROG_TEST_RUN of the decide_test wrapper program
-// (SPEC §8: "LPM costs via BPF_PROG_TEST_RUN"). Root; no sockets, no cgroups.
+// (docs/reference/targets.md: "LPM costs via BPF_PROG_TEST_RUN"). Root; no sockets, no cgroups.
 //
 //   palisade-decide-bench --cidrs 10,1000,10000,100000 [--repeat 200000]
 //

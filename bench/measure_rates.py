@@ -5,7 +5,7 @@ Each configuration is measured once per round (the order rotating), each test
 as one netbench process alternating every slice between the configuration
 and its baseline; the node-wide cost of a loaded agent (palisade-host) is
 measured as block pairs, agent loaded vs no agent, alternating which block
-goes first (SPEC §8: block-to-block drift on a small VM reaches ±25%)."""
+goes first (docs/reference/targets.md: block-to-block drift on a small VM reaches ±25%)."""
 
 import json
 import os

@@ -27,7 +27,7 @@ def _draw(ax, data, summary, test, target, zoom):
                     fontsize=8, color=color)
     ax.axhline(1.0, color="black", linewidth=1, label="no filter")
     ax.axhline(target, color="#1b7837", linewidth=1, linestyle="--",
-               label=f"SPEC §8 target ({target:.2f}×)")
+               label=f"target ({target:.2f}×)")
 
 
 def _axes(ax, data, title, zoom, ticker):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The palisade benchmarks in one command (SPEC §8): installs what is missing,
+# The palisade benchmarks in one command (docs/reference/targets.md): installs what is missing,
 # builds into build-bench/ and runs bench/run.py, which writes
 # bench/results/<time>/ and (unless --quick) docs/benchmarks.md and .png.
 #

@@ -1,4 +1,4 @@
-"""The SPEC §8 targets, each as a row of the report: what was measured and
+"""The targets of docs/reference/targets.md, each as a row of the report: what was measured and
 whether it meets the target."""
 
 from common import median

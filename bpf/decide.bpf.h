@@ -98,8 +98,8 @@ static __always_inline __u64 pal_addr_owner(const struct pal_dest* d) {
     return owner ? *owner : 0;
 }
 
-/* SPEC §4.2: traffic between containers needs a toContainers rule of the
- * sender's policy set naming that peer and port; a toCIDR never suffices. */
+/* docs/reference/enforcement.md#inter-container: traffic between containers needs a toContainers
+ * rule of the sender's policy set naming that peer and port; a toCIDR never suffices. */
 static __always_inline __u8 pal_peer_reason(__u32 sender_epid, __u64 receiver, __u8 protocol,
                                             __u16 port) {
     struct pal_peer_key k = {.epid = sender_epid, .peer_cgroup = receiver};
@@ -135,7 +135,7 @@ static __always_inline struct pal_decision pal_decide_egress(const struct pal_su
     return pal_verdict_for(s, reason);
 }
 
-/* AF_PACKET and SOCK_RAW creation (SPEC §4.4). */
+/* AF_PACKET and SOCK_RAW creation (docs/reference/enforcement.md#coverage). */
 static __always_inline struct pal_decision pal_decide_socket(const struct pal_subject* s,
                                                              __u32 family, __u32 type) {
     bool raw = family == PAL_AF_PACKET || type == PAL_SOCK_RAW;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Per-container egress enforcement at the cgroup socket hooks (SPEC §4.1-4.6).
+ * Per-container egress enforcement at the cgroup socket hooks (docs/reference/enforcement.md).
  *
  * Attached once at cgroupRoot with BPF_F_ALLOW_MULTI semantics (bpf_link), the
  * programs run for every task below it and act only on tasks whose cgroup (or
@@ -72,8 +72,9 @@ int pal_sock_create(struct bpf_sock* ctx) {
 /* AF_PACKET sockets pass no cgroup hook (cgroup/sock_create runs for AF_INET
  * and AF_INET6 only) and their traffic passes no IP hook. Without BPF LSM the
  * one way to stop them is to kill the task: the signal lands before socket()
- * returns, so not a single frame is sent (the same fallback as for execs, SPEC
- * §4.7). Runs for every socket() on the node, so it leaves at the first test. */
+ * returns, so not a single frame is sent (the same fallback as for execs,
+ * docs/reference/enforcement.md#exec-policy). Runs for every socket() on the node, so it leaves at
+ * the first test. */
 SEC("tracepoint/syscalls/sys_enter_socket")
 int pal_socket_enter(struct trace_event_raw_sys_enter* ctx) {
     struct pal_subject s;
@@ -102,7 +103,8 @@ static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8*
 }
 
 /* The packet-level check for what passes no socket hook: raw sockets, ICMP
- * (ping) sockets and any other IP protocol (SPEC §4.4). Returns 0 to drop. */
+ * (ping) sockets and any other IP protocol (docs/reference/enforcement.md#coverage). Returns 0 to
+ * drop. */
 SEC("cgroup_skb/egress")
 int pal_skb_egress(struct __sk_buff* skb) {
     struct pal_subject s;
@@ -131,10 +133,10 @@ static __always_inline bool pal_opens_flow(struct __sk_buff* skb) {
     return sk->protocol == IPPROTO_UDP && sk->dst_port == 0;
 }
 
-/* SPEC §4.2, the receiver's side: with interContainer: deny, a container
- * accepts new flows from another container only when a toContainers rule of
- * the sender's policy names it, so an unmanaged or compromised sender (whose
- * own egress hooks may not be in force) gets nowhere. Returns 0 to drop. */
+/* docs/reference/enforcement.md#inter-container, the receiver's side: with interContainer: deny, a
+ * container accepts new flows from another container only when a toContainers rule of the sender's
+ * policy names it, so an unmanaged or compromised sender (whose own egress hooks may not be in
+ * force) gets nowhere. Returns 0 to drop. */
 SEC("cgroup_skb/ingress")
 int pal_skb_ingress(struct __sk_buff* skb) {
     struct pal_subject receiver;

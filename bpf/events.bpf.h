@@ -7,7 +7,7 @@
 /* Wake the agent only once this much is waiting: the agent also drains the ring
  * on a short timer, so a lone event still arrives promptly, while a burst costs
  * one wakeup instead of one per event (a wakeup per event measured 1.30x on
- * connect, batched 1.02x: SPEC §8). */
+ * connect, batched 1.02x: docs/reference/targets.md). */
 #define PAL_WAKEUP_BYTES (16 * 1024)
 
 /* Whether container `s` may report one more event now; if not, the event is

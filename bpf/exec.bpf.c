@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Privilege-raising execs inside containers (SPEC §4.7): flag or refuse them.
+ * Privilege-raising execs inside containers (docs/reference/enforcement.md#exec-policy): flag or
+ * refuse them.
  *
  * Two mechanisms; the agent loads one (bpf_program__set_autoload) by what the
  * kernel offers (agent/datapath/features.cpp):

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Privilege-raising execs (SPEC §4.7): what an exec grants, the verdict, the event.
+ * Privilege-raising execs (docs/reference/enforcement.md#exec-policy): what an exec grants, the
+ * verdict, the event.
  *
  * An exec raises privileges when the credentials the kernel computed for the new
  * image give more than the caller had: another effective uid or gid (a

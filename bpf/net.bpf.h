@@ -35,8 +35,8 @@ static __always_inline void pal_dest_set_v4(struct pal_dest* d, __u32 ip4_be) {
 }
 
 /* Sets an IPv6 destination, judging an IPv4-mapped (::ffff:a.b.c.d) or NAT64
- * address as the IPv4 address it carries (SPEC §4.3): otherwise an IPv4 policy
- * could be bypassed through an AF_INET6 socket. */
+ * address as the IPv4 address it carries (docs/reference/enforcement.md#ipv6): otherwise an IPv4
+ * policy could be bypassed through an AF_INET6 socket. */
 static __always_inline void pal_dest_set_v6(struct pal_dest* d, const __u32 w[4],
                                             const struct pal_config* cfg) {
     bool mapped = w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
@@ -59,7 +59,7 @@ static __always_inline void pal_dest_set_v6(struct pal_dest* d, const __u32 w[4]
 }
 
 /* Loopback and the unspecified address reach only the container's own network
- * namespace (SPEC §4.1). */
+ * namespace (docs/reference/enforcement.md#loopback). */
 static __always_inline bool pal_dest_is_local(const struct pal_dest* d) {
     __u32 w[4];
 

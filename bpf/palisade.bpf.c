@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Every palisade program in one BPF object, so that loading them parses the
- * kernel's BTF once (~60 ms each time on a small VM: SPEC §8 start-up):
- *   - egress.bpf.c: the cgroup socket and packet hooks (SPEC §4.1-4.6);
- *   - exec.bpf.c: the exec policy (SPEC §4.7), of which the agent loads the
- *     BPF LSM program or the tracepoint fallback (bpf_program__set_autoload).
+ * kernel's BTF once (~60 ms each time on a small VM: docs/reference/targets.md start-up):
+ *   - egress.bpf.c: the cgroup socket and packet hooks (docs/reference/enforcement.md);
+ *   - exec.bpf.c: the exec policy (docs/reference/enforcement.md#exec-policy), of which the agent
+ * loads the BPF LSM program or the tracepoint fallback (bpf_program__set_autoload).
  */
 #include "egress.bpf.c"
 #include "exec.bpf.c"

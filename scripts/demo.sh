@@ -180,7 +180,7 @@ try api 198.18.0.12 22            # ... on any other port
 try db 198.18.0.11 5432           # db -> api: no rule of db's names api
 
 sleep 0.3
-say "events (JSON lines, SPEC §6)"
+say "events (JSON lines, docs/reference/events-and-metrics.md)"
 grep -v '"policy-applied"\|"agent-ready"\|"container-started"' "$WORK/events.jsonl" |
     python3 -c '
 import json, sys

@@ -27,7 +27,7 @@ constexpr const char* kDefaultConfig = "/etc/palisade/palisade.yaml";
 constexpr int kExitInvalid = 1;
 constexpr int kExitRuntime = 2;
 
-// Without --config, a missing default file means built-in defaults (SPEC §1).
+// Without --config, a missing default file means built-in defaults (docs/reference/cli.md).
 bool loadConfig(const std::string& explicitPath, Config& config) {
     std::string path = explicitPath.empty() ? kDefaultConfig : explicitPath;
     std::error_code ec;

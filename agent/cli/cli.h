@@ -1,4 +1,4 @@
-// The `palisade` command line (SPEC §1).
+// The `palisade` command line (docs/reference/cli.md).
 #pragma once
 
 namespace palisade {

@@ -45,8 +45,8 @@ pal_policy unmatchedPolicy(UnmatchedAction action) {
     return p;
 }
 
-// Policies add up (SPEC §4): any `enforce` enforces, allowances (egress rules,
-// rawSockets: allow) accumulate, and the strictest exec action applies.
+// Policies add up (docs/reference/enforcement.md): any `enforce` enforces, allowances (egress
+// rules, rawSockets: allow) accumulate, and the strictest exec action applies.
 pal_policy mergedPolicy(const std::vector<Policy>& policies, const PolicySetKey& set) {
     pal_policy p{};
     p.mode = PAL_MODE_AUDIT;

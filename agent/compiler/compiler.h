@@ -34,7 +34,8 @@ struct MapEntries {
     std::vector<std::pair<pal_host6_key, pal_lpm_value>> hosts6;
     std::vector<std::pair<pal_lpm4_key, pal_lpm_value>> lpm4;
     std::vector<std::pair<pal_lpm6_key, pal_lpm_value>> lpm6;
-    // toContainers rules (SPEC §4.2): (sender's epid, receiving container) -> ports.
+    // toContainers rules (docs/reference/enforcement.md#inter-container): (sender's epid, receiving
+    // container) -> ports.
     std::vector<std::pair<pal_peer_key, pal_ports>> peers;
     // For status and events: the policy names behind each epid (empty: unmatched).
     std::map<uint32_t, std::vector<std::string>> epidPolicies;

@@ -1,4 +1,5 @@
-// The node configuration of SPEC §2 as typed C++ structures, with built-in defaults.
+// The node configuration of docs/reference/configuration.md as typed C++ structures, with built-in
+// defaults.
 #pragma once
 
 #include <cstdint>

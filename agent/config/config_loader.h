@@ -1,4 +1,4 @@
-// Reads the node configuration (SPEC §2).
+// Reads the node configuration (docs/reference/configuration.md).
 #pragma once
 
 #include <string>

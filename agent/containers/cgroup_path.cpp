@@ -1,4 +1,5 @@
-// Recognises container cgroups by the path forms of SPEC §5.
+// Recognises container cgroups by the path forms of
+// docs/reference/state-and-lifecycle.md#containers.
 #include <algorithm>
 #include <string_view>
 

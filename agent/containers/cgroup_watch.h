@@ -1,6 +1,8 @@
 // Notices container cgroups appearing and disappearing under cgroupRoot as they
 // happen (inotify), so that a new container gets its policy within
-// milliseconds instead of at the next periodic rescan (SPEC §5, §7).
+// milliseconds instead of at the next periodic rescan
+// (docs/reference/state-and-lifecycle.md#containers,
+// docs/reference/state-and-lifecycle.md#stop-and-restart).
 #pragma once
 
 #include <map>

@@ -1,4 +1,5 @@
-// What the agent knows of one container, and how policies select it (SPEC §3, §5).
+// What the agent knows of one container, and how policies select it
+// (docs/reference/policy-language.md, docs/reference/state-and-lifecycle.md#containers).
 #pragma once
 
 #include <cstdint>
@@ -25,8 +26,8 @@ struct Container {
 };
 
 // The runtime and id a cgroup path (relative to the cgroup root) names, by the
-// path forms of SPEC §5; std::nullopt when it is not a container's cgroup
-// (conmon scopes, pod slices, system services...).
+// path forms of docs/reference/state-and-lifecycle.md#containers; std::nullopt when it is not a
+// container's cgroup (conmon scopes, pod slices, system services...).
 struct CgroupIdentity {
     std::string runtime;
     std::string id;
@@ -45,9 +46,9 @@ struct RuntimeRoots {
 // Missing or malformed metadata leaves the fields empty and never throws.
 void readContainerMetadata(Container& c, const RuntimeRoots& roots);
 
-// The deepest container cgroup of SPEC §5 is five levels down (podman under a user
-// slice); the bound leaves room for --cgroup-root/--cgroup-parent prefixes while
-// keeping a pathological tree from costing an unbounded walk.
+// The deepest container cgroup of docs/reference/state-and-lifecycle.md#containers is five levels
+// down (podman under a user slice); the bound leaves room for --cgroup-root/--cgroup-parent
+// prefixes while keeping a pathological tree from costing an unbounded walk.
 constexpr int kMaxCgroupDepth = 12;
 
 // Walks the cgroup tree below `cgroupRoot` (bounded depth) and returns every

@@ -1,6 +1,7 @@
 // Container names, labels and Kubernetes identity from the runtimes' on-disk state
-// (SPEC §5). Everything here is best effort: a container whose metadata is missing,
-// unreadable or malformed is still enforced by id and runtime, so no error escapes.
+// (docs/reference/state-and-lifecycle.md#containers). Everything here is best effort: a container
+// whose metadata is missing, unreadable or malformed is still enforced by id and runtime, so no
+// error escapes.
 //
 // Labels come only from docker (Config.Labels). OCI bundles carry annotations, not
 // labels: containerd and cri-o do not copy the pod's labels into them, and podman

@@ -1,5 +1,5 @@
-// What addresses each container has (SPEC §4.2): read with netlink from inside
-// the container's network namespace, found through a process in its cgroup.
+// What addresses each container has (docs/reference/enforcement.md#inter-container): read with
+// netlink from inside the container's network namespace, found through a process in its cgroup.
 #pragma once
 
 #include <sys/types.h>
@@ -26,7 +26,7 @@ struct IpAddress {
 // second). Each network namespace is entered once, to open a netlink socket
 // that stays in it; after that a learn() costs one RTM_GETADDR dump per
 // namespace and nothing per container whose namespace is known, so that an
-// idle agent with a thousand containers stays idle (SPEC §8).
+// idle agent with a thousand containers stays idle (docs/reference/targets.md).
 class AddressLearner {
   public:
     AddressLearner();

@@ -1,4 +1,5 @@
-// Policy selectors against containers (SPEC §3): every given field must match.
+// Policy selectors against containers (docs/reference/policy-language.md): every given field must
+// match.
 #include <fnmatch.h>
 
 #include "containers/container.h"

@@ -50,7 +50,7 @@ ControlServer::ControlServer(std::string path, Handlers handlers)
     listen_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!listen_) fail("control socket");
     unlink(path_.c_str());  // a stale socket of an earlier agent
-    // Root only (SPEC §2): the mode is set before anyone can connect.
+    // Root only (docs/reference/configuration.md): the mode is set before anyone can connect.
     mode_t old = umask(0177);
     int rc = bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
     umask(old);

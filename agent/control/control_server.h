@@ -1,4 +1,4 @@
-// The agent's control socket (SPEC §1): a Unix stream socket, mode 0600, that
+// The agent's control socket (docs/reference/cli.md): a Unix stream socket, mode 0600, that
 // answers one JSON request per connection with JSON lines.
 //
 //   {"cmd":"status"}                        -> one JSON object

@@ -46,8 +46,8 @@ constexpr auto kResyncPeriod = std::chrono::seconds(10);
 // of many files) becomes one reload.
 constexpr auto kPolicyQuiet = std::chrono::milliseconds(20);
 constexpr auto kPolicyMaxDelay = std::chrono::milliseconds(100);
-// Containers' addresses are re-read this often (SPEC §4.2): a container's
-// network is set up after its cgroup appears, and addresses change.
+// Containers' addresses are re-read this often (docs/reference/enforcement.md#inter-container): a
+// container's network is set up after its cgroup appears, and addresses change.
 constexpr auto kAddressPeriod = std::chrono::seconds(1);
 // The ring buffer wakes us only for batches (bpf/events.bpf.h); lone events are
 // drained on this timer.
@@ -55,7 +55,7 @@ constexpr int kDrainMs = 100;
 // Events held back by events.rateLimit are reported, and the metrics page
 // rendered, this often.
 constexpr auto kReportPeriod = std::chrono::seconds(1);
-// Reload latency histogram buckets (seconds); SPEC §8 targets < 250 ms.
+// Reload latency histogram buckets (seconds); docs/reference/targets.md targets < 250 ms.
 const std::vector<double> kReloadBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
 
 // Events to `palisade events` subscribers.

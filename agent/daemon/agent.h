@@ -1,4 +1,5 @@
-// `palisade run`: the daemon's life cycle (SPEC §1, §7).
+// `palisade run`: the daemon's life cycle (docs/reference/cli.md,
+// docs/reference/state-and-lifecycle.md#stop-and-restart).
 #pragma once
 
 #include "config/config.h"

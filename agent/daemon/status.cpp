@@ -27,7 +27,8 @@ nlohmann::json containersJson(const StatusInputs& in) {
 
 namespace {
 
-// Which hook enforces exec policy (SPEC §4.7), by the programs attached.
+// Which hook enforces exec policy (docs/reference/enforcement.md#exec-policy), by the programs
+// attached.
 nlohmann::json execStatus(const std::vector<AttachedProgram>& programs) {
     for (const auto& p : programs) {
         if (p.hook == hookMechanism(PAL_HOOK_LSM_BPRM)) {

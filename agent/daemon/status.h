@@ -1,4 +1,4 @@
-// What `palisade status` and `palisade containers` show (SPEC §1), built from a
+// What `palisade status` and `palisade containers` show (docs/reference/cli.md), built from a
 // snapshot of the agent's state; plus their human-readable rendering.
 #pragma once
 

@@ -2,7 +2,8 @@
 // WatchdogSec=, systemd passes WATCHDOG_USEC and restarts the service if no
 // WATCHDOG=1 arrives within it. The daemon's main loop calls tick() on every
 // wake-up, so a loop that hangs stops the pings and gets the agent restarted
-// (enforcement stays in force meanwhile: the programs are pinned, SPEC §7).
+// (enforcement stays in force meanwhile: the programs are pinned,
+// docs/reference/state-and-lifecycle.md#stop-and-restart).
 #pragma once
 
 #include <chrono>

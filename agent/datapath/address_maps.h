@@ -1,4 +1,5 @@
-// pal_addr4 / pal_addr6: which container owns an address (SPEC §4.2).
+// pal_addr4 / pal_addr6: which container owns an address
+// (docs/reference/enforcement.md#inter-container).
 #pragma once
 
 #include <cstdint>

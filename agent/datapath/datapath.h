@@ -48,18 +48,18 @@ class Datapath {
     // Attaches every program; call it once the first generation is applied.
     virtual void attach() = 0;
 
-    // Makes `next` the generation in force, make-before-break (SPEC §4.8): its
-    // entries are written beside the current generation's, one update switches
-    // every container at once, and the old entries go after a grace period.
-    // `next` must have been compiled with generationIdBase(generation).
+    // Makes `next` the generation in force, make-before-break
+    // (docs/reference/enforcement.md#reload): its entries are written beside the current
+    // generation's, one update switches every container at once, and the old entries go after a
+    // grace period. `next` must have been compiled with generationIdBase(generation).
     virtual void apply(const MapEntries& next, uint64_t generation) = 0;
     // Deletes the generation apply() replaced (after an RCU grace period).
     virtual void retire() = 0;
     // Containers coming and going between generations (see MapWriter).
     virtual void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) = 0;
     virtual void removeContainer(uint64_t cgroupId) = 0;
-    // Which container owns which address (SPEC §4.2), exactly as given; returns
-    // the number of map entries changed.
+    // Which container owns which address (docs/reference/enforcement.md#inter-container), exactly
+    // as given; returns the number of map entries changed.
     virtual int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) = 0;
     virtual VerdictCounters counters() const = 0;
     virtual std::vector<AttachedProgram> programs() const = 0;
@@ -93,10 +93,10 @@ struct DatapathOptions {
 class BpfDatapath;
 
 // Loads the programs and pins the maps, adopting the maps a previous agent
-// pinned under stateDir when their layout matches (SPEC §7): the generation
-// they hold stays in force. Nothing is attached until BpfDatapath::attach().
-// Pinned objects outlive the agent: enforcement stays in force while it is
-// down; removeState() takes them away.
+// pinned under stateDir when their layout matches
+// (docs/reference/state-and-lifecycle.md#stop-and-restart): the generation they hold stays in
+// force. Nothing is attached until BpfDatapath::attach(). Pinned objects outlive the agent:
+// enforcement stays in force while it is down; removeState() takes them away.
 std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options);
 
 // Unpins everything under stateDir that palisade created (links detach when

@@ -1,6 +1,6 @@
-// The exec policy programs (bpf/exec.bpf.c, SPEC §4.7), part of the palisade BPF
-// object: which of them a kernel loads. Part of the datapath: only
-// bpf_datapath.cpp uses this.
+// The exec policy programs (bpf/exec.bpf.c, docs/reference/enforcement.md#exec-policy), part of the
+// palisade BPF object: which of them a kernel loads. Part of the datapath: only bpf_datapath.cpp
+// uses this.
 #pragma once
 
 #include <bpf/libbpf.h>

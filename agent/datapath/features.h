@@ -1,5 +1,6 @@
-// What the running kernel offers, probed once and cached (SPEC §4.9). The probe
-// is injectable so that unit tests can fake any kernel.
+// What the running kernel offers, probed once and cached
+// (docs/reference/enforcement.md#kernel-features-and-fallbacks). The probe is injectable so that
+// unit tests can fake any kernel.
 #pragma once
 
 #include <array>

@@ -32,7 +32,7 @@ void remove(int fd, const K& key) {
 
 // Every (key, value) of `entries` in one BPF_MAP_UPDATE_BATCH: a syscall costs
 // ~2 us here, so 100,000 single updates alone took ~200 ms of a 250 ms reload
-// budget (SPEC §8); the batch takes ~90 ms. Kernels or map types without batch
+// budget (docs/reference/targets.md); the batch takes ~90 ms. Kernels or map types without batch
 // operations get single updates.
 template <typename Entries>
 void updateAll(int fd, const Entries& entries, const char* map) {

@@ -36,10 +36,11 @@ class MapWriter {
     // Starts on empty maps: writes `initial` into pal_config.
     MapWriter(PolicyMapFds fds, const pal_config& initial);
 
-    // Takes over maps a previous agent filled (SPEC §7): the generation in force
-    // stays in force (only `initial`'s NAT64 prefix is written), its entries
-    // become the ones the next apply() retires, and leftovers of an apply that
-    // was interrupted half-way (the other id slot) are deleted.
+    // Takes over maps a previous agent filled
+    // (docs/reference/state-and-lifecycle.md#stop-and-restart): the generation in force stays in
+    // force (only `initial`'s NAT64 prefix is written), its entries become the ones the next
+    // apply() retires, and leftovers of an apply that was interrupted half-way (the other id slot)
+    // are deleted.
     struct Adopt {};
     MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt);
 
@@ -53,13 +54,12 @@ class MapWriter {
     // The generation in force (0: none yet).
     uint64_t generation() const { return config_.active_gen; }
 
-    // SPEC §4.8: the new generation's entries are written beside the current
-    // ones, one update of pal_config switches every container at once, and the
-    // old entries are deleted after an RCU grace period. `next` must have been
-    // compiled with generationIdBase(generation). Throws DatapathError.
-    // The switch is done when apply() returns; the old entries are deleted by
-    // retire() (called by the next apply() at the latest), so that a caller can
-    // report the new generation in force first.
+    // docs/reference/enforcement.md#reload: the new generation's entries are written beside the
+    // current ones, one update of pal_config switches every container at once, and the old entries
+    // are deleted after an RCU grace period. `next` must have been compiled with
+    // generationIdBase(generation). Throws DatapathError. The switch is done when apply() returns;
+    // the old entries are deleted by retire() (called by the next apply() at the latest), so that a
+    // caller can report the new generation in force first.
     void apply(const MapEntries& next, uint64_t generation);
     void retire();
 

@@ -2,7 +2,7 @@
 // JSON line, and the parsed object only when something needs its fields (a
 // subscriber's filter). Kernel records are written as lines directly
 // (events/event_format.cpp): a tree per event cost half the agent's time at
-// 150,000 events/s (SPEC §8).
+// 150,000 events/s (docs/reference/targets.md).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -105,7 +105,9 @@ void openVerdict(JsonWriter& w, const pal_event_header& h) {
     w.string("reason", reasonName(h.reason));
     w.string("mechanism", hookMechanism(h.hook));
     if (h.verdict == PAL_VERDICT_DENY) {
-        // A tracepoint cannot refuse: it denies by killing the task (SPEC §4.7, §4.9).
+        // A tracepoint cannot refuse: it denies by killing the task
+        // (docs/reference/enforcement.md#exec-policy,
+        // docs/reference/enforcement.md#kernel-features-and-fallbacks).
         if (h.hook == PAL_HOOK_TP_SOCKET || h.hook == PAL_HOOK_TP_EXEC) {
             w.string("enforcement", "sigkill");
         } else if (h.hook == PAL_HOOK_LSM_BPRM) {

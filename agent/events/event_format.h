@@ -1,4 +1,5 @@
-// Ring buffer records and agent happenings as SPEC §6 JSON (ECS field names).
+// Ring buffer records and agent happenings as docs/reference/events-and-metrics.md JSON (ECS field
+// names).
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,8 @@ struct EventContext {
     const Container* container = nullptr;  // by the record's cgroup id; null if unknown
     // The policy names behind the record's epid.
     const std::vector<std::string>* policies = nullptr;
-    const Container* peer = nullptr;  // by pal_net_event.peer_cgroup (SPEC §4.2)
+    const Container* peer =
+        nullptr;  // by pal_net_event.peer_cgroup (docs/reference/enforcement.md#inter-container)
 };
 
 // Converts bpf_ktime_get_boot_ns() stamps to wall-clock time.

@@ -1,4 +1,4 @@
-// Where events go (SPEC §2 events.sinks): one JSON object per line.
+// Where events go (docs/reference/configuration.md events.sinks): one JSON object per line.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
-// What the agent exports at /metrics (SPEC §2 metrics.listen), rendered from a
-// snapshot of its state on the agent's own thread.
+// What the agent exports at /metrics (docs/reference/configuration.md metrics.listen), rendered
+// from a snapshot of its state on the agent's own thread.
 #pragma once
 
 #include <cstdint>

@@ -1,8 +1,7 @@
-// The metrics endpoint (SPEC §2 metrics.listen): GET /metrics serves the page
-// the agent rendered last (Prometheus text format), GET /healthz answers 200
-// while the agent's event loop is alive and 503 once it has not gone round
-// for a while. cpp-httplib on threads of its own; the agent loop only hands
-// over a rendered page and a heartbeat, under a mutex and an atomic.
+// The metrics endpoint (docs/reference/configuration.md metrics.listen): GET /metrics serves the
+// page the agent rendered last (Prometheus text format), GET /healthz answers 200 while the agent's
+// event loop is alive and 503 once it has not gone round for a while. cpp-httplib on threads of its
+// own; the agent loop only hands over a rendered page and a heartbeat, under a mutex and an atomic.
 #pragma once
 
 #include <atomic>

@@ -1,4 +1,4 @@
-// The policy language of SPEC §3 as typed C++ structures.
+// The policy language of docs/reference/policy-language.md as typed C++ structures.
 #pragma once
 
 #include <array>
@@ -64,7 +64,8 @@ struct EgressRule {
     std::vector<Cidr> toCIDR;
     std::vector<Cidr> except;
     std::optional<Selector> toContainers;
-    std::vector<PortSpec> ports;  // empty: every port (TCP and UDP... see SPEC §3)
+    std::vector<PortSpec>
+        ports;  // empty: every port (TCP and UDP... see docs/reference/policy-language.md)
     SourceLocation where;
 };
 

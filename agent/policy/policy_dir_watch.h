@@ -1,6 +1,6 @@
-// Watches the policy drop directory (SPEC §2 policyDir, §4.8): files written
-// and closed, moved in or out (`mv` into the directory), deleted, and the
-// Kubernetes ConfigMap volume's `..data` symlink swap all count as a change.
+// Watches the policy drop directory (docs/reference/configuration.md policyDir, §4.8): files
+// written and closed, moved in or out (`mv` into the directory), deleted, and the Kubernetes
+// ConfigMap volume's `..data` symlink swap all count as a change.
 #pragma once
 
 #include <string>

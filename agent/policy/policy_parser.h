@@ -1,4 +1,4 @@
-// Reads policy files (SPEC §3): YAML, one or more documents per file.
+// Reads policy files (docs/reference/policy-language.md): YAML, one or more documents per file.
 #pragma once
 
 #include <map>

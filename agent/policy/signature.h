@@ -1,4 +1,4 @@
-// Ed25519 detached signatures of policy files (SPEC §1 `policy sign/verify`,
+// Ed25519 detached signatures of policy files (docs/reference/cli.md `policy sign/verify`,
 // §2 `signing`): FILE.sig holds the base64 signature of FILE's exact bytes.
 // OpenSSL does the cryptography; its Ed25519 verification compares in
 // constant time.

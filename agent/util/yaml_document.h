@@ -1,6 +1,6 @@
 // YAML documents as a small read-only tree, parsed with libyaml. libyaml reads
 // a 100,000-entry CIDR list ~10x faster than yaml-cpp's node builder (17 vs
-// ~200 ms here), which is what a large policy reload waits for (SPEC §8).
+// ~200 ms here), which is what a large policy reload waits for (docs/reference/targets.md).
 //
 // The tree keeps what the readers of user input need and nothing else: the
 // kind of each node, a scalar's text and whether it was quoted, the position

@@ -40,7 +40,7 @@
 #define PAL_MAX_LPM_ENTRIES 262144
 /* ~17,000 network events: 90 ms of a 200,000 events/s flood, while the agent
  * is woken per 16 KiB and drains every 100 ms at the latest. libbpf maps the
- * data twice into the agent, so this counts double in its RSS (SPEC §8). */
+ * data twice into the agent, so this counts double in its RSS (docs/reference/targets.md). */
 #define PAL_RINGBUF_BYTES (2 * 1024 * 1024)
 
 /* A container's cgroup is looked up first, then its ancestors up to this
@@ -74,8 +74,9 @@ enum pal_exec_action {
 enum pal_policy_flags {
     PAL_POLICY_RAW_ALLOW = 1, /* AF_PACKET / SOCK_RAW creation allowed */
     PAL_POLICY_UNMATCHED = 2, /* container that no policy selects */
-    PAL_POLICY_ISOLATED = 4,  /* interContainer: deny (SPEC §4.2) */
-    PAL_POLICY_HOSTS = 8,     /* has entries in pal_hosts4 / pal_hosts6 */
+    PAL_POLICY_ISOLATED =
+        4,                /* interContainer: deny (docs/reference/enforcement.md#inter-container) */
+    PAL_POLICY_HOSTS = 8, /* has entries in pal_hosts4 / pal_hosts6 */
 };
 
 enum pal_lpm_flags {
@@ -274,16 +275,16 @@ struct pal_net_event {
     __u8 protocol;       /* IPPROTO_* */
     __u8 sock_type;      /* SOCK_* */
     __u8 pad[2];
-    /* The other container (SPEC §4.2): the destination's for egress, the
-     * sender's for PAL_HOOK_SKB_INGRESS (daddr is then the sender's address
-     * and dport the receiver's port); 0 when the peer is no container. */
+    /* The other container (docs/reference/enforcement.md#inter-container): the destination's for
+     * egress, the sender's for PAL_HOOK_SKB_INGRESS (daddr is then the sender's address and dport
+     * the receiver's port); 0 when the peer is no container. */
     __u64 peer_cgroup;
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_net_event) == 64 + 48, "pal_net_event layout");
 
-/* Inter-container isolation (SPEC §4.2). pal_addr4 / pal_addr6: a container's
- * address (network byte order) -> its cgroup id (__u64). pal_peers: which
- * peers a policy set may reach, and on which ports. */
+/* Inter-container isolation (docs/reference/enforcement.md#inter-container). pal_addr4 / pal_addr6:
+ * a container's address (network byte order) -> its cgroup id (__u64). pal_peers: which peers a
+ * policy set may reach, and on which ports. */
 #define PAL_MAX_ADDRS 65536
 #define PAL_MAX_PEERS 262144
 struct pal_peer_key {
@@ -294,8 +295,8 @@ struct pal_peer_key {
 PAL_STATIC_ASSERT(sizeof(struct pal_peer_key) == 16, "pal_peer_key layout");
 /* pal_peers value: struct pal_ports. */
 
-/* What an exec grants (SPEC §4.7), found by comparing the credentials the
- * kernel computed for the new image with the caller's (bpf/exec.bpf.h). */
+/* What an exec grants (docs/reference/enforcement.md#exec-policy), found by comparing the
+ * credentials the kernel computed for the new image with the caller's (bpf/exec.bpf.h). */
 enum pal_priv_bits {
     PAL_PRIV_SETUID = 1, /* the effective uid changed: a set-user-ID file */
     PAL_PRIV_SETGID = 2, /* the effective gid changed: a set-group-ID file */

@@ -145,9 +145,9 @@ TEST_F(DecideProg, NewGenerationReplacesTheOld) {
     EXPECT_EQ(slotsIn<uint32_t>(fds_.portsets, idOfU32), std::set<uint32_t>{generationIdBase(2)});
 }
 
-// SPEC §7: a restarted agent takes over the maps. The generation in force keeps
-// deciding, leftovers of an interrupted apply (the other slot) go at once, and
-// the adopted generation is retired by the next apply like any other.
+// docs/reference/state-and-lifecycle.md#stop-and-restart: a restarted agent takes over the maps.
+// The generation in force keeps deciding, leftovers of an interrupted apply (the other slot) go at
+// once, and the adopted generation is retired by the next apply like any other.
 TEST_F(DecideProg, AdoptedMapsKeepTheirGenerationAndRetireIt) {
     install(kEgressTablePolicy, 1);
     const uint32_t epid = install(kEgressTablePolicy, 2);

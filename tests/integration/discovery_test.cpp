@@ -1,5 +1,6 @@
-// SPEC §5 container discovery while the agent runs: cgroups created and removed
-// under cgroupRoot reach the kernel maps through inotify, without leaks.
+// docs/reference/state-and-lifecycle.md#containers container discovery while the agent runs:
+// cgroups created and removed under cgroupRoot reach the kernel maps through inotify, without
+// leaks.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -129,8 +130,9 @@ TEST_F(Discovery, ContainerRemovedWhileTrafficFlowsIsForgotten) {
     EXPECT_TRUE(waitMapped(0));
 }
 
-// SPEC §7: time from a container's cgroup appearing to its policy being in
-// force. Correctness is asserted (every one arrives); the figures are reported.
+// docs/reference/state-and-lifecycle.md#stop-and-restart: time from a container's cgroup appearing
+// to its policy being in force. Correctness is asserted (every one arrives); the figures are
+// reported.
 TEST_F(Discovery, NewContainerCgroupIsInForceWithinMilliseconds) {
     agent_->start();
     const std::string slice = sandbox_->cgroups().create("system.slice");

@@ -327,7 +327,8 @@ TEST_F(Egress, HostProcessesOutsideContainersAreUntouched) {
 TEST_F(Egress, AgentStopsCleanlyAndLeavesEnforcementPinned) {
     startWith(kEgressTablePolicy);
     EXPECT_EQ(agent_->stop(), 0);
-    // SPEC §7: enforcement stays while the agent is down.
+    // docs/reference/state-and-lifecycle.md#stop-and-restart: enforcement stays while the agent is
+    // down.
     EXPECT_EQ(client_->connectErrno("198.18.1.1", 443), EPERM);
     EXPECT_TRUE(std::filesystem::exists(agent_->stateDir() + "/links/pal_connect4"));
     RunResult r = run({PALISADE_BINARY, "cleanup", "--config", agent_->configPath()});

@@ -1,7 +1,7 @@
-// Privilege-raising execs (SPEC §4.7) on the real kernel: set-user-ID,
-// set-group-ID and file-capability copies of a probe that prints its
-// credentials (tests/helpers/exec_probe.c), exec'd by an unprivileged uid from
-// inside a container, through the agent binary.
+// Privilege-raising execs (docs/reference/enforcement.md#exec-policy) on the real kernel:
+// set-user-ID, set-group-ID and file-capability copies of a probe that prints its credentials
+// (tests/helpers/exec_probe.c), exec'd by an unprivileged uid from inside a container, through the
+// agent binary.
 //
 // Which mechanism refuses is the kernel's to decide: BPF LSM (execve fails with
 // EPERM) where it is active, else the tracepoint fallback (SIGKILL before the

@@ -1,7 +1,7 @@
-// SPEC §4.2 on the real kernel: east-west traffic between netns containers on
-// one bridge is refused unless a toContainers rule names the peer and port,
-// on the sender's side (connect/sendmsg) and on the receiver's (cgroup_skb
-// ingress), for IPv4, IPv6 and IPv4-mapped IPv6, and rules follow addresses.
+// docs/reference/enforcement.md#inter-container on the real kernel: east-west traffic between netns
+// containers on one bridge is refused unless a toContainers rule names the peer and port, on the
+// sender's side (connect/sendmsg) and on the receiver's (cgroup_skb ingress), for IPv4, IPv6 and
+// IPv4-mapped IPv6, and rules follow addresses.
 #include <gtest/gtest.h>
 
 #include <thread>

@@ -1,4 +1,4 @@
-// SPEC §4.8 live reload on the real kernel: policy files dropped, moved,
+// docs/reference/enforcement.md#reload live reload on the real kernel: policy files dropped, moved,
 // deleted or swapped the ConfigMap way are in force without a signal; a bad
 // file is rejected alone; and 100 reloads under continuous traffic never give
 // a verdict that neither generation would give.
@@ -192,7 +192,7 @@ TEST_F(Reload, BurstOfChangesIsCoalesced) {
                                   << " reloads";
 }
 
-// SPEC §2 signing: with `required`, only files with a valid FILE.sig by a
+// docs/reference/configuration.md signing: with `required`, only files with a valid FILE.sig by a
 // configured key are in force; the CLI signs and verifies.
 TEST_F(Reload, OnlySignedPoliciesAreInForceWhenRequired) {
     const KeyPair keys = makeKeyPair(agent_->dir(), "ops");
@@ -233,10 +233,10 @@ TEST_F(Reload, OnlySignedPoliciesAreInForceWhenRequired) {
     EXPECT_EQ(client_->connectErrno(kOnlyA, 443), 0);
 }
 
-// SPEC §4.8: 100 reloads alternating two policies while the container connects
-// without pause. Both generations allow kCommon and deny kNone, so a connect
-// there with another verdict came from neither (a gap or a mix); kOnlyA and
-// kOnlyB must flip, showing that both generations really were in force.
+// docs/reference/enforcement.md#reload: 100 reloads alternating two policies while the container
+// connects without pause. Both generations allow kCommon and deny kNone, so a connect there with
+// another verdict came from neither (a gap or a mix); kOnlyA and kOnlyB must flip, showing that
+// both generations really were in force.
 TEST_F(Reload, HundredReloadsUnderTrafficGiveOnlyVerdictsOfEitherGeneration) {
     const std::string a = policy("p", {kCommon, kOnlyA}, 5000);
     const std::string b = policy("p", {kCommon, kOnlyB}, 5000);

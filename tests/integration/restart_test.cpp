@@ -1,6 +1,6 @@
-// SPEC §7 restart continuity on the real kernel: a SIGKILLed agent leaves
-// enforcement in force, and the restarted agent adopts its pins (same links and
-// maps, updated in place) while a container keeps connecting.
+// docs/reference/state-and-lifecycle.md#stop-and-restart restart continuity on the real kernel: a
+// SIGKILLed agent leaves enforcement in force, and the restarted agent adopts its pins (same links
+// and maps, updated in place) while a container keeps connecting.
 #include <gtest/gtest.h>
 
 #include <future>

@@ -305,8 +305,8 @@ TEST(PortSets, RuleWithoutPortsAllowsEverything) {
 namespace palisade {
 namespace {
 
-// SPEC §4.2: toContainers rules become (sender epid, receiving container) entries
-// with the union of their ports; every policy set is marked isolated when
+// docs/reference/enforcement.md#inter-container: toContainers rules become (sender epid, receiving
+// container) entries with the union of their ports; every policy set is marked isolated when
 // interContainer is deny (the default).
 TEST(Compiler, ToContainersRulesBecomePeerEntries) {
     const std::string yaml = R"(apiVersion: palisade.dev/v1

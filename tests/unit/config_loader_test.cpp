@@ -15,7 +15,7 @@ std::vector<std::string> problems(const Diagnostics& errors) {
     return out;
 }
 
-// The example of SPEC §2, verbatim.
+// The example of docs/reference/configuration.md, verbatim.
 const char* const kSpecExample =
     R"(cgroupRoot: /sys/fs/cgroup          # cgroup v2 subtree the agent manages; default: the
                                     # cgroup2 mount found in /proc/self/mountinfo (works on

@@ -1,5 +1,6 @@
 // Container discovery: cgroup path forms, runtime metadata, the tree walk, the
-// cgroup2 mount and selectors (SPEC §3, §5). Fixtures are built in a temp dir.
+// cgroup2 mount and selectors (docs/reference/policy-language.md,
+// docs/reference/state-and-lifecycle.md#containers). Fixtures are built in a temp dir.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>

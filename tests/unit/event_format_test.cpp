@@ -1,4 +1,4 @@
-// Kernel records → SPEC §6 JSON.
+// Kernel records → docs/reference/events-and-metrics.md JSON.
 #include "events/event_format.h"
 
 #include <arpa/inet.h>
@@ -103,8 +103,8 @@ TEST(EventFormat, StringsAreEscapedAndInvalidUtf8Replaced) {
     EXPECT_EQ(j["process"]["name"], "a\xef\xbf\xbd\\b");  // U+FFFD
 }
 
-// Ingress (SPEC §4.2, the receiver's side): the address is the sender's, the
-// port the receiver's, and no process is named.
+// Ingress (docs/reference/enforcement.md#inter-container, the receiver's side): the address is the
+// sender's, the port the receiver's, and no process is named.
 TEST(EventFormat, IngressNamesTheSenderAsSource) {
     Container sender;
     sender.name = "rogue";

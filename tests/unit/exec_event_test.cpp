@@ -1,4 +1,5 @@
-// PAL_EVENT_EXEC records → SPEC §6 `exec` events, and the BPF LSM list check.
+// PAL_EVENT_EXEC records → docs/reference/events-and-metrics.md `exec` events, and the BPF LSM list
+// check.
 #include <gtest/gtest.h>
 
 #include <cstring>
