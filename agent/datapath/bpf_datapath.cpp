@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iterator>
+#include <string_view>
 
 #include "datapath/address_maps.h"
 #include "datapath/datapath.h"
@@ -362,6 +363,14 @@ int removeState(const std::string& stateDir) {
         fs::path dir = fs::path(stateDir) / sub;
         if (!fs::is_directory(dir, ec)) continue;
         for (const auto& entry : fs::directory_iterator(dir, ec)) {
+            // Unpinning alone detaches a link only once the kernel frees the
+            // pin's inode, after an RCU grace period: detach it now, so that
+            // enforcement is gone when `palisade cleanup` returns.
+            if (std::string_view(sub) == "links") {
+                if (const Fd link(bpf_obj_get(entry.path().c_str())); link) {
+                    bpf_link_detach(link.get());
+                }
+            }
             if (fs::remove(entry.path(), ec)) removed++;
         }
         fs::remove(dir, ec);
