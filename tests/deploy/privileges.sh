@@ -18,7 +18,8 @@ for tool in setpriv unshare nsenter python3; do
     command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
 done
 
-CG2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+# The file system type follows the " - " separator (optional fields come before it).
+CG2=$(awk '{for (i = 7; i <= NF; i++) if ($i == "-") {if ($(i + 1) == "cgroup2") {print $5; exit} break}}' /proc/self/mountinfo)
 [[ -n $CG2 ]] || { echo "SKIP: no cgroup2 mount"; exit 77; }
 TAG=palisade-captest-$$
 ROOT=$CG2/$TAG
@@ -171,6 +172,9 @@ for drop in "${CAPS[@]}"; do
 done
 
 echo "== 3. the same set in a sandbox shaped like the DaemonSet's pod"
+# The pod gets the node's tracefs (a hostPath that a node's systemd mounts at
+# boot) and has no CAP_SYS_ADMIN to mount one itself: provide it as a node does.
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 mkdir -p "$STATE" "$WORK/host-cgroup" "$WORK/bpf" "$WORK/run" "$WORK/empty"
 config pod "$WORK/host-cgroup/$TAG" "$WORK/bpf" "$WORK/run/palisade.sock"
 unshare --mount --propagation private --pid --fork --net --ipc --uts --cgroup -- sh -c '
