@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # (Debian's interpreter: python3-matplotlib, which draws the plot, is installed for it.)
 """palisade benchmarks: the targets of docs/reference/targets.md, measured side by side with no
-filter, iptables and nftables. Run as root: `sudo bench/run.sh [--quick]`
+filter, iptables and nftables. Run as root (or with sudo): `bench/run.sh [--quick]`
 (which builds first), or `sudo bench/run.py` against an existing build.
 
 Everything it makes (namespaces, cgroups, agents' pins, a temporary work

@@ -3,15 +3,23 @@
 # builds into build-bench/ and runs bench/run.py, which writes
 # bench/results/<time>/ and (unless --quick) docs/benchmarks.md and .png.
 #
-#   sudo bench/run.sh            # full run, ~8 minutes (plus the build)
-#   sudo bench/run.sh --quick    # ~1.5 minutes, indicative only
-#   sudo bench/run.sh --help     # every option of bench/run.py
+#   bench/run.sh            # full run, ~8 minutes (plus the build)
+#   bench/run.sh --quick    # ~1.5 minutes, indicative only
+#   bench/run.sh --help     # every option of bench/run.py
+#
+# Needs root: as root, or as a user with sudo (it re-runs itself through sudo).
 #
 # Only namespaces, cgroups and pins it creates, only 198.18.0.0/15 addresses;
 # everything is removed on exit, also on failure or Ctrl-C.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [[ $EUID -ne 0 ]]; then exec sudo -E "$0" "$@"; fi
+self=$(readlink -f "$0")
+if [[ $EUID -ne 0 ]]; then
+    if command -v sudo >/dev/null; then exec sudo -E "$self" "$@"; fi
+    echo "run.sh needs root (network namespaces, cgroups, BPF programs) and sudo is not" \
+        "installed: run it as root, e.g. su -c $self" >&2
+    exit 1
+fi
+cd "$(dirname "$self")/.."
 scripts/install-deps.sh
 # The same build type as scripts/build.sh: what users run is what is measured.
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPALISADE_TESTS=OFF >/dev/null
