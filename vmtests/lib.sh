@@ -154,3 +154,20 @@ vm_kill_qemu() {
         wait "$vm_qemu_pid" 2>/dev/null || true
     fi
 }
+
+# A work directory for this run in $work, removed at exit (kept with
+# PALISADE_VM_KEEP=1), and a guest still running stopped then.
+vm_work_dir() {  # vm_work_dir NAME
+    work=$(mktemp -d "/tmp/$1.XXXXXX")
+    vm_work_name=$1
+    trap vm_cleanup EXIT
+}
+# shellcheck disable=SC2317  # called by the trap
+vm_cleanup() {
+    vm_kill_qemu
+    if [[ ${PALISADE_VM_KEEP:-0} == 1 ]]; then
+        echo "$vm_work_name: kept $work"
+    else
+        rm -rf "$work"
+    fi
+}

@@ -50,17 +50,7 @@ for f in "$build/palisade" "$build/tests/palisade_integration_tests" "$probe"; d
     [[ -x $f ]] || { echo "vmtests: $f is missing: build first (scripts/build.sh)"; exit 1; }
 done
 
-work=$(mktemp -d /tmp/palisade-vm.XXXXXX)
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-    vm_kill_qemu
-    if [[ ${PALISADE_VM_KEEP:-0} == 1 ]]; then
-        echo "vmtests: kept $work"
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
+vm_work_dir palisade-vm
 
 # --- the kernel and the accelerator -----------------------------------------
 vm_fetch_kernel "$cache" "$kernel_pkg" "$work/download.log"

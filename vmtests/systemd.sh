@@ -48,17 +48,7 @@ done
 [[ -x $build/palisade ]] || { echo "vmtests.systemd: $build/palisade is missing: build first"; exit 1; }
 
 t_run=$SECONDS
-work=$(mktemp -d /tmp/palisade-vm-systemd.XXXXXX)
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-    vm_kill_qemu
-    if [[ ${PALISADE_VM_KEEP:-0} == 1 ]]; then
-        echo "vmtests.systemd: kept $work"
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
+vm_work_dir palisade-vm-systemd
 
 # --- the kernel and the accelerator ------------------------------------------
 vm_fetch_kernel "$cache" "$kernel_pkg" "$work/download.log"
