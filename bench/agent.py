@@ -1,7 +1,8 @@
-"""palisade agents under the bench: each gets a directory of its own in the
-work directory (configuration, policies.d, control socket, event file) and
-pins under /sys/fs/bpf/palisade-bench-<pid>-<n>; it is started until its
-agent-ready event and removed with `palisade cleanup` when it stops."""
+"""palisade agents under the bench and the demo: each gets a directory of its
+own in the work directory (configuration, policies.d, control socket, event
+file) and pins under /sys/fs/bpf/palisade-<bench|demo>-<pid>-<n>; it is
+started until its agent-ready event and removed with `palisade cleanup` when
+it stops."""
 
 import calendar
 import json
@@ -43,18 +44,24 @@ def action_of(event):
 
 
 class Agents:
-    def __init__(self, palisade, sandbox, netbench, results):
+    def __init__(self, palisade, sandbox, netbench, results, config=AGENT_CONFIG):
+        """config: the configuration's template ({cgroup_root}, {d}, {state},
+        {docker_root}); results: where agent-<n>.log goes."""
         self.palisade = palisade
         self.sb = sandbox
         self.nb = netbench
         self.results = results
+        self.config = config
         self.seq = 0
 
     def start(self, policies, cgroup_root=None, docker_root=None, extra="", cpu=None,
               timeout=120):
         """Starts `palisade run` with `policies` {file name: yaml} (on `cpu` if
         given); returns the agent once its agent-ready event is written."""
-        agent = self.prepare(policies, cgroup_root, docker_root, extra)
+        return self.launch(self.prepare(policies, cgroup_root, docker_root, extra), cpu, timeout)
+
+    def launch(self, agent, cpu=None, timeout=120):
+        """start() of an agent prepare() made."""
         agent["proc"], t_spawn = self.spawn(agent, cpu)
         self.sb.cleanup.push(f"agent {agent['n']}", lambda: self.stop(agent))
         ready = wait_event(agent, lambda e: action_of(e) == "agent-ready", timeout)
@@ -78,9 +85,9 @@ class Agents:
         (d / "policies.d").mkdir(parents=True)
         for name, text in policies.items():
             (d / "policies.d" / name).write_text(text)
-        state = f"/sys/fs/bpf/palisade-bench-{self.sb.pid}-{n}"
+        state = f"/sys/fs/bpf/palisade-{self.sb.name}-{self.sb.pid}-{n}"
         cfg = d / "palisade.yaml"
-        cfg.write_text(AGENT_CONFIG.format(
+        cfg.write_text(self.config.format(
             cgroup_root=cgroup_root or self.sb.pal_root, d=d, state=state,
             docker_root=docker_root or self.sb.docker_root) + extra)
         return {"n": n, "dir": d, "config": str(cfg), "state": state,

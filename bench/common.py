@@ -20,9 +20,10 @@ class BenchError(RuntimeError):
     pass
 
 
-def run(argv, check=True, timeout=120, stdin_file=None):
+def run(argv, check=True, timeout=120, stdin_file=None, preexec_fn=None):
     """Runs argv (bounded by timeout: the child is killed by PID when it passes)."""
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=stdin_file)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=stdin_file,
+                       preexec_fn=preexec_fn)
     if check and r.returncode != 0:
         raise BenchError(f"{' '.join(map(str, argv))}: exit {r.returncode}: {r.stderr.strip()}")
     return r

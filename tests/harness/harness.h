@@ -1,5 +1,7 @@
 // Integration-test harness: disposable "containers" built from a cgroup v2
 // subtree and network namespaces, for tests that run as root on a real kernel.
+// Kept for GoogleTest; bench/sandbox.py is its Python counterpart used by the
+// bench and the demo; see bench/README.md.
 //
 // The world a test gets from a Sandbox:
 //
