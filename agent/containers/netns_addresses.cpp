@@ -122,13 +122,6 @@ std::string IpAddress::str() const {
 
 AddressLearner::AddressLearner() : own_(netnsInode("/proc/self/ns/net")) {}
 
-AddressLearner::~AddressLearner() {
-    // sockets_ owns its descriptors (plain ints, netns_addresses.h): adopted to close them.
-    for (const auto& [ino, fd] : sockets_) {
-        const Fd owned(fd);
-    }
-}
-
 void AddressLearner::forgetNamespaces() { netnsOf_.clear(); }
 
 std::map<uint64_t, std::vector<IpAddress>> AddressLearner::learn(
@@ -160,8 +153,7 @@ std::map<uint64_t, std::vector<IpAddress>> AddressLearner::learn(
                 const Fd ns(open(path.c_str(), O_RDONLY | O_CLOEXEC));
                 Fd fd(ns && setns(ns.get(), CLONE_NEWNET) == 0 ? routeSocket() : -1);
                 if (fd) {
-                    int& slot = sockets_[ino];  // may throw: fd still owns the socket
-                    slot = fd.release();
+                    sockets_[ino] = std::move(fd);
                 } else {
                     spdlog::debug("network namespace {}: {}", path, std::strerror(errno));
                 }
@@ -177,8 +169,7 @@ std::map<uint64_t, std::vector<IpAddress>> AddressLearner::learn(
     std::map<ino_t, std::vector<IpAddress>> byNetns;
     for (auto it = sockets_.begin(); it != sockets_.end();) {
         std::vector<IpAddress> addrs;
-        if (!used.count(it->first) || !dumpAddresses(it->second, addrs)) {
-            const Fd owned(it->second);
+        if (!used.count(it->first) || !dumpAddresses(it->second.get(), addrs)) {
             it = sockets_.erase(it);
             continue;
         }

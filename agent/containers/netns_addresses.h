@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "containers/container.h"
+#include "util/fd.h"
 
 namespace palisade {
 
@@ -30,7 +31,6 @@ struct IpAddress {
 class AddressLearner {
   public:
     AddressLearner();
-    ~AddressLearner();
     AddressLearner(const AddressLearner&) = delete;
     AddressLearner& operator=(const AddressLearner&) = delete;
 
@@ -48,7 +48,7 @@ class AddressLearner {
   private:
     ino_t own_;                          // the agent's network namespace
     std::map<uint64_t, ino_t> netnsOf_;  // by cgroup id; own_: host network
-    std::map<ino_t, int> sockets_;       // netlink sockets, one per namespace
+    std::map<ino_t, Fd> sockets_;        // netlink sockets, one per namespace
 };
 
 }  // namespace palisade

@@ -77,25 +77,19 @@ PolicyVerifier::PolicyVerifier(const std::vector<std::string>& publicKeyPaths, b
     if (required_ && publicKeyPaths.empty()) {
         throw SignatureError("signing.required is set but signing.publicKeys is empty");
     }
-    // keys_ holds plain pointers (signature.h): they are owned here until every
-    // key is read, so that an unreadable one frees those read before it.
-    std::vector<PKeyPtr> keys;
-    for (const auto& path : publicKeyPaths) keys.push_back(readKey(path, false));
-    keys_.reserve(keys.size());
-    for (auto& k : keys) keys_.push_back(k.release());
+    keys_.reserve(publicKeyPaths.size());  // so emplace_back cannot throw with a key in hand
+    for (const auto& path : publicKeyPaths) keys_.emplace_back(readKey(path, false).release());
 }
 
-PolicyVerifier::~PolicyVerifier() {
-    for (void* k : keys_) EVP_PKEY_free(static_cast<EVP_PKEY*>(k));
-}
+void PolicyVerifier::KeyFree::operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
 
 std::string PolicyVerifier::check(const std::string& data,
                                   const std::optional<std::string>& sigBase64) const {
     if (!sigBase64) return required_ ? "unsigned: signing.required needs a valid FILE.sig" : "";
     auto sig = unbase64(*sigBase64);
     if (!sig || sig->size() != 64) return "signature file is not a base64 Ed25519 signature";
-    for (void* k : keys_) {
-        if (verifyWith(static_cast<EVP_PKEY*>(k), data, *sig)) return "";
+    for (const auto& k : keys_) {
+        if (verifyWith(k.get(), data, *sig)) return "";
     }
     return "signature does not match the file (tampered, or signed by another key)";
 }

@@ -4,6 +4,9 @@
 // constant time.
 #pragma once
 
+#include <openssl/types.h>
+
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -30,9 +33,6 @@ class PolicyVerifier {
     // Loads Ed25519 public keys (PEM). Throws SignatureError naming the file,
     // or when signatures are required and there is no key.
     PolicyVerifier(const std::vector<std::string>& publicKeyPaths, bool required);
-    ~PolicyVerifier();
-    PolicyVerifier(const PolicyVerifier&) = delete;
-    PolicyVerifier& operator=(const PolicyVerifier&) = delete;
 
     // Why `data` must not be trusted, or "" when it may: a signature present is
     // always checked (a tampered file is refused even when signing is not
@@ -40,7 +40,10 @@ class PolicyVerifier {
     std::string check(const std::string& data, const std::optional<std::string>& sigBase64) const;
 
   private:
-    std::vector<void*> keys_;  // EVP_PKEY*
+    struct KeyFree {
+        void operator()(EVP_PKEY* key) const;
+    };
+    std::vector<std::unique_ptr<EVP_PKEY, KeyFree>> keys_;
     bool required_;
 };
 
