@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "control/control_request.h"
 #include "util/errno_text.h"
 
 namespace palisade {
@@ -112,40 +113,67 @@ void ControlServer::readRequest(Client& c) {
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) c.dead = true;
         return;
     }
-    if (c.subscribed) return;  // subscribers only listen
+    if (c.subscribed || c.closeWhenFlushed) return;  // one request per connection
     c.in.append(buf, static_cast<size_t>(n));
     auto nl = c.in.find('\n');
     if (nl == std::string::npos) {
         if (c.in.size() > kMaxRequestBytes) c.dead = true;
         return;
     }
+    answer(c, c.in.substr(0, nl));
+}
+
+// Whatever the request, the client gets a reply and the agent goes on: bad
+// input is an error reply, a handler that throws is one too, and strings that
+// are not UTF-8 (a cgroup named with arbitrary bytes) are replaced in the reply.
+void ControlServer::answer(Client& c, const std::string& line) {
     nlohmann::json reply;
-    auto req = nlohmann::json::parse(c.in.substr(0, nl), nullptr, false);
-    std::string cmd = req.is_object() ? req.value("cmd", "") : "";
-    if (cmd == "status") {
-        reply = handlers_.status();
-    } else if (cmd == "containers") {
-        reply = handlers_.containers();
-    } else if (cmd == "events") {
-        std::string error;
-        c.filter = EventFilter::parse(req.value("filter", ""), error);
-        if (!c.filter) {
-            reply = {{"error", error}};
-        } else if (req.value("follow", false)) {
-            c.subscribed = true;
-            return;
+    auto parsed = parseControlRequest(line);
+    try {
+        if (auto* error = std::get_if<std::string>(&parsed)) {
+            reply = {{"error", *error}};
         } else {
-            for (const auto& line : recent_) {
-                if (c.filter->matches(nlohmann::json::parse(line))) c.out += line + "\n";
+            const auto& req = std::get<ControlRequest>(parsed);
+            switch (req.cmd) {
+                case ControlRequest::Command::Status:
+                    reply = handlers_.status();
+                    break;
+                case ControlRequest::Command::Containers:
+                    reply = handlers_.containers();
+                    break;
+                case ControlRequest::Command::Events:
+                    startEvents(c, req);
+                    return;
             }
-            c.closeWhenFlushed = true;
-            flush(c);
-            return;
         }
-    } else {
-        reply = {{"error", "unknown request; expected status, containers or events"}};
+    } catch (const std::exception& e) {
+        reply = {{"error", std::string("request failed: ") + e.what()}};
     }
-    c.out += reply.dump() + "\n";
+    c.out += reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    c.closeWhenFlushed = true;
+    flush(c);
+}
+
+// Subscribes the client, or sends it the recent events that match its filter,
+// or the filter's error.
+void ControlServer::startEvents(Client& c, const ControlRequest& req) {
+    std::string error;
+    c.filter = EventFilter::parse(req.filter, error);
+    if (!c.filter) {
+        c.out += nlohmann::json({{"error", error}})
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                 "\n";
+        c.closeWhenFlushed = true;
+        flush(c);
+        return;
+    }
+    if (req.follow) {
+        c.subscribed = true;
+        return;
+    }
+    for (const auto& line : recent_) {
+        if (c.filter->matches(nlohmann::json::parse(line))) c.out += line + "\n";
+    }
     c.closeWhenFlushed = true;
     flush(c);
 }

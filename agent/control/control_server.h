@@ -27,6 +27,8 @@
 
 namespace palisade {
 
+struct ControlRequest;
+
 class ControlServer {
   public:
     struct Handlers {
@@ -60,6 +62,8 @@ class ControlServer {
     struct Client;
     void accept();
     void readRequest(Client& c);
+    void answer(Client& c, const std::string& line);
+    void startEvents(Client& c, const ControlRequest& req);
     void flush(Client& c);
 
     std::string path_;

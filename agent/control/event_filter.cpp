@@ -32,13 +32,22 @@ std::optional<EventFilter> EventFilter::parse(const std::string& expr, std::stri
 }
 
 bool EventFilter::matches(const nlohmann::json& event) const {
-    for (const auto& t : terms_) {
-        if (!event.contains(t.field)) return false;
-        const auto& v = event.at(t.field);
-        std::string text = v.is_string() ? v.get<std::string>() : v.dump();
-        if (fnmatch(t.glob.c_str(), text.c_str(), 0) != 0) return false;
+    // A client's field path can still be one nlohmann refuses on this event
+    // (an array index out of range of size_t): that is "no match", never an
+    // exception out of the agent's event path.
+    try {
+        for (const auto& t : terms_) {
+            if (!event.contains(t.field)) return false;
+            const auto& v = event.at(t.field);
+            std::string text =
+                v.is_string() ? v.get<std::string>()
+                              : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            if (fnmatch(t.glob.c_str(), text.c_str(), 0) != 0) return false;
+        }
+        return true;
+    } catch (const nlohmann::json::exception&) {
+        return false;
     }
-    return true;
 }
 
 }  // namespace palisade
