@@ -55,6 +55,8 @@ constexpr int kMaxCgroupDepth = 12;
 // container cgroup found, with metadata. Nested cgroups inside a container's
 // cgroup are not containers of their own. Containers already in `known` (same
 // cgroup id) keep the metadata they have instead of having it read again.
+// Throws std::system_error when the tree cannot be read whole (a directory
+// that vanished while it was walked is not an error).
 std::vector<Container> scanContainers(const std::string& cgroupRoot, const RuntimeRoots& roots,
                                       const std::vector<Container>& known = {});
 

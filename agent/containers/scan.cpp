@@ -33,8 +33,11 @@ std::optional<Container> containerAt(const fs::path& dir, const CgroupIdentity& 
     c.cgroupPath = dir.string();
     try {
         c.cgroupId = cgroupIdOf(c.cgroupPath);
-    } catch (const std::system_error&) {
-        return std::nullopt;  // the container exited while we walked
+    } catch (const std::system_error& e) {
+        if (e.code() == std::errc::no_such_file_or_directory) {
+            return std::nullopt;  // the container exited while we walked
+        }
+        throw;  // not knowing is not "gone"
     }
     auto known = walk.known.find(c.cgroupId);
     if (known != walk.known.end() && known->second->cgroupPath == c.cgroupPath) {
@@ -44,11 +47,22 @@ std::optional<Container> containerAt(const fs::path& dir, const CgroupIdentity& 
     return c;
 }
 
-// Containers are short-lived, so every directory may disappear under us: the
-// error_code overloads turn that into "nothing here" instead of an exception.
+// Containers are short-lived, so every directory below the root may disappear
+// under us: that is "nothing here". Any other error (EMFILE, ENOMEM, EACCES,
+// the root itself unreadable) means the scan is incomplete, and an incomplete
+// scan must not read as "these containers are gone": it throws.
 void walkDir(Walk& walk, const fs::path& dir, const std::string& relative, int depth) {
     std::error_code ec;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    auto check = [&] {
+        const bool vanished =
+            ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
+        if (ec && (depth == 0 || !vanished)) {
+            throw std::system_error(ec, "read cgroup directory " + dir.string());
+        }
+    };
+    fs::directory_iterator it(dir, ec), end;
+    check();
+    for (; !ec && it != end; it.increment(ec), check()) {
         std::error_code statEc;
         // symlink_status: a cgroup tree has no symlinks, and following one could loop.
         if (!fs::is_directory(it->symlink_status(statEc)) || statEc) continue;

@@ -11,6 +11,7 @@
 #include <future>
 #include <map>
 #include <optional>
+#include <system_error>
 
 #include "containers/cgroup_watch.h"
 #include "containers/container.h"
@@ -99,8 +100,9 @@ class Agent {
     void resync();
     void refreshMetrics();
     StatusInputs statusInputs() const;
-    // systemd's STATUS= (systemctl status): the generation in force and what it holds.
-    void notifyStatus();
+    // systemd's STATUS= (systemctl status): the generation in force and what it
+    // holds, when that changed; `first` goes before it in the same message.
+    void notifyStatus(const char* first = "");
 
     Config config_;
     RuntimeRoots roots_;
@@ -124,7 +126,8 @@ class Agent {
     Debounce policyDebounce_{kPolicyQuiet, kPolicyMaxDelay};
     AddressLearner addressLearner_;
     std::map<uint64_t, std::vector<IpAddress>> addresses_;  // by cgroup id
-    uint64_t statusGeneration_ = 0;                         // the generation STATUS= last named
+    bool rescan_ = false;                                   // the last scan was incomplete
+    std::string statusSent_;                                // the last STATUS= text
 };
 
 bool Agent::refreshPolicies() {
@@ -142,13 +145,29 @@ bool Agent::refreshPolicies() {
 }
 
 InventoryDiff Agent::refreshContainers(bool rereadMetadata) {
-    auto found = scanContainers(
-        cgroupRoot_, roots_, rereadMetadata ? std::vector<Container>{} : inventory_.containers());
+    std::vector<Container> found;
+    try {
+        found = scanContainers(cgroupRoot_, roots_,
+                               rereadMetadata ? std::vector<Container>{} : inventory_.containers());
+    } catch (const std::system_error& e) {
+        // Fail safe: an incomplete scan is not "these containers are gone";
+        // what is in force stays, and the next resync tries again.
+        if (!rescan_) {
+            spdlog::warn("container scan incomplete, the {} containers known stay as they are: {}",
+                         inventory_.containers().size(), e.what());
+        }
+        rescan_ = true;  // again on the next pass of the loop
+        return {};
+    }
+    if (rescan_) spdlog::info("container scan complete again");
+    rescan_ = false;
     InventoryDiff diff = inventory_.replace(std::move(found));
-    for (const auto& c : diff.started)
+    for (const auto& c : diff.started) {
         events_.publish(events_.containerEvent("container-started", c));
-    for (const auto& c : diff.stopped)
+    }
+    for (const auto& c : diff.stopped) {
         events_.publish(events_.containerEvent("container-stopped", c));
+    }
     return diff;
 }
 
@@ -216,11 +235,13 @@ StatusInputs Agent::statusInputs() const {
     return in;
 }
 
-void Agent::notifyStatus() {
-    statusGeneration_ = generations_->generation();
-    sd_notifyf(0, "STATUS=enforcing below %s: generation %llu, %zu policies, %zu containers",
-               cgroupRoot_.c_str(), static_cast<unsigned long long>(statusGeneration_),
-               store_.policies().size(), inventory_.containers().size());
+void Agent::notifyStatus(const char* first) {
+    std::string status = fmt::format(
+        "enforcing below {}: generation {}, {} policies, {} containers", cgroupRoot_,
+        generations_->generation(), store_.policies().size(), inventory_.containers().size());
+    if (status == statusSent_) return;
+    sd_notifyf(0, "%sSTATUS=%s", first, status.c_str());
+    statusSent_ = std::move(status);
 }
 
 void Agent::start() {
@@ -251,7 +272,13 @@ void Agent::start() {
     cgroupWatch_ = std::make_unique<CgroupWatch>(cgroupRoot_);
     policyWatch_ = std::make_unique<PolicyDirWatch>(config_.policyDir);
     refreshPolicies();
-    refreshContainers(true);
+    // At start an incomplete scan is fatal: there is no inventory to keep, and
+    // a generation without the containers it missed would replace the one an
+    // earlier agent left in force. (Later, the inventory known stays.)
+    inventory_.replace(scanContainers(cgroupRoot_, roots_));
+    for (const auto& c : inventory_.containers()) {
+        events_.publish(events_.containerEvent("container-started", c));
+    }
     datapath_ = loading.get();
     generations_ = std::make_unique<GenerationControl>(*datapath_, store_, inventory_,
                                                        config_.defaults, events_);
@@ -263,7 +290,8 @@ void Agent::start() {
         throw DatapathError("the initial policy set cannot be applied");
     }
     refreshAddresses();
-    datapath_->attach();
+    // Whatever can still fail comes before attach(): a start that fails leaves
+    // no program attached that was not attached before.
     datapath_->openEvents([this](const void* data, size_t size) {
         events_.onRecord(data, size, inventory_, *generations_);
     });
@@ -272,6 +300,7 @@ void Agent::start() {
         ControlServer::Handlers{[this] { return statusJson(statusInputs()); },
                                 [this] { return containersJson(statusInputs()); }});
     bus_.add(std::make_unique<ControlSink>(*control_));
+    datapath_->attach();
     // What adopted buckets hold was reported by the agent before us.
     events_.reportSuppressed(datapath_->suppressedEvents(), inventory_, true);
     if (metrics_) {
@@ -312,7 +341,7 @@ void Agent::loop(int sigfd) {
         control_->handle(fds);
         if ((fds[0].revents & POLLIN) && !handleSignal(sigfd)) return;
         const auto now = SteadyClock::now();
-        if ((fds[2].revents & POLLIN) && cgroupWatch_->drain()) {
+        if (((fds[2].revents & POLLIN) && cgroupWatch_->drain()) || rescan_) {
             const InventoryDiff diff = refreshContainers(false);
             if (diff.changed()) {
                 generations_->containersChanged(diff);
@@ -334,7 +363,7 @@ void Agent::loop(int sigfd) {
             refreshMetrics();
         }
         events_.flush();
-        if (generations_->generation() != statusGeneration_) notifyStatus();
+        notifyStatus();
         watchdog_.tick(SteadyClock::now());
         if (metrics_) metrics_->alive(SteadyClock::now());
     }
@@ -367,8 +396,7 @@ int Agent::run() {
                                            {"programs", programs},
                                            {"containers", inventory_.containers().size()}}));
     events_.flush();
-    sd_notify(0, "READY=1");
-    notifyStatus();
+    notifyStatus("READY=1\n");
     spdlog::info("enforcing below {} ({} programs attached)", cgroupRoot_, programs.size());
 
     int rc = 0;

@@ -9,11 +9,21 @@ PolicyStore::Outcome PolicyStore::reload(const std::string& policyDir,
                                          const PolicyVerifier* verifier) {
     Outcome out;
     std::error_code ec;
-    std::vector<PolicyFile> read;
-    if (std::filesystem::is_directory(policyDir, ec)) {
-        read = loadPolicyPaths({policyDir}, out.errors, verifier, &files_);
-    } else {
-        out.errors.push_back({{policyDir, 0, 0}, "policy directory does not exist"});
+    if (!std::filesystem::is_directory(policyDir, ec)) {
+        out.errors.push_back({{policyDir, 0, 0},
+                              "policy directory cannot be read (" +
+                                  (ec ? ec.message() : std::string("not a directory")) +
+                                  "): the policies in force stay"});
+        return out;
+    }
+    std::vector<PolicyFile> read = loadPolicyPaths({policyDir}, out.errors, verifier, &files_);
+    // A listing that failed part-way (EMFILE, ENOMEM, EACCES) would read as
+    // "every file was deleted": keep what is in force instead.
+    for (auto& d : out.errors) {
+        if (d.where.file == policyDir) {
+            d.message += ": the policies in force stay";
+            return out;
+        }
     }
 
     std::set<std::string> seen;

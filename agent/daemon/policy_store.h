@@ -22,7 +22,8 @@ class PolicyStore {
 
     // Re-reads the directory. A file that vanished takes its policies with it; a
     // file that fails to parse (or its signature check, with a verifier) keeps
-    // its last good version in force.
+    // its last good version in force. A directory that cannot be listed (gone,
+    // EMFILE, EACCES...) changes nothing: the outcome carries the error.
     Outcome reload(const std::string& policyDir, const PolicyVerifier* verifier = nullptr);
 
     // Every policy in force, in file order (kept, not rebuilt per call: a

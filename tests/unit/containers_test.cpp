@@ -2,6 +2,7 @@
 // cgroup2 mount and selectors (docs/reference/policy-language.md,
 // docs/reference/state-and-lifecycle.md#containers). Fixtures are built in a temp dir.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -332,10 +333,36 @@ TEST(ContainerScanTest, DepthIsBounded) {
     EXPECT_EQ(found[0].id, kId);
 }
 
-TEST(ContainerScanTest, MissingRootIsEmpty) {
-    EXPECT_TRUE(scanContainers("/nonexistent/palisade/cgroup", {}).empty());
+TEST(ContainerScanTest, EmptyRootIsEmptyAndAMissingRootIsAnError) {
     TempDir cg;
     EXPECT_TRUE(scanContainers(cg.path().string(), {}).empty());
+    // "Nothing found" would make the agent forget every container.
+    EXPECT_THROW(scanContainers("/nonexistent/palisade/cgroup", {}), std::system_error);
+}
+
+TEST(ContainerScanTest, AScanCutShortByEmfileIsAnErrorNotAnEmptyTree) {
+    TempDir cg;
+    cg.mkdirs("system.slice/docker-" + kId + ".scope");
+    rlimit before{};
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &before), 0);
+    const int lowest = dup(0);  // the next descriptor open() would return
+    ASSERT_GE(lowest, 0);
+    close(lowest);
+    // No descriptor left for the root, then none for the directory below it.
+    for (int spare : {0, 1}) {
+        rlimit tight = before;
+        tight.rlim_cur = static_cast<rlim_t>(lowest + spare);
+        ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+        bool threw = false;
+        try {
+            scanContainers(cg.path().string(), {});
+        } catch (const std::system_error& e) {
+            threw = e.code() == std::errc::too_many_files_open;
+        }
+        setrlimit(RLIMIT_NOFILE, &before);
+        EXPECT_TRUE(threw) << "descriptors to spare: " << spare;
+    }
+    EXPECT_EQ(scanContainers(cg.path().string(), {}).size(), 1u) << "with descriptors, found";
 }
 
 TEST(CgroupIdTest, IsTheInodeAndThrowsWithThePath) {

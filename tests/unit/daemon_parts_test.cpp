@@ -3,6 +3,8 @@
 // main loop's timers.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "captured_events.h"
 #include "daemon/container_inventory.h"
 #include "daemon/event_pump.h"
@@ -10,6 +12,7 @@
 #include "daemon/timers.h"
 #include "fake_datapath.h"
 #include "palisade/abi.h"
+#include "temp_dir.h"
 
 namespace palisade {
 namespace {
@@ -113,6 +116,27 @@ TEST_F(EventPumpTest, ShortRecordsAreDropped) {
     pump_.onRecord(&h, sizeof(h) - 1, inventory_, generations);
     EXPECT_TRUE(events_.empty());
     EXPECT_EQ(pump_.emitted(), 0u);
+}
+
+// -------------------------------------------------------------------- PolicyStore
+
+TEST(PolicyStore, ADirectoryThatCannotBeReadKeepsThePoliciesInForce) {
+    testing::TempDir dir;
+    dir.write("policies/api.yaml",
+              "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: api}\n"
+              "spec:\n  selector: {name: api}\n  egress: []\n");
+    PolicyStore store;
+    const std::string policyDir = dir / "policies";
+    ASSERT_TRUE(store.reload(policyDir).changed());
+    ASSERT_EQ(store.policies().size(), 1u);
+
+    std::filesystem::rename(policyDir, dir / "elsewhere");
+    auto outcome = store.reload(policyDir);
+    EXPECT_FALSE(outcome.changed()) << "not read is not deleted";
+    EXPECT_TRUE(outcome.removed.empty());
+    ASSERT_EQ(outcome.errors.size(), 1u);
+    EXPECT_NE(outcome.errors[0].str().find("the policies in force stay"), std::string::npos);
+    EXPECT_EQ(store.policies().size(), 1u);
 }
 
 // ------------------------------------------------------------------------ timers
