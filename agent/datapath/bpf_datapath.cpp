@@ -11,10 +11,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <string_view>
+#include <thread>
 
 #include "datapath/address_maps.h"
 #include "datapath/datapath.h"
@@ -333,8 +335,14 @@ std::map<uint64_t, uint64_t> BpfDatapath::suppressedEvents() const {
 void BpfDatapath::openEvents(RecordHandler handler) {
     auto& impl = *impl_;
     impl.onRecord = std::move(handler);
+    // No exception may cross libbpf's C frames: one record that fails is logged
+    // and the others are still delivered.
     auto cb = [](void* ctx, void* data, size_t size) {
-        static_cast<Impl*>(ctx)->onRecord(data, size);
+        try {
+            static_cast<Impl*>(ctx)->onRecord(data, size);
+        } catch (const std::exception& e) {
+            spdlog::error("event record of {} bytes dropped: {}", size, e.what());
+        }
         return 0;
     };
     impl.events.reset(ring_buffer__new(impl.fd(impl.skel->maps.pal_events), cb, &impl, nullptr));
@@ -359,16 +367,19 @@ std::vector<ObjectProgram> objectPrograms() {
 int removeState(const std::string& stateDir) {
     int removed = 0;
     std::error_code ec;
+    std::vector<uint32_t> linkIds;
     for (const char* sub : {"links", "maps"}) {
         fs::path dir = fs::path(stateDir) / sub;
         if (!fs::is_directory(dir, ec)) continue;
         for (const auto& entry : fs::directory_iterator(dir, ec)) {
-            // Unpinning alone detaches a link only once the kernel frees the
-            // pin's inode, after an RCU grace period: detach it now, so that
-            // enforcement is gone when `palisade cleanup` returns.
             if (std::string_view(sub) == "links") {
                 if (const Fd link(bpf_obj_get(entry.path().c_str())); link) {
-                    bpf_link_detach(link.get());
+                    bpf_link_info info{};
+                    uint32_t len = sizeof(info);
+                    if (bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0) {
+                        linkIds.push_back(info.id);
+                    }
+                    bpf_link_detach(link.get());  // cgroup links: at once
                 }
             }
             if (fs::remove(entry.path(), ec)) removed++;
@@ -376,6 +387,19 @@ int removeState(const std::string& stateDir) {
         fs::remove(dir, ec);
     }
     fs::remove(stateDir, ec);
+    // Unpinning releases a link only once the kernel frees the pin's inode,
+    // after an RCU grace period (tracing and LSM links have no detach): wait,
+    // bounded, until every link is gone, so that enforcement is gone when
+    // `palisade cleanup` returns.
+    for (int i = 0; i < 200 && !linkIds.empty(); i++) {
+        // ENOENT: gone. EPERM (no CAP_SYS_ADMIN to look links up): cannot wait.
+        std::erase_if(linkIds, [](uint32_t id) { return !Fd(bpf_link_get_fd_by_id(id)); });
+        if (!linkIds.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!linkIds.empty()) {
+        spdlog::warn("{} link(s) still held by another process after 2 s (a running agent?)",
+                     linkIds.size());
+    }
     return removed;
 }
 

@@ -1,5 +1,7 @@
 #include "events/sinks.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
 #include <filesystem>
 #include <stdexcept>
@@ -31,22 +33,26 @@ void FileSink::rotate() {
     }
     if (maxFiles_ <= 1) fs::remove(path_, ec);
     file_.reset(fopen(path_.c_str(), "we"));
-    if (!file_) {
-        const int err = errno;
-        throw std::runtime_error("reopen event file " + path_ + ": " + errnoText(err));
-    }
     size_ = 0;
+    if (!file_) {
+        // Events are dropped, the agent goes on; write() tries to reopen.
+        spdlog::error("reopen event file {}: {}", path_, errnoText(errno));
+    }
 }
 
 void FileSink::write(const Event& event) {
     const std::string& line = event.line();
     if (size_ > 0 && size_ + line.size() + 1 > maxBytes_) rotate();
+    if (!file_) file_.reset(fopen(path_.c_str(), "ae"));
+    if (!file_) return;  // said when it failed (rotate); retried with the next event
     fwrite(line.data(), 1, line.size(), file_.get());
     fputc('\n', file_.get());
     size_ += line.size() + 1;
 }
 
-void FileSink::flush() { fflush(file_.get()); }
+void FileSink::flush() {
+    if (file_) fflush(file_.get());
+}
 
 void StdoutSink::write(const Event& event) {
     fwrite(event.line().data(), 1, event.line().size(), stdout);
