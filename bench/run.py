@@ -16,9 +16,7 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +32,7 @@ from measure_reload import run_reload
 from netbench import Netbench
 from plot import write_plot
 from report import publish, write_report
-from sandbox import Cleanup, Sandbox
+from sandbox import Sandbox, with_cleanup
 
 RULE_COUNTS = [10, 1000, 10000, 100000]
 RELOAD_SIZES = [10, 10000, 100000]
@@ -176,10 +174,6 @@ def report_again(args):
     report(data, saved, args.report_from, args.write_docs)
 
 
-def on_signal(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main():
     args = parse_args()
     if args.report_from:
@@ -188,15 +182,8 @@ def main():
     results = REPO / "bench" / "results" / (time.strftime("%Y%m%d-%H%M%S")
                                             + ("-quick" if args.quick else ""))
     results.mkdir(parents=True)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
-    cleanup = Cleanup()
-    work = tempfile.mkdtemp(prefix=f"palisade-bench-{os.getpid()}-")
-    cleanup.push("work dir", lambda: shutil.rmtree(work, ignore_errors=True))
-    try:
-        data = measure(args, results, cleanup, work)
-    finally:
-        cleanup.run()
+    data = with_cleanup("palisade-bench",
+                        lambda cleanup, work: measure(args, results, cleanup, work))
     (results / "raw.json").write_text(json.dumps(data, indent=1, default=str))
     report(data, args, results, args.write_docs)
     log(f"done; results in {results}")

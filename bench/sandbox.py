@@ -28,6 +28,8 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
+import shutil
 import time
 from pathlib import Path
 
@@ -54,6 +56,25 @@ class Cleanup:
                 fn()
             except Exception as e:  # keep cleaning up
                 log(f"cleanup {name}: {e}")
+
+
+def _on_signal(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def with_cleanup(prefix, body):
+    """Runs body(cleanup, work) with a fresh work directory: everything pushed
+    on the cleanup stack is undone when it returns, raises, or the process gets
+    SIGINT, SIGTERM or SIGHUP. The bench and the demo both run this way."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+    cleanup = Cleanup()
+    work = tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-")
+    cleanup.push("work dir", lambda: shutil.rmtree(work, ignore_errors=True))
+    try:
+        return body(cleanup, work)
+    finally:
+        cleanup.run()
 
 
 def cgroup2_mount():

@@ -12,11 +12,8 @@ on failure or Ctrl-C) by the sandbox's cleanup stack.
 import argparse
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +22,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from agent import Agents, action_of  # noqa: E402
 from common import BenchError  # noqa: E402
-from sandbox import Cleanup, Sandbox  # noqa: E402
+from sandbox import Sandbox, with_cleanup  # noqa: E402
 
 POLICY = """\
 # api may reach its external API over HTTPS and the database on 5432, nothing
@@ -171,10 +168,6 @@ def demo(palisade, cleanup, work):
     show_events(agent["events"])
 
 
-def on_signal(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--palisade", default=str(REPO / "build" / "palisade"),
@@ -183,15 +176,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("demo.py needs root (network namespaces, cgroups, BPF programs): "
                  "run scripts/demo.sh")
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
-    cleanup = Cleanup()
-    work = tempfile.mkdtemp(prefix=f"palisade-demo-{os.getpid()}.")
-    cleanup.push("work dir", lambda: shutil.rmtree(work, ignore_errors=True))
-    try:
-        demo(args.palisade, cleanup, work)
-    finally:
-        cleanup.run()
+    with_cleanup("palisade-demo", lambda cleanup, work: demo(args.palisade, cleanup, work))
 
 
 if __name__ == "__main__":
