@@ -151,7 +151,7 @@ InventoryDiff Agent::refreshContainers(bool rereadMetadata) {
                                rereadMetadata ? std::vector<Container>{} : inventory_.containers());
     } catch (const std::system_error& e) {
         // Fail safe: an incomplete scan is not "these containers are gone";
-        // what is in force stays, and the next resync tries again.
+        // what is in force stays, and the next pass of the loop tries again.
         if (!rescan_) {
             spdlog::warn("container scan incomplete, the {} containers known stay as they are: {}",
                          inventory_.containers().size(), e.what());
