@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "containers/container.h"
+#include "util/errno_text.h"
 
 namespace palisade {
 
@@ -24,7 +25,7 @@ CgroupWatch::CgroupWatch(const std::string& cgroupRoot) : root_(cgroupRoot) {
 void CgroupWatch::watchTree(const std::string& path, const std::string& relative, int depth) {
     int wd = inotify_.add(path, kMask);
     if (wd < 0) {
-        if (errno != ENOENT) spdlog::warn("watch {}: {}", path, std::strerror(errno));
+        if (errno != ENOENT) spdlog::warn("watch {}: {}", path, errnoText(errno));
         return;
     }
     paths_[wd] = {relative, depth};

@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "util/errno_text.h"
 #include "util/fd.h"
 
 namespace palisade {
@@ -155,7 +156,7 @@ std::map<uint64_t, std::vector<IpAddress>> AddressLearner::learn(
                 if (fd) {
                     sockets_[ino] = std::move(fd);
                 } else {
-                    spdlog::debug("network namespace {}: {}", path, std::strerror(errno));
+                    spdlog::debug("network namespace {}: {}", path, errnoText(errno));
                 }
             }
         });

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "util/errno_text.h"
+
 namespace palisade {
 
 std::chrono::microseconds Watchdog::pingInterval(std::chrono::microseconds timeout) {
@@ -15,7 +17,7 @@ std::chrono::microseconds Watchdog::pingInterval(std::chrono::microseconds timeo
 Watchdog Watchdog::fromEnvironment() {
     uint64_t usec = 0;
     int r = sd_watchdog_enabled(0, &usec);
-    if (r < 0) spdlog::warn("ignoring WATCHDOG_USEC: {}", std::strerror(-r));
+    if (r < 0) spdlog::warn("ignoring WATCHDOG_USEC: {}", errnoText(r));
     if (r <= 0) usec = 0;
     Watchdog w(std::chrono::microseconds(usec),
                [](const std::string& state) { sd_notify(0, state.c_str()); });

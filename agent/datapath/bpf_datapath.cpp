@@ -353,12 +353,14 @@ int BpfDatapath::eventsPollFd() const { return ring_buffer__epoll_fd(impl_->even
 
 void BpfDatapath::consumeEvents() { ring_buffer__consume(impl_->events.get()); }
 
-std::vector<ObjectProgram> objectPrograms() {
+std::vector<ObjectProgram> objectPrograms(std::optional<ExecMechanism> exec) {
     const PalisadeBpfPtr skel(palisade_bpf__open());
     if (!skel) fail("open BPF object palisade", errno);
+    if (exec) selectExecPrograms(skel->obj, *exec);
     std::vector<ObjectProgram> out;
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel->obj) {
+        if (exec && !bpf_program__autoload(prog)) continue;
         out.push_back({bpf_program__name(prog), bpf_program__section_name(prog)});
     }
     return out;

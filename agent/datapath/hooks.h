@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -12,6 +13,8 @@
 
 extern "C" {
 #include <palisade/abi.h>
+
+#include "datapath/exec_programs.h"
 }
 
 namespace palisade {
@@ -43,8 +46,9 @@ struct ObjectProgram {
     std::string section;
 };
 // The palisade object's programs, from its skeleton opened but not loaded (no
-// privilege needed). Defined in bpf_datapath.cpp, the one file that includes
-// the skeleton. Throws DatapathError.
-std::vector<ObjectProgram> objectPrograms();
+// privilege needed); with `exec`, only those a start with that exec mechanism
+// loads. Defined in bpf_datapath.cpp, the one file that includes the skeleton.
+// Throws DatapathError.
+std::vector<ObjectProgram> objectPrograms(std::optional<ExecMechanism> exec = std::nullopt);
 
 }  // namespace palisade

@@ -1,6 +1,5 @@
 #include "datapath/preflight.h"
 
-#include <bpf/libbpf.h>
 #include <linux/magic.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
@@ -9,15 +8,14 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <memory>
 #include <string_view>
 #include <utility>
 
 #include "containers/container.h"
 #include "datapath/exec_programs.h"
-#include "palisade_bpf.skel.h"
+#include "datapath/hooks.h"
+#include "util/errno_text.h"
 
 namespace fs = std::filesystem;
 
@@ -146,7 +144,7 @@ PreflightCheck checkTracefs(const PreflightOptions& options, HostInterfaces& hos
         if (int err = host.mount("tracefs", path)) {
             return missing("tracefs",
                            "tracefs is not mounted at " + path + " and mounting it failed (" +
-                               std::strerror(err) + "): " + why,
+                               errnoText(err) + "): " + why,
                            fix + " (as root; the agent mounts it itself with CAP_SYS_ADMIN)");
         }
         mounted.push_back("tracefs at " + path);
@@ -237,15 +235,10 @@ std::string RealHost::cgroup2Mount() { return findCgroup2Mount(); }
 
 std::vector<std::string> RealHost::tracepoints(bool bpfLsm) {
     // Opening parses the embedded object only: nothing reaches the kernel.
-    std::unique_ptr<palisade_bpf, void (*)(palisade_bpf*)> skel(palisade_bpf__open(),
-                                                                palisade_bpf__destroy);
-    if (!skel) throw DatapathError(std::string("open BPF object palisade: ") + strerror(errno));
-    selectExecPrograms(skel->obj, bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint);
     std::vector<std::string> out;
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, skel->obj) {
-        if (!bpf_program__autoload(prog)) continue;
-        const std::string_view section = bpf_program__section_name(prog);
+    for (const ObjectProgram& p :
+         objectPrograms(bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint)) {
+        const std::string_view section = p.section;
         // libbpf's spellings of SEC("tracepoint/<category>/<name>"); tp_btf/
         // and raw_tp/ attach by name, without tracefs.
         for (std::string_view prefix : {"tracepoint/", "tp/"}) {

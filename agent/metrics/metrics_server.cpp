@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "util/errno_text.h"
+
 namespace palisade {
 
 ListenAddress parseListenAddress(const std::string& listen, std::string& error) {
@@ -64,7 +66,7 @@ MetricsServer::MetricsServer(const std::string& listen, SteadyClock::duration st
     });
     if (!server_->bind_to_port(addr.host, addr.port)) {
         throw std::runtime_error("metrics.listen: cannot listen on " + listen + ": " +
-                                 std::strerror(errno));
+                                 errnoText(errno));
     }
     port_ = addr.port;
     thread_ = std::thread([this] { server_->listen_after_bind(); });
