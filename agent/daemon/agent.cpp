@@ -89,9 +89,11 @@ class Agent {
     void loop(int sigfd);
     bool handleSignal(int sigfd);  // false: stop
     bool refreshPolicies();
-    // Rescans the cgroup tree (re-reading metadata only when asked) and
-    // publishes container-started/-stopped.
+    // Rescans the cgroup tree (re-reading metadata only when asked); an
+    // incomplete scan changes nothing (and is retried on the next loop pass).
     InventoryDiff refreshContainers(bool rereadMetadata);
+    // Makes a scan's containers the inventory and publishes what started and stopped.
+    InventoryDiff takeScan(std::vector<Container> found);
     // Learns every container's addresses and puts them in the kernel.
     void refreshAddresses();
     // Re-reads the policies and applies them if they changed; the reload
@@ -161,6 +163,10 @@ InventoryDiff Agent::refreshContainers(bool rereadMetadata) {
     }
     if (rescan_) spdlog::info("container scan complete again");
     rescan_ = false;
+    return takeScan(std::move(found));
+}
+
+InventoryDiff Agent::takeScan(std::vector<Container> found) {
     InventoryDiff diff = inventory_.replace(std::move(found));
     for (const auto& c : diff.started) {
         events_.publish(events_.containerEvent("container-started", c));
@@ -275,10 +281,7 @@ void Agent::start() {
     // At start an incomplete scan is fatal: there is no inventory to keep, and
     // a generation without the containers it missed would replace the one an
     // earlier agent left in force. (Later, the inventory known stays.)
-    inventory_.replace(scanContainers(cgroupRoot_, roots_));
-    for (const auto& c : inventory_.containers()) {
-        events_.publish(events_.containerEvent("container-started", c));
-    }
+    takeScan(scanContainers(cgroupRoot_, roots_));
     datapath_ = loading.get();
     generations_ = std::make_unique<GenerationControl>(*datapath_, store_, inventory_,
                                                        config_.defaults, events_);
