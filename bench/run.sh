@@ -12,14 +12,10 @@
 # Only namespaces, cgroups and pins it creates, only 198.18.0.0/15 addresses;
 # everything is removed on exit, also on failure or Ctrl-C.
 set -euo pipefail
-self=$(readlink -f "$0")
-if [[ $EUID -ne 0 ]]; then
-    if command -v sudo >/dev/null; then exec sudo -E "$self" "$@"; fi
-    echo "run.sh needs root (network namespaces, cgroups, BPF programs) and sudo is not" \
-        "installed: run it as root, e.g. su -c $self" >&2
-    exit 1
-fi
-cd "$(dirname "$self")/.."
+# shellcheck source=scripts/as-root.sh
+source "$(dirname "$(readlink -f "$0")")/../scripts/as-root.sh"
+as_root "network namespaces, cgroups, BPF programs" "$@"
+cd "$(dirname "$(readlink -f "$0")")/.."
 scripts/install-deps.sh
 # The same build type as scripts/build.sh: what users run is what is measured.
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPALISADE_TESTS=OFF >/dev/null

@@ -9,14 +9,10 @@
 #
 # Needs root: as root, or as a user with sudo (it re-runs itself through sudo).
 set -euo pipefail
-self=$(readlink -f "$0")
-if [[ $EUID -ne 0 ]]; then
-    if command -v sudo >/dev/null; then exec sudo -E "$self" "$@"; fi
-    echo "demo.sh needs root (network namespaces, cgroups, BPF programs) and sudo is not" \
-        "installed: run it as root, e.g. su -c $self" >&2
-    exit 1
-fi
-cd "$(dirname "$self")/.."
+# shellcheck source=scripts/as-root.sh
+source "$(dirname "$(readlink -f "$0")")/as-root.sh"
+as_root "network namespaces, cgroups, BPF programs" "$@"
+cd "$(dirname "$(readlink -f "$0")")/.."
 scripts/install-deps.sh
 scripts/build.sh >/dev/null
 exec python3 scripts/demo.py "$@"
