@@ -71,22 +71,23 @@ int pal_sock_create(struct bpf_sock* ctx) {
 
 /* AF_PACKET sockets pass no cgroup hook (cgroup/sock_create runs for AF_INET
  * and AF_INET6 only) and their traffic passes no IP hook. Without BPF LSM the
- * one way to stop them is to kill the task: the signal lands before socket()
- * returns, so not a single frame is sent (the same fallback as for execs,
- * docs/reference/enforcement.md#exec-policy). Runs for every socket() on the node, so it leaves at
- * the first test. */
-SEC("tracepoint/syscalls/sys_enter_socket")
-int pal_socket_enter(struct trace_event_raw_sys_enter* ctx) {
+ * one way to stop them is to kill the task at the entry of socket()
+ * (bpf/syscalls.bpf.c): the signal is delivered as the call returns, so the
+ * socket is created but the task never runs another instruction with it (the
+ * same fallback as for execs, docs/reference/enforcement.md#exec-policy). */
+static __always_inline void pal_socket_enter(__u32 family, __u32 type, __u32 protocol) {
     struct pal_subject s;
     struct pal_decision dec;
-    __u32 family = ctx->args[0], type = ctx->args[1] & 0xf, protocol = ctx->args[2];
 
-    if (family != PAL_AF_PACKET) return 0;
-    if (!pal_current_subject(&s)) return 0;
+    type &= 0xf; /* SOCK_TYPE_MASK: the rest are SOCK_NONBLOCK and SOCK_CLOEXEC */
+    /* __sock_create() turns the obsolete (AF_INET, SOCK_PACKET) into an
+     * AF_PACKET socket after this point. */
+    if (family == PAL_AF_INET && type == PAL_SOCK_PACKET) family = PAL_AF_PACKET;
+    if (family != PAL_AF_PACKET) return;
+    if (!pal_current_subject(&s)) return;
     dec = pal_decide_socket(&s, family, type);
     pal_report_socket(&s, PAL_HOOK_TP_SOCKET, dec, family, type, protocol);
     if (dec.verdict == PAL_VERDICT_DENY) bpf_send_signal(PAL_SIGKILL);
-    return 0;
 }
 
 /* TCP and UDP sockets were judged at connect/sendmsg; TCP request and timewait

@@ -11,7 +11,7 @@
  *   - otherwise tp_btf/sched_process_exec: the new image is in place but has not
  *     run; a refusal is SIGKILL, delivered before its first instruction. The
  *     credentials are committed by then, so the caller's are snapshotted at the
- *     execve/execveat syscall tracepoints.
+ *     entry of execve and execveat (tp_btf/sys_enter, bpf/syscalls.bpf.c).
  *
  * Every program is node-wide (an LSM hook is not per cgroup) and acts only on
  * tasks whose cgroup, or an ancestor, is a known container (pal_cgroups): host
@@ -46,7 +46,8 @@ int BPF_PROG(pal_exec_lsm, struct linux_binprm* bprm, struct file* file, int ret
     return dec.verdict == PAL_VERDICT_DENY ? -PAL_EPERM : 0;
 }
 
-/* Fallback, step 1: the caller's credentials, before the exec replaces them. */
+/* Fallback, step 1: the caller's credentials, before the exec replaces them
+ * (at the entry of execve and execveat: bpf/syscalls.bpf.c). */
 static __always_inline void pal_exec_snapshot(void) {
     struct pal_subject s;
     struct pal_creds c;
@@ -55,18 +56,6 @@ static __always_inline void pal_exec_snapshot(void) {
     if (!pal_current_subject(&s) || s.policy.exec_setuid == PAL_EXEC_ALLOW) return;
     pal_creds_read(&c, pal_current_cred());
     bpf_map_update_elem(&pal_exec_creds, &tid, &c, BPF_ANY);
-}
-
-SEC("tracepoint/syscalls/sys_enter_execve")
-int pal_execve_in(void* ctx) {
-    pal_exec_snapshot();
-    return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_execveat")
-int pal_execveat_in(void* ctx) {
-    pal_exec_snapshot();
-    return 0;
 }
 
 /* Fallback, step 2: the exec succeeded and the new credentials are in force.

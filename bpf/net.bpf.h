@@ -12,6 +12,7 @@
 #define PAL_SOCK_STREAM 1
 #define PAL_SOCK_DGRAM 2
 #define PAL_SOCK_RAW 3
+#define PAL_SOCK_PACKET 10
 #define PAL_ETH_P_IP 0x0800
 #define PAL_ETH_P_IPV6 0x86DD
 #define PAL_IPPROTO_ICMPV6 58

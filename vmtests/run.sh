@@ -6,7 +6,8 @@
 #
 #   vmtests/run.sh [BUILD_DIR]     (default: build/; needs its palisade,
 #                                   tests/palisade_integration_tests and
-#                                   tests/palisade_exec_probe)
+#                                   tests/palisade_exec_probe and
+#                                   tests/palisade_socket_probe)
 #
 # Boots:
 #   lsm       lsm=lockdown,capability,bpf: exec policy through BPF LSM (EPERM),
@@ -45,8 +46,8 @@ for tool in qemu-system-x86_64 busybox; do
         exit 77
     fi
 done
-probe=$build/tests/palisade_exec_probe
-for f in "$build/palisade" "$build/tests/palisade_integration_tests" "$probe"; do
+probes=("$build/tests/palisade_exec_probe" "$build/tests/palisade_socket_probe")
+for f in "$build/palisade" "$build/tests/palisade_integration_tests" "${probes[@]}"; do
     [[ -x $f ]] || { echo "vmtests: $f is missing: build first (scripts/build.sh)"; exit 1; }
 done
 
@@ -76,7 +77,7 @@ install -m 0755 "$here/init.sh" "$rootfs/init"
 binaries=("$build/palisade" "$build/tests/palisade_integration_tests" "$(command -v ip)")
 mkdir -p "$rootfs$build/tests"
 strip -o "$rootfs$build/palisade" "$build/palisade"
-cp "$probe" "$rootfs$probe"  # static
+for probe in "${probes[@]}"; do cp "$probe" "$rootfs$probe"; done  # static
 strip -o "$rootfs/vmtests/palisade_integration_tests" "$build/tests/palisade_integration_tests"
 cp "$(command -v ip)" "$rootfs/sbin/ip"
 for lib in $(ldd "${binaries[@]}" | awk '/=> \// {print $3} /^\t\/lib/ {print $1}' | sort -u); do

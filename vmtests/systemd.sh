@@ -185,13 +185,13 @@ failed=0
 summary=()
 debug=
 [[ ${PALISADE_VM_DEBUG:-0} == 1 ]] && debug=" palisade.vmdebug=1"
-boot() {  # boot NAME LSM_LIST [KERNEL_ARGS]
-    local name=$1 lsm=$2 extra=${3:-} t0=$SECONDS rc up
+boot() {  # boot NAME LSM_LIST
+    local name=$1 lsm=$2 t0=$SECONDS rc up
     local console=$work/$name.console results=$work/$name.results
     vm_boot "$boot_timeout" "$silence" "$console" "$results" -- \
         -M "pc,accel=$vm_accel" -m 2048 -smp 2 -display none -monitor none -no-reboot \
         -kernel "$vm_vmlinuz" -initrd "$work/initramfs.cpio" \
-        -append "console=ttyS0 panic=-1 loglevel=4 lsm=$lsm systemd.mask=serial-getty@ttyS0.service systemd.firstboot=off$extra$debug" \
+        -append "console=ttyS0 panic=-1 loglevel=4 lsm=$lsm systemd.mask=serial-getty@ttyS0.service systemd.firstboot=off$debug" \
         -serial "file:$console" -serial "file:$results"
     tr -d '\r' <"$results" >"$results.txt"
     rc=$(sed -n 's/.*PALISADE-VM-RESULT exit=\([0-9]*\).*/\1/p' "$results.txt" | tail -1)
@@ -212,10 +212,7 @@ boot() {  # boot NAME LSM_LIST [KERNEL_ARGS]
 for b in ${PALISADE_VM_BOOTS:-lsm fallback}; do
     case $b in
         lsm) boot lsm lockdown,capability,bpf ;;
-        # What kernel.perf_event_paranoid=3 does is checked once (in lsm, or
-        # here when it runs alone).
-        fallback) boot fallback lockdown,capability \
-            "$([[ ${PALISADE_VM_BOOTS:-lsm fallback} == *lsm* ]] && echo ' palisade.paranoid=skip')" ;;
+        fallback) boot fallback lockdown,capability ;;
         *) echo "vmtests.systemd: unknown boot $b (lsm, fallback)"; exit 1 ;;
     esac
 done

@@ -262,7 +262,7 @@ void Agent::start() {
     }
     Features features(std::make_unique<KernelProbe>());
     for (Feature f : kAllFeatures) features_[featureName(f)] = features.has(f);
-    // Every kernel interface is checked (and tracefs mounted) before anything
+    // Every kernel interface is checked before anything
     // is loaded, so a start that cannot complete attaches nothing.
     const PreflightReport pre = preflight({config_.cgroupRoot, config_.stateDir}, features);
     cgroupRoot_ = pre.cgroupRoot;

@@ -64,11 +64,13 @@ nlohmann::json statusJson(const StatusInputs& in) {
                 verdicts[hookMechanism(h)][verdictName(v)] = n;
         }
     }
-    const std::string fallback = " (SIGKILL): BPF LSM not in use";
-    nlohmann::json fallbacks = {{"packetSockets", hookMechanism(PAL_HOOK_TP_SOCKET) + fallback}};
+    nlohmann::json fallbacks = {
+        {"packetSockets",
+         hookMechanism(PAL_HOOK_TP_SOCKET) + std::string(" (SIGKILL): no lsm/socket_create")}};
     nlohmann::json exec = execStatus(in.programs);
     if (exec["mechanism"] == hookMechanism(PAL_HOOK_TP_EXEC)) {
-        fallbacks["execSetuid"] = hookMechanism(PAL_HOOK_TP_EXEC) + fallback;
+        fallbacks["execSetuid"] =
+            hookMechanism(PAL_HOOK_TP_EXEC) + std::string(" (SIGKILL): BPF LSM not in use");
     }
     return {{"cgroupRoot", in.cgroupRoot},
             {"stateDir", in.config.stateDir},

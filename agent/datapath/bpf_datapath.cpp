@@ -161,6 +161,7 @@ struct BpfDatapath::Impl {
         LinkPtr old(fs::exists(pin, ec) ? bpf_link__open(pin.c_str()) : nullptr);
         if (old && cgroupHook && cgroupIdOfLink(bpf_link__fd(old.get())) == cgroupId &&
             bpf_link__update_program(old.get(), prog) == 0) {
+            pins.keep(name);
             return old;
         }
         old.reset();  // our reference only: its pin keeps it in force for now
@@ -190,6 +191,7 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     impl->skel->rodata->pal_skb_has_current = skbHasCurrentTask();
     const ExecMechanism exec = options.bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint;
     selectExecPrograms(impl->skel->obj, exec);
+    impl->skel->rodata->pal_exec_snapshots = exec == ExecMechanism::Tracepoint;
     if (int err = palisade_bpf__load(impl->skel.get())) {
         fail(std::string("load BPF programs (exec policy through ") + execMechanismHook(exec) + ")",
              err);
@@ -353,14 +355,12 @@ int BpfDatapath::eventsPollFd() const { return ring_buffer__epoll_fd(impl_->even
 
 void BpfDatapath::consumeEvents() { ring_buffer__consume(impl_->events.get()); }
 
-std::vector<ObjectProgram> objectPrograms(std::optional<ExecMechanism> exec) {
+std::vector<ObjectProgram> objectPrograms() {
     const PalisadeBpfPtr skel(palisade_bpf__open());
     if (!skel) fail("open BPF object palisade", errno);
-    if (exec) selectExecPrograms(skel->obj, *exec);
     std::vector<ObjectProgram> out;
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel->obj) {
-        if (exec && !bpf_program__autoload(prog)) continue;
         out.push_back({bpf_program__name(prog), bpf_program__section_name(prog)});
     }
     return out;

@@ -23,11 +23,9 @@ const char* execMechanismHook(ExecMechanism m) {
 void selectExecPrograms(bpf_object* obj, ExecMechanism mechanism) {
     const bool lsm = mechanism == ExecMechanism::Lsm;
     bpf_program__set_autoload(program(obj, hookById(PAL_HOOK_LSM_BPRM)->program), lsm);
-    // The tracepoint fallback and its snapshots of the caller's credentials.
-    for (const char* fallback :
-         {hookById(PAL_HOOK_TP_EXEC)->program, "pal_execve_in", "pal_execveat_in"}) {
-        bpf_program__set_autoload(program(obj, fallback), !lsm);
-    }
+    // Its snapshots of the caller's credentials are taken by pal_sys_enter,
+    // turned on with pal_exec_snapshots (bpf/syscalls.bpf.c).
+    bpf_program__set_autoload(program(obj, hookById(PAL_HOOK_TP_EXEC)->program), !lsm);
 }
 
 }  // namespace palisade

@@ -5,8 +5,6 @@
 namespace palisade {
 namespace {
 
-// PAL_HOOK_NONE rows: the exec fallback's snapshots of the caller's
-// credentials at syscall entry (bpf/exec.bpf.c), which decide nothing.
 constexpr std::array kHooks = {
     Hook{PAL_HOOK_CONNECT4, "pal_connect4", "cgroup/connect4", "connect"},
     Hook{PAL_HOOK_CONNECT6, "pal_connect6", "cgroup/connect6", "connect"},
@@ -17,10 +15,8 @@ constexpr std::array kHooks = {
     Hook{PAL_HOOK_SKB_INGRESS, "pal_skb_ingress", "cgroup_skb/ingress", "packet"},
     Hook{PAL_HOOK_LSM_BPRM, "pal_exec_lsm", "lsm/bprm_creds_from_file", "exec"},
     Hook{PAL_HOOK_TP_EXEC, "pal_exec_tp", "tp_btf/sched_process_exec", "exec"},
-    Hook{PAL_HOOK_TP_SOCKET, "pal_socket_enter", "tracepoint/syscalls/sys_enter_socket",
-         "socket-create"},
-    Hook{PAL_HOOK_NONE, "pal_execve_in", "tracepoint/syscalls/sys_enter_execve", ""},
-    Hook{PAL_HOOK_NONE, "pal_execveat_in", "tracepoint/syscalls/sys_enter_execveat", ""},
+    // Also takes the exec fallback's snapshots of the caller's credentials.
+    Hook{PAL_HOOK_TP_SOCKET, "pal_sys_enter", "tp_btf/sys_enter", "socket-create"},
 };
 
 }  // namespace

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -13,15 +12,12 @@
 
 extern "C" {
 #include <palisade/abi.h>
-
-#include "datapath/exec_programs.h"
 }
 
 namespace palisade {
 
 struct Hook {
-    uint8_t id;           // enum pal_hook (events and counters carry it); PAL_HOOK_NONE:
-                          // a program that decides nothing
+    uint8_t id;           // enum pal_hook (events and counters carry it)
     const char* program;  // e.g. "pal_connect4"
     // The program's section, e.g. "cgroup/connect4": where libbpf attaches it,
     // and the mechanism users see (palisade.mechanism, the status and metrics).
@@ -46,9 +42,8 @@ struct ObjectProgram {
     std::string section;
 };
 // The palisade object's programs, from its skeleton opened but not loaded (no
-// privilege needed); with `exec`, only those a start with that exec mechanism
-// loads. Defined in bpf_datapath.cpp, the one file that includes the skeleton.
-// Throws DatapathError.
-std::vector<ObjectProgram> objectPrograms(std::optional<ExecMechanism> exec = std::nullopt);
+// privilege needed). Defined in bpf_datapath.cpp, the one file that includes
+// the skeleton. Throws DatapathError.
+std::vector<ObjectProgram> objectPrograms();
 
 }  // namespace palisade

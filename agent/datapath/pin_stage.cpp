@@ -31,6 +31,8 @@ void PinStage::stage(const std::string& name, const std::function<int(const char
     staged_.push_back(name);
 }
 
+void PinStage::keep(const std::string& name) { kept_.insert(name); }
+
 void PinStage::commit() {
     for (; committed_ < staged_.size(); committed_++) {
         const std::string& name = staged_[committed_];
@@ -38,6 +40,15 @@ void PinStage::commit() {
             throw DatapathError("pin " + finalPath(name).string() + ": " + errnoText(errno));
         }
     }
+    std::set<std::string> inForce(staged_.begin(), staged_.end());
+    inForce.insert(kept_.begin(), kept_.end());
+    std::error_code ec;
+    std::vector<fs::path> stale;
+    for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+        if (!inForce.count(it->path().filename().string())) stale.push_back(it->path());
+    }
+    // Unpinned, a link with no other holder detaches.
+    for (const fs::path& p : stale) fs::remove(p, ec);
 }
 
 }  // namespace palisade

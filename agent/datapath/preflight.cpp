@@ -2,29 +2,19 @@
 
 #include <linux/magic.h>
 #include <spdlog/spdlog.h>
-#include <sys/mount.h>
 #include <sys/statfs.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <filesystem>
-#include <string_view>
 #include <utility>
 
 #include "containers/container.h"
-#include "datapath/exec_programs.h"
-#include "datapath/hooks.h"
-#include "util/errno_text.h"
 
 namespace fs = std::filesystem;
 
 namespace palisade {
 namespace {
 
-// libbpf's two places for tracefs (libbpf.c: DEBUGFS, TRACEFS, tracefs_path()).
-constexpr const char* kDebugfsTracing = "/sys/kernel/debug/tracing";
-constexpr const char* kTracefs = "/sys/kernel/tracing";
 // Where the datapath mounts bpffs itself (bpf_datapath.cpp, ensureStateDir).
 constexpr const char* kBpffsRoot = "/sys/fs/bpf";
 
@@ -36,10 +26,6 @@ std::string fsName(int64_t type) {
             return "cgroup v1";
         case BPF_FS_MAGIC:
             return "bpffs";
-        case TRACEFS_MAGIC:
-            return "tracefs";
-        case DEBUGFS_MAGIC:
-            return "debugfs";
         case SYSFS_MAGIC:
             return "sysfs";
         case TMPFS_MAGIC:
@@ -120,46 +106,6 @@ PreflightCheck checkBpffs(const PreflightOptions& options, HostInterfaces& host)
             ", where the agent mounts bpffs itself)");
 }
 
-PreflightCheck checkTracefs(const PreflightOptions& options, HostInterfaces& host, bool bpfLsm,
-                            std::vector<std::string>& mounted) {
-    const std::vector<std::string> tracepoints = host.tracepoints(bpfLsm);
-    if (tracepoints.empty()) {
-        return passed("tracefs", "not needed: no tracepoint/ programs are loaded");
-    }
-    const std::string path = libbpfTracefsPath(host);
-    const std::string fix = "mount -t tracefs nodev " + path;
-    const std::string why = "libbpf reads the id of each tracepoint the agent attaches (" +
-                            tracepoints.front() + (tracepoints.size() > 1 ? ", ..." : "") +
-                            ") in " + path + "/events";
-    const auto type = host.fsType(path);
-    if (type != TRACEFS_MAGIC) {
-        if (!type) {
-            return missing("tracefs",
-                           path + " does not exist: the kernel has no tracefs, and " + why,
-                           "a kernel built with CONFIG_FTRACE=y and CONFIG_FTRACE_SYSCALLS=y");
-        }
-        if (!options.mountTracefs) {
-            return missing("tracefs", "tracefs is not mounted at " + path + ": " + why, fix);
-        }
-        if (int err = host.mount("tracefs", path)) {
-            return missing("tracefs",
-                           "tracefs is not mounted at " + path + " and mounting it failed (" +
-                               errnoText(err) + "): " + why,
-                           fix + " (as root; the agent mounts it itself with CAP_SYS_ADMIN)");
-        }
-        mounted.push_back("tracefs at " + path);
-    }
-    for (const std::string& tp : tracepoints) {
-        if (!host.readable(path + "/events/" + tp + "/id")) {
-            return missing(
-                "tracefs",
-                "the kernel has no tracepoint " + tp + " (no " + path + "/events/" + tp + "/id)",
-                "a kernel built with CONFIG_FTRACE_SYSCALLS=y");
-        }
-    }
-    return passed("tracefs", "tracefs at " + path + " has every tracepoint the agent attaches");
-}
-
 std::string featureFix(Feature f) {
     switch (f) {
         case Feature::Btf:
@@ -221,39 +167,7 @@ std::optional<int64_t> RealHost::fsType(const std::string& path) {
     return static_cast<int64_t>(st.f_type);
 }
 
-bool RealHost::exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
-
-bool RealHost::readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
-
-int RealHost::mount(const std::string& fstype, const std::string& target) {
-    // As systemd mounts it (sys-kernel-tracing.mount).
-    const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME;
-    return ::mount("nodev", target.c_str(), fstype.c_str(), flags, nullptr) == 0 ? 0 : errno;
-}
-
 std::string RealHost::cgroup2Mount() { return findCgroup2Mount(); }
-
-std::vector<std::string> RealHost::tracepoints(bool bpfLsm) {
-    // Opening parses the embedded object only: nothing reaches the kernel.
-    std::vector<std::string> out;
-    for (const ObjectProgram& p :
-         objectPrograms(bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint)) {
-        const std::string_view section = p.section;
-        // libbpf's spellings of SEC("tracepoint/<category>/<name>"); tp_btf/
-        // and raw_tp/ attach by name, without tracefs.
-        for (std::string_view prefix : {"tracepoint/", "tp/"}) {
-            if (section.starts_with(prefix)) {
-                out.emplace_back(section.substr(prefix.size()));
-                break;
-            }
-        }
-    }
-    return out;
-}
-
-std::string libbpfTracefsPath(HostInterfaces& host) {
-    return host.exists(kDebugfsTracing) ? kDebugfsTracing : kTracefs;
-}
 
 PreflightReport inspectHost(const PreflightOptions& options, Features& features,
                             HostInterfaces& host) {
@@ -283,17 +197,12 @@ PreflightReport inspectHost(const PreflightOptions& options, Features& features,
                     "/sys/kernel/security/lsm>,bpf",
                     false));
     }
-
-    report.checks.push_back(checkTracefs(options, host, report.bpfLsm, report.mounted));
     return report;
 }
 
 PreflightReport preflight(const PreflightOptions& options, Features& features) {
     RealHost host;
     PreflightReport report = inspectHost(options, features, host);
-    for (const auto& what : report.mounted) {
-        spdlog::info("mounted {} (libbpf reads the ids of tracepoints there)", what);
-    }
     for (const auto& c : report.checks) {
         if (c.ok) {
             spdlog::debug("preflight {}: {}", c.name, c.detail);

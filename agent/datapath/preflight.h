@@ -1,8 +1,8 @@
 // Before anything is loaded or attached: does this host offer every kernel
-// interface the agent needs? A fresh machine (no tracefs mounted, say) then
-// fails with one message naming each missing interface, why it is needed and
-// the command that fixes it, instead of half-way through attach(). Tracefs is
-// mounted when it is missing and the agent may (as the datapath does for bpffs).
+// interface the agent needs? A host that lacks one (no cgroup2 mount, say)
+// then fails with one message naming each missing interface, why it is needed
+// and the command that fixes it, instead of half-way through attach(). No
+// program needs tracefs (the syscall hook is a raw tracepoint, tp_btf/).
 //
 // The host is reached through HostInterfaces and the kernel's BPF features
 // through Features (datapath/features.h), so that unit tests fake any host.
@@ -19,13 +19,12 @@
 namespace palisade {
 
 struct PreflightOptions {
-    std::string cgroupRoot;    // as configured; empty: the first cgroup2 mount
-    std::string stateDir;      // where the datapath pins (DatapathOptions::stateDir)
-    bool mountTracefs = true;  // mount tracefs where libbpf looks when it is missing
+    std::string cgroupRoot;  // as configured; empty: the first cgroup2 mount
+    std::string stateDir;    // where the datapath pins (DatapathOptions::stateDir)
 };
 
 struct PreflightCheck {
-    std::string name;  // cgroup2, bpffs, tracefs, btf, bpf-lsm or a featureName()
+    std::string name;  // cgroup2, bpffs, btf, bpf-lsm or a featureName()
     bool ok = false;
     bool required = true;  // false: the agent runs without it, in a lesser mode
     std::string detail;    // what was found; when not ok, what is missing and why it matters
@@ -36,8 +35,6 @@ struct PreflightReport {
     std::vector<PreflightCheck> checks;
     std::string cgroupRoot;  // resolved: options.cgroupRoot or the cgroup2 mount
     bool bpfLsm = false;     // Feature::BpfLsm: exec policy through BPF LSM
-    std::vector<std::string>
-        mounted;  // what preflight mounted, e.g. "tracefs at /sys/kernel/tracing"
 
     // Every required check passed.
     bool ok() const;
@@ -61,34 +58,19 @@ class HostInterfaces {
     virtual ~HostInterfaces() = default;
     // statfs(2)'s f_type for `path`; nullopt when it cannot be statted.
     virtual std::optional<int64_t> fsType(const std::string& path) = 0;
-    virtual bool exists(const std::string& path) = 0;    // access(F_OK), as libbpf asks
-    virtual bool readable(const std::string& path) = 0;  // access(R_OK)
-    // mount(2) of a pseudo filesystem; 0 or the errno.
-    virtual int mount(const std::string& fstype, const std::string& target) = 0;
     // The first cgroup2 mount point in /proc/self/mountinfo; empty when none.
     virtual std::string cgroup2Mount() = 0;
-    // "category/name" of every tracepoint program (SEC("tracepoint/...")) of
-    // the palisade BPF object that is loaded with this exec mechanism.
-    virtual std::vector<std::string> tracepoints(bool bpfLsm) = 0;
 };
 
-// This machine: statfs, access, mount, mountinfo, and the BPF object itself.
+// This machine: statfs and mountinfo.
 class RealHost : public HostInterfaces {
   public:
     std::optional<int64_t> fsType(const std::string& path) override;
-    bool exists(const std::string& path) override;
-    bool readable(const std::string& path) override;
-    int mount(const std::string& fstype, const std::string& target) override;
     std::string cgroup2Mount() override;
-    std::vector<std::string> tracepoints(bool bpfLsm) override;
 };
 
-// Where libbpf (1.x, tracefs_path()) reads tracepoint ids: the debugfs path
-// when it exists, else /sys/kernel/tracing.
-std::string libbpfTracefsPath(HostInterfaces& host);
-
-// Every check, mounting tracefs when options allow. Never throws for a missing
-// interface: the report says what is missing.
+// Every check. Never throws for a missing interface: the report says what is
+// missing.
 PreflightReport inspectHost(const PreflightOptions& options, Features& features,
                             HostInterfaces& host);
 

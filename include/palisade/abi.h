@@ -97,7 +97,7 @@ enum pal_hook {
     /* 8: reserved (an lsm/socket_create hook that no program ever used). */
     PAL_HOOK_LSM_BPRM = 9,
     PAL_HOOK_TP_EXEC = 10,
-    PAL_HOOK_TP_SOCKET = 11, /* AF_PACKET fallback without BPF LSM: SIGKILL */
+    PAL_HOOK_TP_SOCKET = 11, /* AF_PACKET at socket() entry: SIGKILL */
     PAL_HOOK_MAX = 12,
 };
 

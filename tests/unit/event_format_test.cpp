@@ -82,7 +82,7 @@ TEST(EventFormat, PacketSocketKilledByTheTracepoint) {
     e.sock_type = SOCK_RAW;
     auto j = nlohmann::json::parse(formatNetEvent(e, {}, Clock()));
     EXPECT_EQ(j["event"]["action"], "socket-create");
-    EXPECT_EQ(j["palisade"]["mechanism"], "tracepoint/syscalls/sys_enter_socket");
+    EXPECT_EQ(j["palisade"]["mechanism"], "tp_btf/sys_enter");
     EXPECT_EQ(j["palisade"]["enforcement"], "sigkill");
     EXPECT_EQ(j["socket"]["family"], "AF_PACKET");
     EXPECT_FALSE(j.contains("destination"));

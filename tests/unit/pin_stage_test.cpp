@@ -61,15 +61,32 @@ TEST_F(PinStageTest, CommitReplacesThePreviousPins) {
         PinStage pins(dir_);
         EXPECT_EQ(pins.finalPath("pal_connect4"), dir_ / "pal_connect4");
         pins.stage("pal_connect4", pinning("new"));
-        pins.stage("pal_socket_enter", pinning("new"));
+        pins.stage("pal_sys_enter", pinning("new"));
         // Until the commit the previous agent's pins stay in force.
         EXPECT_EQ(at("pal_connect4"), "old");
-        EXPECT_FALSE(fs::exists(dir_ / "pal_socket_enter"));
+        EXPECT_FALSE(fs::exists(dir_ / "pal_sys_enter"));
         pins.commit();
     }
-    EXPECT_EQ(names(), (std::set<std::string>{"pal_connect4", "pal_socket_enter"}));
+    EXPECT_EQ(names(), (std::set<std::string>{"pal_connect4", "pal_sys_enter"}));
     EXPECT_EQ(at("pal_connect4"), "new");
-    EXPECT_EQ(at("pal_socket_enter"), "new");
+    EXPECT_EQ(at("pal_sys_enter"), "new");
+}
+
+// A pin of a program this run does not have (an earlier build's, another exec
+// mechanism's) goes at the commit; one kept (updated in place) stays.
+TEST_F(PinStageTest, CommitRemovesThePinsOfOtherPrograms) {
+    pinOld("pal_connect4");
+    pinOld("pal_skb_egress");
+    pinOld("pal_execve_in");
+    std::ofstream(dir_ / "pal_old-staged") << "crashed";
+    {
+        PinStage pins(dir_);
+        pins.stage("pal_connect4", pinning("new"));
+        pins.keep("pal_skb_egress");
+        pins.commit();
+    }
+    EXPECT_EQ(names(), (std::set<std::string>{"pal_connect4", "pal_skb_egress"}));
+    EXPECT_EQ(at("pal_skb_egress"), "old");
 }
 
 // Attaching program 3 failed (attach() throws before the commit): the pins of
@@ -81,7 +98,7 @@ TEST_F(PinStageTest, AFailedRunLeavesThePinsAsTheyWere) {
         PinStage pins(dir_);
         pins.stage("pal_connect4", pinning("new"));
         pins.stage("pal_connect6", pinning("new"));
-        throw std::runtime_error("attach pal_socket_enter: No such file or directory");
+        throw std::runtime_error("attach pal_sys_enter: No such file or directory");
     } catch (const std::runtime_error&) {
     }
     EXPECT_EQ(names(), (std::set<std::string>{"pal_connect4", "pal_skb_egress"}));

@@ -155,16 +155,10 @@ say "containers A and C up; before palisade runs, A -> 198.18.0.2:80: $before"
 
 # --- 1. start: active (running) only once enforcement is in force -----------
 # Debian's kernels default to kernel.perf_event_paranoid=3, a Debian patch under
-# which perf_event_open() needs CAP_SYS_ADMIN (CAP_PERFMON is not enough): the
-# agent's classic tracepoints (tracepoint/syscalls/...) attach through it.
-# One boot is enough to show it (vmtests/systemd.sh passes palisade.paranoid=skip
-# to the other): it costs a failed start.
+# which perf_event_open() needs CAP_SYS_ADMIN (CAP_PERFMON is not enough). The
+# agent attaches every program through a BPF link, without perf_event_open(),
+# and must start under it with the unit's capabilities.
 paranoid=$(cat /proc/sys/kernel/perf_event_paranoid)
-if grep -qw palisade.paranoid=skip /proc/cmdline && ((paranoid > 2)); then
-    say "kernel.perf_event_paranoid=$paranoid -> 2 (the lsm boot checks what 3 does)"
-    echo 2 >/proc/sys/kernel/perf_event_paranoid
-    paranoid=2
-fi
 timed_start() {  # sets t0, took_ms; systemctl's output in /run/vmtest-start.out
     local rc=0 started
     t0=$SECONDS
@@ -174,19 +168,10 @@ timed_start() {  # sets t0, took_ms; systemctl's output in /run/vmtest-start.out
     return $rc
 }
 since=$(date '+%Y-%m-%d %H:%M:%S')
-if ! timed_start; then
-    denied=$(journalctl -u palisade -o cat --no-pager | grep -E 'perf_event_open\(\) failed|critical' | sort -u)
-    if ((paranoid > 2)) && grep -q 'perf_event_open() failed: Permission denied' <<<"$denied"; then
-        check perf-paranoid KNOWN "(issue: fail safe under the shipped privileges) kernel.perf_event_paranoid=$paranoid (Debian's default): the agent does not start with the unit's capabilities: $(tr '\n' '|' <<<"$denied") -- the checks below run with kernel.perf_event_paranoid=2"
-        systemctl stop palisade
-        systemctl reset-failed palisade
-        echo 2 >/proc/sys/kernel/perf_event_paranoid
-        sleep 1  # the journal check below starts at the next second
-        since=$(date '+%Y-%m-%d %H:%M:%S')
-        timed_start
-    fi
-else
+if timed_start; then
     check perf-paranoid PASS "started with kernel.perf_event_paranoid=$paranoid"
+elif ((paranoid > 2)) && journalctl -u palisade -o cat --no-pager | grep -q 'perf_event_open'; then
+    check perf-paranoid FAIL "kernel.perf_event_paranoid=$paranoid: the agent called perf_event_open()"
 fi
 if [[ $(prop ActiveState) != active ]]; then
     check start FAIL "systemctl start palisade failed: $(cat /run/vmtest-start.out)"
