@@ -6,15 +6,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
-
-namespace httplib {
-class Server;
-}
 
 namespace palisade {
 
@@ -29,6 +26,20 @@ ListenAddress parseListenAddress(const std::string& listen, std::string& error);
 class MetricsServer {
   public:
     using SteadyClock = std::chrono::steady_clock;
+
+    // Anyone who can reach the port can open connections to it, so each one
+    // is bounded. A connection has kConnectionDeadline from its accept to send
+    // its request and take the answer: a request then waits at most that long
+    // for the ones accepted before it, well inside the 2 s timeout of the
+    // DaemonSet's probes, while a real client (a scraper or the kubelet) sends
+    // at once and is answered in milliseconds. One request per connection.
+    static constexpr auto kConnectionDeadline = std::chrono::seconds(1);
+    // Connections open at once, queued or served; more are closed on accept.
+    // Far above the few clients a node has (scrapers, the kubelet), so that a
+    // burst of a couple of hundred leaves room for them; each costs a file
+    // descriptor (the unit allows 65,536, which the agent's own work needs)
+    // and a queue entry, not a thread.
+    static constexpr size_t kMaxConnections = 256;
 
     // Binds `listen` and serves from a thread of its own. Throws
     // std::runtime_error (with the address) when it is malformed or cannot be
@@ -46,9 +57,10 @@ class MetricsServer {
     uint16_t port() const { return port_; }
 
   private:
+    class Http;  // cpp-httplib's server, with the bounds above
     bool healthy() const;
 
-    std::unique_ptr<httplib::Server> server_;
+    std::unique_ptr<Http> server_;
     std::thread thread_;
     uint16_t port_ = 0;
     SteadyClock::duration staleAfter_;

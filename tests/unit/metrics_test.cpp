@@ -3,8 +3,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <thread>
+#include <vector>
 
 #include "free_port.h"
 #include "metrics/agent_metrics.h"
@@ -17,6 +23,84 @@ namespace {
 using test::freeLoopbackPort;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using SteadyClock = MetricsServer::SteadyClock;
+
+// A TCP connection to 127.0.0.1:port, or -1 when it is not up within 3 s
+// (a SYN dropped from a full accept queue is sent again after 1 s).
+int connectLoopback(uint16_t port) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    pollfd p{fd, POLLOUT, 0};
+    int error = 0;
+    socklen_t len = sizeof(error);
+    if ((connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 ||
+         (errno == EINPROGRESS && poll(&p, 1, 3000) == 1)) &&
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error == 0) {
+        return fd;
+    }
+    close(fd);
+    return -1;
+}
+
+// Connections held open on a port: `idle` that never send, and `slow` that
+// send a request one byte every 100 ms (slowloris) until destroyed.
+class HeldConnections {
+  public:
+    HeldConnections(uint16_t port, size_t idle, size_t slow) {
+        for (size_t i = 0; i < idle + slow; i++) {
+            const int fd = connectLoopback(port);
+            if (fd >= 0) (i < idle ? idle_ : slow_).push_back(fd);
+        }
+        dripper_ = std::thread([this] {
+            const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+            for (size_t i = 0; i < request.size() && !stop_; i++) {
+                for (int fd : slow_) send(fd, &request[i], 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+        });
+    }
+    ~HeldConnections() {
+        stop_ = true;
+        dripper_.join();
+        for (int fd : idle_) close(fd);
+        for (int fd : slow_) close(fd);
+    }
+    HeldConnections(const HeldConnections&) = delete;
+    HeldConnections& operator=(const HeldConnections&) = delete;
+
+    size_t size() const { return idle_.size() + slow_.size(); }
+
+    // How many of the idle connections the server closed by `until`.
+    size_t idleClosedBy(SteadyClock::time_point until) const {
+        std::vector<pollfd> fds;
+        for (int fd : idle_) fds.push_back({fd, POLLIN, 0});
+        size_t closed = 0;
+        for (auto now = SteadyClock::now(); now < until; now = SteadyClock::now()) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now);
+            if (poll(fds.data(), fds.size(), static_cast<int>(left.count())) <= 0) break;
+            for (auto& p : fds) {
+                char byte;
+                if (p.revents != 0 && recv(p.fd, &byte, 1, MSG_DONTWAIT) <= 0) {
+                    closed++;
+                    p.fd = -1;  // poll skips it from now on
+                }
+            }
+        }
+        return closed;
+    }
+
+    const SteadyClock::time_point start = SteadyClock::now();  // before the first connect
+
+  private:
+    std::vector<int> idle_;
+    std::vector<int> slow_;
+    std::atomic<bool> stop_{false};
+    std::thread dripper_;
+};
 
 TEST(Exposition, FamiliesSamplesAndEscaping) {
     Exposition out;
@@ -108,7 +192,7 @@ TEST(MetricsServer, ServesThePageAndHealthUntilTheLoopStalls) {
     const uint16_t port = freeLoopbackPort();
     MetricsServer server("127.0.0.1:" + std::to_string(port), std::chrono::milliseconds(300));
     server.update("palisade_generation 3\n");
-    server.alive(MetricsServer::SteadyClock::now());
+    server.alive(SteadyClock::now());
     httplib::Client http("127.0.0.1", port);
     http.set_read_timeout(2);
 
@@ -121,9 +205,62 @@ TEST(MetricsServer, ServesThePageAndHealthUntilTheLoopStalls) {
 
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
     EXPECT_EQ(http.Get("/healthz")->status, 503) << "the loop did not tick for 400 ms";
-    server.alive(MetricsServer::SteadyClock::now());
+    server.alive(SteadyClock::now());
     EXPECT_EQ(http.Get("/healthz")->status, 200);
     EXPECT_EQ(http.Get("/nothing")->status, 404);
+}
+
+// Issue 16: seven idle connections from anyone used to keep /healthz from
+// answering, and the kubelet would restart the agent.
+TEST(MetricsServer, AnswersHealthWhileManyConnectionsAreHeld) {
+    const uint16_t port = freeLoopbackPort();
+    MetricsServer server("127.0.0.1:" + std::to_string(port));
+    HeldConnections held(port, 192, 8);
+    ASSERT_EQ(held.size(), 200u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // held first, then the probe
+    server.alive(SteadyClock::now());
+
+    httplib::Client http("127.0.0.1", port);
+    http.set_connection_timeout(2);
+    http.set_read_timeout(2);
+    const auto start = SteadyClock::now();
+    auto res = http.Get("/healthz");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+    EXPECT_LT(SteadyClock::now() - start, std::chrono::seconds(2));
+}
+
+TEST(MetricsServer, ClosesConnectionsBeyondTheLimitOnAccept) {
+    const uint16_t port = freeLoopbackPort();
+    MetricsServer server("127.0.0.1:" + std::to_string(port));
+    const size_t extra = 8;
+    HeldConnections held(port, MetricsServer::kMaxConnections + extra, 0);
+    ASSERT_EQ(held.size(), MetricsServer::kMaxConnections + extra);
+    // The connections within the limit are closed at their deadline, not before.
+    const auto beforeDeadlines =
+        held.start + MetricsServer::kConnectionDeadline - std::chrono::milliseconds(100);
+    EXPECT_EQ(held.idleClosedBy(beforeDeadlines), extra);
+}
+
+TEST(MetricsServer, CutsOffALargeRequest) {
+    const uint16_t port = freeLoopbackPort();
+    MetricsServer server("127.0.0.1:" + std::to_string(port));
+    server.alive(SteadyClock::now());
+    httplib::Client http("127.0.0.1", port);
+    http.set_read_timeout(2);
+    const auto withFiller = [&](int kilobytes) {
+        httplib::Headers headers;
+        for (int i = 0; i < kilobytes / 4; i++) {
+            headers.emplace("X-Filler-" + std::to_string(i), std::string(4000, 'a'));
+        }
+        return http.Get("/healthz", headers);
+    };
+    auto res = withFiller(12);
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+    // 400, or a reset: the server closes with the rest unread.
+    res = withFiller(32);
+    EXPECT_TRUE(!res || res->status == 400) << res->status;
 }
 
 TEST(MetricsServer, RefusesATakenPort) {
