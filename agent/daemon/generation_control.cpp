@@ -29,7 +29,19 @@ bool GenerationControl::applyNext() {
                                                                {"error", e.diagnostic().str()}}));
         return false;
     }
-    datapath_.apply(entries, next);
+    try {
+        datapath_.apply(entries, next);
+    } catch (const DatapathError& e) {
+        // Too big for the maps (CapacityError) or a write the kernel refused:
+        // nothing of it is in force, and the agent goes on with what is.
+        spdlog::error("policy set not applied, generation {} stays in force: {}", generation_,
+                      e.what());
+        nlohmann::json files = nlohmann::json::array();
+        for (const auto& [path, file] : store_.files()) files.push_back(path);
+        events_.publish(
+            events_.agentEvent("policy-rejected", {{"files", files}, {"error", e.what()}}));
+        return false;
+    }
     generation_ = next;
     // The slot `next` reuses held the generation before the one just replaced.
     std::erase_if(epidPolicies_, [&](const auto& kv) {

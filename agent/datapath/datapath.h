@@ -80,6 +80,13 @@ class DatapathError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// A generation needs more map entries than the maps have room for beside the
+// generation in force.
+class CapacityError : public DatapathError {
+  public:
+    using DatapathError::DatapathError;
+};
+
 struct DatapathOptions {
     std::string cgroupRoot;        // programs attach here
     std::string stateDir;          // bpffs directory for pins

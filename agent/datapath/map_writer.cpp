@@ -157,29 +157,75 @@ MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt)
     });
 }
 
+void MapWriter::checkCapacity(const MapEntries& next) const {
+    std::string problems;
+    auto check = [&](int fd, const char* map, size_t inForce, size_t needed) {
+        bpf_map_info info{};
+        uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return;  // the write will say
+        const size_t room = info.max_entries > inForce ? info.max_entries - inForce : 0;
+        if (needed <= room) return;
+        problems += std::string(problems.empty() ? "" : "; ") + map + " needs " +
+                    std::to_string(needed) + " entries, has room for " + std::to_string(room) +
+                    " (" + std::to_string(info.max_entries) + " in all, " +
+                    std::to_string(inForce) + " held by the generation in force)";
+    };
+    check(fds_.portsets, "pal_portsets", current_.portsets.size(), next.portsets.size());
+    check(fds_.hosts4, "pal_hosts4", current_.hosts4.size(), next.hosts4.size());
+    check(fds_.hosts6, "pal_hosts6", current_.hosts6.size(), next.hosts6.size());
+    check(fds_.lpm4, "pal_lpm4", current_.lpm4.size(), next.lpm4.size());
+    check(fds_.lpm6, "pal_lpm6", current_.lpm6.size(), next.lpm6.size());
+    check(fds_.peers, "pal_peers", current_.peers.size(), next.peers.size());
+    size_t newContainers = 0;
+    for (const auto& [cgid, e] : next.cgroups) newContainers += !current_.cgroups.count(cgid);
+    check(fds_.cgroups, "pal_cgroups", current_.cgroups.size(), newContainers);
+    if (!problems.empty()) throw CapacityError(problems);
+}
+
+// The entries of `next` that apply() may have written: none of them is in
+// force (active_gen still names the other slot), but a container new in
+// `next` got an entry that is, so it goes too.
+void MapWriter::removeNew(const MapEntries& next) {
+    removeAll(fds_.portsets, next.portsets);
+    removeAll(fds_.hosts4, next.hosts4);
+    removeAll(fds_.hosts6, next.hosts6);
+    removeAll(fds_.lpm4, next.lpm4);
+    removeAll(fds_.lpm6, next.lpm6);
+    removeAll(fds_.peers, next.peers);
+    for (const auto& [cgid, e] : next.cgroups) {
+        if (!current_.cgroups.count(cgid)) remove(fds_.cgroups, cgid);
+    }
+}
+
 void MapWriter::apply(const MapEntries& next, uint64_t generation) {
     const unsigned slot = generation & 1;
     retire();  // the generation before the current one, if still there
+    checkCapacity(next);
 
     // 1. The new generation's entries, unreachable until the switch.
-    updateAll(fds_.portsets, next.portsets, "pal_portsets");
-    updateAll(fds_.hosts4, next.hosts4, "pal_hosts4");
-    updateAll(fds_.hosts6, next.hosts6, "pal_hosts6");
-    updateAll(fds_.lpm4, next.lpm4, "pal_lpm4");
-    updateAll(fds_.lpm6, next.lpm6, "pal_lpm6");
-    updateAll(fds_.peers, next.peers, "pal_peers");
-    for (const auto& [cgid, e] : next.cgroups) {
-        const pal_policy& policy = next.policies.at(e.epid);
-        pal_cgroup c{};
-        if (bpf_map_lookup_elem(fds_.cgroups, &cgid, &c) != 0) {
-            // A new container: the same either side.
-            c.epid[0] = c.epid[1] = e.epid;
-            c.policy[0] = c.policy[1] = policy;
+    try {
+        updateAll(fds_.portsets, next.portsets, "pal_portsets");
+        updateAll(fds_.hosts4, next.hosts4, "pal_hosts4");
+        updateAll(fds_.hosts6, next.hosts6, "pal_hosts6");
+        updateAll(fds_.lpm4, next.lpm4, "pal_lpm4");
+        updateAll(fds_.lpm6, next.lpm6, "pal_lpm6");
+        updateAll(fds_.peers, next.peers, "pal_peers");
+        for (const auto& [cgid, e] : next.cgroups) {
+            const pal_policy& policy = next.policies.at(e.epid);
+            pal_cgroup c{};
+            if (bpf_map_lookup_elem(fds_.cgroups, &cgid, &c) != 0) {
+                // A new container: the same either side.
+                c.epid[0] = c.epid[1] = e.epid;
+                c.policy[0] = c.policy[1] = policy;
+            }
+            c.epid[slot] = e.epid;
+            c.policy[slot] = policy;
+            c.container = e.container;
+            update(fds_.cgroups, cgid, c, "pal_cgroups");
         }
-        c.epid[slot] = e.epid;
-        c.policy[slot] = policy;
-        c.container = e.container;
-        update(fds_.cgroups, cgid, c, "pal_cgroups");
+    } catch (const DatapathError&) {
+        removeNew(next);
+        throw;
     }
 
     // 2. One write moves every container to the new generation.

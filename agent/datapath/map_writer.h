@@ -59,11 +59,17 @@ class MapWriter {
     // are deleted after an RCU grace period. `next` must have been compiled with
     // generationIdBase(generation). Throws DatapathError. The switch is done when apply() returns;
     // the old entries are deleted by retire() (called by the next apply() at the latest), so that a
-    // caller can report the new generation in force first.
+    // caller can report the new generation in force first. A generation that does not fit beside
+    // the one in force is refused before anything is written (CapacityError, naming the map and
+    // the numbers); one whose writing fails half-way is taken out again. Either way the
+    // generation in force stays.
     void apply(const MapEntries& next, uint64_t generation);
     void retire();
 
   private:
+    void checkCapacity(const MapEntries& next) const;
+    void removeNew(const MapEntries& next);
+
     PolicyMapFds fds_;
     pal_config config_;
     MapEntries current_;

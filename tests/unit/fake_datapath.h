@@ -20,6 +20,7 @@ class FakeDatapath : public Datapath {
     uint64_t generation() const override { return adoptedGeneration; }
     void attach() override { attached = true; }
     void apply(const MapEntries& next, uint64_t generation) override {
+        if (!refuseApply.empty()) throw CapacityError(refuseApply);
         applied.push_back({next, generation});
         cgroups.clear();
         for (const auto& [cgid, entry] : next.cgroups) cgroups[cgid] = entry;
@@ -51,6 +52,7 @@ class FakeDatapath : public Datapath {
     std::map<uint64_t, std::vector<IpAddress>> addresses;
     std::map<uint64_t, uint64_t> suppressed;
     RecordHandler onRecord;
+    std::string refuseApply;  // not empty: apply() throws CapacityError with it
 };
 
 }  // namespace palisade::testing

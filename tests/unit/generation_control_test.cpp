@@ -193,6 +193,33 @@ TEST_F(GenerationControlTest, PolicySetThatCannotCompileLeavesTheGenerationInFor
               std::string::npos);
 }
 
+// A generation the maps cannot take (issue 19: a 140,000-CIDR policy used to
+// end the agent, again at every restart) is a policy-rejected event naming
+// the files and the numbers; the generation in force stays, the agent goes on.
+TEST_F(GenerationControlTest, GenerationTheMapsCannotTakeLeavesTheGenerationInForce) {
+    writePolicy("api.yaml", policy("api", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    ASSERT_TRUE(control().applyNext());
+    writePolicy("big.yaml", policy("big", "api*"));
+    loadPolicies();
+    events_.clear();
+    datapath_.refuseApply = "pal_lpm4 needs 140000 entries, has room for 131072";
+    EXPECT_FALSE(control().applyNext());
+    EXPECT_EQ(control().generation(), 1u);
+    EXPECT_EQ(datapath_.applied.size(), 1u);
+    EXPECT_EQ(datapath_.retired, 1);
+    ASSERT_EQ(actions(), std::vector<std::string>{"policy-rejected"});
+    EXPECT_EQ(events_[0]["palisade"]["error"], datapath_.refuseApply);
+    EXPECT_EQ(events_[0]["palisade"]["files"].size(), 2u);
+    // The policies of the generation in force still name its containers.
+    EXPECT_EQ(control().policiesByCgroup().at(10), std::vector<std::string>{"api"});
+
+    datapath_.refuseApply.clear();  // room again (a file removed, say)
+    EXPECT_TRUE(control().applyNext());
+    EXPECT_EQ(control().generation(), 2u);
+}
+
 TEST_F(GenerationControlTest, PolicyNamesOfThePreviousGenerationStayForLateEvents) {
     writePolicy("api.yaml", policy("api", "api*"));
     loadPolicies();
