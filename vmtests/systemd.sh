@@ -16,7 +16,7 @@
 # appended to it carries what changes every run: the `cmake --install` tree, the
 # veth module, the checks and their unit.
 #
-# Exit: 0 every check passed (KNOWN gaps included: each names its issue), 1 a check failed or a guest
+# Exit: 0 every check passed, 1 a check failed or a guest
 # gave no result, 77 skipped (not root, or qemu, mmdebstrap, busybox or cc
 # missing: scripts/install-deps.sh installs them). PALISADE_VM_KEEP=1 keeps the
 # work directory; PALISADE_VM_DEBUG=1 traces the checks (set -x) into the
@@ -206,7 +206,8 @@ boot() {  # boot NAME LSM_LIST
     else
         echo "[$name] passed in $((SECONDS - t0)) s (systemd reached its targets at ${up:-?} s)"
     fi
-    summary+=("$name: $(grep -c '^CHECK .* PASS:' "$results.txt") passed, $(grep -c '^CHECK .* FAIL:' "$results.txt") failed, $(grep -c '^CHECK .* KNOWN:' "$results.txt") known gaps, $((SECONDS - t0)) s")
+    # grep -c exits 1 when it counts 0: under set -e that would end the script.
+    summary+=("$name: $(grep -c '^CHECK .* PASS:' "$results.txt" || true) passed, $(grep -c '^CHECK .* FAIL:' "$results.txt" || true) failed, $((SECONDS - t0)) s")
 }
 
 for b in ${PALISADE_VM_BOOTS:-lsm fallback}; do

@@ -2,51 +2,52 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <sched.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <cstring>
+#include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
-#include <thread>
 
 #include "util/errno_text.h"
-#include "util/fd.h"
 
 namespace palisade {
 namespace {
 
 namespace fs = std::filesystem;
 
-// NLMSG_OK(nh, len) without its __u32 <= int comparison (clang's
-// -Wsign-compare): len is first checked to hold a header, so it is positive and
-// the comparison is exact in unsigned. len stays an int, as NLMSG_NEXT needs it
-// (it subtracts the aligned length, which may exceed what is left).
-bool nlmsgOk(const nlmsghdr* nh, int len) {
-    return len >= static_cast<int>(sizeof(nlmsghdr)) && nh->nlmsg_len >= sizeof(nlmsghdr) &&
-           nh->nlmsg_len <= static_cast<unsigned>(len);
-}
+// A container's fib_trie is a few KiB; a namespace with a full routing table
+// is not a container's, and its tail is not worth reading.
+constexpr size_t kMaxProcFile = 4 << 20;
 
-// A process of the container: in its cgroup or one nested below it.
-pid_t processIn(const std::string& cgroupPath, int depth = 0) {
+// The processes of a container: in its cgroup or ones nested below it, the
+// first `max` found.
+void processesIn(const std::string& cgroupPath, std::vector<pid_t>& out, size_t max,
+                 int depth = 0) {
     std::ifstream procs(cgroupPath + "/cgroup.procs");
-    pid_t pid = 0;
-    if (procs >> pid && pid > 0) return pid;
-    if (depth >= 4) return 0;
+    for (pid_t pid = 0; out.size() < max && procs >> pid;) {
+        if (pid > 0) out.push_back(pid);
+    }
+    if (depth >= 4 || out.size() >= max) return;
     std::error_code ec;
     for (fs::directory_iterator it(cgroupPath, ec), end; !ec && it != end; it.increment(ec)) {
         std::error_code statEc;
-        if (!fs::is_directory(it->symlink_status(statEc))) continue;
-        if (pid_t p = processIn(it->path().string(), depth + 1)) return p;
+        if (fs::is_directory(it->symlink_status(statEc)))
+            processesIn(it->path().string(), out, max, depth + 1);
+        if (out.size() >= max) return;
     }
-    return 0;
+}
+
+bool inContainer(const std::string& cgroupPath, pid_t pid) {
+    std::vector<pid_t> pids;
+    processesIn(cgroupPath, pids, 4096);
+    return std::find(pids.begin(), pids.end(), pid) != pids.end();
 }
 
 // Whether any process is in the cgroup or below it (cgroup.events), without
@@ -61,57 +62,42 @@ bool populated(const std::string& cgroupPath) {
     return true;  // unknown: look
 }
 
-// A netlink socket in the calling thread's network namespace; it stays there.
-int routeSocket() { return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE); }
-
-// RTM_GETADDR dump over `fd`, in the namespace the socket was opened in.
-bool dumpAddresses(int fd, std::vector<IpAddress>& out) {
-    struct {
-        nlmsghdr nh;
-        ifaddrmsg ifa;
-    } req{};
-    req.nh.nlmsg_len = sizeof(req);
-    req.nh.nlmsg_type = RTM_GETADDR;
-    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    req.nh.nlmsg_seq = 1;
-    req.ifa.ifa_family = AF_UNSPEC;
-    bool ok = send(fd, &req, sizeof(req), 0) == sizeof(req);
-    alignas(nlmsghdr) char buf[16384];
-    for (bool done = !ok; !done;) {
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
-        if (n <= 0) {
-            ok = false;
-            break;
-        }
-        int len = static_cast<int>(n);
-        for (auto* nh = reinterpret_cast<nlmsghdr*>(buf); nlmsgOk(nh, len);
-             nh = NLMSG_NEXT(nh, len)) {
-            if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
-                done = true;
-                ok = nh->nlmsg_type == NLMSG_DONE;
-                break;
-            }
-            if (nh->nlmsg_type != RTM_NEWADDR) continue;
-            auto* ifa = static_cast<ifaddrmsg*>(NLMSG_DATA(nh));
-            if (ifa->ifa_scope == RT_SCOPE_HOST) continue;
-            int rtlen = static_cast<int>(IFA_PAYLOAD(nh));
-            for (auto* rta = IFA_RTA(ifa); RTA_OK(rta, rtlen); rta = RTA_NEXT(rta, rtlen)) {
-                // IFA_LOCAL is the address itself on point-to-point links.
-                if (rta->rta_type != IFA_ADDRESS) continue;
-                IpAddress a;
-                a.family = ifa->ifa_family == AF_INET6 ? 6 : 4;
-                std::memcpy(a.bytes.data(), RTA_DATA(rta), a.family == 6 ? 16 : 4);
-                out.push_back(a);
-            }
-        }
-    }
-    return ok;
-}
-
-ino_t netnsInode(const std::string& path) {
+ino_t inodeOf(int fd) {
     struct stat st {};
-    return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+    return fstat(fd, &st) == 0 ? st.st_ino : 0;
 }
+
+// The whole of a /proc seq file, from its start; false when it cannot be read.
+bool readFromStart(int fd, std::string& out) {
+    out.clear();
+    if (lseek(fd, 0, SEEK_SET) != 0) return false;
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return false;
+        if (n == 0 || out.size() >= kMaxProcFile) return true;
+        out.append(buf, static_cast<size_t>(n));
+    }
+}
+
+std::string_view trim(std::string_view s) {
+    const auto b = s.find_first_not_of(" \t");
+    if (b == std::string_view::npos) return {};
+    return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+template <typename Each>
+void forEachLine(std::string_view text, Each each) {
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        each(text.substr(0, nl));
+        if (nl == std::string_view::npos) break;
+        text.remove_prefix(nl + 1);
+    }
+}
+
+std::vector<IpAddress> sorted(std::set<IpAddress> in) { return {in.begin(), in.end()}; }
 
 }  // namespace
 
@@ -121,67 +107,138 @@ std::string IpAddress::str() const {
     return text;
 }
 
-AddressLearner::AddressLearner() : own_(netnsInode("/proc/self/ns/net")) {}
+std::vector<IpAddress> parseFibTrieLocal(std::string_view text) {
+    // A leaf is "|-- A.B.C.D", followed by one line per route of that key:
+    // "/32 host LOCAL" is a local address (fib_route_seq_show's rtn_type).
+    std::set<IpAddress> out;
+    std::optional<IpAddress> leaf;
+    forEachLine(text, [&](std::string_view raw) {
+        const std::string_view line = trim(raw);
+        if (line.starts_with("|-- ")) {
+            IpAddress a;
+            const std::string ip(line.substr(4));
+            leaf = inet_pton(AF_INET, ip.c_str(), a.bytes.data()) == 1 ? std::optional<IpAddress>(a)
+                                                                       : std::nullopt;
+        } else if (line.starts_with("+-- ") || !line.starts_with("/")) {
+            leaf.reset();
+        } else if (leaf && line == "/32 host LOCAL" && leaf->bytes[0] != 127) {
+            out.insert(*leaf);
+        }
+    });
+    return sorted(std::move(out));
+}
+
+std::vector<IpAddress> parseIfInet6(std::string_view text) {
+    // "fd000000000000000000000000770002 03 40 00 c0 eth0": address, ifindex,
+    // prefix length, scope, flags, name (if6_seq_show).
+    constexpr unsigned kScopeHost = 0x10;  // IFA_HOST
+    std::set<IpAddress> out;
+    forEachLine(text, [&](std::string_view line) {
+        line = trim(line);
+        if (line.size() < 32 + 9) return;
+        IpAddress a;
+        a.family = 6;
+        for (size_t i = 0; i < 16; i++) {
+            const char* p = line.data() + 2 * i;
+            if (std::from_chars(p, p + 2, a.bytes[i], 16).ptr != p + 2) return;
+        }
+        unsigned fields[4];
+        size_t at = 32;
+        for (unsigned& f : fields) {
+            while (at < line.size() && line[at] == ' ') at++;
+            const auto [end, ec] =
+                std::from_chars(line.data() + at, line.data() + line.size(), f, 16);
+            if (ec != std::errc()) return;
+            at = static_cast<size_t>(end - line.data());
+        }
+        if (fields[2] != kScopeHost) out.insert(a);
+    });
+    return sorted(std::move(out));
+}
+
+AddressLearner::AddressLearner() {
+    const Fd own(open("/proc/self/net/fib_trie", O_RDONLY | O_CLOEXEC));
+    own_ = own ? inodeOf(own.get()) : 0;
+}
 
 void AddressLearner::forgetNamespaces() { netnsOf_.clear(); }
 
-std::map<uint64_t, std::vector<IpAddress>> AddressLearner::learn(
-    const std::vector<Container>& containers) {
+LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers) {
+    LearnedAddresses out;
     // Which namespace each container is in: looked up once per container.
-    std::map<ino_t, std::string> toEnter;  // new namespaces, by a path to them
     std::map<uint64_t, ino_t> netnsOf;
     for (const auto& c : containers) {
-        if (auto known = netnsOf_.find(c.cgroupId); known != netnsOf_.end()) {
+        if (auto known = netnsOf_.find(c.cgroupId);
+            known != netnsOf_.end() && (known->second == own_ || netns_.count(known->second))) {
             netnsOf[c.cgroupId] = known->second;
             continue;
         }
         if (!populated(c.cgroupPath)) continue;
-        pid_t pid = processIn(c.cgroupPath);
-        if (!pid) continue;
-        const std::string nsPath = "/proc/" + std::to_string(pid) + "/ns/net";
-        const ino_t ino = netnsInode(nsPath);
-        if (!ino) continue;
+        std::vector<pid_t> pids;
+        processesIn(c.cgroupPath, pids, 1);
+        if (pids.empty()) {
+            // cgroup.procs shows 0 for a process of another PID namespace.
+            out.unreadable[c.cgroupId] =
+                "none of its processes is in the agent's PID namespace (the DaemonSet needs "
+                "hostPID)";
+            continue;
+        }
+        const std::string dir = "/proc/" + std::to_string(pids[0]) + "/net/";
+        Fd fib(open((dir + "fib_trie").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fib) {
+            const int err = errno;
+            if (err != ENOENT) {
+                out.unreadable[c.cgroupId] = dir + "fib_trie: " + errnoText(err);
+            } else if (inContainer(c.cgroupPath, pids[0])) {
+                out.unreadable[c.cgroupId] = "/proc/" + std::to_string(pids[0]) +
+                                             " is hidden from the agent (/proc mounted with "
+                                             "hidepid=, or systemd's ProtectProc=)";
+            }
+            continue;  // else the process is gone; the next pass looks again
+        }
+        Fd inet6(open((dir + "if_inet6").c_str(), O_RDONLY | O_CLOEXEC));
+        // The process may have gone and its id been reused since the cgroup
+        // was read: the files count only if it is still the container's.
+        if (!inContainer(c.cgroupPath, pids[0])) continue;
+        const ino_t ino = inodeOf(fib.get());
         netnsOf[c.cgroupId] = ino;
-        if (ino != own_ && !sockets_.count(ino)) toEnter.emplace(ino, nsPath);
+        if (ino != own_ && !netns_.count(ino)) netns_[ino] = {std::move(fib), std::move(inet6)};
     }
     netnsOf_ = std::move(netnsOf);
 
-    if (!toEnter.empty()) {
-        // setns() moves only the calling thread: a short-lived thread enters
-        // each new namespace, and the agent's own threads never leave theirs.
-        std::thread visitor([&] {
-            for (const auto& [ino, path] : toEnter) {
-                const Fd ns(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-                Fd fd(ns && setns(ns.get(), CLONE_NEWNET) == 0 ? routeSocket() : -1);
-                if (fd) {
-                    sockets_[ino] = std::move(fd);
-                } else {
-                    spdlog::debug("network namespace {}: {}", path, errnoText(errno));
-                }
-            }
-        });
-        visitor.join();
-    }
-
-    // One dump per namespace in use (containers of a pod share one); the
-    // sockets of namespaces no container is in any more go.
+    // Two reads per namespace in use (containers of a pod share one); the
+    // files of namespaces no container is in any more are closed.
     std::set<ino_t> used;
     for (const auto& [cgid, ino] : netnsOf_) used.insert(ino);
     std::map<ino_t, std::vector<IpAddress>> byNetns;
-    for (auto it = sockets_.begin(); it != sockets_.end();) {
-        std::vector<IpAddress> addrs;
-        if (!used.count(it->first) || !dumpAddresses(it->second.get(), addrs)) {
-            it = sockets_.erase(it);
+    std::map<ino_t, std::string> failed;
+    std::string text;
+    for (auto it = netns_.begin(); it != netns_.end();) {
+        if (!used.count(it->first)) {
+            it = netns_.erase(it);
             continue;
+        }
+        std::vector<IpAddress> addrs;
+        if (!readFromStart(it->second.fibTrie.get(), text)) {
+            failed[it->first] = "read fib_trie: " + errnoText(errno);
+            it = netns_.erase(it);
+            continue;
+        }
+        addrs = parseFibTrieLocal(text);
+        if (it->second.ifInet6 && readFromStart(it->second.ifInet6.get(), text)) {
+            for (const IpAddress& a : parseIfInet6(text)) addrs.push_back(a);
         }
         byNetns[it->first] = std::move(addrs);
         ++it;
     }
-    std::map<uint64_t, std::vector<IpAddress>> found;
     for (const auto& [cgid, ino] : netnsOf_) {
-        if (auto it = byNetns.find(ino); it != byNetns.end()) found[cgid] = it->second;
+        if (auto it = byNetns.find(ino); it != byNetns.end()) {
+            out.byContainer[cgid] = it->second;
+        } else if (auto f = failed.find(ino); f != failed.end()) {
+            out.unreadable[cgid] = f->second;
+        }
     }
-    return found;
+    return out;
 }
 
 }  // namespace palisade

@@ -1,5 +1,6 @@
-// What addresses each container has (docs/reference/enforcement.md#inter-container): read with
-// netlink from inside the container's network namespace, found through a process in its cgroup.
+// What addresses each container has (docs/reference/enforcement.md#inter-container): read from
+// /proc/<pid>/net of a process in its cgroup, which needs no capability and no entry into the
+// container's network namespace.
 #pragma once
 
 #include <sys/types.h>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "containers/container.h"
@@ -23,32 +25,53 @@ struct IpAddress {
     std::string str() const;
 };
 
+// The local IPv4 addresses in a /proc/<pid>/net/fib_trie: the leaves with a
+// "/32 host LOCAL" entry, but 127.0.0.0/8.
+std::vector<IpAddress> parseFibTrieLocal(std::string_view text);
+// The IPv6 addresses in a /proc/<pid>/net/if_inet6, but host-scope ones (::1).
+std::vector<IpAddress> parseIfInet6(std::string_view text);
+
+struct LearnedAddresses {
+    // By cgroup id: every container with a network namespace of its own (one
+    // with a process in its cgroup, other than the agent's namespace: a
+    // container on the host network has no address of its own), sorted.
+    std::map<uint64_t, std::vector<IpAddress>> byContainer;
+    // By cgroup id: containers with a process whose addresses could not be
+    // read, and why.
+    std::map<uint64_t, std::string> unreadable;
+    bool operator==(const LearnedAddresses&) const = default;
+};
+
 // Learns the addresses of containers, again and again (the agent asks every
-// second). Each network namespace is entered once, to open a netlink socket
-// that stays in it; after that a learn() costs one RTM_GETADDR dump per
-// namespace and nothing per container whose namespace is known, so that an
-// idle agent with a thousand containers stays idle (docs/reference/targets.md).
+// second). Each network namespace is found once, through a process of the
+// container: its /proc/<pid>/net/fib_trie and if_inet6 are opened and kept
+// open (an open file holds on to the namespace it shows, whatever becomes of
+// the process), so that after that a learn() costs two reads per namespace and
+// nothing per container whose namespace is known, and an idle agent with a
+// thousand containers stays idle (docs/reference/targets.md).
 class AddressLearner {
   public:
     AddressLearner();
     AddressLearner(const AddressLearner&) = delete;
     AddressLearner& operator=(const AddressLearner&) = delete;
 
-    // The addresses of every container that has a network namespace of its own
-    // (one with a process in its cgroup, other than the agent's namespace: a
-    // container on the host network has no address of its own), by cgroup id.
-    // Loopback and other host-scope addresses are left out. Containers with no
-    // process yet are absent. Never throws; a namespace that cannot be read is
-    // logged and skipped.
-    std::map<uint64_t, std::vector<IpAddress>> learn(const std::vector<Container>& containers);
+    // Never throws. Containers with no process yet are in neither map.
+    LearnedAddresses learn(const std::vector<Container>& containers);
     // Makes the next learn() find every container's namespace again (a
     // container whose processes were replaced may be in another one now).
     void forgetNamespaces();
 
   private:
+    struct NetnsFiles {
+        Fd fibTrie;
+        Fd ifInet6;  // absent when IPv6 is off
+    };
+
     ino_t own_;                          // the agent's network namespace
     std::map<uint64_t, ino_t> netnsOf_;  // by cgroup id; own_: host network
-    std::map<ino_t, Fd> sockets_;        // netlink sockets, one per namespace
+    // By the inode of the namespace's fib_trie (/proc gives each namespace's
+    // files inodes of their own).
+    std::map<ino_t, NetnsFiles> netns_;
 };
 
 }  // namespace palisade

@@ -127,9 +127,10 @@ class Agent {
     std::unique_ptr<PolicyDirWatch> policyWatch_;
     Debounce policyDebounce_{kPolicyQuiet, kPolicyMaxDelay};
     AddressLearner addressLearner_;
-    std::map<uint64_t, std::vector<IpAddress>> addresses_;  // by cgroup id
-    bool rescan_ = false;                                   // the last scan was incomplete
-    std::string statusSent_;                                // the last STATUS= text
+    LearnedAddresses addresses_;
+    bool addressesSynced_ = false;  // the kernel's address maps hold addresses_.byContainer
+    bool rescan_ = false;           // the last scan was incomplete
+    std::string statusSent_;        // the last STATUS= text
 };
 
 bool Agent::refreshPolicies() {
@@ -178,18 +179,35 @@ InventoryDiff Agent::takeScan(std::vector<Container> found) {
 }
 
 void Agent::refreshAddresses() {
-    auto learned = addressLearner_.learn(inventory_.containers());
-    if (learned == addresses_) return;
-    for (const auto& [cgid, addrs] : learned) {
-        auto before = addresses_.find(cgid);
-        if (before != addresses_.end() && before->second == addrs) continue;
+    LearnedAddresses learned = addressLearner_.learn(inventory_.containers());
+    auto name = [&](uint64_t cgid) {
+        const Container* c = inventory_.find(cgid);
+        return c ? c->id.substr(0, 12) : std::to_string(cgid);
+    };
+    for (const auto& [cgid, why] : learned.unreadable) {
+        // What was known stays in force until it can be read again.
+        if (auto before = addresses_.byContainer.find(cgid); before != addresses_.byContainer.end())
+            learned.byContainer.insert(*before);
+        if (!addresses_.unreadable.count(cgid)) {
+            spdlog::warn(
+                "container {}: its addresses cannot be read ({}): inter-container rules "
+                "do not know them",
+                name(cgid), why);
+        }
+    }
+    for (const auto& [cgid, addrs] : learned.byContainer) {
+        auto before = addresses_.byContainer.find(cgid);
+        if (before != addresses_.byContainer.end() && before->second == addrs) continue;
         std::string text;
         for (const auto& a : addrs) text += " " + a.str();
-        const Container* c = inventory_.find(cgid);
-        spdlog::info("container {} addresses:{}", c ? c->id.substr(0, 12) : std::to_string(cgid),
-                     text);
+        spdlog::info("container {} addresses:{}", name(cgid), text);
     }
-    datapath_->setAddresses(learned);
+    // The first time whatever was learned, so that addresses an earlier agent
+    // pinned for containers gone since are removed even when none is learned.
+    if (!addressesSynced_ || learned.byContainer != addresses_.byContainer) {
+        datapath_->setAddresses(learned.byContainer);
+        addressesSynced_ = true;
+    }
     addresses_ = std::move(learned);
 }
 
@@ -220,6 +238,7 @@ void Agent::refreshMetrics() {
     m.eventsSuppressed = events_.suppressed();
     m.subscriberDrops = control_ ? control_->droppedForSlowSubscribers() : 0;
     m.containers = inventory_.containers().size();
+    m.containersUnaddressed = addresses_.unreadable.size();
     m.policies = store_.policies().size();
     m.generation = generations_->generation();
     m.reloadSeconds = &reloadSeconds_;
@@ -236,7 +255,8 @@ StatusInputs Agent::statusInputs() const {
                     store_.files(),
                     inventory_.containers(),
                     generations_->policiesByCgroup(),
-                    0};
+                    0,
+                    addresses_};
     in.subscriberDrops = control_ ? control_->droppedForSlowSubscribers() : 0;
     return in;
 }

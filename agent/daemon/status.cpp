@@ -11,16 +11,26 @@ nlohmann::json containersJson(const StatusInputs& in) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& c : in.containers) {
         auto p = in.policiesByCgroup.find(c.cgroupId);
-        out.push_back({{"id", c.id},
-                       {"name", c.name},
-                       {"runtime", c.runtime},
-                       {"namespace", c.k8sNamespace},
-                       {"pod", c.pod},
-                       {"labels", c.labels},
-                       {"cgroup", c.cgroupPath},
-                       {"cgroupId", c.cgroupId},
-                       {"policies",
-                        p == in.policiesByCgroup.end() ? std::vector<std::string>{} : p->second}});
+        std::vector<std::string> addresses;
+        if (auto a = in.addresses.byContainer.find(c.cgroupId);
+            a != in.addresses.byContainer.end()) {
+            for (const IpAddress& ip : a->second) addresses.push_back(ip.str());
+        }
+        nlohmann::json entry = {
+            {"id", c.id},
+            {"name", c.name},
+            {"runtime", c.runtime},
+            {"namespace", c.k8sNamespace},
+            {"pod", c.pod},
+            {"labels", c.labels},
+            {"cgroup", c.cgroupPath},
+            {"cgroupId", c.cgroupId},
+            {"policies", p == in.policiesByCgroup.end() ? std::vector<std::string>{} : p->second},
+            {"addresses", addresses}};
+        if (auto e = in.addresses.unreadable.find(c.cgroupId); e != in.addresses.unreadable.end()) {
+            entry["addressError"] = e->second;
+        }
+        out.push_back(std::move(entry));
     }
     return out;
 }
@@ -68,6 +78,13 @@ nlohmann::json statusJson(const StatusInputs& in) {
         {"packetSockets",
          hookMechanism(PAL_HOOK_TP_SOCKET) + std::string(" (SIGKILL): no lsm/socket_create")}};
     nlohmann::json exec = execStatus(in.programs);
+    if (!in.addresses.unreadable.empty()) {
+        const auto& [cgid, why] = *in.addresses.unreadable.begin();
+        fallbacks["interContainer"] =
+            "the addresses of " + std::to_string(in.addresses.unreadable.size()) +
+            " container(s) could not be read (cgroup id " + std::to_string(cgid) + ": " + why +
+            "): inter-container rules do not know them";
+    }
     if (exec["mechanism"] == hookMechanism(PAL_HOOK_TP_EXEC)) {
         fallbacks["execSetuid"] =
             hookMechanism(PAL_HOOK_TP_EXEC) + std::string(" (SIGKILL): BPF LSM not in use");

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "containers/container.h"
+#include "containers/netns_addresses.h"
 #include "datapath/datapath.h"
 #include "policy/policy_parser.h"
 
@@ -25,10 +26,12 @@ struct StatusInputs {
     const std::vector<Container>& containers;
     std::map<uint64_t, std::vector<std::string>> policiesByCgroup;
     uint64_t subscriberDrops;
+    const LearnedAddresses& addresses;
 };
 
 nlohmann::json statusJson(const StatusInputs& in);
-// An array of {id, name, runtime, namespace, pod, cgroup, cgroupId, policies}.
+// An array of {id, name, runtime, namespace, pod, cgroup, cgroupId, policies,
+// addresses, and addressError when they could not be read}.
 nlohmann::json containersJson(const StatusInputs& in);
 
 std::string statusText(const nlohmann::json& status);

@@ -39,6 +39,10 @@ std::string renderAgentMetrics(const AgentMetrics& m) {
     out.sample("palisade_events_dropped_total", {{"where", "subscriber"}}, m.subscriberDrops);
     out.family("palisade_containers", "gauge", "Containers found below cgroupRoot.");
     out.sample("palisade_containers", {}, m.containers);
+    out.family("palisade_containers_addresses_unreadable", "gauge",
+               "Containers whose addresses could not be read: inter-container rules do not know "
+               "them.");
+    out.sample("palisade_containers_addresses_unreadable", {}, m.containersUnaddressed);
     out.family("palisade_policies", "gauge", "Policies in force.");
     out.sample("palisade_policies", {}, m.policies);
     out.family("palisade_generation", "gauge", "The policy generation in force.");

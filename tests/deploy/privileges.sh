@@ -2,10 +2,13 @@
 # The capability set in systemd/palisade.service is the one the agent needs: with
 # exactly that bounding set it starts and enforces, and without any one of them it
 # refuses to start. Then the same set in a sandbox shaped like the DaemonSet's pod
-# (own mount, PID, network, IPC, UTS and cgroup namespaces, no_new_privs, read-only
+# (own mount, network, IPC, UTS and cgroup namespaces, the host's PID namespace
+# (hostPID), no_new_privs, read-only
 # root, host cgroup tree read-only, state on a bind-mounted bpffs directory). The
 # first run also checks the sd_notify protocol the unit relies on: READY=1 with
-# STATUS=, WATCHDOG=1 pings at half WATCHDOG_USEC, STOPPING=1 on SIGTERM.
+# STATUS=, WATCHDOG=1 pings at half WATCHDOG_USEC, STOPPING=1 on SIGTERM. (The
+# integration tests Privileges/InterContainer.*/shipped and Privileges/Exec.*/shipped
+# run every inter-container and exec test with the unit's set as well.)
 #
 # usage: privileges.sh PALISADE_BINARY UNIT_FILE
 # Root only (exit 77: skipped). Programs attach to a cgroup subtree this script
@@ -172,28 +175,22 @@ for drop in "${CAPS[@]}"; do
 done
 
 echo "== 3. the same set in a sandbox shaped like the DaemonSet's pod"
-# The pod gets the node's tracefs (a hostPath that a node's systemd mounts at
-# boot) and has no CAP_SYS_ADMIN to mount one itself: provide it as a node does.
-mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 mkdir -p "$STATE" "$WORK/host-cgroup" "$WORK/bpf" "$WORK/run" "$WORK/empty"
 config pod "$WORK/host-cgroup/$TAG" "$WORK/bpf" "$WORK/run/palisade.sock"
-unshare --mount --propagation private --pid --fork --net --ipc --uts --cgroup -- sh -c '
+unshare --mount --propagation private --net --ipc --uts --cgroup -- sh -c '
     set -e
     work=$1 cg2=$2 state=$3 caps=$4 bin=$5
     mount --bind -o ro "$cg2" "$work/host-cgroup"          # hostPath, readOnly
     mount --bind "$state" "$work/bpf"                       # hostPath /sys/fs/bpf/palisade
     mount --bind -o ro "$work/empty" /sys/fs/bpf            # no host bpffs at /sys/fs/bpf
-    mount -o remount,bind,ro /sys/kernel/tracing            # hostPath, readOnly
     mount -t tmpfs -o size=1m tmpfs "$work/run"             # emptyDir for the socket
     mount -o remount,bind,ro /                              # readOnlyRootFilesystem
     exec setpriv --no-new-privs --bounding-set="$caps" -- "$bin" run --config "$work/pod.yaml"
 ' sh "$WORK" "$CG2" "$STATE" "$(bounding "$(IFS=,; echo "${CAPS[*]}")")" "$BIN" \
     >"$WORK/pod.events" 2>"$WORK/pod.log" &
-UNSHARE=$!
-PIDS+=("$UNSHARE")
-wait_ready $UNSHARE "$WORK/pod.events" || { cat "$WORK/pod.log"; fail "agent did not start"; }
-AGENT=$(pgrep -P $UNSHARE)
+AGENT=$!  # unshare, then sh, then setpriv exec the agent in this process
 PIDS+=("$AGENT")
+wait_ready $AGENT "$WORK/pod.events" || { cat "$WORK/pod.log"; fail "agent did not start"; }
 grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$AGENT/status || fail "no_new_privs not set"
 nsenter --target $AGENT --mount -- "$BIN" status --socket "$WORK/run/palisade.sock" >/dev/null ||
     fail "status over the control socket in the pod's mount namespace"
@@ -202,6 +199,6 @@ got=$(connect_from_container)
 echo "   started; status answers; denied connect: $got"
 kill -TERM $AGENT
 rc=0
-wait $UNSHARE || rc=$?
+wait $AGENT || rc=$?
 [[ $rc == 0 ]] || { cat "$WORK/pod.log"; fail "agent exited $rc on SIGTERM"; }
 echo "3 passed, 0 failed"

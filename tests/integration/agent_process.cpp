@@ -1,11 +1,15 @@
 #include "agent_process.h"
 
+#include <linux/capability.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -34,7 +38,44 @@ int waitExit(pid_t pid, std::chrono::milliseconds timeout) {
 
 bool isReady(const nlohmann::json& e) { return e["event"]["action"] == "agent-ready"; }
 
+// The capabilities of the unit's CapabilityBoundingSet= (PALISADE_SHIPPED_CAPS,
+// read from systemd/palisade.service at build time), by number; empty when one
+// is not known here.
+std::vector<int> shippedCapabilities() {
+    static const std::map<std::string, int> known{{"CAP_BPF", CAP_BPF},
+                                                  {"CAP_PERFMON", CAP_PERFMON},
+                                                  {"CAP_NET_ADMIN", CAP_NET_ADMIN},
+                                                  {"CAP_SYS_ADMIN", CAP_SYS_ADMIN},
+                                                  {"CAP_SYS_PTRACE", CAP_SYS_PTRACE},
+                                                  {"CAP_SYS_RESOURCE", CAP_SYS_RESOURCE},
+                                                  {"CAP_DAC_READ_SEARCH", CAP_DAC_READ_SEARCH}};
+    std::vector<int> out;
+    std::istringstream caps(PALISADE_SHIPPED_CAPS);
+    for (std::string cap; caps >> cap;) {
+        auto it = known.find(cap);
+        if (it == known.end()) return {};
+        out.push_back(it->second);
+    }
+    return out;
+}
+
+// In the child, before exec: drops every capability but `keep` from the
+// bounding set, so that root's exec gets those alone (as systemd does).
+void keepOnly(const std::vector<int>& keep) {
+    for (int cap = 0; prctl(PR_CAPBSET_READ, cap) >= 0; cap++) {
+        if (std::find(keep.begin(), keep.end(), cap) == keep.end()) prctl(PR_CAPBSET_DROP, cap);
+    }
+}
+
 }  // namespace
+
+void PrintTo(Privileges p, std::ostream* os) {
+    *os << (p == Privileges::Root ? "root" : "shipped");
+}
+
+std::string privilegesName(const ::testing::TestParamInfo<Privileges>& info) {
+    return info.param == Privileges::Root ? "root" : "shipped";
+}
 
 AgentProcess::AgentProcess(Sandbox& sandbox) : sandbox_(sandbox) {
     char tmpl[] = "/tmp/palisade-agent-XXXXXX";
@@ -78,11 +119,17 @@ void AgentProcess::start(std::chrono::milliseconds timeout) {
         << extraConfig_;
     writeFile(configPath_, cfg.str());
 
+    const std::vector<int> keep = shippedCapabilities();
+    if (privileges_ == Privileges::Shipped && keep.empty()) {
+        FAIL() << "CapabilityBoundingSet= of systemd/palisade.service: \"" PALISADE_SHIPPED_CAPS
+                  "\" (a capability agent_process.cpp does not know?)";
+    }
     pid_ = fork();
     if (pid_ == 0) {
         std::string err = dir_ + "/agent.stderr";
         freopen(err.c_str(), "w", stderr);
         freopen("/dev/null", "w", stdout);
+        if (privileges_ == Privileges::Shipped) keepOnly(keep);
         execl(PALISADE_BINARY, PALISADE_BINARY, "run", "--config", configPath_.c_str(),
               static_cast<char*>(nullptr));
         _exit(127);

@@ -3,6 +3,7 @@
 // a temporary directory. RAII: stops the agent and runs `palisade cleanup`.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -15,6 +16,12 @@
 #include "harness.h"
 
 namespace palisade::test {
+
+// What the agent runs with: full root, or root with nothing but the
+// capabilities systemd/palisade.service (and the DaemonSet) grant.
+enum class Privileges { Root, Shipped };
+void PrintTo(Privileges p, std::ostream* os);
+std::string privilegesName(const ::testing::TestParamInfo<Privileges>& info);
 
 class AgentProcess {
   public:
@@ -31,6 +38,7 @@ class AgentProcess {
     // default: off, so that agents of parallel test runs never fight for a port).
     std::string& rateLimit() { return rateLimit_; }
     std::string& metricsListen() { return metricsListen_; }
+    Privileges& privileges() { return privileges_; }
 
     // Starts the agent and waits for its agent-ready event (fails the test if
     // it does not come within the timeout).
@@ -56,6 +64,7 @@ class AgentProcess {
 
   private:
     Sandbox& sandbox_;
+    Privileges privileges_ = Privileges::Root;
     std::string dir_;
     std::string stateDir_;
     std::string configPath_;

@@ -164,13 +164,14 @@ std::string policy(const std::string& name, const std::string& selector, const s
            "\n  egress: []\n  exec: {setuid: " + setuid + "}\n";
 }
 
-class Exec : public ::testing::Test {
+class Exec : public ::testing::TestWithParam<Privileges> {
   protected:
     void SetUp() override {
         PALISADE_REQUIRE_ROOT();
         sandbox_ = std::make_unique<Sandbox>();
         app_ = &sandbox_->addContainer("app");
         agent_ = std::make_unique<AgentProcess>(*sandbox_);
+        agent_->privileges() = GetParam();
         agent_->describe(*app_);
         files_ = std::make_unique<SpecialFiles>();
         setuidProbe_ = files_->copy("setuid", kOwner, kOwner, 04755);
@@ -240,7 +241,7 @@ class Exec : public ::testing::Test {
     std::string mechanism_;
 };
 
-TEST_F(Exec, FlagReportsASetuidExecWithOldAndNewIds) {
+TEST_P(Exec, FlagReportsASetuidExecWithOldAndNewIds) {
     ASSERT_NO_FATAL_FAILURE(startWith("flag"));
     ExecOutcome o = execIn(*app_, {setuidProbe_});
     ASSERT_TRUE(o.ran()) << o.describe();
@@ -263,7 +264,7 @@ TEST_F(Exec, FlagReportsASetuidExecWithOldAndNewIds) {
     EXPECT_FALSE(e["palisade"]["exec"].contains("old_assumed"));
 }
 
-TEST_F(Exec, FlagReportsASetgidExec) {
+TEST_P(Exec, FlagReportsASetgidExec) {
     std::string setgidProbe = files_->copy("setgid", 0, kGroup, 02755);
     ASSERT_NO_FATAL_FAILURE(startWith("flag"));
     ExecOutcome o = execIn(*app_, {setgidProbe});
@@ -281,7 +282,7 @@ TEST_F(Exec, FlagReportsASetgidExec) {
     EXPECT_EQ(e["file"]["gid"], std::to_string(kGroup));
 }
 
-TEST_F(Exec, FlagReportsFileCapabilities) {
+TEST_P(Exec, FlagReportsFileCapabilities) {
     std::string capProbe = files_->copy("fcap", 0, 0, 0755);
     if (int err = setFileCap(capProbe, kCapNetRaw)) {
         GTEST_SKIP() << "no security.capability xattr on " << capProbe << ": " << strerror(err);
@@ -300,7 +301,7 @@ TEST_F(Exec, FlagReportsFileCapabilities) {
     EXPECT_EQ(e["file"]["mode"], "0755");
 }
 
-TEST_F(Exec, DenyFailsWithEpermUnderBpfLsm) {
+TEST_P(Exec, DenyFailsWithEpermUnderBpfLsm) {
     ASSERT_NO_FATAL_FAILURE(startWith("deny"));
     if (mechanism_ != kLsm) GTEST_SKIP() << "BPF LSM is not active on this kernel";
     ExecOutcome o = execIn(*app_, {setuidProbe_});
@@ -317,7 +318,7 @@ TEST_F(Exec, DenyFailsWithEpermUnderBpfLsm) {
     EXPECT_EQ(execStatus()["deny"], "eperm");
 }
 
-TEST_F(Exec, DenyKillsBeforeTheNewImageRunsUnderTheFallback) {
+TEST_P(Exec, DenyKillsBeforeTheNewImageRunsUnderTheFallback) {
     ASSERT_NO_FATAL_FAILURE(startWith("deny"));
     if (mechanism_ != kTracepoint) GTEST_SKIP() << "BPF LSM is active: no fallback in use";
     ExecOutcome o = execIn(*app_, {setuidProbe_});
@@ -335,7 +336,7 @@ TEST_F(Exec, DenyKillsBeforeTheNewImageRunsUnderTheFallback) {
     EXPECT_EQ(execStatus()["deny"], "sigkill");
 }
 
-TEST_F(Exec, DenyAppliesInANestedCgroup) {
+TEST_P(Exec, DenyAppliesInANestedCgroup) {
     ASSERT_NO_FATAL_FAILURE(startWith("deny"));
     std::string nested = app_->nestedCgroup("init.scope/worker");
     ExecOutcome o = execIn(*app_, {setuidProbe_}, nested);
@@ -343,7 +344,7 @@ TEST_F(Exec, DenyAppliesInANestedCgroup) {
     EXPECT_TRUE(mechanism_ == kLsm ? o.execErrno == EPERM : o.killedBy(SIGKILL)) << o.describe();
 }
 
-TEST_F(Exec, AuditModeReportsWhatDenyWouldRefuse) {
+TEST_P(Exec, AuditModeReportsWhatDenyWouldRefuse) {
     ASSERT_NO_FATAL_FAILURE(startWith("deny", "audit"));
     ExecOutcome o = execIn(*app_, {setuidProbe_});
     ASSERT_TRUE(o.ran()) << o.describe();
@@ -356,7 +357,7 @@ TEST_F(Exec, AuditModeReportsWhatDenyWouldRefuse) {
 
 // no_new_privs makes the kernel ignore the set-user-ID bit: nothing is raised,
 // so nothing is refused, but the attempt is reported.
-TEST_F(Exec, NoNewPrivsAttemptIsReportedNotRefused) {
+TEST_P(Exec, NoNewPrivsAttemptIsReportedNotRefused) {
     ASSERT_NO_FATAL_FAILURE(startWith("deny"));
     ExecOutcome o = execIn(*app_, {setuidProbe_, true});
     ASSERT_TRUE(o.ran()) << o.describe();
@@ -375,7 +376,7 @@ TEST_F(Exec, NoNewPrivsAttemptIsReportedNotRefused) {
 
 // The programs are node-wide: they must leave alone every task that is not in a
 // container whose policy says otherwise.
-TEST_F(Exec, OtherContainersAndTheHostAreUntouched) {
+TEST_P(Exec, OtherContainersAndTheHostAreUntouched) {
     Container& other = sandbox_->addContainer("other");
     Container& stranger = sandbox_->addContainer("stranger");  // no policy selects it
     agent_->describe(other);
@@ -405,7 +406,7 @@ TEST_F(Exec, OtherContainersAndTheHostAreUntouched) {
 
 // An exec that changes nothing is no event: a set-user-ID file the caller owns
 // and a plain binary.
-TEST_F(Exec, ExecsThatRaiseNothingAreNotReported) {
+TEST_P(Exec, ExecsThatRaiseNothingAreNotReported) {
     std::string ownProbe = files_->copy("own", kCaller, kCaller, 04755);
     std::string plainProbe = files_->copy("plain", 0, 0, 0755);
     ASSERT_NO_FATAL_FAILURE(startWith("deny"));
@@ -419,7 +420,7 @@ TEST_F(Exec, ExecsThatRaiseNothingAreNotReported) {
     EXPECT_EQ(execEventCount(), 1u);
 }
 
-TEST_F(Exec, StatusNamesTheMechanism) {
+TEST_P(Exec, StatusNamesTheMechanism) {
     ASSERT_NO_FATAL_FAILURE(startWith("flag"));
     RunResult r = run({PALISADE_BINARY, "status", "--json", "--config", agent_->configPath()});
     ASSERT_TRUE(r.ok()) << r.output;
@@ -431,6 +432,10 @@ TEST_F(Exec, StatusNamesTheMechanism) {
     for (const auto& p : s["programs"]) attached |= p["hook"] == mechanism_;
     EXPECT_TRUE(attached) << s["programs"].dump();
 }
+
+// Also with nothing but the capabilities the agent ships with.
+INSTANTIATE_TEST_SUITE_P(Privileges, Exec, ::testing::Values(Privileges::Root, Privileges::Shipped),
+                         privilegesName);
 
 }  // namespace
 }  // namespace palisade::test

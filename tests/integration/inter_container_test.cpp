@@ -42,7 +42,7 @@ spec:
   egress: []
 )";
 
-class InterContainer : public ::testing::Test {
+class InterContainer : public ::testing::TestWithParam<Privileges> {
   protected:
     void SetUp() override {
         PALISADE_REQUIRE_ROOT();
@@ -56,6 +56,7 @@ class InterContainer : public ::testing::Test {
         servers_.push_back(api_->listen(9000, SOCK_STREAM, true));
         servers_.push_back(rogue_->listen(9000, SOCK_STREAM, true));
         agent_ = std::make_unique<AgentProcess>(*sandbox_);
+        agent_->privileges() = GetParam();
         for (auto* c : {api_, db_, rogue_}) agent_->describe(*c);
         agent_->writePolicy("tiers.yaml", kPolicies);
         agent_->start();
@@ -91,7 +92,7 @@ class InterContainer : public ::testing::Test {
     std::unique_ptr<AgentProcess> agent_;
 };
 
-TEST_F(InterContainer, OnlyTheNamedPeerAndPortAreReachable) {
+TEST_P(InterContainer, OnlyTheNamedPeerAndPortAreReachable) {
     EXPECT_EQ(api_->connectErrno(db_->ip4, 5432), 0);
     EXPECT_EQ(api_->connectErrno(db_->ip4, 5433), EPERM);
     json e = deniedEvent("api", "cgroup/connect4");
@@ -106,7 +107,7 @@ TEST_F(InterContainer, OnlyTheNamedPeerAndPortAreReachable) {
     EXPECT_NE(rogue_->connectErrno(sandbox_->bridgeIp4(), 9), EPERM);
 }
 
-TEST_F(InterContainer, Ipv6AndV4MappedVariantsAreJudgedAlike) {
+TEST_P(InterContainer, Ipv6AndV4MappedVariantsAreJudgedAlike) {
     EXPECT_EQ(api_->connectErrno(db_->ip6, 5432), 0);
     EXPECT_EQ(api_->connectErrno(db_->ip6, 5433), EPERM);
     EXPECT_EQ(api_->connectErrno("::ffff:" + db_->ip4, 5432), 0);
@@ -121,7 +122,7 @@ TEST_F(InterContainer, Ipv6AndV4MappedVariantsAreJudgedAlike) {
 
 // A sender whose own hooks do not apply (a process in rogue's network
 // namespace but outside any container cgroup) is stopped at the receiver.
-TEST_F(InterContainer, ReceiverDropsFlowsNoRuleAllows) {
+TEST_P(InterContainer, ReceiverDropsFlowsNoRuleAllows) {
     const std::string outside = sandbox_->cgroups().create("system.slice/unmanaged.service");
     const std::string dbIp = db_->ip4;
     int err = callInInt({rogue_->netns, outside},
@@ -141,7 +142,7 @@ TEST_F(InterContainer, ReceiverDropsFlowsNoRuleAllows) {
     EXPECT_EQ(api_->connectErrno(db_->ip4, 5432), 0);
 }
 
-TEST_F(InterContainer, PeerRulesFollowANewAddress) {
+TEST_P(InterContainer, PeerRulesFollowANewAddress) {
     const std::string moved = "198.18.0.99";
     ASSERT_TRUE(db_->run({"ip", "addr", "del", db_->ip4 + "/24", "dev", "eth0"}).ok());
     ASSERT_TRUE(db_->run({"ip", "addr", "add", moved + "/24", "dev", "eth0"}).ok());
@@ -149,6 +150,10 @@ TEST_F(InterContainer, PeerRulesFollowANewAddress) {
     EXPECT_TRUE(waitErrno(*rogue_, moved, 5432, EPERM)) << "the new address is not db's yet";
     EXPECT_EQ(api_->connectErrno(moved, 5433), EPERM);
 }
+
+// Also with nothing but the capabilities the agent ships with.
+INSTANTIATE_TEST_SUITE_P(Privileges, InterContainer,
+                         ::testing::Values(Privileges::Root, Privileges::Shipped), privilegesName);
 
 }  // namespace
 }  // namespace palisade::test

@@ -4,9 +4,9 @@
 # is systemd and into which palisade was installed with `cmake --install --prefix
 # /usr`. It drives the shipped unit with systemctl and reads the journal; every
 # line for the host goes to the second serial port (/dev/ttyS1):
-#   CHECK <name> PASS|FAIL|KNOWN: <detail> [t+<s since the script began>]
+#   CHECK <name> PASS|FAIL: <detail> [t+<s since the script began>]
 #   PALISADE-VM-RESULT exit=<number of failed checks>
-# then the guest powers off. KNOWN: a gap an open issue tracks, fails nothing.
+# then the guest powers off.
 #
 # The checks, in order: perf-paranoid (starts at Debian's
 # kernel.perf_event_paranoid=3), start (Type=notify: active/running and EPERM the
@@ -40,9 +40,7 @@ if grep -qw palisade.vmdebug=1 /proc/cmdline; then
     set -x
 fi
 failures=0
-# KNOWN: a gap an open issue tracks, reported on every run and in the summary;
-# it fails nothing, and its check turns to PASS when the gap is closed.
-check() {  # check NAME PASS|FAIL|KNOWN DETAIL
+check() {  # check NAME PASS|FAIL DETAIL
     echo "CHECK $1 $2: $3 [t+${SECONDS}s]" >&3
     [[ $2 == FAIL ]] && failures=$((failures + 1))
     return 0
@@ -292,7 +290,7 @@ wait_connect 198.18.0.2 EPERM 15 >/dev/null
 if got=$(wait_connect 198.18.1.3 EPERM 6); then
     check inter-container PASS "A -> C (198.18.1.3:80, inside A's toCIDR): EPERM, C's address was learned"
 else
-    check inter-container KNOWN "(issue: fail safe under the shipped privileges) A -> C (198.18.1.3:80): $got after 6 s, want EPERM (C is a container, interContainer: deny): the agent did not learn C's address"
+    check inter-container FAIL "A -> C (198.18.1.3:80): $got after 6 s, want EPERM (C is a container, interContainer: deny): the agent did not learn C's address; palisade containers: $(palisade containers --json 2>&1 | tr -d '\n' | cut -c1-600)"
 fi
 
 # --- 4'. the watchdog, past WatchdogSec ---------------------------------------

@@ -1,0 +1,112 @@
+// containers/netns_addresses.h: a container's addresses as /proc/<pid>/net
+// shows them, read without entering its network namespace.
+#include "containers/netns_addresses.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "temp_dir.h"
+
+namespace palisade {
+namespace {
+
+std::vector<std::string> strs(const std::vector<IpAddress>& in) {
+    std::vector<std::string> out;
+    for (const IpAddress& a : in) out.push_back(a.str());
+    return out;
+}
+
+// As Linux 6.18 prints it for a namespace with lo, an address on lo and a veth.
+constexpr const char* kFibTrie = R"(Main:
+  +-- 0.0.0.0/0 3 0 5
+     +-- 127.0.0.0/8 2 0 2
+        +-- 127.0.0.0/31 1 0 0
+           |-- 127.0.0.0
+              /8 host LOCAL
+           |-- 127.0.0.1
+              /32 host LOCAL
+        |-- 127.255.255.255
+           /32 link BROADCAST
+     +-- 198.18.76.0/22 2 1 2
+        +-- 198.18.77.0/24 2 0 2
+           +-- 198.18.77.0/30 2 0 2
+              |-- 198.18.77.0
+                 /24 link UNICAST
+              |-- 198.18.77.2
+                 /32 host LOCAL
+           |-- 198.18.77.255
+              /32 link BROADCAST
+        |-- 198.18.78.9
+           /32 host LOCAL
+Local:
+  +-- 0.0.0.0/0 3 0 5
+     +-- 198.18.76.0/22 2 1 2
+              |-- 198.18.77.2
+                 /32 host LOCAL
+)";
+
+TEST(NetnsAddresses, FibTrieGivesTheLocalAddressesButLoopback) {
+    EXPECT_EQ(strs(parseFibTrieLocal(kFibTrie)),
+              (std::vector<std::string>{"198.18.77.2", "198.18.78.9"}));
+}
+
+TEST(NetnsAddresses, FibTrieRouteLinesCountOnlyForTheirOwnLeaf) {
+    // A "/32 host LOCAL" after an internal node or a header belongs to no leaf.
+    EXPECT_TRUE(parseFibTrieLocal("  +-- 10.0.0.0/8 2 0 2\n     /32 host LOCAL\n").empty());
+    EXPECT_TRUE(parseFibTrieLocal("|-- not-an-address\n  /32 host LOCAL\n").empty());
+    EXPECT_TRUE(parseFibTrieLocal("").empty());
+    EXPECT_EQ(strs(parseFibTrieLocal("|-- 10.1.2.3\n  /24 link UNICAST\n  /32 host LOCAL")),
+              std::vector<std::string>{"10.1.2.3"});
+}
+
+TEST(NetnsAddresses, IfInet6GivesEveryAddressButHostScope) {
+    const char* text =
+        "00000000000000000000000000000001 01 80 10 80       lo\n"
+        "fd000000000000000000000000770002 03 40 00 c0       v0\n"
+        "fe80000000000000805c97fffe2a2792 03 40 20 80       v0\n"
+        "garbage\n"
+        "fd00000000000000000000000077zz02 03 40 00 c0       v0\n";
+    EXPECT_EQ(strs(parseIfInet6(text)),
+              (std::vector<std::string>{"fd00::77:2", "fe80::805c:97ff:fe2a:2792"}));
+}
+
+// A container whose addresses cannot be read is said so, with why, not
+// passed over as one without a process (docs/reference/enforcement.md#inter-container).
+// "Cgroups" here are plain directories with a cgroup.procs file.
+TEST(NetnsAddresses, UnreadableContainersAreReportedWithWhy) {
+    palisade::testing::TempDir dir;
+    auto container = [&](const std::string& name, const std::string& procs, uint64_t id) {
+        const std::string path = dir.path().string() + "/" + name;
+        std::filesystem::create_directories(path);
+        std::ofstream(path + "/cgroup.procs") << procs;
+        std::ofstream(path + "/cgroup.events") << "populated " << !procs.empty() << "\nfrozen 0\n";
+        Container c;
+        c.id = name;
+        c.cgroupPath = path;
+        c.cgroupId = id;
+        return c;
+    };
+    // cgroup.procs shows 0 for a process of another PID namespace.
+    const Container otherPidns = container("other-pidns", "0\n0\n", 1);
+    // A process listed in the cgroup with no /proc entry: hidepid, ProtectProc.
+    const Container hidden = container("hidden", "4194304\n", 2);
+    const Container empty = container("empty", "", 3);
+    const Container host = container("host", std::to_string(getpid()) + "\n", 4);
+
+    AddressLearner learner;
+    const LearnedAddresses got = learner.learn({otherPidns, hidden, empty, host});
+    ASSERT_EQ(got.unreadable.size(), 2u);
+    EXPECT_NE(got.unreadable.at(1).find("hostPID"), std::string::npos) << got.unreadable.at(1);
+    EXPECT_NE(got.unreadable.at(2).find("/proc/4194304 is hidden"), std::string::npos)
+        << got.unreadable.at(2);
+    // The test's own process is in the agent's network namespace: host network,
+    // no address of its own, and nothing wrong.
+    EXPECT_TRUE(got.byContainer.empty());
+}
+
+}  // namespace
+}  // namespace palisade

@@ -1,0 +1,46 @@
+// daemon/status.h: what `palisade status` and `palisade containers` say about
+// containers whose addresses could not be read (a loud fallback, never silence).
+#include "daemon/status.h"
+
+#include <gtest/gtest.h>
+
+namespace palisade {
+namespace {
+
+TEST(Status, UnreadableAddressesAreAFallbackAndPerContainer) {
+    const Config config;
+    const std::string root = "/sys/fs/cgroup";
+    const nlohmann::json features = nlohmann::json::object();
+    const std::map<std::string, PolicyFile> files;
+    std::vector<Container> containers(2);
+    for (uint64_t i = 0; i < 2; i++) {
+        containers[i].id = std::string(1, static_cast<char>('a' + i));
+        containers[i].cgroupPath = root + "/" + containers[i].id;
+        containers[i].cgroupId = 7 + i;
+    }
+    LearnedAddresses addresses;
+    IpAddress ip;
+    ip.bytes = {198, 18, 0, 2};
+    addresses.byContainer[7] = {ip};
+    addresses.unreadable[8] = "/proc/42 is hidden from the agent";
+    const StatusInputs in{config, root, features, 1, {}, {}, files, containers, {}, 0, addresses};
+
+    const nlohmann::json status = statusJson(in);
+    ASSERT_TRUE(status["fallbacks"].contains("interContainer")) << status["fallbacks"].dump();
+    EXPECT_EQ(status["fallbacks"]["interContainer"],
+              "the addresses of 1 container(s) could not be read (cgroup id 8: /proc/42 is hidden "
+              "from the agent): inter-container rules do not know them");
+    EXPECT_NE(statusText(status).find("interContainer: the addresses of 1"), std::string::npos);
+
+    const nlohmann::json list = containersJson(in);
+    EXPECT_EQ(list[0]["addresses"], nlohmann::json::array({"198.18.0.2"}));
+    EXPECT_FALSE(list[0].contains("addressError"));
+    EXPECT_EQ(list[1]["addresses"], nlohmann::json::array());
+    EXPECT_EQ(list[1]["addressError"], "/proc/42 is hidden from the agent");
+
+    addresses.unreadable.clear();
+    EXPECT_FALSE(statusJson(in)["fallbacks"].contains("interContainer"));
+}
+
+}  // namespace
+}  // namespace palisade
