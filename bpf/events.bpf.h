@@ -21,18 +21,18 @@
  * the same tat_ns and let one event more through than the bucket holds (no
  * lock on this path: a flood then runs at most one event per CPU over its
  * budget, never unbounded); the suppressed count is exact (atomic add). */
-static __always_inline bool pal_event_budget(const struct pal_subject* s) {
+static __always_inline bool pal_event_budget(const struct pal_subject* s, bool security) {
     struct pal_config* cfg = pal_cfg();
     struct pal_ratelimit* b;
-    __u64 now, tat;
+    __u64 now, tat, key = s->cgroup_id | (security ? PAL_RATELIMIT_SECURITY : 0);
 
     if (!cfg || !cfg->event_interval_ns) return true;
     now = bpf_ktime_get_ns();
-    b = bpf_map_lookup_elem(&pal_ratelimit, &s->cgroup_id);
+    b = bpf_map_lookup_elem(&pal_ratelimit, &key);
     if (!b) {
         struct pal_ratelimit fresh = {.tat_ns = now + cfg->event_interval_ns};
 
-        bpf_map_update_elem(&pal_ratelimit, &s->cgroup_id, &fresh, BPF_NOEXIST);
+        bpf_map_update_elem(&pal_ratelimit, &key, &fresh, BPF_NOEXIST);
         return true;
     }
     tat = b->tat_ns > now ? b->tat_ns : now;
@@ -59,17 +59,32 @@ static __always_inline void pal_submit(void* rec, __u64 size) {
                                 : BPF_RB_NO_WAKEUP);
 }
 
-/* A ring buffer record for an event of container `s`, or NULL when its event
- * budget is spent (counted in pal_ratelimit) or the ring is full (counted in
+/* Network events may fill the ring to here; the last quarter is kept for
+ * security events, so that many containers' denied connects, each within its
+ * budget, cannot crowd out an exec or a raw socket when the agent lags. */
+#define PAL_RINGBUF_NET_LIMIT (PAL_RINGBUF_BYTES / 4 * 3)
+
+/* Whether a network event may take ring space now: when not, it counts as a
+ * ring buffer drop. */
+static __always_inline bool pal_ring_room(bool security) {
+    if (security || bpf_ringbuf_query(&pal_events, BPF_RB_AVAIL_DATA) < PAL_RINGBUF_NET_LIMIT)
+        return true;
+    pal_count(PAL_COUNTER_RINGBUF_DROPS);
+    return false;
+}
+
+/* A ring buffer record for an event of container `s` (a security event: exec,
+ * raw or packet socket; or a network one), or NULL when its event budget is
+ * spent (counted in pal_ratelimit) or the ring has no room for it (counted in
  * pal_counters). A macro, so that the size stays a constant for the verifier. */
-#define pal_reserve(s, size)                                    \
-    ({                                                          \
-        void* rec_ = NULL;                                      \
-        if (pal_event_budget(s)) {                              \
-            rec_ = bpf_ringbuf_reserve(&pal_events, (size), 0); \
-            if (!rec_) pal_count(PAL_COUNTER_RINGBUF_DROPS);    \
-        }                                                       \
-        rec_;                                                   \
+#define pal_reserve(s, size, security)                                  \
+    ({                                                                  \
+        void* rec_ = NULL;                                              \
+        if (pal_event_budget(s, security) && pal_ring_room(security)) { \
+            rec_ = bpf_ringbuf_reserve(&pal_events, (size), 0);         \
+            if (!rec_) pal_count(PAL_COUNTER_RINGBUF_DROPS);            \
+        }                                                               \
+        rec_;                                                           \
     })
 
 /* Whether cgroup_skb programs may call the bpf_get_current_* helpers: newer
@@ -112,7 +127,7 @@ static __always_inline void pal_report_net(const struct pal_subject* s, const st
 
     pal_count(PAL_COUNTER_VERDICT(hook, dec.verdict, dec.reason));
     if (dec.verdict == PAL_VERDICT_ALLOW) return;
-    e = pal_reserve(s, sizeof(*e));
+    e = pal_reserve(s, sizeof(*e), false);
     if (!e) return;
     pal_header_fill(&e->h, PAL_EVENT_NET, s, hook, dec);
     __builtin_memcpy(e->daddr, d->addr, 16);
@@ -135,7 +150,7 @@ static __always_inline void pal_report_socket(const struct pal_subject* s, __u8 
 
     pal_count(PAL_COUNTER_VERDICT(hook, dec.verdict, dec.reason));
     if (dec.verdict == PAL_VERDICT_ALLOW) return;
-    e = pal_reserve(s, sizeof(*e));
+    e = pal_reserve(s, sizeof(*e), true);
     if (!e) return;
     __builtin_memset(e, 0, sizeof(*e));
     pal_header_fill(&e->h, PAL_EVENT_SOCKET, s, hook, dec);

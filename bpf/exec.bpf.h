@@ -114,7 +114,7 @@ static __always_inline void pal_report_exec(const struct pal_subject* s, __u8 ho
 
     pal_count(PAL_COUNTER_VERDICT(hook, dec.verdict, dec.reason));
     if (dec.verdict == PAL_VERDICT_ALLOW) return;
-    e = pal_reserve(s, sizeof(*e));
+    e = pal_reserve(s, sizeof(*e), true);
     if (!e) return;
     __builtin_memset(e, 0, sizeof(*e));
     pal_header_fill(&e->h, PAL_EVENT_EXEC, s, hook, dec);

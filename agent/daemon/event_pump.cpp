@@ -48,10 +48,13 @@ void EventPump::reportSuppressed(const std::map<uint64_t, uint64_t>& totals,
         if (baselineOnly || total == before) continue;
         const uint64_t count = total - before;
         suppressed_ += count;
-        const Container* c = inventory.find(cgid);
+        // A container's security events have a bucket of their own (abi.h).
+        const uint64_t container = cgid & ~PAL_RATELIMIT_SECURITY;
+        const Container* c = inventory.find(container);
         nlohmann::json event = c ? containerEvent("events-suppressed", *c)
-                                 : agentEvent("events-suppressed", {{"cgroupId", cgid}});
+                                 : agentEvent("events-suppressed", {{"cgroupId", container}});
         event["palisade"]["count"] = count;
+        event["palisade"]["class"] = cgid & PAL_RATELIMIT_SECURITY ? "security" : "network";
         publish(event);
     }
     suppressedSeen_ = totals;

@@ -40,7 +40,7 @@ class EventPump {
     void onRecord(const void* data, size_t size, const ContainerInventory& inventory,
                   const GenerationControl& generations);
 
-    // `totals`: the kernel's monotonic count of suppressed events per cgroup id
+    // `totals`: the kernel's monotonic count of suppressed events per bucket
     // (Datapath::suppressedEvents). Publishes events-suppressed with what grew
     // since the last call; with `baselineOnly`, only remembers the counts (an
     // earlier agent reported what adopted buckets hold).

@@ -63,8 +63,10 @@ class Datapath {
     virtual int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) = 0;
     virtual VerdictCounters counters() const = 0;
     virtual std::vector<AttachedProgram> programs() const = 0;
-    // Events the kernel held back (events.rateLimit) per container cgroup id,
-    // counted since the bucket was created (monotonic while it exists).
+    // Events the kernel held back (events.rateLimit) per bucket: a container's
+    // cgroup id for its network events, the id | PAL_RATELIMIT_SECURITY for
+    // its security events; counted since the bucket was created (monotonic
+    // while it exists).
     virtual std::map<uint64_t, uint64_t> suppressedEvents() const = 0;
 
     // Kernel events: opens the ring buffer; consumeEvents() hands every record

@@ -244,6 +244,11 @@ struct pal_ratelimit {
     __u64 tat_ns;     /* bpf_ktime_get_ns() at which the bucket is full again */
     __u64 suppressed; /* events held back, ever (the agent reports differences) */
 };
+/* pal_ratelimit is keyed by the container's cgroup id for its network events,
+ * and by the id with this bit set for its security events (exec, raw and
+ * packet sockets), which have a budget of their own: a container cannot spend
+ * it on denied connects. Cgroup ids are inode numbers, far below 2^63. */
+#define PAL_RATELIMIT_SECURITY (1ULL << 63)
 PAL_STATIC_ASSERT(sizeof(struct pal_ratelimit) == 16, "pal_ratelimit layout");
 
 /* Common head of every ring buffer record. */

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -134,6 +135,64 @@ TEST_F(Events, FloodingContainerIsLimitedAndCannotDrownAnother) {
     EXPECT_EQ(report["container"]["name"], "flooder");
     EXPECT_GT(report["palisade"]["count"].get<uint64_t>(), 0u);
     EXPECT_EQ(tally(*quiet_).second, 0u) << "nothing of the quiet container was held back";
+}
+
+// Security events have a budget of their own: a container that spent its
+// budget on denied connects still has its refused raw socket reported.
+TEST_F(Events, SecurityEventsHaveABudgetOfTheirOwn) {
+    agent_->rateLimit() = "{perContainerPerSecond: 1, burst: 5}";
+    agent_->start();
+    const int refused =
+        flooder_->inContainer([] { return deniedConnectsHere(200); }, std::chrono::seconds(30));
+    EXPECT_EQ(refused, 200);
+    const int rawErrno = flooder_->inContainer(
+        [] {
+            const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+            const int err = fd < 0 ? errno : 0;
+            if (fd >= 0) close(fd);
+            return err;
+        },
+        std::chrono::seconds(5));
+    EXPECT_EQ(rawErrno, EPERM);
+    json raw = agent_->waitForEvent([&](const json& e) {
+        return isFrom(e, *flooder_) && e["event"]["action"] == "socket-create";
+    });
+    ASSERT_FALSE(raw.is_null()) << "the raw socket's event was held back by the connects' budget";
+    EXPECT_EQ(raw["palisade"]["reason"], "raw-socket");
+    json report = agent_->waitForEvent([&](const json& e) {
+        return isFrom(e, *flooder_) && e["event"]["action"] == "events-suppressed";
+    });
+    ASSERT_FALSE(report.is_null());
+    EXPECT_EQ(report["palisade"]["class"], "network");
+}
+
+// The last quarter of the ring buffer is kept for security events: with the
+// agent stopped and the ring filled by denied connects, a refused raw socket
+// is still reported once the agent drains it.
+TEST_F(Events, FullRingKeepsRoomForSecurityEvents) {
+    agent_->rateLimit() = "{perContainerPerSecond: 1000000000, burst: 1000000000}";
+    agent_->start();
+    ASSERT_EQ(kill(agent_->pid(), SIGSTOP), 0);
+    // ~100-byte records: 40,000 are twice what fills 2 MiB to three quarters.
+    const int refused =
+        flooder_->inContainer([] { return deniedConnectsHere(40000); }, std::chrono::seconds(60));
+    const int rawErrno = flooder_->inContainer(
+        [] {
+            const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+            const int err = fd < 0 ? errno : 0;
+            if (fd >= 0) close(fd);
+            return err;
+        },
+        std::chrono::seconds(5));
+    ASSERT_EQ(kill(agent_->pid(), SIGCONT), 0);
+    EXPECT_EQ(refused, 40000);
+    EXPECT_EQ(rawErrno, EPERM);
+    json raw = agent_->waitForEvent(
+        [&](const json& e) {
+            return isFrom(e, *flooder_) && e["event"]["action"] == "socket-create";
+        },
+        std::chrono::seconds(20));
+    ASSERT_FALSE(raw.is_null()) << "the raw socket's event found no room in the ring";
 }
 
 // The value of the sample `series` (name and labels, exactly as exported), or -1.

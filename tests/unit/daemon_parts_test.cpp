@@ -100,6 +100,18 @@ TEST_F(EventPumpTest, SuppressedEventsAreReportedAsTheyGrow) {
     EXPECT_EQ(pump_.emitted(), 2u);
 }
 
+// A container's security events have a bucket of their own, keyed with
+// PAL_RATELIMIT_SECURITY: reported for the container, with the class.
+TEST_F(EventPumpTest, SecurityBucketIsReportedForItsContainer) {
+    pump_.reportSuppressed({{5, 7}, {5 | PAL_RATELIMIT_SECURITY, 2}}, inventory_);
+    ASSERT_EQ(events_.size(), 2u);
+    EXPECT_EQ(events_[0]["palisade"]["class"], "network");
+    EXPECT_EQ(events_[0]["palisade"]["count"], 7);
+    EXPECT_EQ(events_[1]["container"]["name"], "noisy");
+    EXPECT_EQ(events_[1]["palisade"]["class"], "security");
+    EXPECT_EQ(events_[1]["palisade"]["count"], 2);
+}
+
 TEST_F(EventPumpTest, AnEvictedBucketCountsFromZeroAgain) {
     pump_.reportSuppressed({{5, 100}}, inventory_);
     pump_.reportSuppressed({{5, 4}}, inventory_);  // the LRU map made a new bucket
