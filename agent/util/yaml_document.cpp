@@ -8,6 +8,12 @@
 namespace palisade::yaml {
 namespace {
 
+// No policy or configuration nests deeper than a dozen levels; libyaml keeps
+// a simple key per open flow collection and checks them all at every token,
+// so a file of 100,000 "[" took it minutes (found by tests/integration/
+// robustness_test.cpp).
+constexpr size_t kMaxDepth = 64;
+
 const std::string kEmpty;
 
 // YAML's null in the core schema: empty, ~ or null, written plain and untagged.
@@ -118,12 +124,22 @@ Documents::Documents(const std::string& text) {
                 break;
             }
             case YAML_SEQUENCE_START_EVENT:
+            case YAML_MAPPING_START_EVENT:
+                if (open.size() >= kMaxDepth) {
+                    error_ =
+                        SyntaxError{static_cast<uint32_t>(ev.start_mark.line + 1),
+                                    static_cast<uint32_t>(ev.start_mark.column + 1),
+                                    "nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+                    roots_.clear();
+                    return;
+                }
+                if (ev.type == YAML_MAPPING_START_EVENT) {
+                    open.emplace_back(start(NodeType::Map, ev.start_mark),
+                                      anchorOf(ev.data.mapping_start.anchor));
+                    break;
+                }
                 open.emplace_back(start(NodeType::Sequence, ev.start_mark),
                                   anchorOf(ev.data.sequence_start.anchor));
-                break;
-            case YAML_MAPPING_START_EVENT:
-                open.emplace_back(start(NodeType::Map, ev.start_mark),
-                                  anchorOf(ev.data.mapping_start.anchor));
                 break;
             case YAML_SEQUENCE_END_EVENT:
             case YAML_MAPPING_END_EVENT: {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 namespace palisade::yaml {
 namespace {
 
@@ -80,6 +82,22 @@ TEST(YamlDocument, SyntaxErrorsSayWhereAndLeaveNoDocument) {
     ASSERT_TRUE(alias.error());
     EXPECT_EQ(alias.error()->line, 1u);
     EXPECT_TRUE(alias.roots().empty());
+}
+
+// libyaml's time grows with the square of the flow nesting: 100,000 "[" took
+// minutes, and stalled the agent's loop with it. 64 levels are refused at once.
+TEST(YamlDocument, NestingIsBounded) {
+    Documents ok(std::string(63, '[') + std::string(63, ']') + "\n");
+    EXPECT_FALSE(ok.error()) << ok.error()->message;
+    for (char open : {'[', '{'}) {
+        const auto begin = std::chrono::steady_clock::now();
+        Documents deep(std::string(100000, open) + "\n");
+        ASSERT_TRUE(deep.error());
+        EXPECT_EQ(deep.error()->message, "nested deeper than 64 levels");
+        EXPECT_EQ(deep.error()->column, 65u);
+        EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(5));
+        EXPECT_TRUE(deep.roots().empty());
+    }
 }
 
 TEST(YamlDocument, AbsentNodeIsNull) {
