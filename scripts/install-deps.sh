@@ -12,6 +12,7 @@ packages=(
     yamllint python3-yaml systemd util-linux   # tests/deploy: lint, systemd-analyze, setpriv
     python3-matplotlib linux-perf           # bench/: the plot, profiling
     qemu-system-x86 busybox-static kmod mmdebstrap   # vmtests/: guests with BPF LSM, with systemd
+    libclang-rt-dev                         # scripts/fuzz.sh: libFuzzer and the sanitizers
 )
 
 missing=()
