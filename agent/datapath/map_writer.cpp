@@ -182,19 +182,18 @@ void MapWriter::checkCapacity(const MapEntries& next) const {
     if (!problems.empty()) throw CapacityError(problems);
 }
 
-// The entries of `next` that apply() may have written: none of them is in
-// force (active_gen still names the other slot), but a container new in
-// `next` got an entry that is, so it goes too.
-void MapWriter::removeNew(const MapEntries& next) {
-    removeAll(fds_.portsets, next.portsets);
-    removeAll(fds_.hosts4, next.hosts4);
-    removeAll(fds_.hosts6, next.hosts6);
-    removeAll(fds_.lpm4, next.lpm4);
-    removeAll(fds_.lpm6, next.lpm6);
-    removeAll(fds_.peers, next.peers);
-    for (const auto& [cgid, e] : next.cgroups) {
+// Deletes the entries of generation `gen` (not the one in force), and the
+// pal_cgroups entries of its containers that current_ does not have.
+void MapWriter::removeGeneration(const MapEntries& gen) {
+    for (const auto& [cgid, e] : gen.cgroups) {
         if (!current_.cgroups.count(cgid)) remove(fds_.cgroups, cgid);
     }
+    removeAll(fds_.hosts4, gen.hosts4);
+    removeAll(fds_.hosts6, gen.hosts6);
+    removeAll(fds_.lpm4, gen.lpm4);
+    removeAll(fds_.lpm6, gen.lpm6);
+    removeAll(fds_.peers, gen.peers);
+    removeAll(fds_.portsets, gen.portsets);
 }
 
 void MapWriter::apply(const MapEntries& next, uint64_t generation) {
@@ -224,7 +223,9 @@ void MapWriter::apply(const MapEntries& next, uint64_t generation) {
             update(fds_.cgroups, cgid, c, "pal_cgroups");
         }
     } catch (const DatapathError&) {
-        removeNew(next);
+        // None of it is in force (active_gen still names the other slot), but
+        // a container new in `next` got an entry that is: it goes too.
+        removeGeneration(next);
         throw;
     }
 
@@ -243,15 +244,7 @@ void MapWriter::retire() {
     pendingRetire_ = false;
     // Once no program can still be reading it.
     waitForGracePeriod();
-    for (const auto& [cgid, e] : retiring_.cgroups) {
-        if (!current_.cgroups.count(cgid)) remove(fds_.cgroups, cgid);
-    }
-    removeAll(fds_.hosts4, retiring_.hosts4);
-    removeAll(fds_.hosts6, retiring_.hosts6);
-    removeAll(fds_.lpm4, retiring_.lpm4);
-    removeAll(fds_.lpm6, retiring_.lpm6);
-    removeAll(fds_.peers, retiring_.peers);
-    removeAll(fds_.portsets, retiring_.portsets);
+    removeGeneration(retiring_);
     retiring_ = {};
 }
 

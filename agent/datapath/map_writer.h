@@ -68,7 +68,7 @@ class MapWriter {
 
   private:
     void checkCapacity(const MapEntries& next) const;
-    void removeNew(const MapEntries& next);
+    void removeGeneration(const MapEntries& gen);
 
     PolicyMapFds fds_;
     pal_config config_;

@@ -53,6 +53,14 @@ int deniedConnectsHere(int n) {
     return refused;
 }
 
+// socket(AF_INET, SOCK_RAW) from the calling process: 0 or errno.
+int rawSocketErrnoHere() {
+    const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    const int err = fd < 0 ? errno : 0;
+    if (fd >= 0) close(fd);
+    return err;
+}
+
 bool isFrom(const json& e, const Container& c) {
     return e.contains("container") && e["container"].value("id", "") == c.id;
 }
@@ -145,14 +153,7 @@ TEST_F(Events, SecurityEventsHaveABudgetOfTheirOwn) {
     const int refused =
         flooder_->inContainer([] { return deniedConnectsHere(200); }, std::chrono::seconds(30));
     EXPECT_EQ(refused, 200);
-    const int rawErrno = flooder_->inContainer(
-        [] {
-            const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
-            const int err = fd < 0 ? errno : 0;
-            if (fd >= 0) close(fd);
-            return err;
-        },
-        std::chrono::seconds(5));
+    const int rawErrno = flooder_->inContainer(rawSocketErrnoHere, std::chrono::seconds(5));
     EXPECT_EQ(rawErrno, EPERM);
     json raw = agent_->waitForEvent([&](const json& e) {
         return isFrom(e, *flooder_) && e["event"]["action"] == "socket-create";
@@ -176,14 +177,7 @@ TEST_F(Events, FullRingKeepsRoomForSecurityEvents) {
     // ~100-byte records: 40,000 are twice what fills 2 MiB to three quarters.
     const int refused =
         flooder_->inContainer([] { return deniedConnectsHere(40000); }, std::chrono::seconds(60));
-    const int rawErrno = flooder_->inContainer(
-        [] {
-            const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
-            const int err = fd < 0 ? errno : 0;
-            if (fd >= 0) close(fd);
-            return err;
-        },
-        std::chrono::seconds(5));
+    const int rawErrno = flooder_->inContainer(rawSocketErrnoHere, std::chrono::seconds(5));
     ASSERT_EQ(kill(agent_->pid(), SIGCONT), 0);
     EXPECT_EQ(refused, 40000);
     EXPECT_EQ(rawErrno, EPERM);

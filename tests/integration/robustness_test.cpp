@@ -140,7 +140,8 @@ TEST_F(Robustness, BadInputOfEveryKindNeverEndsTheAgent) {
         std::chrono::seconds(60));
     ASSERT_FALSE(rejected.is_null()) << "the oversized set was not rejected; stderr:\n"
                                      << agent_->stderrText();
-    EXPECT_NE(rejected["palisade"]["error"].get<std::string>().find("pal_hosts4 needs 270001 entries, has room for"),
+    EXPECT_NE(rejected["palisade"]["error"].get<std::string>().find(
+                  "pal_hosts4 needs 270001 entries, has room for"),
               std::string::npos)
         << rejected.dump();
     expectServing("bad and oversized policy files");
