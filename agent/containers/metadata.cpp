@@ -6,6 +6,11 @@
 // Labels come only from docker (Config.Labels). OCI bundles carry annotations, not
 // labels: containerd and cri-o do not copy the pod's labels into them, and podman
 // keeps its labels in its own database, so there is nothing faithful to expose.
+//
+// Kubernetes identity (namespace, pod, container name) comes only from what a CRI
+// implementation wrote: the annotations of containerd's k8s.io bundles and of cri-o's.
+// Docker labels and podman annotations are whatever their users gave (`docker run --label
+// io.kubernetes.pod.namespace=kube-system`), so they never make a container a pod's.
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -51,62 +56,62 @@ const json& objectAt(const json& obj, const char* key) {
     return it != obj.end() && it->is_object() ? *it : null;
 }
 
-void setIfEmpty(std::string& field, const std::string& value) {
-    if (field.empty()) field = value;
+// The annotations a CRI implementation writes into every bundle it creates, after any it
+// copies from the pod, so that a pod author cannot override them. Each runtime's own keys
+// only: the other runtime's could be a pod annotation passed through.
+struct KubernetesKeys {
+    const char* name;
+    const char* k8sNamespace;
+    const char* pod;
+};
+constexpr KubernetesKeys kContainerdCri{"io.kubernetes.cri.container-name",
+                                        "io.kubernetes.cri.sandbox-namespace",
+                                        "io.kubernetes.cri.sandbox-name"};
+// cri-o writes the container labels the kubelet gives it as annotations, last.
+constexpr KubernetesKeys kCrio{"io.kubernetes.container.name", "io.kubernetes.pod.namespace",
+                               "io.kubernetes.pod.name"};
+
+void applyKubernetesKeys(Container& c, const json& annotations, const KubernetesKeys& keys) {
+    c.name = stringAt(annotations, keys.name);
+    c.k8sNamespace = stringAt(annotations, keys.k8sNamespace);
+    c.pod = stringAt(annotations, keys.pod);
 }
 
-// Kubernetes identity from a string map: OCI annotations, or docker labels (which
-// dockershim filled with the io.kubernetes.* keys). containerd's CRI plugin uses the
-// io.kubernetes.cri.* keys, cri-o and dockershim the io.kubernetes.{pod,container}.*
-// ones; whichever is present first wins.
-void applyKubernetesKeys(Container& c, const json& map) {
-    setIfEmpty(c.name, stringAt(map, "io.kubernetes.cri.container-name"));
-    setIfEmpty(c.name, stringAt(map, "io.kubernetes.container.name"));
-    setIfEmpty(c.k8sNamespace, stringAt(map, "io.kubernetes.cri.sandbox-namespace"));
-    setIfEmpty(c.k8sNamespace, stringAt(map, "io.kubernetes.pod.namespace"));
-    setIfEmpty(c.pod, stringAt(map, "io.kubernetes.cri.sandbox-name"));
-    setIfEmpty(c.pod, stringAt(map, "io.kubernetes.pod.name"));
-}
-
+// io.kubernetes.* labels are ordinary labels here: without dockershim (gone since
+// Kubernetes 1.24) docker runs no pods itself, and cri-dockerd's labels cannot be told
+// from the ones anyone allowed to run docker on the node can set.
 void readDocker(Container& c, const RuntimeRoots& roots) {
     const json config =
         readJsonFile(fs::path(roots.dockerRoot) / "containers" / c.id / "config.v2.json");
-    std::string name = stringAt(config, "Name");
+    c.name = stringAt(config, "Name");
     // Docker stores the name as "/name", the form the legacy links API used.
-    if (name.starts_with('/')) name.erase(0, 1);
-    const json& labels = objectAt(objectAt(config, "Config"), "Labels");
-    // The Kubernetes container name is what selectors of pods mean by `name`, so it
-    // takes precedence over docker's generated "k8s_..." name.
-    applyKubernetesKeys(c, labels);
-    setIfEmpty(c.name, name);
-    for (const auto& [key, value] : labels.items()) {
+    if (c.name.starts_with('/')) c.name.erase(0, 1);
+    for (const auto& [key, value] : objectAt(objectAt(config, "Config"), "Labels").items()) {
         if (value.is_string()) c.labels[key] = value.get<std::string>();
     }
 }
 
-// The OCI bundle of a containerd task: state/io.containerd.runtime.v2.task/<ns>/<id>.
-// The namespace (k8s.io, moby, default...) is not known from the cgroup, so every one
-// is tried.
+// The OCI bundle of a containerd task: state/io.containerd.runtime.v2.task/<ns>/<id>, in
+// the k8s.io namespace only, where containerd's CRI plugin keeps every container it
+// creates. Tasks elsewhere (docker's moby, nerdctl's default) carry whatever annotations
+// their users gave (`docker run --annotation`); one in k8s.io can only be made through
+// containerd's socket, which is root on the node.
 void readContainerdBundle(Container& c, const RuntimeRoots& roots) {
-    const fs::path tasks = fs::path(roots.containerdState) / "io.containerd.runtime.v2.task";
-    std::error_code ec;
-    for (fs::directory_iterator it(tasks, ec), end; !ec && it != end; it.increment(ec)) {
-        const json config = readJsonFile(it->path() / c.id / "config.json");
-        if (config.is_object()) {
-            applyKubernetesKeys(c, objectAt(config, "annotations"));
-            return;
-        }
-    }
+    const json config =
+        readJsonFile(fs::path(roots.containerdState) / "io.containerd.runtime.v2.task" / "k8s.io" /
+                     c.id / "config.json");
+    applyKubernetesKeys(c, objectAt(config, "annotations"), kContainerdCri);
 }
 
 void readCrioBundle(Container& c, const RuntimeRoots& roots) {
     const json config = readJsonFile(fs::path(roots.crioStorage) / "overlay-containers" / c.id /
                                      "userdata" / "config.json");
-    applyKubernetesKeys(c, objectAt(config, "annotations"));
+    applyKubernetesKeys(c, objectAt(config, "annotations"), kCrio);
 }
 
 // containers/storage's index: [{"id": "...", "names": ["name", ...], ...}, ...].
-// Podman's name is the first of "names"; its bundle carries no name.
+// Podman's name is the first of "names". Its bundle is not read: `podman run
+// --annotation` (and `podman kube play`) write any annotation their user gives.
 void readPodmanName(Container& c, const RuntimeRoots& roots) {
     const json index =
         readJsonFile(fs::path(roots.crioStorage) / "overlay-containers" / "containers.json");
@@ -116,7 +121,7 @@ void readPodmanName(Container& c, const RuntimeRoots& roots) {
         auto names = entry.find("names");  // end() when entry is not an object
         if (names != entry.end() && names->is_array() && !names->empty() &&
             names->front().is_string()) {
-            setIfEmpty(c.name, names->front().get<std::string>());
+            c.name = names->front().get<std::string>();
         }
         return;
     }
@@ -136,8 +141,6 @@ void readContainerMetadata(Container& c, const RuntimeRoots& roots) {
         } else if (c.runtime == "cri-o") {
             readCrioBundle(c, roots);
         } else if (c.runtime == "podman") {
-            // Podman under `podman kube play` annotates its bundle like cri-o does.
-            readCrioBundle(c, roots);
             readPodmanName(c, roots);
         }
     } catch (const std::exception&) {

@@ -157,15 +157,25 @@ TEST_F(ContainerMetadataTest, DockerNameAndLabels) {
     EXPECT_EQ(c.pod, "");
 }
 
-TEST_F(ContainerMetadataTest, DockerWithKubernetesLabels) {
-    writeDocker(R"({"Name": "/k8s_api_api-7d9_prod_uid_0", "Config": {"Labels": {
-        "io.kubernetes.pod.namespace": "prod", "io.kubernetes.pod.name": "api-7d9",
+// Anyone who may `docker run --label io.kubernetes.pod.namespace=kube-system` would
+// otherwise be selected by policies written for that namespace (issue 16, item 7).
+TEST_F(ContainerMetadataTest, DockerKubernetesLabelsAreOnlyLabels) {
+    writeDocker(R"({"Name": "/k8s_api_api-7d9_kube-system_uid_0", "Config": {"Labels": {
+        "io.kubernetes.pod.namespace": "kube-system", "io.kubernetes.pod.name": "api-7d9",
         "io.kubernetes.container.name": "api"}}})");
     Container c = read("docker");
-    EXPECT_EQ(c.name, "api");
-    EXPECT_EQ(c.k8sNamespace, "prod");
-    EXPECT_EQ(c.pod, "api-7d9");
+    EXPECT_EQ(c.name, "k8s_api_api-7d9_kube-system_uid_0");
+    EXPECT_EQ(c.k8sNamespace, "");
+    EXPECT_EQ(c.pod, "");
+    EXPECT_EQ(c.labels.at("io.kubernetes.pod.namespace"), "kube-system");
     EXPECT_EQ(c.labels.at("io.kubernetes.pod.name"), "api-7d9");
+
+    Selector kubeSystem;
+    kubeSystem.namespace_ = "kube-system";
+    EXPECT_FALSE(selectorMatches(kubeSystem, c));
+    Selector byLabel;
+    byLabel.labels = {{"io.kubernetes.pod.namespace", "kube-system"}};
+    EXPECT_TRUE(selectorMatches(byLabel, c)) << "still an ordinary label";
 }
 
 TEST_F(ContainerMetadataTest, DockerNullLabels) {
@@ -193,32 +203,49 @@ TEST_F(ContainerMetadataTest, OversizedFileIsSkipped) {
     expectEmpty(read("docker"));
 }
 
-TEST_F(ContainerMetadataTest, ContainerdBundleInAnyNamespace) {
-    for (const std::string ns : {"k8s.io", "moby"}) {
+const char* const kCriAnnotations = R"({"ociVersion": "1.1.0", "annotations": {
+    "io.kubernetes.cri.container-type": "container",
+    "io.kubernetes.cri.container-name": "api",
+    "io.kubernetes.cri.sandbox-namespace": "prod",
+    "io.kubernetes.cri.sandbox-name": "api-7d9"}})";
+
+TEST_F(ContainerMetadataTest, ContainerdCriBundle) {
+    writeBundle("k8s.io", kCriAnnotations);
+    Container c = read("containerd");
+    EXPECT_EQ(c.name, "api");
+    EXPECT_EQ(c.k8sNamespace, "prod");
+    EXPECT_EQ(c.pod, "api-7d9");
+    EXPECT_TRUE(c.labels.empty()) << "labels come only from docker";
+}
+
+// Docker's tasks (moby) and nerdctl's (default) take `--annotation` from their users.
+TEST_F(ContainerMetadataTest, ContainerdBundlesOutsideK8sIoAreNotKubernetes) {
+    for (const std::string ns : {"moby", "default"}) {
         TempDir fresh;
         roots.containerdState = (fresh.path() / "containerd").string();
         fresh.write("containerd/io.containerd.runtime.v2.task/" + ns + "/" + kId + "/config.json",
-                    R"({"ociVersion": "1.1.0", "annotations": {
-              "io.kubernetes.cri.container-type": "container",
-              "io.kubernetes.cri.container-name": "api",
-              "io.kubernetes.cri.sandbox-namespace": "prod",
-              "io.kubernetes.cri.sandbox-name": "api-7d9"}})");
-        fresh.mkdirs("containerd/io.containerd.runtime.v2.task/default");
-        Container c = read("containerd");
-        EXPECT_EQ(c.name, "api") << ns;
-        EXPECT_EQ(c.k8sNamespace, "prod") << ns;
-        EXPECT_EQ(c.pod, "api-7d9") << ns;
-        EXPECT_TRUE(c.labels.empty()) << "labels come only from docker";
+                    kCriAnnotations);
+        expectEmpty(read("containerd"));
     }
+}
+
+// containerd passes pod annotations through to the bundle when configured to; the keys
+// cri-o writes could be such an annotation there, and the reverse.
+TEST_F(ContainerMetadataTest, EachRuntimeReadsOnlyTheKeysItsCriWrites) {
+    writeBundle("k8s.io", R"({"annotations": {"io.kubernetes.pod.namespace": "kube-system",
+        "io.kubernetes.pod.name": "coredns-5d78", "io.kubernetes.container.name": "coredns"}})");
+    expectEmpty(read("containerd"));
+    writeCrio(kCriAnnotations);
+    expectEmpty(read("cri-o"));
 }
 
 TEST_F(ContainerMetadataTest, ContainerdWithoutAnnotationsOrBundle) {
     expectEmpty(read("containerd"));
-    writeBundle("default", R"({"ociVersion": "1.1.0"})");
+    writeBundle("k8s.io", R"({"ociVersion": "1.1.0"})");
     expectEmpty(read("containerd"));
-    writeBundle("default", "{broken");
+    writeBundle("k8s.io", "{broken");
     expectEmpty(read("containerd"));
-    writeBundle("default", R"({"annotations": {"io.kubernetes.cri.container-name": 5}})");
+    writeBundle("k8s.io", R"({"annotations": {"io.kubernetes.cri.container-name": 5}})");
     expectEmpty(read("containerd"));
     expectEmpty(read("containerd", kId2));
 }
@@ -242,14 +269,18 @@ TEST_F(ContainerMetadataTest, CrioMissingOrMalformed) {
     expectEmpty(read("cri-o"));
 }
 
-TEST_F(ContainerMetadataTest, PodmanNameFromContainersIndex) {
-    writeCrio(R"({"annotations": {"io.container.manager": "libpod"}})");
+// `podman run --annotation` (and `podman kube play`) write any annotation into the bundle.
+TEST_F(ContainerMetadataTest, PodmanNameFromContainersIndexAndNoKubernetesIdentity) {
+    writeCrio(R"({"annotations": {"io.container.manager": "libpod",
+        "io.kubernetes.pod.namespace": "kube-system", "io.kubernetes.pod.name": "coredns-5d78",
+        "io.kubernetes.container.name": "coredns"}})");
     tmp.write("storage/overlay-containers/containers.json", R"([{"id": ")" + kId2 +
                                                                 R"(", "names": ["other"]},
                   {"id": ")" + kId + R"(", "names": ["web", "alias"], "layer": "x"}])");
     Container c = read("podman");
     EXPECT_EQ(c.name, "web");
     EXPECT_EQ(c.k8sNamespace, "");
+    EXPECT_EQ(c.pod, "");
     EXPECT_TRUE(c.labels.empty());
 }
 
