@@ -1,7 +1,8 @@
 // Container names, labels and Kubernetes identity from the runtimes' on-disk state
-// (docs/reference/state-and-lifecycle.md#containers). Everything here is best effort: a container
-// whose metadata is missing, unreadable or malformed is still enforced by id and runtime, so no
-// error escapes.
+// (docs/reference/state-and-lifecycle.md#containers). A container whose metadata is missing,
+// unreadable or malformed is still enforced by id and runtime, so no error escapes: why is kept in
+// metadataError, for `palisade containers`, the log and the metrics to say, since such a
+// container silently matches no selector of name, labels or Kubernetes identity.
 //
 // Labels come only from docker (Config.Labels). OCI bundles carry annotations, not
 // labels: containerd and cri-o do not copy the pod's labels into them, and podman
@@ -11,12 +12,15 @@
 // implementation wrote: the annotations of containerd's k8s.io bundles and of cri-o's.
 // Docker labels and podman annotations are whatever their users gave (`docker run --label
 // io.kubernetes.pod.namespace=kube-system`), so they never make a container a pod's.
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <stdexcept>
 
 #include "containers/container.h"
+#include "util/errno_text.h"
+#include "util/fd.h"
 
 namespace palisade {
 
@@ -29,16 +33,31 @@ using nlohmann::json;
 // is not worth the memory.
 constexpr std::uintmax_t kMaxMetadataBytes = 4 * 1024 * 1024;
 
-// The parsed file, or a discarded value when it is missing, too big or not JSON.
-json readJsonFile(const fs::path& path) {
+std::runtime_error unreadable(const fs::path& path, const std::string& why) {
+    return std::runtime_error(path.string() + ": " + why);
+}
+
+// The file parsed, when it is a JSON value of `kind` (object or array); otherwise throws
+// std::runtime_error naming the file and why.
+json readJsonFile(const fs::path& path, json::value_t kind) {
     std::error_code ec;
     const std::uintmax_t size = fs::file_size(path, ec);
-    if (ec || size > kMaxMetadataBytes) return json(json::value_t::discarded);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return json(json::value_t::discarded);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    if (ec) throw unreadable(path, ec.message());
+    if (size > kMaxMetadataBytes) throw unreadable(path, "over 4 MiB");
+    FilePtr file(std::fopen(path.c_str(), "rb"));
+    if (!file) throw unreadable(path, errnoText(errno));
+    // A file that changed size since it was measured fails to parse below, and is read
+    // again at the next rescan.
+    std::string text(size, '\0');
+    text.resize(std::fread(text.data(), 1, text.size(), file.get()));
+    if (std::ferror(file.get())) throw unreadable(path, errnoText(errno));
+    json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) throw unreadable(path, "not JSON");
+    if (parsed.type() != kind) {
+        throw unreadable(path,
+                         kind == json::value_t::object ? "not a JSON object" : "not a JSON array");
+    }
+    return parsed;
 }
 
 // obj[key] when obj is an object and the value a string; empty otherwise.
@@ -81,8 +100,8 @@ void applyKubernetesKeys(Container& c, const json& annotations, const Kubernetes
 // Kubernetes 1.24) docker runs no pods itself, and cri-dockerd's labels cannot be told
 // from the ones anyone allowed to run docker on the node can set.
 void readDocker(Container& c, const RuntimeRoots& roots) {
-    const json config =
-        readJsonFile(fs::path(roots.dockerRoot) / "containers" / c.id / "config.v2.json");
+    const json config = readJsonFile(
+        fs::path(roots.dockerRoot) / "containers" / c.id / "config.v2.json", json::value_t::object);
     c.name = stringAt(config, "Name");
     // Docker stores the name as "/name", the form the legacy links API used.
     if (c.name.starts_with('/')) c.name.erase(0, 1);
@@ -97,15 +116,16 @@ void readDocker(Container& c, const RuntimeRoots& roots) {
 // their users gave (`docker run --annotation`); one in k8s.io can only be made through
 // containerd's socket, which is root on the node.
 void readContainerdBundle(Container& c, const RuntimeRoots& roots) {
-    const json config =
-        readJsonFile(fs::path(roots.containerdState) / "io.containerd.runtime.v2.task" / "k8s.io" /
-                     c.id / "config.json");
+    const fs::path bundle =
+        fs::path(roots.containerdState) / "io.containerd.runtime.v2.task" / "k8s.io" / c.id;
+    const json config = readJsonFile(bundle / "config.json", json::value_t::object);
     applyKubernetesKeys(c, objectAt(config, "annotations"), kContainerdCri);
 }
 
 void readCrioBundle(Container& c, const RuntimeRoots& roots) {
-    const json config = readJsonFile(fs::path(roots.crioStorage) / "overlay-containers" / c.id /
-                                     "userdata" / "config.json");
+    const json config = readJsonFile(
+        fs::path(roots.crioStorage) / "overlay-containers" / c.id / "userdata" / "config.json",
+        json::value_t::object);
     applyKubernetesKeys(c, objectAt(config, "annotations"), kCrio);
 }
 
@@ -113,9 +133,8 @@ void readCrioBundle(Container& c, const RuntimeRoots& roots) {
 // Podman's name is the first of "names". Its bundle is not read: `podman run
 // --annotation` (and `podman kube play`) write any annotation their user gives.
 void readPodmanName(Container& c, const RuntimeRoots& roots) {
-    const json index =
-        readJsonFile(fs::path(roots.crioStorage) / "overlay-containers" / "containers.json");
-    if (!index.is_array()) return;
+    const fs::path path = fs::path(roots.crioStorage) / "overlay-containers" / "containers.json";
+    const json index = readJsonFile(path, json::value_t::array);
     for (const json& entry : index) {
         if (stringAt(entry, "id") != c.id) continue;
         auto names = entry.find("names");  // end() when entry is not an object
@@ -125,14 +144,14 @@ void readPodmanName(Container& c, const RuntimeRoots& roots) {
         }
         return;
     }
+    throw unreadable(path, "does not list the container");
 }
 
 }  // namespace
 
 void readContainerMetadata(Container& c, const RuntimeRoots& roots) {
-    // The readers check types before every access, but nlohmann can still throw
-    // (e.g. std::bad_alloc, invalid UTF-8 in a key on dump); metadata is never worth
-    // failing a scan for.
+    // Besides what the readers throw, nlohmann can (e.g. std::bad_alloc); metadata is
+    // never worth failing a scan for.
     try {
         if (c.runtime == "docker") {
             readDocker(c, roots);
@@ -143,8 +162,9 @@ void readContainerMetadata(Container& c, const RuntimeRoots& roots) {
         } else if (c.runtime == "podman") {
             readPodmanName(c, roots);
         }
-    } catch (const std::exception&) {
-        // Leave whatever was read; the container is still enforced by id and runtime.
+    } catch (const std::exception& e) {
+        // Whatever was read stays; the container is still enforced by id and runtime.
+        c.metadataError = e.what();
     }
 }
 
