@@ -21,6 +21,9 @@ struct Container {
     std::map<std::string, std::string> labels;
     std::string cgroupPath;  // absolute path of the container's cgroup directory
     uint64_t cgroupId = 0;   // inode number of that directory (the kernel's cgroup id)
+    // Why the runtime's metadata could not be read ("<file>: <reason>"); empty when it
+    // was. Such a container has no name, labels or Kubernetes identity to be selected by.
+    std::string metadataError;
 
     bool operator==(const Container&) const = default;
 };
@@ -42,8 +45,9 @@ struct RuntimeRoots {
     std::string crioStorage;
 };
 
-// Fills name, labels and Kubernetes identity from the runtime's on-disk state.
-// Missing or malformed metadata leaves the fields empty and never throws.
+// Fills name, labels and Kubernetes identity from the runtime's on-disk state. Never
+// throws: metadata that is missing, unreadable, over 4 MiB or not the JSON expected
+// leaves the fields empty and says why in metadataError.
 void readContainerMetadata(Container& c, const RuntimeRoots& roots);
 
 // The deepest container cgroup of docs/reference/state-and-lifecycle.md#containers is five levels

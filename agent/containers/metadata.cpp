@@ -1,17 +1,26 @@
 // Container names, labels and Kubernetes identity from the runtimes' on-disk state
-// (docs/reference/state-and-lifecycle.md#containers). Everything here is best effort: a container
-// whose metadata is missing, unreadable or malformed is still enforced by id and runtime, so no
-// error escapes.
+// (docs/reference/state-and-lifecycle.md#containers). A container whose metadata is missing,
+// unreadable or malformed is still enforced by id and runtime, so no error escapes: why is kept in
+// metadataError, for `palisade containers`, the log and the metrics to say, since such a
+// container silently matches no selector of name, labels or Kubernetes identity.
 //
 // Labels come only from docker (Config.Labels). OCI bundles carry annotations, not
 // labels: containerd and cri-o do not copy the pod's labels into them, and podman
 // keeps its labels in its own database, so there is nothing faithful to expose.
+//
+// Kubernetes identity (namespace, pod, container name) comes only from what a CRI
+// implementation wrote: the annotations of containerd's k8s.io bundles and of cri-o's.
+// Docker labels and podman annotations are whatever their users gave (`docker run --label
+// io.kubernetes.pod.namespace=kube-system`), so they never make a container a pod's.
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <stdexcept>
 
 #include "containers/container.h"
+#include "util/errno_text.h"
+#include "util/fd.h"
 
 namespace palisade {
 
@@ -24,16 +33,31 @@ using nlohmann::json;
 // is not worth the memory.
 constexpr std::uintmax_t kMaxMetadataBytes = 4 * 1024 * 1024;
 
-// The parsed file, or a discarded value when it is missing, too big or not JSON.
-json readJsonFile(const fs::path& path) {
+std::runtime_error unreadable(const fs::path& path, const std::string& why) {
+    return std::runtime_error(path.string() + ": " + why);
+}
+
+// The file parsed, when it is a JSON value of `kind` (object or array); otherwise throws
+// std::runtime_error naming the file and why.
+json readJsonFile(const fs::path& path, json::value_t kind) {
     std::error_code ec;
     const std::uintmax_t size = fs::file_size(path, ec);
-    if (ec || size > kMaxMetadataBytes) return json(json::value_t::discarded);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return json(json::value_t::discarded);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    if (ec) throw unreadable(path, ec.message());
+    if (size > kMaxMetadataBytes) throw unreadable(path, "over 4 MiB");
+    FilePtr file(std::fopen(path.c_str(), "rb"));
+    if (!file) throw unreadable(path, errnoText(errno));
+    // A file that changed size since it was measured fails to parse below, and is read
+    // again at the next rescan.
+    std::string text(size, '\0');
+    text.resize(std::fread(text.data(), 1, text.size(), file.get()));
+    if (std::ferror(file.get())) throw unreadable(path, errnoText(errno));
+    json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) throw unreadable(path, "not JSON");
+    if (parsed.type() != kind) {
+        throw unreadable(path,
+                         kind == json::value_t::object ? "not a JSON object" : "not a JSON array");
+    }
+    return parsed;
 }
 
 // obj[key] when obj is an object and the value a string; empty otherwise.
@@ -51,83 +75,83 @@ const json& objectAt(const json& obj, const char* key) {
     return it != obj.end() && it->is_object() ? *it : null;
 }
 
-void setIfEmpty(std::string& field, const std::string& value) {
-    if (field.empty()) field = value;
+// The annotations a CRI implementation writes into every bundle it creates, after any it
+// copies from the pod, so that a pod author cannot override them. Each runtime's own keys
+// only: the other runtime's could be a pod annotation passed through.
+struct KubernetesKeys {
+    const char* name;
+    const char* k8sNamespace;
+    const char* pod;
+};
+constexpr KubernetesKeys kContainerdCri{"io.kubernetes.cri.container-name",
+                                        "io.kubernetes.cri.sandbox-namespace",
+                                        "io.kubernetes.cri.sandbox-name"};
+// cri-o writes the container labels the kubelet gives it as annotations, last.
+constexpr KubernetesKeys kCrio{"io.kubernetes.container.name", "io.kubernetes.pod.namespace",
+                               "io.kubernetes.pod.name"};
+
+void applyKubernetesKeys(Container& c, const json& annotations, const KubernetesKeys& keys) {
+    c.name = stringAt(annotations, keys.name);
+    c.k8sNamespace = stringAt(annotations, keys.k8sNamespace);
+    c.pod = stringAt(annotations, keys.pod);
 }
 
-// Kubernetes identity from a string map: OCI annotations, or docker labels (which
-// dockershim filled with the io.kubernetes.* keys). containerd's CRI plugin uses the
-// io.kubernetes.cri.* keys, cri-o and dockershim the io.kubernetes.{pod,container}.*
-// ones; whichever is present first wins.
-void applyKubernetesKeys(Container& c, const json& map) {
-    setIfEmpty(c.name, stringAt(map, "io.kubernetes.cri.container-name"));
-    setIfEmpty(c.name, stringAt(map, "io.kubernetes.container.name"));
-    setIfEmpty(c.k8sNamespace, stringAt(map, "io.kubernetes.cri.sandbox-namespace"));
-    setIfEmpty(c.k8sNamespace, stringAt(map, "io.kubernetes.pod.namespace"));
-    setIfEmpty(c.pod, stringAt(map, "io.kubernetes.cri.sandbox-name"));
-    setIfEmpty(c.pod, stringAt(map, "io.kubernetes.pod.name"));
-}
-
+// io.kubernetes.* labels are ordinary labels here: without dockershim (gone since
+// Kubernetes 1.24) docker runs no pods itself, and cri-dockerd's labels cannot be told
+// from the ones anyone allowed to run docker on the node can set.
 void readDocker(Container& c, const RuntimeRoots& roots) {
-    const json config =
-        readJsonFile(fs::path(roots.dockerRoot) / "containers" / c.id / "config.v2.json");
-    std::string name = stringAt(config, "Name");
+    const json config = readJsonFile(
+        fs::path(roots.dockerRoot) / "containers" / c.id / "config.v2.json", json::value_t::object);
+    c.name = stringAt(config, "Name");
     // Docker stores the name as "/name", the form the legacy links API used.
-    if (name.starts_with('/')) name.erase(0, 1);
-    const json& labels = objectAt(objectAt(config, "Config"), "Labels");
-    // The Kubernetes container name is what selectors of pods mean by `name`, so it
-    // takes precedence over docker's generated "k8s_..." name.
-    applyKubernetesKeys(c, labels);
-    setIfEmpty(c.name, name);
-    for (const auto& [key, value] : labels.items()) {
+    if (c.name.starts_with('/')) c.name.erase(0, 1);
+    for (const auto& [key, value] : objectAt(objectAt(config, "Config"), "Labels").items()) {
         if (value.is_string()) c.labels[key] = value.get<std::string>();
     }
 }
 
-// The OCI bundle of a containerd task: state/io.containerd.runtime.v2.task/<ns>/<id>.
-// The namespace (k8s.io, moby, default...) is not known from the cgroup, so every one
-// is tried.
+// The OCI bundle of a containerd task: state/io.containerd.runtime.v2.task/<ns>/<id>, in
+// the k8s.io namespace only, where containerd's CRI plugin keeps every container it
+// creates. Tasks elsewhere (docker's moby, nerdctl's default) carry whatever annotations
+// their users gave (`docker run --annotation`); one in k8s.io can only be made through
+// containerd's socket, which is root on the node.
 void readContainerdBundle(Container& c, const RuntimeRoots& roots) {
-    const fs::path tasks = fs::path(roots.containerdState) / "io.containerd.runtime.v2.task";
-    std::error_code ec;
-    for (fs::directory_iterator it(tasks, ec), end; !ec && it != end; it.increment(ec)) {
-        const json config = readJsonFile(it->path() / c.id / "config.json");
-        if (config.is_object()) {
-            applyKubernetesKeys(c, objectAt(config, "annotations"));
-            return;
-        }
-    }
+    const fs::path bundle =
+        fs::path(roots.containerdState) / "io.containerd.runtime.v2.task" / "k8s.io" / c.id;
+    const json config = readJsonFile(bundle / "config.json", json::value_t::object);
+    applyKubernetesKeys(c, objectAt(config, "annotations"), kContainerdCri);
 }
 
 void readCrioBundle(Container& c, const RuntimeRoots& roots) {
-    const json config = readJsonFile(fs::path(roots.crioStorage) / "overlay-containers" / c.id /
-                                     "userdata" / "config.json");
-    applyKubernetesKeys(c, objectAt(config, "annotations"));
+    const json config = readJsonFile(
+        fs::path(roots.crioStorage) / "overlay-containers" / c.id / "userdata" / "config.json",
+        json::value_t::object);
+    applyKubernetesKeys(c, objectAt(config, "annotations"), kCrio);
 }
 
 // containers/storage's index: [{"id": "...", "names": ["name", ...], ...}, ...].
-// Podman's name is the first of "names"; its bundle carries no name.
+// Podman's name is the first of "names". Its bundle is not read: `podman run
+// --annotation` (and `podman kube play`) write any annotation their user gives.
 void readPodmanName(Container& c, const RuntimeRoots& roots) {
-    const json index =
-        readJsonFile(fs::path(roots.crioStorage) / "overlay-containers" / "containers.json");
-    if (!index.is_array()) return;
+    const fs::path path = fs::path(roots.crioStorage) / "overlay-containers" / "containers.json";
+    const json index = readJsonFile(path, json::value_t::array);
     for (const json& entry : index) {
         if (stringAt(entry, "id") != c.id) continue;
         auto names = entry.find("names");  // end() when entry is not an object
         if (names != entry.end() && names->is_array() && !names->empty() &&
             names->front().is_string()) {
-            setIfEmpty(c.name, names->front().get<std::string>());
+            c.name = names->front().get<std::string>();
         }
         return;
     }
+    throw unreadable(path, "does not list the container");
 }
 
 }  // namespace
 
 void readContainerMetadata(Container& c, const RuntimeRoots& roots) {
-    // The readers check types before every access, but nlohmann can still throw
-    // (e.g. std::bad_alloc, invalid UTF-8 in a key on dump); metadata is never worth
-    // failing a scan for.
+    // Besides what the readers throw, nlohmann can (e.g. std::bad_alloc); metadata is
+    // never worth failing a scan for.
     try {
         if (c.runtime == "docker") {
             readDocker(c, roots);
@@ -136,12 +160,11 @@ void readContainerMetadata(Container& c, const RuntimeRoots& roots) {
         } else if (c.runtime == "cri-o") {
             readCrioBundle(c, roots);
         } else if (c.runtime == "podman") {
-            // Podman under `podman kube play` annotates its bundle like cri-o does.
-            readCrioBundle(c, roots);
             readPodmanName(c, roots);
         }
-    } catch (const std::exception&) {
-        // Leave whatever was read; the container is still enforced by id and runtime.
+    } catch (const std::exception& e) {
+        // Whatever was read stays; the container is still enforced by id and runtime.
+        c.metadataError = e.what();
     }
 }
 

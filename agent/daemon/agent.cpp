@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <map>
@@ -169,6 +170,12 @@ InventoryDiff Agent::refreshContainers(bool rereadMetadata) {
 
 InventoryDiff Agent::takeScan(std::vector<Container> found) {
     InventoryDiff diff = inventory_.replace(std::move(found));
+    for (const auto& c : diff.metadataUnreadable) {
+        spdlog::warn(
+            "container {} ({}): its metadata cannot be read ({}): policies select it by id and "
+            "runtime only",
+            c.id.substr(0, 12), c.runtime, c.metadataError);
+    }
     for (const auto& c : diff.started) {
         events_.publish(events_.containerEvent("container-started", c));
     }
@@ -239,6 +246,8 @@ void Agent::refreshMetrics() {
     m.subscriberDrops = control_ ? control_->droppedForSlowSubscribers() : 0;
     m.containers = inventory_.containers().size();
     m.containersUnaddressed = addresses_.unreadable.size();
+    m.containersMetadataUnreadable = static_cast<uint64_t>(std::ranges::count_if(
+        inventory_.containers(), [](const Container& c) { return !c.metadataError.empty(); }));
     m.policies = store_.policies().size();
     m.generation = generations_->generation();
     m.reloadSeconds = &reloadSeconds_;

@@ -8,6 +8,9 @@ InventoryDiff ContainerInventory::replace(std::vector<Container> found) {
     for (size_t i = 0; i < found.size(); i++) byCgroup[found[i].cgroupId] = i;
     for (const auto& c : found) {
         const Container* before = find(c.cgroupId);
+        if (!c.metadataError.empty() && (!before || before->metadataError.empty())) {
+            diff.metadataUnreadable.push_back(c);
+        }
         if (!before) {
             diff.started.push_back(c);
         } else if (!(*before == c)) {

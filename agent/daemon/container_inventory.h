@@ -18,6 +18,9 @@ struct InventoryDiff {
     std::vector<Container> stopped;
     // A container present before and after has other metadata (name, labels...).
     bool metadataChanged = false;
+    // Containers whose metadata this scan could not read, and that were unknown or
+    // readable before: each is warned about once, not at every rescan.
+    std::vector<Container> metadataUnreadable;
 
     bool changed() const { return !started.empty() || !stopped.empty() || metadataChanged; }
 };

@@ -30,6 +30,7 @@ nlohmann::json containersJson(const StatusInputs& in) {
         if (auto e = in.addresses.unreadable.find(c.cgroupId); e != in.addresses.unreadable.end()) {
             entry["addressError"] = e->second;
         }
+        if (!c.metadataError.empty()) entry["metadataError"] = c.metadataError;
         out.push_back(std::move(entry));
     }
     return out;
@@ -164,6 +165,10 @@ std::string containersText(const nlohmann::json& containers) {
                  c["runtime"].get<std::string>().c_str(), policies.c_str(),
                  c["cgroup"].get<std::string>().c_str());
         out << line;
+        if (c.contains("metadataError")) {
+            out << "               metadata unreadable: " << c["metadataError"].get<std::string>()
+                << "\n";
+        }
     }
     return out.str();
 }

@@ -31,7 +31,8 @@ struct StatusInputs {
 
 nlohmann::json statusJson(const StatusInputs& in);
 // An array of {id, name, runtime, namespace, pod, cgroup, cgroupId, policies,
-// addresses, and addressError when they could not be read}.
+// addresses, addressError when they could not be read, and metadataError when the
+// runtime's metadata could not be}.
 nlohmann::json containersJson(const StatusInputs& in);
 
 std::string statusText(const nlohmann::json& status);

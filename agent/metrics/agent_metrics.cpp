@@ -43,6 +43,10 @@ std::string renderAgentMetrics(const AgentMetrics& m) {
                "Containers whose addresses could not be read: inter-container rules do not know "
                "them.");
     out.sample("palisade_containers_addresses_unreadable", {}, m.containersUnaddressed);
+    out.family("palisade_containers_metadata_unreadable", "gauge",
+               "Containers whose runtime metadata could not be read: selected by id and runtime "
+               "only.");
+    out.sample("palisade_containers_metadata_unreadable", {}, m.containersMetadataUnreadable);
     out.family("palisade_policies", "gauge", "Policies in force.");
     out.sample("palisade_policies", {}, m.policies);
     out.family("palisade_generation", "gauge", "The policy generation in force.");

@@ -20,7 +20,8 @@ struct AgentMetrics {
     uint64_t eventsSuppressed = 0;          // held back by events.rateLimit
     uint64_t subscriberDrops = 0;           // `events --follow` clients that fell behind
     uint64_t containers = 0;
-    uint64_t containersUnaddressed = 0;  // with a process, addresses unreadable
+    uint64_t containersUnaddressed = 0;         // with a process, addresses unreadable
+    uint64_t containersMetadataUnreadable = 0;  // runtime metadata unreadable
     uint64_t policies = 0;
     uint64_t generation = 0;
     const Histogram* reloadSeconds = nullptr;
@@ -28,7 +29,8 @@ struct AgentMetrics {
 
 // The page: palisade_verdicts_total{action,mechanism,verdict,reason},
 // palisade_events_{emitted,suppressed,dropped}_total, palisade_containers,
-// palisade_containers_addresses_unreadable, palisade_policies, palisade_generation,
+// palisade_containers_addresses_unreadable, palisade_containers_metadata_unreadable,
+// palisade_policies, palisade_generation,
 // palisade_reload_duration_seconds, palisade_bpf_prog_runs_total / _run_seconds_total,
 // palisade_bpf_stats_enabled.
 std::string renderAgentMetrics(const AgentMetrics& m);

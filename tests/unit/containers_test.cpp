@@ -138,13 +138,38 @@ class ContainerMetadataTest : public ::testing::Test {
     void writeCrio(const std::string& text) {
         tmp.write("storage/overlay-containers/" + kId + "/userdata/config.json", text);
     }
+    void writePodmanIndex(const std::string& text) {
+        tmp.write("storage/overlay-containers/containers.json", text);
+    }
+    std::string dockerFile() const {
+        return tmp / ("docker/containers/" + kId + "/config.v2.json");
+    }
+    std::string bundleFile(const std::string& id = kId) const {
+        return tmp / ("containerd/io.containerd.runtime.v2.task/k8s.io/" + id + "/config.json");
+    }
+    std::string crioFile() const {
+        return tmp / ("storage/overlay-containers/" + kId + "/userdata/config.json");
+    }
+    std::string podmanIndex() const { return tmp / "storage/overlay-containers/containers.json"; }
 };
 
-void expectEmpty(const Container& c) {
+void expectNoIdentity(const Container& c) {
     EXPECT_EQ(c.name, "");
     EXPECT_EQ(c.k8sNamespace, "");
     EXPECT_EQ(c.pod, "");
     EXPECT_TRUE(c.labels.empty());
+}
+
+// Read, but nothing in it to select by.
+void expectEmpty(const Container& c) {
+    expectNoIdentity(c);
+    EXPECT_EQ(c.metadataError, "");
+}
+
+// Not read, and reported: "<file>: <why>".
+void expectUnreadable(const Container& c, const std::string& error) {
+    expectNoIdentity(c);
+    EXPECT_EQ(c.metadataError, error);
 }
 
 TEST_F(ContainerMetadataTest, DockerNameAndLabels) {
@@ -155,17 +180,28 @@ TEST_F(ContainerMetadataTest, DockerNameAndLabels) {
     EXPECT_EQ(c.labels, (std::map<std::string, std::string>{{"app", "api"}, {"tier", "web"}}));
     EXPECT_EQ(c.k8sNamespace, "");
     EXPECT_EQ(c.pod, "");
+    EXPECT_EQ(c.metadataError, "");
 }
 
-TEST_F(ContainerMetadataTest, DockerWithKubernetesLabels) {
-    writeDocker(R"({"Name": "/k8s_api_api-7d9_prod_uid_0", "Config": {"Labels": {
-        "io.kubernetes.pod.namespace": "prod", "io.kubernetes.pod.name": "api-7d9",
+// Anyone who may `docker run --label io.kubernetes.pod.namespace=kube-system` would
+// otherwise be selected by policies written for that namespace (issue 16, item 7).
+TEST_F(ContainerMetadataTest, DockerKubernetesLabelsAreOnlyLabels) {
+    writeDocker(R"({"Name": "/k8s_api_api-7d9_kube-system_uid_0", "Config": {"Labels": {
+        "io.kubernetes.pod.namespace": "kube-system", "io.kubernetes.pod.name": "api-7d9",
         "io.kubernetes.container.name": "api"}}})");
     Container c = read("docker");
-    EXPECT_EQ(c.name, "api");
-    EXPECT_EQ(c.k8sNamespace, "prod");
-    EXPECT_EQ(c.pod, "api-7d9");
+    EXPECT_EQ(c.name, "k8s_api_api-7d9_kube-system_uid_0");
+    EXPECT_EQ(c.k8sNamespace, "");
+    EXPECT_EQ(c.pod, "");
+    EXPECT_EQ(c.labels.at("io.kubernetes.pod.namespace"), "kube-system");
     EXPECT_EQ(c.labels.at("io.kubernetes.pod.name"), "api-7d9");
+
+    Selector kubeSystem;
+    kubeSystem.namespace_ = "kube-system";
+    EXPECT_FALSE(selectorMatches(kubeSystem, c));
+    Selector byLabel;
+    byLabel.labels = {{"io.kubernetes.pod.namespace", "kube-system"}};
+    EXPECT_TRUE(selectorMatches(byLabel, c)) << "still an ordinary label";
 }
 
 TEST_F(ContainerMetadataTest, DockerNullLabels) {
@@ -175,52 +211,93 @@ TEST_F(ContainerMetadataTest, DockerNullLabels) {
     EXPECT_TRUE(c.labels.empty());
 }
 
-TEST_F(ContainerMetadataTest, DockerMissingMalformedOrWrongTypes) {
-    expectEmpty(read("docker"));
-    for (const char* text :
-         {"", "{", "not json", "[1,2]", "null", R"({"Name": 7})",
-          R"({"Name": "/x", "Config": "nope"})", R"({"Config": {"Labels": ["a"]}})"}) {
+// Issue 16: a container whose metadata cannot be read matches no selector of name,
+// labels or Kubernetes identity, and falls under defaults.unmatched; that must be said.
+TEST_F(ContainerMetadataTest, DockerMissingOrMalformedIsReported) {
+    expectUnreadable(read("docker"), dockerFile() + ": No such file or directory");
+    const std::pair<const char*, const char*> cases[] = {{"", "not JSON"},
+                                                         {"{", "not JSON"},
+                                                         {"not json", "not JSON"},
+                                                         {"[1,2]", "not a JSON object"},
+                                                         {"null", "not a JSON object"}};
+    for (const auto& [text, why] : cases) {
+        writeDocker(text);
+        expectUnreadable(read("docker"), dockerFile() + ": " + why);
+    }
+}
+
+// Fields of another type than docker writes are left out; the file itself was read.
+TEST_F(ContainerMetadataTest, DockerWrongTypesAreLeftOut) {
+    for (const char* text : {R"({"Name": 7})", R"({"Name": "/x", "Config": "nope"})",
+                             R"({"Config": {"Labels": ["a"]}})"}) {
         writeDocker(text);
         Container c = read("docker");
         EXPECT_TRUE(c.labels.empty()) << text;
         EXPECT_EQ(c.k8sNamespace, "") << text;
+        EXPECT_EQ(c.metadataError, "") << text;
     }
 }
 
-TEST_F(ContainerMetadataTest, OversizedFileIsSkipped) {
+TEST_F(ContainerMetadataTest, OversizedFileIsReported) {
     std::string big = R"({"Name": "/big", "Pad": ")" + std::string(4 * 1024 * 1024, 'x') + "\"}";
     writeDocker(big);
-    expectEmpty(read("docker"));
+    expectUnreadable(read("docker"), dockerFile() + ": over 4 MiB");
 }
 
-TEST_F(ContainerMetadataTest, ContainerdBundleInAnyNamespace) {
-    for (const std::string ns : {"k8s.io", "moby"}) {
+// Whatever the cause (a directory here, so that it holds when the tests run as root too).
+TEST_F(ContainerMetadataTest, UnreadableFileIsReported) {
+    tmp.mkdirs("docker/containers/" + kId + "/config.v2.json");
+    expectUnreadable(read("docker"), dockerFile() + ": Is a directory");
+}
+
+const char* const kCriAnnotations = R"({"ociVersion": "1.1.0", "annotations": {
+    "io.kubernetes.cri.container-type": "container",
+    "io.kubernetes.cri.container-name": "api",
+    "io.kubernetes.cri.sandbox-namespace": "prod",
+    "io.kubernetes.cri.sandbox-name": "api-7d9"}})";
+
+TEST_F(ContainerMetadataTest, ContainerdCriBundle) {
+    writeBundle("k8s.io", kCriAnnotations);
+    Container c = read("containerd");
+    EXPECT_EQ(c.name, "api");
+    EXPECT_EQ(c.k8sNamespace, "prod");
+    EXPECT_EQ(c.pod, "api-7d9");
+    EXPECT_TRUE(c.labels.empty()) << "labels come only from docker";
+    EXPECT_EQ(c.metadataError, "");
+}
+
+// Docker's tasks (moby) and nerdctl's (default) take `--annotation` from their users.
+TEST_F(ContainerMetadataTest, ContainerdBundlesOutsideK8sIoAreNotKubernetes) {
+    for (const std::string ns : {"moby", "default"}) {
         TempDir fresh;
         roots.containerdState = (fresh.path() / "containerd").string();
         fresh.write("containerd/io.containerd.runtime.v2.task/" + ns + "/" + kId + "/config.json",
-                    R"({"ociVersion": "1.1.0", "annotations": {
-              "io.kubernetes.cri.container-type": "container",
-              "io.kubernetes.cri.container-name": "api",
-              "io.kubernetes.cri.sandbox-namespace": "prod",
-              "io.kubernetes.cri.sandbox-name": "api-7d9"}})");
-        fresh.mkdirs("containerd/io.containerd.runtime.v2.task/default");
-        Container c = read("containerd");
-        EXPECT_EQ(c.name, "api") << ns;
-        EXPECT_EQ(c.k8sNamespace, "prod") << ns;
-        EXPECT_EQ(c.pod, "api-7d9") << ns;
-        EXPECT_TRUE(c.labels.empty()) << "labels come only from docker";
+                    kCriAnnotations);
+        expectUnreadable(read("containerd"),
+                         fresh / ("containerd/io.containerd.runtime.v2.task/k8s.io/" + kId +
+                                  "/config.json: No such file or directory"));
     }
 }
 
+// containerd passes pod annotations through to the bundle when configured to; the keys
+// cri-o writes could be such an annotation there, and the reverse.
+TEST_F(ContainerMetadataTest, EachRuntimeReadsOnlyTheKeysItsCriWrites) {
+    writeBundle("k8s.io", R"({"annotations": {"io.kubernetes.pod.namespace": "kube-system",
+        "io.kubernetes.pod.name": "coredns-5d78", "io.kubernetes.container.name": "coredns"}})");
+    expectEmpty(read("containerd"));
+    writeCrio(kCriAnnotations);
+    expectEmpty(read("cri-o"));
+}
+
 TEST_F(ContainerMetadataTest, ContainerdWithoutAnnotationsOrBundle) {
+    expectUnreadable(read("containerd"), bundleFile() + ": No such file or directory");
+    writeBundle("k8s.io", R"({"ociVersion": "1.1.0"})");
     expectEmpty(read("containerd"));
-    writeBundle("default", R"({"ociVersion": "1.1.0"})");
+    writeBundle("k8s.io", "{broken");
+    expectUnreadable(read("containerd"), bundleFile() + ": not JSON");
+    writeBundle("k8s.io", R"({"annotations": {"io.kubernetes.cri.container-name": 5}})");
     expectEmpty(read("containerd"));
-    writeBundle("default", "{broken");
-    expectEmpty(read("containerd"));
-    writeBundle("default", R"({"annotations": {"io.kubernetes.cri.container-name": 5}})");
-    expectEmpty(read("containerd"));
-    expectEmpty(read("containerd", kId2));
+    expectUnreadable(read("containerd", kId2), bundleFile(kId2) + ": No such file or directory");
 }
 
 TEST_F(ContainerMetadataTest, Crio) {
@@ -232,39 +309,50 @@ TEST_F(ContainerMetadataTest, Crio) {
     EXPECT_EQ(c.k8sNamespace, "kube-system");
     EXPECT_EQ(c.pod, "coredns-5d78");
     EXPECT_TRUE(c.labels.empty());
+    EXPECT_EQ(c.metadataError, "");
 }
 
 TEST_F(ContainerMetadataTest, CrioMissingOrMalformed) {
-    expectEmpty(read("cri-o"));
+    expectUnreadable(read("cri-o"), crioFile() + ": No such file or directory");
     writeCrio("]");
-    expectEmpty(read("cri-o"));
+    expectUnreadable(read("cri-o"), crioFile() + ": not JSON");
     writeCrio(R"({"annotations": []})");
     expectEmpty(read("cri-o"));
 }
 
-TEST_F(ContainerMetadataTest, PodmanNameFromContainersIndex) {
-    writeCrio(R"({"annotations": {"io.container.manager": "libpod"}})");
-    tmp.write("storage/overlay-containers/containers.json", R"([{"id": ")" + kId2 +
-                                                                R"(", "names": ["other"]},
-                  {"id": ")" + kId + R"(", "names": ["web", "alias"], "layer": "x"}])");
+// `podman run --annotation` (and `podman kube play`) write any annotation into the bundle.
+TEST_F(ContainerMetadataTest, PodmanNameFromContainersIndexAndNoKubernetesIdentity) {
+    writeCrio(R"({"annotations": {"io.container.manager": "libpod",
+        "io.kubernetes.pod.namespace": "kube-system", "io.kubernetes.pod.name": "coredns-5d78",
+        "io.kubernetes.container.name": "coredns"}})");
+    writePodmanIndex(R"([{"id": ")" + kId2 + R"(", "names": ["other"]},
+                  {"id": ")" +
+                     kId + R"(", "names": ["web", "alias"], "layer": "x"}])");
     Container c = read("podman");
     EXPECT_EQ(c.name, "web");
     EXPECT_EQ(c.k8sNamespace, "");
+    EXPECT_EQ(c.pod, "");
     EXPECT_TRUE(c.labels.empty());
+    EXPECT_EQ(c.metadataError, "");
 }
 
-TEST_F(ContainerMetadataTest, PodmanTolerant) {
-    expectEmpty(read("podman"));
-    for (const char* index :
-         {"{}", "[", R"([1, null, {"id": 4}])", R"([{"id": "3f2a"}, {"names": ["x"]}])"}) {
-        tmp.write("storage/overlay-containers/containers.json", index);
-        expectEmpty(read("podman"));
+TEST_F(ContainerMetadataTest, PodmanIndexMissingMalformedOrWithoutTheContainer) {
+    expectUnreadable(read("podman"), podmanIndex() + ": No such file or directory");
+    const std::pair<const char*, const char*> cases[] = {
+        {"{}", "not a JSON array"},
+        {"[", "not JSON"},
+        {R"([1, null, {"id": 4}])", "does not list the container"},
+        {R"([{"id": "3f2a"}, {"names": ["x"]}])", "does not list the container"}};
+    for (const auto& [index, why] : cases) {
+        writePodmanIndex(index);
+        expectUnreadable(read("podman"), podmanIndex() + ": " + why);
     }
-    tmp.write("storage/overlay-containers/containers.json",
-              R"([{"id": ")" + kId + R"(", "names": []}])");
+}
+
+TEST_F(ContainerMetadataTest, PodmanNamesOfAnotherTypeAreLeftOut) {
+    writePodmanIndex(R"([{"id": ")" + kId + R"(", "names": []}])");
     expectEmpty(read("podman"));
-    tmp.write("storage/overlay-containers/containers.json",
-              R"([{"id": ")" + kId + R"(", "names": "web"}])");
+    writePodmanIndex(R"([{"id": ")" + kId + R"(", "names": "web"}])");
     expectEmpty(read("podman"));
 }
 
@@ -307,6 +395,9 @@ TEST(ContainerScanTest, FindsEveryFormAndSkipsTheRest) {
     EXPECT_EQ(found[0].id, kId2);
     EXPECT_EQ(found[0].cgroupPath, podDir.string());
     EXPECT_EQ(found[0].cgroupId, inodeOf(podDir));
+    EXPECT_EQ(found[0].metadataError, roots.containerdState +
+                                          "/io.containerd.runtime.v2.task/k8s.io/" + kId2 +
+                                          "/config.json: No such file or directory");
 
     EXPECT_EQ(found[1].runtime, "docker");
     EXPECT_EQ(found[1].id, kId);
@@ -314,6 +405,7 @@ TEST(ContainerScanTest, FindsEveryFormAndSkipsTheRest) {
     EXPECT_EQ(found[1].labels.at("app"), "api");
     EXPECT_EQ(found[1].cgroupPath, dockerDir.string());
     EXPECT_EQ(found[1].cgroupId, inodeOf(dockerDir));
+    EXPECT_EQ(found[1].metadataError, "");
 
     EXPECT_EQ(found[2].runtime, "podman");
     EXPECT_EQ(found[2].cgroupPath, podmanDir.string());

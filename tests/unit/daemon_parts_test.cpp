@@ -59,6 +59,27 @@ TEST(ContainerInventory, MetadataChangeIsSeenBesideArrivals) {
     EXPECT_TRUE(diff.metadataChanged) << "a's new name must reach its selection";
 }
 
+// The agent warns about each container in metadataUnreadable: once, not at every rescan.
+TEST(ContainerInventory, UnreadableMetadataIsReportedOncePerContainer) {
+    ContainerInventory inv;
+    Container broken = container("", 1);
+    broken.metadataError = "/var/lib/docker/containers/b/config.v2.json: not JSON";
+    auto first = inv.replace({broken, container("b", 2)});
+    ASSERT_EQ(first.metadataUnreadable.size(), 1u);
+    EXPECT_EQ(first.metadataUnreadable[0].cgroupId, 1u);
+    EXPECT_EQ(first.metadataUnreadable[0].metadataError, broken.metadataError);
+
+    EXPECT_TRUE(inv.replace({broken, container("b", 2)}).metadataUnreadable.empty());
+
+    auto repaired = inv.replace({container("a", 1), container("b", 2)});
+    EXPECT_TRUE(repaired.metadataUnreadable.empty());
+    EXPECT_TRUE(repaired.metadataChanged) << "its name must reach its selection";
+
+    auto brokenAgain = inv.replace({broken, container("b", 2)});
+    ASSERT_EQ(brokenAgain.metadataUnreadable.size(), 1u);
+    EXPECT_TRUE(brokenAgain.metadataChanged);
+}
+
 TEST(ContainerInventory, FindsByCgroupId) {
     ContainerInventory inv;
     inv.replace({container("a", 1), container("b", 2)});

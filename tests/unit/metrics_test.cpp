@@ -143,6 +143,7 @@ TEST(AgentMetrics, VerdictsByActionMechanismVerdictAndReason) {
     m.eventsSuppressed = 5;
     m.subscriberDrops = 3;
     m.containers = 4;
+    m.containersMetadataUnreadable = 1;
     m.policies = 2;
     m.generation = 6;
     Histogram reload({0.1});
@@ -162,6 +163,7 @@ TEST(AgentMetrics, VerdictsByActionMechanismVerdictAndReason) {
     EXPECT_THAT(page, HasSubstr("palisade_events_dropped_total{where=\"ringbuf\"} 2\n"));
     EXPECT_THAT(page, HasSubstr("palisade_events_dropped_total{where=\"subscriber\"} 3\n"));
     EXPECT_THAT(page, HasSubstr("palisade_containers 4\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_containers_metadata_unreadable 1\n"));
     EXPECT_THAT(page, HasSubstr("palisade_policies 2\n"));
     EXPECT_THAT(page, HasSubstr("palisade_generation 6\n"));
     EXPECT_THAT(page, HasSubstr("palisade_reload_duration_seconds_bucket{le=\"0.1\"} 1\n"));

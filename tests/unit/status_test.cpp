@@ -1,5 +1,5 @@
 // daemon/status.h: what `palisade status` and `palisade containers` say about
-// containers whose addresses could not be read (a loud fallback, never silence).
+// containers whose addresses or metadata could not be read (loud, never silence).
 #include "daemon/status.h"
 
 #include <gtest/gtest.h>
@@ -40,6 +40,36 @@ TEST(Status, UnreadableAddressesAreAFallbackAndPerContainer) {
 
     addresses.unreadable.clear();
     EXPECT_FALSE(statusJson(in)["fallbacks"].contains("interContainer"));
+}
+
+TEST(Status, UnreadableMetadataIsPerContainer) {
+    const Config config;
+    const std::string root = "/sys/fs/cgroup";
+    const nlohmann::json features = nlohmann::json::object();
+    const std::map<std::string, PolicyFile> files;
+    std::vector<Container> containers(2);
+    containers[0].id = std::string(64, 'a');
+    containers[0].name = "api";
+    containers[1].id = std::string(64, 'b');
+    containers[1].metadataError = "/var/lib/docker/containers/bbbb/config.v2.json: over 4 MiB";
+    for (uint64_t i = 0; i < 2; i++) {
+        containers[i].runtime = "docker";
+        containers[i].cgroupPath = root + "/system.slice/docker-" + containers[i].id + ".scope";
+        containers[i].cgroupId = 7 + i;
+    }
+    const LearnedAddresses addresses;
+    const StatusInputs in{config, root, features, 1, {}, {}, files, containers, {}, 0, addresses};
+
+    const nlohmann::json list = containersJson(in);
+    EXPECT_FALSE(list[0].contains("metadataError"));
+    EXPECT_EQ(list[1]["metadataError"], containers[1].metadataError);
+
+    const std::string text = containersText(list);
+    EXPECT_NE(text.find("\n               metadata unreadable: "
+                        "/var/lib/docker/containers/bbbb/config.v2.json: over 4 MiB\n"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("metadata unreadable"), text.rfind("metadata unreadable")) << text;
 }
 
 }  // namespace
