@@ -48,6 +48,9 @@ struct Config {
     struct Signing {
         std::vector<std::string> publicKeys;
         bool required = false;
+        // With `required`: the versions accepted and a copy of each file in
+        // force (daemon/signed_record.h), on disk so that they outlive a reboot.
+        std::string recordDir = "/var/lib/palisade/signing";
     } signing;
 
     Config();

@@ -192,7 +192,8 @@ void readMetrics(Reader& r, const Field& f, Config::Metrics& metrics) {
 void readSigning(Reader& r, const Field& f, Config::Signing& signing) {
     if (!r.isMap(f)) return;
     MapView m(r, f);
-    m.allowOnly({"publicKeys", "required"});
+    m.allowOnly({"publicKeys", "required", "recordDir"});
+    if (auto dir = m.get("recordDir")) readPath(r, *dir, signing.recordDir);
     if (auto keys = m.get("publicKeys"); keys && r.isList(*keys)) {
         for (const Field& item : r.items(*keys)) {
             std::string path;

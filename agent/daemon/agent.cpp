@@ -289,6 +289,13 @@ void Agent::start() {
         verifier_ =
             std::make_unique<PolicyVerifier>(config_.signing.publicKeys, config_.signing.required);
     }
+    if (config_.signing.required) {
+        // Before the directory is read: what was in force before the stop is
+        // what a file found rolled back or deleted is judged against.
+        const Diagnostics left = store_.useRecord(SignedRecord(config_.signing.recordDir),
+                                                  config_.policyDir, *verifier_);
+        for (const auto& d : left) spdlog::warn("signing.recordDir: left out: {}", d.str());
+    }
     Features features(std::make_unique<KernelProbe>());
     for (Feature f : kAllFeatures) features_[featureName(f)] = features.has(f);
     // Every kernel interface is checked before anything

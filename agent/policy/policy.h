@@ -75,11 +75,23 @@ enum class ExecAction { Allow, Flag, Deny };
 
 struct Policy {
     std::string name;
+    // metadata.version, 0 when not given. With signing.required an older version
+    // than the one accepted before is refused (docs/signing.md#versions).
+    uint64_t version = 0;
     Selector selector;
     Mode mode = Mode::Enforce;
     std::vector<EgressRule> egress;
     RawSockets rawSockets = RawSockets::Deny;
     ExecAction execSetuid = ExecAction::Flag;
+    SourceLocation where;  // the document's `metadata.name`
+};
+
+// A `kind: PolicyTombstone` document: the signed word that the policy of that
+// name is deleted, which signing.required asks for before a policy in force may
+// go (docs/signing.md#deleting-a-policy). It enforces nothing.
+struct Tombstone {
+    std::string name;
+    uint64_t version = 0;  // required, at least 1
     SourceLocation where;  // the document's `metadata.name`
 };
 

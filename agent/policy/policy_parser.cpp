@@ -254,39 +254,79 @@ bool isValidName(std::string_view name) {
            std::ranges::all_of(name, [&](char c) { return isAlnum(c) || c == '-'; });
 }
 
-void readMetadata(Reader& r, const Field& f, Policy& policy) {
-    if (!r.isMap(f)) return;
+// What `metadata` says of a policy or a tombstone.
+struct Metadata {
+    std::string name;
+    uint64_t version = 0;
+    SourceLocation where;
+};
+
+// `versionRequired`, for tombstones: one without a version could never be newer
+// than the policy it deletes.
+Metadata readMetadata(Reader& r, const Field& f, bool versionRequired) {
+    Metadata meta;
+    if (!r.isMap(f)) return meta;
     MapView m(r, f);
-    m.allowOnly({"name"});
+    m.allowOnly({"name", "version"});
+    if (auto version = versionRequired ? m.require("version") : m.get("version")) {
+        if (auto value = r.integer(*version); value && *value < 1) {
+            r.error(version->value,
+                    version->path + " must be a positive integer, not " + version->value.scalar());
+        } else if (value) {
+            meta.version = static_cast<uint64_t>(*value);
+        }
+    }
     auto name = m.require("name");
-    if (!name) return;
+    if (!name) return meta;
     auto text = r.string(*name);
-    if (!text) return;
+    if (!text) return meta;
     if (!isValidName(*text)) {
         r.error(name->value, "invalid policy name \"" + *text +
                                  "\": use 1-63 lowercase letters, digits and '-', starting and "
                                  "ending with a letter or digit");
-        return;
+        return meta;
     }
-    policy.name = *text;
-    policy.where = r.at(name->value);
+    meta.name = *text;
+    meta.where = r.at(name->value);
+    return meta;
 }
 
-Policy readDocument(Reader& r, const yaml::Node& document) {
-    Policy policy;
+enum class Kind { Policy, Tombstone };
+
+// Adds the document's policy or tombstone to `file`.
+void readDocument(Reader& r, const yaml::Node& document, PolicyFile& file) {
     if (!document.isMap()) {
         r.error(document, "a policy document must be a map, not " + yaml::describe(document));
-        return policy;
+        return;
     }
     MapView m(r, {document, document, ""});
-    m.allowOnly({"apiVersion", "kind", "metadata", "spec"});
     if (auto apiVersion = m.require("apiVersion")) {
         r.oneOf<int>(*apiVersion, {{"palisade.dev/v1", 0}});
     }
-    if (auto kind = m.require("kind")) r.oneOf<int>(*kind, {{"ContainerPolicy", 0}});
-    if (auto metadata = m.require("metadata")) readMetadata(r, *metadata, policy);
+    Kind kind = Kind::Policy;  // what the rest is read as when `kind` is wrong
+    if (auto k = m.require("kind")) {
+        kind = r.oneOf<Kind>(
+                    *k, {{"ContainerPolicy", Kind::Policy}, {"PolicyTombstone", Kind::Tombstone}})
+                   .value_or(kind);
+    }
+    const bool tombstone = kind == Kind::Tombstone;
+    if (tombstone) {
+        m.allowOnly({"apiVersion", "kind", "metadata"});
+    } else {
+        m.allowOnly({"apiVersion", "kind", "metadata", "spec"});
+    }
+    Metadata meta;
+    if (auto metadata = m.require("metadata")) meta = readMetadata(r, *metadata, tombstone);
+    if (tombstone) {
+        file.tombstones.push_back({meta.name, meta.version, meta.where});
+        return;
+    }
+    Policy policy;
+    policy.name = meta.name;
+    policy.version = meta.version;
+    policy.where = meta.where;
     if (auto spec = m.require("spec")) readSpec(r, *spec, policy);
-    return policy;
+    file.policies.push_back(std::move(policy));
 }
 
 const SourceLocation* find(const std::map<std::string, SourceLocation>& names,
@@ -295,23 +335,27 @@ const SourceLocation* find(const std::map<std::string, SourceLocation>& names,
     return found == names.end() ? nullptr : &found->second;
 }
 
-// Reports, at the later definition, every policy whose name `seen` or an
-// earlier policy of `policies` already has; adds the names to `seen` when
-// there is none, so that the first definition wins.
-Diagnostics duplicateNames(const std::vector<Policy>& policies,
-                           std::map<std::string, SourceLocation>& seen) {
+// Reports, at the later definition, every name (of a policy or a tombstone) of
+// `file` that `seen` or an earlier document of `file` already has; adds the
+// names to `seen` when there is none, so that the first definition wins.
+Diagnostics duplicateNames(const PolicyFile& file, std::map<std::string, SourceLocation>& seen) {
+    std::vector<std::pair<std::string, SourceLocation>> defined;
+    for (const Policy& policy : file.policies) defined.emplace_back(policy.name, policy.where);
+    for (const Tombstone& t : file.tombstones) defined.emplace_back(t.name, t.where);
+    std::ranges::sort(defined, {}, [](const auto& d) {
+        return std::pair(d.second.line, d.second.column);  // document order
+    });
     Diagnostics errors;
     std::map<std::string, SourceLocation> mine;
-    for (const Policy& policy : policies) {
-        if (policy.name.empty()) continue;
-        const SourceLocation* first = find(seen, policy.name);
-        if (!first) first = find(mine, policy.name);
+    for (const auto& [name, where] : defined) {
+        if (name.empty()) continue;
+        const SourceLocation* first = find(seen, name);
+        if (!first) first = find(mine, name);
         if (first) {
-            errors.push_back({policy.where, "duplicate policy name \"" + policy.name +
-                                                "\" (first defined at " + locationText(*first) +
-                                                ")"});
+            errors.push_back({where, "duplicate policy name \"" + name + "\" (first defined at " +
+                                         locationText(*first) + ")"});
         } else {
-            mine.emplace(policy.name, policy.where);
+            mine.emplace(name, where);
         }
     }
     if (errors.empty()) seen.merge(mine);
@@ -364,13 +408,16 @@ PolicyFile parsePolicyText(const std::string& text, const std::string& path) {
     file.sha256 = sha256Hex(text);
     Reader reader(path, file.errors);
     for (const yaml::Node& document : reader.loadAll(text)) {
-        if (!document.isNull()) file.policies.push_back(readDocument(reader, document));
+        if (!document.isNull()) readDocument(reader, document, file);
     }
     std::map<std::string, SourceLocation> seen;
-    Diagnostics duplicates = duplicateNames(file.policies, seen);
+    Diagnostics duplicates = duplicateNames(file, seen);
     file.errors.insert(file.errors.end(), duplicates.begin(), duplicates.end());
     reader.sortErrors();
-    if (!file.valid()) file.policies.clear();
+    if (!file.valid()) {
+        file.policies.clear();
+        file.tombstones.clear();
+    }
     return file;
 }
 
@@ -412,10 +459,11 @@ std::vector<PolicyFile> loadPolicyPaths(const std::vector<std::string>& paths, D
             if (auto it = known->find(path); it != known->end()) unchanged = &it->second;
         }
         PolicyFile file = parsePolicyFile(path, verifier, unchanged);
-        Diagnostics duplicates = duplicateNames(file.policies, seen);
+        Diagnostics duplicates = duplicateNames(file, seen);
         if (!duplicates.empty()) {
             file.errors.insert(file.errors.end(), duplicates.begin(), duplicates.end());
             file.policies.clear();
+            file.tombstones.clear();
         }
         files.push_back(std::move(file));
     }

@@ -11,11 +11,13 @@
 namespace palisade {
 
 // A policy file as read from disk: the policies it defines, or the problems
-// that make it invalid. A file with any problem contributes no policy.
+// that make it invalid. A file with any problem contributes no policy (and no
+// tombstone).
 struct PolicyFile {
     std::string path;
     std::string sha256;  // hex digest of the file's exact bytes
     std::vector<Policy> policies;
+    std::vector<Tombstone> tombstones;
     Diagnostics errors;
     bool valid() const { return errors.empty(); }
 };
@@ -35,7 +37,8 @@ PolicyFile parsePolicyFile(const std::string& path, const PolicyVerifier* verifi
 
 // Expands files and directories (a directory's *.yaml and *.yml files, sorted by
 // name, not recursive) and parses each. Also reports a policy name defined twice
-// across the set, at the second definition, and a path that does not exist.
+// across the set (by a policy or a tombstone), at the second definition, and a
+// path that does not exist.
 // `known`: valid files read before, by path, reused while their bytes are the same.
 std::vector<PolicyFile> loadPolicyPaths(const std::vector<std::string>& paths, Diagnostics& errors,
                                         const PolicyVerifier* verifier = nullptr,

@@ -31,8 +31,10 @@ constexpr const char* kOnlyB = "198.18.1.2";     // allowed by B only
 constexpr const char* kNone = "198.18.1.3";      // allowed by neither
 
 // A policy for client-1 allowing `hosts` on 443, plus `filler` /32s that no
-// traffic goes to (a bigger generation takes longer to write and retire).
-std::string policy(const std::string& name, const std::vector<std::string>& hosts, int filler = 0) {
+// traffic goes to (a bigger generation takes longer to write and retire), at
+// metadata.version `version` (0: none).
+std::string policy(const std::string& name, const std::vector<std::string>& hosts, int filler = 0,
+                   int version = 0) {
     std::string cidrs;
     for (const auto& h : hosts) cidrs += (cidrs.empty() ? "\"" : ", \"") + h + "/32\"";
     for (int i = 0; i < filler; i++) {
@@ -40,11 +42,17 @@ std::string policy(const std::string& name, const std::vector<std::string>& host
             ", \"198.19." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1) + "/32\"";
     }
     return "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: " + name +
+           (version ? ", version: " + std::to_string(version) : "") +
            "}\nspec:\n  selector: {name: client-1}\n  egress:\n    - toCIDR: [" + cidrs +
            "]\n      ports: [{port: 443, protocol: TCP}]\n";
 }
 
 void writeFile(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+
+std::string readFile(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 class Reload : public ::testing::Test {
   protected:
@@ -66,6 +74,11 @@ class Reload : public ::testing::Test {
     }
 
     fs::path policyDir() const { return fs::path(agent_->dir()) / "policies.d"; }
+    // signing.required with `keys`, the record in the agent's directory.
+    std::string requireSignatures(const KeyPair& keys) const {
+        return "signing:\n  publicKeys: [" + keys.publicPem +
+               "]\n  required: true\n  recordDir: " + agent_->dir() + "/record\n";
+    }
 
     // The generation of the newest policy-applied event (0 if none).
     uint64_t generation() {
@@ -196,7 +209,7 @@ TEST_F(Reload, BurstOfChangesIsCoalesced) {
 // configured key are in force; the CLI signs and verifies.
 TEST_F(Reload, OnlySignedPoliciesAreInForceWhenRequired) {
     const KeyPair keys = makeKeyPair(agent_->dir(), "ops");
-    agent_->extraConfig() = "signing:\n  publicKeys: [" + keys.publicPem + "]\n  required: true\n";
+    agent_->extraConfig() = requireSignatures(keys);
     const std::string a = (policyDir() / "a.yaml").string();
     agent_->writePolicy("a.yaml", policy("a", {kOnlyA}));
     RunResult signing = run({PALISADE_BINARY, "policy", "sign", "--key", keys.privatePem, a});
@@ -231,6 +244,69 @@ TEST_F(Reload, OnlySignedPoliciesAreInForceWhenRequired) {
               std::string::npos);
     EXPECT_EQ(client_->connectErrno(kNone, 443), EPERM);  // the last good a.yaml stays
     EXPECT_EQ(client_->connectErrno(kOnlyA, 443), 0);
+}
+
+// docs/signing.md#versions: with `required`, an older signed version of a file is refused, and a
+// signed file deleted stays in force until a signed tombstone takes its place; a rollback made
+// while the agent is stopped is refused when it starts (the record outlives it).
+TEST_F(Reload, SignedRollbacksAndDeletionsAreRefusedAcrossARestart) {
+    const KeyPair keys = makeKeyPair(agent_->dir(), "ops");
+    agent_->extraConfig() = requireSignatures(keys);
+    const fs::path a = policyDir() / "a.yaml";
+    const fs::path sig = a.string() + ".sig";
+    auto sign = [&](const std::string& yaml) {
+        writeFile(a, yaml);
+        RunResult signing =
+            run({PALISADE_BINARY, "policy", "sign", "--key", keys.privatePem, a.string()});
+        ASSERT_TRUE(signing.ok()) << signing.output;
+    };
+    auto rejected = [&](const std::string& why, size_t from) {
+        return !agent_
+                    ->waitForEvent(
+                        [&](const json& e) {
+                            return e["event"]["action"] == "policy-rejected" &&
+                                   e["palisade"]["error"].get<std::string>().find(why) !=
+                                       std::string::npos;
+                        },
+                        3s, from)
+                    .is_null();
+    };
+    // Version 1 allowed kOnlyB too, and whoever can write the directory kept it.
+    sign(policy("a", {kOnlyA, kOnlyB}, 0, 1));
+    const std::string oldText = readFile(a), oldSig = readFile(sig);
+    auto rollBack = [&] {
+        writeFile(sig, oldSig);
+        writeFile(a, oldText);
+    };
+    sign(policy("a", {kOnlyA}, 0, 2));
+    agent_->start();
+    EXPECT_EQ(client_->connectErrno(kOnlyB, 443), EPERM);
+
+    size_t before = agent_->events().size();
+    rollBack();
+    EXPECT_TRUE(rejected("rollback refused", before));
+    EXPECT_EQ(client_->connectErrno(kOnlyB, 443), EPERM);
+
+    before = agent_->events().size();
+    fs::remove(a);
+    fs::remove(sig);
+    EXPECT_TRUE(rejected("deleted without a signed tombstone", before));
+    EXPECT_EQ(client_->connectErrno(kNone, 443), EPERM) << "a is no longer enforced";
+    EXPECT_EQ(client_->connectErrno(kOnlyA, 443), 0);
+
+    agent_->stop();
+    rollBack();
+    before = agent_->events().size();
+    agent_->start();
+    EXPECT_TRUE(rejected("rollback refused", before));
+    EXPECT_EQ(client_->connectErrno(kOnlyB, 443), EPERM);
+    EXPECT_EQ(client_->connectErrno(kOnlyA, 443), 0);
+
+    // How the operator deletes it.
+    const uint64_t inForce = generation();
+    sign("apiVersion: palisade.dev/v1\nkind: PolicyTombstone\nmetadata: {name: a, version: 3}\n");
+    waitGeneration(inForce);
+    EXPECT_EQ(client_->connectErrno(kNone, 443), 0) << "client-1 is unmatched: audited, allowed";
 }
 
 // docs/reference/enforcement.md#reload: 100 reloads alternating two policies while the container

@@ -42,6 +42,7 @@ metrics:
 signing:
   publicKeys: []                    # Ed25519 PEM files; when `required`, unsigned or
   required: false                   # tampered policy files are rejected
+  recordDir: /var/lib/palisade/signing
 )";
 
 void expectDefaults(const Config& c) {
@@ -62,6 +63,7 @@ void expectDefaults(const Config& c) {
     EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
     EXPECT_THAT(c.signing.publicKeys, IsEmpty());
     EXPECT_FALSE(c.signing.required);
+    EXPECT_EQ(c.signing.recordDir, "/var/lib/palisade/signing");
 }
 
 TEST(Config, BuiltInDefaults) {
@@ -124,6 +126,7 @@ metrics: {listen: "[::1]:9100"}
 signing:
   publicKeys: [/etc/palisade/keys/a.pem, /etc/palisade/keys/b.pem]
   required: true
+  recordDir: /srv/palisade/record
 )",
                                "c.yaml", errors);
     ASSERT_THAT(problems(errors), IsEmpty());
@@ -147,6 +150,7 @@ signing:
     EXPECT_THAT(c.signing.publicKeys,
                 ElementsAre("/etc/palisade/keys/a.pem", "/etc/palisade/keys/b.pem"));
     EXPECT_TRUE(c.signing.required);
+    EXPECT_EQ(c.signing.recordDir, "/srv/palisade/record");
 }
 
 TEST(ConfigLoader, EmptySinkListTurnsSinksOff) {
@@ -380,6 +384,10 @@ INSTANTIATE_TEST_SUITE_P(
                         "signing:\n  required: true\n",
                         {"c.yaml:2:13: signing.required needs at least one key in "
                          "signing.publicKeys"}},
+        ConfigErrorCase{"RelativeRecordDir",
+                        "signing: {recordDir: signing}\n",
+                        {"c.yaml:1:22: signing.recordDir must be an absolute path, not "
+                         "\"signing\""}},
         ConfigErrorCase{"UnknownKey",
                         "signing: {publicKey: /k.pem}\n",
                         {"c.yaml:1:11: unknown key \"publicKey\" in signing (did you mean "

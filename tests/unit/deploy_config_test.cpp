@@ -24,8 +24,9 @@ TEST(DeployConfig, SystemdExampleLoadsAsInstalled) {
     Config c = loadConfigFile(kSource + "/deploy/etc/palisade/palisade.yaml", errors);
     ASSERT_THAT(problems(errors), IsEmpty());
     // The paths the unit makes writable or creates for the agent.
-    EXPECT_EQ(c.stateDir, "/sys/fs/bpf/palisade");              // ReadWritePaths=
-    EXPECT_EQ(c.controlSocket, "/run/palisade/palisade.sock");  // RuntimeDirectory=
+    EXPECT_EQ(c.stateDir, "/sys/fs/bpf/palisade");                // ReadWritePaths=
+    EXPECT_EQ(c.controlSocket, "/run/palisade/palisade.sock");    // RuntimeDirectory=
+    EXPECT_EQ(c.signing.recordDir, "/var/lib/palisade/signing");  // StateDirectory=
     EXPECT_EQ(c.policyDir, "/etc/palisade/policies.d");
     EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");  // IPAddressAllow=localhost
 }

@@ -91,7 +91,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "apiVersion: palisade.dev/v1\nkind: NetworkPolicy\nmetadata: {name: api}\n"
                   "spec:\n" +
                       kBody,
-                  {"p.yaml:2:7: kind must be ContainerPolicy, not \"NetworkPolicy\""}},
+                  {"p.yaml:2:7: kind must be ContainerPolicy or PolicyTombstone, not "
+                   "\"NetworkPolicy\""}},
         ErrorCase{"MissingMetadataAndSpec",
                   "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\n",
                   {"p.yaml:1:1: metadata is required", "p.yaml:1:1: spec is required"}},
@@ -106,7 +107,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata:\n  name: api\n"
                   "  namespace: prod\nspec:\n" +
                       kBody,
-                  {"p.yaml:5:3: unknown key \"namespace\" in metadata (expected name)"}},
+                  {"p.yaml:5:3: unknown key \"namespace\" in metadata (expected name or "
+                   "version)"}},
         ErrorCase{"UnknownTopLevelKey",
                   withSpec(kBody) + "status: {}\n",
                   {"p.yaml:7:1: unknown key \"status\" at the top level (expected apiVersion, "
@@ -117,6 +119,41 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"SpecIsAList",
                   withSpec("  - selector: {name: api}\n"),
                   {"p.yaml:6:3: spec must be a map, not a list"}}),
+    caseName);
+
+// metadata.version, docs/signing.md#versions.
+ErrorCase badVersion(const std::string& testName, const std::string& version,
+                     const std::string& error) {
+    return {testName,
+            "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata:\n  name: api\n"
+            "  version: " +
+                version + "\nspec:\n  selector: {name: api}\n",
+            {"p.yaml:5:12: " + error}};
+}
+
+const std::string kTombstoneHead = "apiVersion: palisade.dev/v1\nkind: PolicyTombstone\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Version, PolicyErrorTest,
+    testing::Values(
+        badVersion("Zero", "0", "metadata.version must be a positive integer, not 0"),
+        badVersion("Negative", "-3", "metadata.version must be a positive integer, not -3"),
+        badVersion("NotANumber", "v2", "metadata.version must be an integer, not \"v2\""),
+        badVersion("AFraction", "1.5", "metadata.version must be an integer, not \"1.5\""),
+        ErrorCase{"TombstoneWithoutVersion",
+                  kTombstoneHead + "metadata: {name: api}\n",
+                  {"p.yaml:3:11: metadata.version is required"}},
+        ErrorCase{"TombstoneWithoutName",
+                  kTombstoneHead + "metadata: {version: 2}\n",
+                  {"p.yaml:3:11: metadata.name is required"}},
+        ErrorCase{"TombstoneWithASpec",
+                  kTombstoneHead + "metadata: {name: api, version: 2}\nspec:\n" + kBody,
+                  {"p.yaml:4:1: unknown key \"spec\" at the top level (expected apiVersion, "
+                   "kind or metadata)"}},
+        ErrorCase{
+            "TombstoneAndPolicyOfOneName",
+            withSpec(kBody) + "---\n" + kTombstoneHead + "metadata: {name: api, version: 2}\n",
+            {"p.yaml:10:18: duplicate policy name \"api\" (first defined at p.yaml:4:9)"}}),
     caseName);
 
 ErrorCase badName(const std::string& testName, const std::string& name) {
@@ -416,6 +453,23 @@ TEST(PolicyParser, AppliesDefaults) {
     EXPECT_EQ(p.where.column, 9);
 }
 
+TEST(PolicyParser, ReadsVersionsAndTombstones) {
+    PolicyFile file = parsePolicyText(
+        "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: api, version: 7}\n"
+        "spec:\n" +
+            kBody + "---\n" + kTombstoneHead + "metadata:\n  name: web\n  version: 3\n",
+        "p.yaml");
+    ASSERT_THAT(problems(file.errors), IsEmpty());
+    ASSERT_EQ(file.policies.size(), 1u);
+    EXPECT_EQ(file.policies[0].version, 7u);
+    ASSERT_EQ(file.tombstones.size(), 1u);
+    EXPECT_EQ(file.tombstones[0].name, "web");
+    EXPECT_EQ(file.tombstones[0].version, 3u);
+    EXPECT_EQ(file.tombstones[0].where.line, 10);
+    EXPECT_EQ(parsePolicyText(withSpec(kBody), "p.yaml").policies[0].version, 0u)
+        << "no version: 0";
+}
+
 TEST(PolicyParser, ReadsEveryField) {
     const std::string text = withSpec(R"(  selector:
     name: "web-[0-9]*"
@@ -659,6 +713,21 @@ TEST_F(PolicyPathsTest, ReportsANameDefinedTwiceAtTheSecondDefinition) {
                 ElementsAre(second + ":11:9: duplicate policy name \"api\" (first defined at " +
                             first + ":4:9)"));
     EXPECT_THAT(names(files), ElementsAre("api"));
+}
+
+// A tombstone's name is taken like a policy's: one document per name across the set.
+TEST_F(PolicyPathsTest, ReportsATombstoneOfANameInForceAsADuplicate) {
+    const std::string first = write("a.yaml", policyNamed("api"));
+    const std::string second = write("b.yaml",
+                                     "apiVersion: palisade.dev/v1\nkind: PolicyTombstone\n"
+                                     "metadata: {name: api, version: 2}\n");
+    Diagnostics errors;
+    auto files = loadPolicyPaths({dir_.string()}, errors);
+    ASSERT_EQ(files.size(), 2u);
+    EXPECT_THAT(problems(files[1].errors),
+                ElementsAre(second + ":3:18: duplicate policy name \"api\" (first defined at " +
+                            first + ":4:9)"));
+    EXPECT_THAT(files[1].tombstones, IsEmpty());
 }
 
 TEST_F(PolicyPathsTest, ReadsAFileNamedTwiceOnce) {
