@@ -32,7 +32,7 @@ root=$(dirname "$here")
 build=$(cd "${1:-$root/build}" && pwd)
 cache=$here/cache
 kernel_pkg=${PALISADE_VM_KERNEL:-linux-image-cloud-amd64}
-boot_timeout=${PALISADE_VM_TIMEOUT:-600}
+boot_timeout=${PALISADE_VM_TIMEOUT:-1200}
 silence=${PALISADE_VM_SILENCE:-60}  # s without a byte from the guest: it hangs
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$here/lib.sh"
