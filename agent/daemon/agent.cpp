@@ -89,7 +89,7 @@ class Agent {
     void start();
     void loop(int sigfd);
     bool handleSignal(int sigfd);  // false: stop
-    bool refreshPolicies();
+    bool refreshPolicies(bool atStart = false);
     // Rescans the cgroup tree (re-reading metadata only when asked); an
     // incomplete scan changes nothing (and is retried on the next loop pass).
     InventoryDiff refreshContainers(bool rereadMetadata);
@@ -134,8 +134,18 @@ class Agent {
     std::string statusSent_;        // the last STATUS= text
 };
 
-bool Agent::refreshPolicies() {
-    auto outcome = store_.reload(config_.policyDir, verifier_.get());
+bool Agent::refreshPolicies(bool atStart) {
+    PolicyStore::Outcome outcome;
+    try {
+        outcome = store_.reload(config_.policyDir, verifier_.get());
+    } catch (const SignedRecordError& e) {
+        // The change is not recorded, so it is not in force: what is stays.
+        // At start there is nothing in force to keep: fatal.
+        if (atStart) throw;
+        spdlog::error("policy change not applied, the policies in force stay: {}", e.what());
+        events_.publish(events_.agentEvent("policy-rejected", {{"error", e.what()}}));
+        return false;
+    }
     for (const auto& d : outcome.errors) spdlog::warn("{}", d.str());
     for (const auto& file : outcome.rejected) {
         for (const auto& d : file.errors) {
@@ -313,7 +323,7 @@ void Agent::start() {
     // Watching starts before the first scan, so nothing created in between is missed.
     cgroupWatch_ = std::make_unique<CgroupWatch>(cgroupRoot_);
     policyWatch_ = std::make_unique<PolicyDirWatch>(config_.policyDir);
-    refreshPolicies();
+    refreshPolicies(/*atStart=*/true);
     // At start an incomplete scan is fatal: there is no inventory to keep, and
     // a generation without the containers it missed would replace the one an
     // earlier agent left in force. (Later, the inventory known stays.)

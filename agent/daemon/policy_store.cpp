@@ -196,7 +196,8 @@ void PolicyStore::confirmSigned(Changes& changes, const PolicyVerifier& verifier
         changes.gone.erase(refused->first);
     }
     // Recorded before it is in force: a record that cannot be written throws
-    // SignedRecordError, which stops the agent before anything in force changes.
+    // SignedRecordError before anything in force changes (the agent reports it
+    // and keeps the policies in force; at start it is fatal).
     bool raised = false;
     for (const auto& [path, file] : changes.changed) {
         record_->keep(copies.at(path));
