@@ -327,7 +327,7 @@ struct Container {
 
   private:
     friend class Sandbox;
-    Container(Sandbox& sandbox, int idx, const std::string& containerName);
+    Container(Sandbox& sandbox, int idx, const std::string& containerName, bool withCgroup);
     void stopServers();
 
     Sandbox& sandbox_;
@@ -365,6 +365,9 @@ class Sandbox {
     // Creates a container (see Container). Throws on failure, leaving nothing
     // of the half-made container behind. At most 200 per sandbox.
     Container& addContainer(const std::string& name);
+    // Its network alone (netns, veth, addresses, routes; cgroupPath empty), for
+    // a real container runtime to join (`--network ns:/run/netns/<netns>`).
+    Container& addNetwork(const std::string& name);
     Container& container(const std::string& name);  // throws if unknown
     const std::vector<std::unique_ptr<Container>>& containers() const { return containers_; }
     // Tears one container down now (servers, processes, veth, netns, cgroup).
@@ -384,6 +387,7 @@ class Sandbox {
 
   private:
     friend struct Container;
+    Container& add(const std::string& name, bool withCgroup);
     void step(const std::string& name);
     void track(const Server& server);
 

@@ -61,7 +61,7 @@ void stopAll(std::vector<std::weak_ptr<detail::ServerState>>& servers) {
 // ---------------------------------------------------------------------------
 // Container
 
-Container::Container(Sandbox& sandbox, int idx, const std::string& containerName)
+Container::Container(Sandbox& sandbox, int idx, const std::string& containerName, bool withCgroup)
     : sandbox_(sandbox) {
     name = containerName;
     index = idx;
@@ -69,11 +69,13 @@ Container::Container(Sandbox& sandbox, int idx, const std::string& containerName
                            std::to_string(sandbox.seq_));
     CgroupTree& tree = sandbox.tree_;
 
-    cgroupPath = tree.create("system.slice/docker-" + id + ".scope");
-    undo_.push([this] { sandbox_.tree_.remove(cgroupPath); });
-    cgroupRelative = tree.relativeToMount(cgroupPath);
-    cgroupId = cgroupIdOf(cgroupPath);
-    sandbox.step("container-cgroup");
+    if (withCgroup) {
+        cgroupPath = tree.create("system.slice/docker-" + id + ".scope");
+        undo_.push([this] { sandbox_.tree_.remove(cgroupPath); });
+        cgroupRelative = tree.relativeToMount(cgroupPath);
+        cgroupId = cgroupIdOf(cgroupPath);
+        sandbox.step("container-cgroup");
+    }
 
     ns_ = std::make_unique<NetNamespace>(std::to_string(sandbox.seq_) + "-c" + std::to_string(idx));
     netns = ns_->name();
@@ -196,13 +198,17 @@ std::vector<std::string> Sandbox::netnsNames() const {
     return out;
 }
 
-Container& Sandbox::addContainer(const std::string& name) {
+Container& Sandbox::addContainer(const std::string& name) { return add(name, true); }
+
+Container& Sandbox::addNetwork(const std::string& name) { return add(name, false); }
+
+Container& Sandbox::add(const std::string& name, bool withCgroup) {
     for (const auto& c : containers_)
         if (c->name == name) throw std::invalid_argument("addContainer: duplicate name " + name);
     if (nextIndex_ >= kMaxContainers)
         throw std::runtime_error("addContainer: at most " + std::to_string(kMaxContainers));
     const int idx = nextIndex_++;
-    containers_.push_back(std::unique_ptr<Container>(new Container(*this, idx, name)));
+    containers_.push_back(std::unique_ptr<Container>(new Container(*this, idx, name, withCgroup)));
     return *containers_.back();
 }
 

@@ -83,6 +83,9 @@ AgentProcess::AgentProcess(Sandbox& sandbox) : sandbox_(sandbox) {
     stateDir_ = "/sys/fs/bpf/palisade-test-" + std::to_string(getpid()) + "-" +
                 std::to_string(sandbox.sequence());
     configPath_ = dir_ + "/palisade.yaml";
+    dockerRoot_ = dir_ + "/docker";
+    containerdState_ = dir_ + "/containerd";
+    crioStorage_ = dir_ + "/crio";
     fs::create_directories(dir_ + "/policies.d");
 }
 
@@ -94,7 +97,7 @@ AgentProcess::~AgentProcess() {
 }
 
 void AgentProcess::describe(const Container& c) {
-    writeFile(fs::path(dir_) / "docker/containers" / c.id / "config.v2.json",
+    writeFile(fs::path(dockerRoot_) / "containers" / c.id / "config.v2.json",
               nlohmann::json{
                   {"ID", c.id}, {"Name", "/" + c.name}, {"Config", {{"Labels", {{"app", c.name}}}}}}
                   .dump());
@@ -110,9 +113,9 @@ void AgentProcess::start(std::chrono::milliseconds timeout) {
         << "policyDir: " << dir_ << "/policies.d\n"
         << "stateDir: " << stateDir_ << "\n"
         << "controlSocket: " << dir_ << "/palisade.sock\n"
-        << "runtimes:\n  dockerRoot: " << dir_ << "/docker\n"
-        << "  containerdState: " << dir_ << "/containerd\n"
-        << "  crioStorage: " << dir_ << "/crio\n"
+        << "runtimes:\n  dockerRoot: " << dockerRoot_ << "\n"
+        << "  containerdState: " << containerdState_ << "\n"
+        << "  crioStorage: " << crioStorage_ << "\n"
         << "events:\n  sinks:\n    - {type: file, path: " << dir_ << "/events.jsonl}\n"
         << (rateLimit_.empty() ? "" : "  rateLimit: " + rateLimit_ + "\n")
         << "metrics:\n  listen: \"" << metricsListen_ << "\"\n"

@@ -38,6 +38,11 @@ class AgentProcess {
     // default: off, so that agents of parallel test runs never fight for a port).
     std::string& rateLimit() { return rateLimit_; }
     std::string& metricsListen() { return metricsListen_; }
+    // runtimes.* of the configuration: by default directories of the agent's own
+    // (describe() writes there); tests/e2e points them at real runtimes' state.
+    std::string& dockerRoot() { return dockerRoot_; }
+    std::string& containerdState() { return containerdState_; }
+    std::string& crioStorage() { return crioStorage_; }
     Privileges& privileges() { return privileges_; }
 
     // Starts the agent and waits for its agent-ready event (fails the test if
@@ -71,6 +76,9 @@ class AgentProcess {
     std::string extraConfig_;
     std::string rateLimit_;
     std::string metricsListen_;
+    std::string dockerRoot_;
+    std::string containerdState_;
+    std::string crioStorage_;
     pid_t pid_ = -1;
     mutable std::vector<nlohmann::json> events_;  // parsed so far
     mutable std::streamoff eventsOffset_ = 0;     // bytes of the file parsed so far
