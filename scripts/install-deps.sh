@@ -13,6 +13,7 @@ packages=(
     python3-matplotlib linux-perf           # bench/: the plot, profiling
     qemu-system-x86 busybox-static kmod mmdebstrap   # vmtests/: guests with BPF LSM, with systemd
     libclang-rt-dev                         # scripts/fuzz.sh: libFuzzer and the sanitizers
+    docker.io containerd runc podman        # tests/e2e: the real runtimes (docs/runtimes/)
 )
 
 missing=()

@@ -1,0 +1,54 @@
+// The fixture of tests/e2e: a Sandbox (the cgroup tree the agent attaches to, and the
+// bridge netns that stands for the outside world), an image, the real `palisade run`
+// (AgentProcess) and whichever real runtime a test starts. Torn down in that order
+// reversed, also when a test fails half-way: runtimes (containers, images, daemons),
+// the agent (stop, `palisade cleanup`), the image, the sandbox.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "../integration/agent_process.h"
+#include "harness.h"
+#include "runtimes.h"
+
+namespace palisade::test {
+
+class E2E : public ::testing::Test {
+  protected:
+    void SetUp() override;
+    void TearDown() override;
+
+    // `palisade containers --json` of the running agent.
+    nlohmann::json containers() const;
+    // The agent's entry for `id`, once it has one whose policies are `policies` (polled
+    // for up to 10 s); the last entry seen (or null) otherwise, for the test to report.
+    nlohmann::json waitForContainer(const std::string& id, const nlohmann::json& policies) const;
+    // The same, once its entry also lists the address `ip` (learned from its netns).
+    nlohmann::json waitForContainer(const std::string& id, const nlohmann::json& policies,
+                                    const std::string& ip) const;
+    // Polls until the agent no longer lists `id` (true) or 10 s pass.
+    bool waitUntilForgotten(const std::string& id) const;
+    // A kernel event of `action` for container `id` among those from the `from`-th on.
+    nlohmann::json waitForKernelEvent(const std::string& action, const std::string& id,
+                                      size_t from = 0) const;
+
+    std::unique_ptr<Sandbox> sandbox_;
+    std::unique_ptr<AgentProcess> agent_;
+    std::unique_ptr<BusyboxImage> image_;
+    std::unique_ptr<Dockerd> docker_;
+    std::unique_ptr<Containerd> containerd_;
+    std::unique_ptr<Podman> podman_;
+
+  private:
+    std::string imageDir_;
+};
+
+// The first word of a command's output ("ok", "EPERM", ...).
+std::string firstWord(const std::string& text);
+
+}  // namespace palisade::test

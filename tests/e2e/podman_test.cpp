@@ -1,0 +1,113 @@
+// palisade against real podman (Debian's, with runc and the cgroupfs manager), with
+// storage of the test's own (runtimes.h): containers found with their name and labels,
+// selected by them and enforced, also from their first instruction.
+#include <nlohmann/json.hpp>
+
+#include "e2e.h"
+
+namespace palisade::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kWebPolicy = R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: web}
+spec:
+  selector: {name: "web*"}
+  mode: enforce
+  egress:
+    - toCIDR: ["198.18.0.1/32"]
+      ports: [{port: 8080, protocol: TCP}]
+)";
+
+class E2ePodman : public E2E {
+  protected:
+    void SetUp() override {
+        E2E::SetUp();
+        if (IsSkipped() || HasFatalFailure()) return;
+        podman_ = std::make_unique<Podman>(*sandbox_, *image_);
+        agent_->crioStorage() = podman_->graphRoot();
+        server_ = std::make_unique<Server>(sandbox_->listenOnBridge(8080));
+    }
+    void TearDown() override {
+        server_.reset();
+        E2E::TearDown();
+    }
+    // `podman run` of the image in the tree and the network `net`, with `options`.
+    RunResult run(const std::string& net, const std::vector<std::string>& options,
+                  const std::vector<std::string>& command) {
+        std::vector<std::string> args{"run"};
+        for (const std::string& o : podman_->placement(sandbox_->addNetwork(net))) {
+            args.push_back(o);
+        }
+        args.insert(args.end(), options.begin(), options.end());
+        args.push_back(BusyboxImage::kName);
+        args.insert(args.end(), command.begin(), command.end());
+        return podman_->podman(args);
+    }
+    std::string connect(const std::string& name, int port) {
+        return firstWord(podman_
+                             ->podman({"exec", name, "/net_probe", "connect", "tcp",
+                                       sandbox_->bridgeIp4(), std::to_string(port)})
+                             .output);
+    }
+
+    std::unique_ptr<Server> server_;
+};
+
+TEST_F(E2ePodman, ContainersAreFoundWithNameAndLabelsAndSelectedByThem) {
+    agent_->writePolicy("web.yaml", kWebPolicy);
+    agent_->writePolicy("db.yaml", R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: db-deny}
+spec:
+  selector: {labels: {tier: db}}
+  mode: enforce
+  egress: []
+)");
+    agent_->start();
+    const RunResult web =
+        run("web", {"--detach", "--name", "web", "--label", "app=shop"}, {"sleep", "600"});
+    ASSERT_TRUE(web.ok()) << web.output;
+    const RunResult db =
+        run("db", {"--detach", "--name", "db", "--label", "tier=db"}, {"sleep", "600"});
+    ASSERT_TRUE(db.ok()) << db.output;
+    const std::string webId = firstWord(web.output);
+
+    const json entry = waitForContainer(webId, json::array({"web"}));
+    ASSERT_FALSE(entry.is_null()) << containers().dump(2);
+    EXPECT_EQ(entry["policies"], json::array({"web"})) << entry.dump(2);
+    EXPECT_EQ(entry["runtime"], "podman");
+    EXPECT_EQ(entry["name"], "web");
+    EXPECT_EQ(entry["labels"], (json{{"app", "shop"}}));
+    EXPECT_TRUE(entry["cgroup"].get<std::string>().ends_with("/libpod-" + webId))
+        << entry["cgroup"];
+    EXPECT_FALSE(entry.contains("metadataError")) << entry["metadataError"];
+    EXPECT_EQ(waitForContainer(firstWord(db.output), json::array({"db-deny"}))["policies"],
+              json::array({"db-deny"}));
+
+    EXPECT_EQ(connect("web", 8080), "ok");
+    const size_t before = agent_->events().size();
+    EXPECT_EQ(connect("web", 8081), "EPERM");
+    EXPECT_EQ(connect("db", 8080), "EPERM");
+    const json denied = waitForKernelEvent("connect", webId, before);
+    ASSERT_FALSE(denied.is_null()) << "no connect event for web";
+    EXPECT_EQ(denied["container"]["name"], "web");
+    EXPECT_EQ(denied["container"]["runtime"], "podman");
+    EXPECT_EQ(denied["rule"]["name"], "web");
+}
+
+TEST_F(E2ePodman, ContainerStartedAfterTheAgentIsEnforcedAtItsFirstConnect) {
+    agent_->writePolicy("web.yaml", kWebPolicy);
+    agent_->start();
+    for (int i = 0; i < 3; i++) {
+        const RunResult r =
+            run("web" + std::to_string(i), {"--rm", "--name", "web" + std::to_string(i)},
+                {"/net_probe", "connect", "tcp", sandbox_->bridgeIp4(), "8081"});
+        EXPECT_EQ(firstWord(r.output), "EPERM") << "start " << i << ": " << r.output;
+    }
+}
+
+}  // namespace
+}  // namespace palisade::test
