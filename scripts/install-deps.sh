@@ -14,6 +14,11 @@ packages=(
     qemu-system-x86 busybox-static kmod mmdebstrap   # vmtests/: guests with BPF LSM, with systemd
     libclang-rt-dev                         # scripts/fuzz.sh: libFuzzer and the sanitizers
 )
+# tests/deploy/kubernetes_schema.sh: Debian's node and npm, unless a node and its npm
+# are installed already (from elsewhere, such as a newer release).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
