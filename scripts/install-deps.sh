@@ -15,6 +15,11 @@ packages=(
     libclang-rt-dev                         # scripts/fuzz.sh: libFuzzer and the sanitizers
     docker.io containerd runc podman        # tests/e2e: the real runtimes (docs/runtimes/)
 )
+# tests/deploy/kubernetes_schema.sh: Debian's node and npm, unless a node and its npm
+# are installed already (from elsewhere, such as a newer release).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
