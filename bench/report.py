@@ -211,12 +211,27 @@ def memory(t, data, args, summary):
                   rows=_memory_rows(m))
 
 
+def _percentile(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(p / 100 * len(v)))] if v else None
+
+
+def runtimes(t, data, args, summary):
+    rt = data.get("runtimes")
+    if not rt:
+        return ""
+    rows = [[name, f"{len(d['ms'])} of {d['starts']}", fmt(median(d["ms"]), ".2f"),
+             fmt(_percentile(d["ms"], 99), ".2f"), fmt(max(d["ms"], default=None), ".2f"),
+             fmt(median(d["start_ms"]))] for name, d in rt.items()]
+    return t.fill("runtimes", rows=table(rows))
+
+
 def method(t, data, args, summary):
     return t.fill("method", iptables=args.iptables)
 
 
 SECTIONS = (header, machine, spec, rates, bpf_stats, decide, agent_start, iperf, reload, events,
-            memory, method)
+            memory, runtimes, method)
 
 
 def write_report(data, args, results):

@@ -29,6 +29,7 @@ from measure_iperf import run_iperf
 from measure_memory import run_memory
 from measure_rates import run_bpf_stats, run_rounds
 from measure_reload import run_reload
+from measure_runtimes import run_runtimes
 from netbench import Netbench
 from plot import write_plot
 from report import publish, write_report
@@ -44,6 +45,8 @@ PARTS = (
     ("reload", "reload latency", run_reload),
     ("events", "event pipeline", run_events),
     ("memory", "memory and start-up with {mem_containers} containers", run_memory),
+    ("runtimes", "container start → in force, real docker and podman ({runtime_starts} starts "
+     "each)", run_runtimes),
 )
 
 
@@ -92,6 +95,7 @@ def with_settings(a):
     a.mem_containers = 1000
     a.mem_rules = 10000
     a.mem_reps = 1 if q else 3
+    a.runtime_starts = 20 if q else 200
     if a.write_docs is None:
         a.write_docs = not q
     a.parts = a.only or [name for name, _, _ in PARTS]
@@ -104,7 +108,10 @@ def preflight(args):
     for exe in (args.build / "palisade", args.build / "bench" / "palisade-netbench"):
         if not os.access(exe, os.X_OK):
             raise BenchError(f"{exe} missing: build first (bench/run.sh does)")
-    for tool in ("ip", "nft", f"iptables-{args.iptables}-restore", "iperf3", "bpftool", "ss"):
+    tools = ["ip", "nft", f"iptables-{args.iptables}-restore", "iperf3", "bpftool", "ss"]
+    if "runtimes" in args.parts:
+        tools += ["dockerd", "podman", "runc"]
+    for tool in tools:
         if not shutil.which(tool):
             raise BenchError(f"{tool} not found (scripts/install-deps.sh installs it)")
 
