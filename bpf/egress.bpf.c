@@ -14,12 +14,15 @@
 /* 1 lets the call proceed; 0 makes it fail with EPERM. */
 static __always_inline int pal_judge_sock_addr(struct bpf_sock_addr* ctx, struct pal_dest* d,
                                                __u8 hook) {
+    struct pal_config* cfg = pal_cfg();
     struct pal_subject s;
     struct pal_decision dec;
 
     if (!pal_current_subject(&s)) return 1;
     d->protocol = ctx->protocol;
     d->port = bpf_ntohs((__u16)ctx->user_port);
+    d->host_netns =
+        cfg && cfg->host_netns_cookie && bpf_get_netns_cookie(ctx) == cfg->host_netns_cookie;
     dec = pal_decide_egress(&s, d);
     pal_report_net(&s, d, hook, dec, ctx->type);
     return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;

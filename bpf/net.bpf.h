@@ -24,7 +24,9 @@ struct pal_dest {
     __u8 protocol;    /* IPPROTO_* */
     __u16 port;       /* host byte order; 0 for ICMP and raw */
     __u8 orig_family; /* 6 when addr was taken from a v4-mapped or NAT64 IPv6 address */
-    __u8 pad[3];
+    __u8 nat64;       /* 1 when from a NAT64 address: it leaves the namespace */
+    __u8 host_netns;  /* 1 when the socket is in the host's network namespace */
+    __u8 pad;
     __u8 addr[16];
     __u8 orig[16];
     __u64 peer_cgroup; /* the container that owns addr, once looked up (0: none) */
@@ -51,6 +53,7 @@ static __always_inline void pal_dest_set_v6(struct pal_dest* d, const __u32 w[4]
     }
     if (mapped || nat64) {
         d->orig_family = 6;
+        d->nat64 = !mapped;
         __builtin_memcpy(d->orig, w, 16);
         pal_dest_set_v4(d, w[3]);
         return;
@@ -60,10 +63,12 @@ static __always_inline void pal_dest_set_v6(struct pal_dest* d, const __u32 w[4]
 }
 
 /* Loopback and the unspecified address reach only the container's own network
- * namespace (docs/reference/enforcement.md#loopback). */
+ * namespace (docs/reference/enforcement.md#loopback): not from the host's, where they reach
+ * the host's services, and not through NAT64, which sends them to a translator. */
 static __always_inline bool pal_dest_is_local(const struct pal_dest* d) {
     __u32 w[4];
 
+    if (d->nat64 || d->host_netns) return false;
     __builtin_memcpy(w, d->addr, sizeof(w));
     if (d->family == 4) return d->addr[0] == 127 || w[0] == 0;
     if (w[0] || w[1] || w[2]) return false;

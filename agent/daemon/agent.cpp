@@ -28,6 +28,7 @@
 #include "daemon/watchdog.h"
 #include "datapath/datapath.h"
 #include "datapath/features.h"
+#include "datapath/host_netns.h"
 #include "datapath/preflight.h"
 #include "events/event_format.h"
 #include "events/sinks.h"
@@ -308,6 +309,13 @@ void Agent::start() {
     }
     Features features(std::make_unique<KernelProbe>());
     for (Feature f : kAllFeatures) features_[featureName(f)] = features.has(f);
+    const std::optional<uint64_t> hostNetns = hostNetnsCookie();
+    features_["hostNetnsCookie"] = hostNetns.has_value();
+    if (!hostNetns) {
+        spdlog::warn(
+            "the kernel does not tell network namespaces apart (no SO_NETNS_COOKIE, "
+            "Linux 5.14): loopback stays allowed for host-network containers too");
+    }
     // Every kernel interface is checked before anything
     // is loaded, so a start that cannot complete attaches nothing.
     const PreflightReport pre = preflight({config_.cgroupRoot, config_.stateDir}, features);
@@ -318,7 +326,7 @@ void Agent::start() {
     auto loading = std::async(std::launch::async, [&] {
         return openBpfDatapath({cgroupRoot_, config_.stateDir, config_.defaults.nat64Prefix,
                                 features.has(Feature::BpfLsm), config_.events.perContainerPerSecond,
-                                config_.events.burst});
+                                config_.events.burst, hostNetns.value_or(0)});
     });
     // Watching starts before the first scan, so nothing created in between is missed.
     cgroupWatch_ = std::make_unique<CgroupWatch>(cgroupRoot_);

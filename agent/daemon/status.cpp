@@ -86,6 +86,10 @@ nlohmann::json statusJson(const StatusInputs& in) {
             " container(s) could not be read (cgroup id " + std::to_string(cgid) + ": " + why +
             "): inter-container rules do not know them";
     }
+    if (!in.features.value("hostNetnsCookie", true)) {
+        fallbacks["hostLoopback"] =
+            "no SO_NETNS_COOKIE (Linux 5.14): loopback is allowed for host-network containers";
+    }
     if (exec["mechanism"] == hookMechanism(PAL_HOOK_TP_EXEC)) {
         fallbacks["execSetuid"] =
             hookMechanism(PAL_HOOK_TP_EXEC) + std::string(" (SIGKILL): BPF LSM not in use");

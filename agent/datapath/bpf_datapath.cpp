@@ -203,6 +203,7 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     pal_config config{};
     config.nat64_prefixlen = options.nat64Prefix.prefixLen;
     std::memcpy(config.nat64_prefix, options.nat64Prefix.addr.data(), 16);
+    config.host_netns_cookie = options.hostNetnsCookie;
     if (options.eventsPerSecond > 0 && options.eventsPerSecond <= 1'000'000'000) {
         config.event_interval_ns = 1'000'000'000 / options.eventsPerSecond;
         config.event_burst_ns = config.event_interval_ns * std::max(options.eventBurst, 1u);

@@ -97,6 +97,7 @@ struct DatapathOptions {
                                    // tp_btf/sched_process_exec fallback (SIGKILL)
     uint32_t eventsPerSecond = 0;  // events.rateLimit per container; 0: no limit
     uint32_t eventBurst = 0;
+    uint64_t hostNetnsCookie = 0;  // datapath/host_netns.h; 0: unknown, loopback always exempt
 };
 
 class BpfDatapath;

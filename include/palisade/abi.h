@@ -235,8 +235,13 @@ struct pal_config {
      * bucket holds event_burst_ns (interval x burst). 0: no limit. */
     __u64 event_interval_ns;
     __u64 event_burst_ns;
+    /* The network namespace of the agent, which is the host's: loopback there reaches the
+     * host's own services, so a container sharing it (host network) has loopback judged
+     * like any address. 0 when the kernel cannot tell (no SO_NETNS_COOKIE): loopback is
+     * then exempt everywhere (docs/reference/enforcement.md#loopback). */
+    __u64 host_netns_cookie;
 };
-PAL_STATIC_ASSERT(sizeof(struct pal_config) == 40, "pal_config layout");
+PAL_STATIC_ASSERT(sizeof(struct pal_config) == 48, "pal_config layout");
 
 /* pal_ratelimit: key = container cgroup id (__u64), an LRU hash. The bucket
  * is kept as the time it is empty until (GCRA: a token bucket in one number). */

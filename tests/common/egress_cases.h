@@ -80,6 +80,9 @@ inline const std::vector<EgressCase> kEgressCases = {
      PAL_REASON_IPV6_NOT_ALLOWED, "fd00:18::2"},
     {"loopback", "127.0.0.1", 9, IPPROTO_TCP, PAL_VERDICT_ALLOW, PAL_REASON_NONE, "127.0.0.1"},
     {"ipv6 loopback", "::1", 9, IPPROTO_TCP, PAL_VERDICT_ALLOW, PAL_REASON_NONE, "::1"},
+    // NAT64 sends it to the translator, out of the namespace: not local.
+    {"nat64 of loopback", "64:ff9b::7f00:1", 9, IPPROTO_TCP, PAL_VERDICT_DENY,
+     PAL_REASON_NOT_ALLOWLISTED, "127.0.0.1"},
     {"icmp allowed", "198.18.0.1", 0, IPPROTO_ICMP, PAL_VERDICT_ALLOW, PAL_REASON_NONE,
      "198.18.0.1"},
     {"icmp refused", "198.18.1.1", 0, IPPROTO_ICMP, PAL_VERDICT_DENY, PAL_REASON_NOT_ALLOWLISTED,

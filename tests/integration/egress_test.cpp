@@ -336,6 +336,30 @@ TEST_F(Egress, HostProcessesOutsideContainersAreUntouched) {
     EXPECT_NE(err, EPERM);
 }
 
+// A container that shares the host's network namespace (`docker run --network host`; here
+// the agent's and the test's): loopback there is the host's own services, judged like any
+// address. In the container's own namespace loopback stays its own
+// (docs/reference/enforcement.md#loopback).
+TEST_F(Egress, HostNetworkContainerHasLoopbackJudged) {
+    startWith(kEgressTablePolicy);
+    Server host = Server::start({}, 0, SOCK_STREAM, {.bindAddress = "127.0.0.1"});
+    const uint16_t port = host.port();
+    const Placement hostNetwork{"", client_->cgroupPath};
+    EXPECT_EQ(callInInt(hostNetwork, [port] { return connectErrnoHere("127.0.0.1", port); }),
+              EPERM);
+    EXPECT_EQ(callInInt(hostNetwork, [port] { return connectErrnoHere("::1", port); }), EPERM);
+    EXPECT_EQ(callInInt(hostNetwork, [port] { return sendtoErrnoHere("127.0.0.1", port); }), EPERM);
+    EXPECT_EQ(host.count(), 0) << "the host's loopback service was reached";
+    const json e = eventFor("127.0.0.1", port, "cgroup/connect4");
+    ASSERT_FALSE(e.is_null()) << "no event";
+    EXPECT_EQ(e["palisade"]["reason"], "not-allowlisted");
+    EXPECT_EQ(e["container"]["id"], client_->id);
+
+    Server own = client_->listen(0, SOCK_STREAM);
+    EXPECT_EQ(client_->connectErrno("127.0.0.1", own.port()), 0);
+    EXPECT_TRUE(own.waitForCount(1));
+}
+
 TEST_F(Egress, AgentStopsCleanlyAndLeavesEnforcementPinned) {
     startWith(kEgressTablePolicy);
     EXPECT_EQ(agent_->stop(), 0);
