@@ -246,5 +246,34 @@ TEST_F(E2eDocker, EnforcementHoldsWhileTheAgentIsAwayAndAfterItsRestart) {
     }
 }
 
+// `docker run --network host`: the container shares dockerd's network namespace, which is the
+// host's (the agent runs there too, as the unit and the DaemonSet run it in the node's).
+// Loopback there reaches the host's own services, so it is judged like any address.
+TEST_F(E2eDocker, HostNetworkContainerCannotReachTheHostsLoopbackServices) {
+    agent_->netns() = sandbox_->bridgeNetns();
+    agent_->writePolicy("shop.yaml", kShopPolicy);
+    agent_->start();
+    // A service of the host's, on its loopback only.
+    Server local =
+        Server::start({sandbox_->bridgeNetns(), ""}, 0, SOCK_STREAM, {.bindAddress = "127.0.0.1"});
+    const std::string hostnet = start("hostnet", {"--network", "host", "--label", "app=shop"});
+    ASSERT_EQ(waitForContainer(hostnet, json::array({"shop-egress"}))["policies"],
+              json::array({"shop-egress"}));
+
+    const size_t before = agent_->events().size();
+    EXPECT_EQ(connect("hostnet", "tcp", "127.0.0.1", local.port()), "EPERM");
+    EXPECT_EQ(connect("hostnet", "tcp", "::1", local.port()), "EPERM");
+    EXPECT_EQ(local.count(), 0) << "the host's loopback service was reached";
+    const json denied = waitForKernelEvent("connect", hostnet, before);
+    ASSERT_FALSE(denied.is_null()) << "no connect event for hostnet";
+    EXPECT_EQ(denied["destination"]["ip"], "127.0.0.1");
+    EXPECT_EQ(denied["palisade"]["reason"], "not-allowlisted");
+    EXPECT_EQ(connect("hostnet", "tcp", kServer, 8080), "ok") << "its allowlist still holds";
+
+    // In a network namespace of its own, a container's loopback is its own.
+    start("web", {"--label", "app=shop"}, {"/net_probe", "listen", "9999", "600"});
+    EXPECT_EQ(connect("web", "tcp", "127.0.0.1", 9999), "ok");
+}
+
 }  // namespace
 }  // namespace palisade::test

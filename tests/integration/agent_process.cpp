@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include "harness_internal.h"
+
 namespace fs = std::filesystem;
 
 namespace palisade::test {
@@ -132,6 +134,7 @@ void AgentProcess::start(std::chrono::milliseconds timeout) {
         std::string err = dir_ + "/agent.stderr";
         freopen(err.c_str(), "w", stderr);
         freopen("/dev/null", "w", stdout);
+        if (!netns_.empty() && !detail::enterPlacement(Placement{netns_, ""}).empty()) _exit(126);
         if (privileges_ == Privileges::Shipped) keepOnly(keep);
         execl(PALISADE_BINARY, PALISADE_BINARY, "run", "--config", configPath_.c_str(),
               static_cast<char*>(nullptr));

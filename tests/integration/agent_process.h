@@ -44,6 +44,9 @@ class AgentProcess {
     std::string& containerdState() { return containerdState_; }
     std::string& crioStorage() { return crioStorage_; }
     Privileges& privileges() { return privileges_; }
+    // The network namespace the agent runs in (a name under /run/netns; "" = the test's),
+    // which the agent takes for the host's: tests/e2e runs it beside dockerd.
+    std::string& netns() { return netns_; }
 
     // Starts the agent and waits for its agent-ready event (fails the test if
     // it does not come within the timeout).
@@ -70,6 +73,7 @@ class AgentProcess {
   private:
     Sandbox& sandbox_;
     Privileges privileges_ = Privileges::Root;
+    std::string netns_;
     std::string dir_;
     std::string stateDir_;
     std::string configPath_;
