@@ -145,6 +145,27 @@ spec:
     EXPECT_EQ(denied["destination"]["container"]["id"], api);
 }
 
+// A container that no policy selects (defaults.unmatched: audit lets it connect) is
+// still a container: the receiver drops what no rule of the sender allows.
+TEST_F(E2eDocker, AnUnmatchedContainerIsDroppedAtTheReceiver) {
+    agent_->writePolicy("db.yaml", kDbPolicy);
+    agent_->start();
+    const std::string db = start("db", {}, {"/net_probe", "listen", "5432", "600"});
+    const std::string stranger = start("stranger", {});
+    const std::string dbIp = ipOf("db");
+    const std::string strangerIp = ipOf("stranger");
+    ASSERT_FALSE(waitForContainer(db, json::array({"db-deny"}), dbIp).is_null());
+    ASSERT_FALSE(waitForContainer(stranger, json::array(), strangerIp).is_null());
+
+    const size_t before = agent_->events().size();
+    EXPECT_EQ(connect("stranger", "tcp", dbIp, 5432), "ETIMEDOUT");
+    const json dropped = waitForKernelEvent("packet", db, before);
+    ASSERT_FALSE(dropped.is_null()) << "no ingress event at db";
+    EXPECT_EQ(dropped["palisade"]["mechanism"], "cgroup_skb/ingress");
+    EXPECT_EQ(dropped["palisade"]["reason"], "inter-container");
+    EXPECT_EQ(dropped["source"]["container"]["name"], "stranger");
+}
+
 TEST_F(E2eDocker, SetuidExecIsRefused) {
     agent_->writePolicy("app.yaml", R"(apiVersion: palisade.dev/v1
 kind: ContainerPolicy

@@ -142,6 +142,36 @@ TEST_P(InterContainer, ReceiverDropsFlowsNoRuleAllows) {
     EXPECT_EQ(api_->connectErrno(db_->ip4, 5432), 0);
 }
 
+// A container that no policy selects is a container all the same: under
+// defaults.unmatched: audit its own hooks let it connect, and the receiver must
+// drop what no rule of the sender allows (issue 17, item 5, reproduced).
+TEST_P(InterContainer, ReceiverDropsFlowsFromAnUnmatchedContainer) {
+    Container& stranger = sandbox_->addContainer("stranger");
+    servers_.push_back(stranger.listen(9000, SOCK_STREAM, true));
+    const size_t before = agent_->events().size();
+    const std::string dbIp = db_->ip4;
+    // Until the agent has learned stranger's address, its SYN passes as the
+    // outside world's would: wait for the drop, bounded.
+    int err = 0;
+    for (int i = 0; i < 20 && err != ETIMEDOUT; i++) {
+        err = stranger.connectErrno(dbIp, 5432, SOCK_STREAM, 500ms);
+        if (err != ETIMEDOUT) std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_EQ(err, ETIMEDOUT) << "the SYN was not dropped at db's ingress: " << strerror(err);
+    const std::string strangerIp = stranger.ip4;
+    json e = agent_->waitForEvent(
+        [&](const json& ev) {
+            return ev["palisade"].value("mechanism", "") == "cgroup_skb/ingress" &&
+                   ev.contains("source") && ev["source"].value("ip", "") == strangerIp;
+        },
+        3s, before);
+    ASSERT_FALSE(e.is_null()) << "no ingress event for stranger";
+    EXPECT_EQ(e["source"]["container"]["id"], stranger.id);
+    EXPECT_EQ(e["container"]["name"], "db");
+    EXPECT_EQ(e["palisade"]["reason"], "inter-container");
+    EXPECT_EQ(e["palisade"]["verdict"], "deny");
+}
+
 TEST_P(InterContainer, PeerRulesFollowANewAddress) {
     const std::string moved = "198.18.0.99";
     ASSERT_TRUE(db_->run({"ip", "addr", "del", db_->ip4 + "/24", "dev", "eth0"}).ok());
