@@ -234,11 +234,38 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
     for (const auto& [cgid, ino] : netnsOf_) {
         if (auto it = byNetns.find(ino); it != byNetns.end()) {
             out.byContainer[cgid] = it->second;
+            out.netnsOf[cgid] = ino;
         } else if (auto f = failed.find(ino); f != failed.end()) {
             out.unreadable[cgid] = f->second;
         }
     }
     return out;
+}
+
+void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous) {
+    // Who held each address: in this pass, and as the owner in the last one.
+    std::map<IpAddress, std::vector<uint64_t>> holders;
+    for (const auto& [cgid, addrs] : learned.byContainer) {
+        for (const IpAddress& a : addrs) holders[a].push_back(cgid);
+    }
+    std::map<IpAddress, uint64_t> ownerBefore;
+    for (const auto& [cgid, addrs] : previous.byContainer) {
+        for (const IpAddress& a : addrs) ownerBefore[a] = cgid;
+    }
+    for (const auto& [addr, cgids] : holders) {
+        // cgids is sorted (byContainer is a map): the first is the oldest cgroup.
+        uint64_t owner = cgids.front();
+        if (auto before = ownerBefore.find(addr);
+            before != ownerBefore.end() && std::ranges::count(cgids, before->second)) {
+            owner = before->second;
+        }
+        const uint64_t ownerNetns = learned.netnsOf[owner];
+        for (uint64_t cgid : cgids) {
+            if (learned.netnsOf[cgid] == ownerNetns) continue;
+            std::erase(learned.byContainer[cgid], addr);
+            learned.conflicts[cgid][addr] = owner;
+        }
+    }
 }
 
 }  // namespace palisade

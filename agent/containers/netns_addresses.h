@@ -39,8 +39,23 @@ struct LearnedAddresses {
     // By cgroup id: containers with a process whose addresses could not be
     // read, and why.
     std::map<uint64_t, std::string> unreadable;
+    // By cgroup id: the network namespace (its fib_trie's inode) of each container
+    // in byContainer; containers of one pod share one.
+    std::map<uint64_t, uint64_t> netnsOf;
+    // By cgroup id: addresses a container's namespace holds that are another
+    // container's (resolveAddressOwners), and whose they are.
+    std::map<uint64_t, std::map<IpAddress, uint64_t>> conflicts;
     bool operator==(const LearnedAddresses&) const = default;
 };
+
+// One owner per address (docs/reference/enforcement.md#inter-container). A process in a
+// container can add any address to its own network namespace, another container's
+// included; the address map must not follow it there. When namespaces other than one
+// pod's hold the same address, it stays with the container that owned it in `previous`
+// (the last pass), else goes to the lowest cgroup id (the oldest cgroup); it is taken off
+// the others' lists and noted in their `conflicts`. Containers sharing a namespace (a pod)
+// share its addresses without conflict.
+void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous);
 
 // Learns the addresses of containers, again and again (the agent asks every
 // second). Each network namespace is found once, through a process of the

@@ -204,13 +204,27 @@ void Agent::refreshAddresses() {
     };
     for (const auto& [cgid, why] : learned.unreadable) {
         // What was known stays in force until it can be read again.
-        if (auto before = addresses_.byContainer.find(cgid); before != addresses_.byContainer.end())
+        if (auto before = addresses_.byContainer.find(cgid);
+            before != addresses_.byContainer.end()) {
             learned.byContainer.insert(*before);
+            learned.netnsOf[cgid] = addresses_.netnsOf[cgid];
+        }
         if (!addresses_.unreadable.count(cgid)) {
             spdlog::warn(
                 "container {}: its addresses cannot be read ({}): inter-container rules "
                 "do not know them",
                 name(cgid), why);
+        }
+    }
+    resolveAddressOwners(learned, addresses_);
+    for (const auto& [cgid, taken] : learned.conflicts) {
+        for (const auto& [addr, owner] : taken) {
+            auto before = addresses_.conflicts.find(cgid);
+            if (before != addresses_.conflicts.end() && before->second.count(addr)) continue;
+            spdlog::warn(
+                "container {} holds {}, which is container {}'s: refused, the address stays "
+                "{}'s",
+                name(cgid), addr.str(), name(owner), name(owner));
         }
     }
     for (const auto& [cgid, addrs] : learned.byContainer) {
@@ -257,6 +271,7 @@ void Agent::refreshMetrics() {
     m.subscriberDrops = control_ ? control_->droppedForSlowSubscribers() : 0;
     m.containers = inventory_.containers().size();
     m.containersUnaddressed = addresses_.unreadable.size();
+    m.containersAddressConflicts = addresses_.conflicts.size();
     m.containersMetadataUnreadable = static_cast<uint64_t>(std::ranges::count_if(
         inventory_.containers(), [](const Container& c) { return !c.metadataError.empty(); }));
     m.policies = store_.policies().size();

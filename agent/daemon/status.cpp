@@ -1,5 +1,6 @@
 #include "daemon/status.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "datapath/hooks.h"
@@ -29,6 +30,14 @@ nlohmann::json containersJson(const StatusInputs& in) {
             {"addresses", addresses}};
         if (auto e = in.addresses.unreadable.find(c.cgroupId); e != in.addresses.unreadable.end()) {
             entry["addressError"] = e->second;
+        }
+        if (auto t = in.addresses.conflicts.find(c.cgroupId); t != in.addresses.conflicts.end()) {
+            nlohmann::json taken = nlohmann::json::object();
+            for (const auto& [addr, owner] : t->second) {
+                auto o = std::ranges::find(in.containers, owner, &Container::cgroupId);
+                taken[addr.str()] = o == in.containers.end() ? std::to_string(owner) : o->id;
+            }
+            entry["addressConflicts"] = std::move(taken);
         }
         if (!c.metadataError.empty()) entry["metadataError"] = c.metadataError;
         out.push_back(std::move(entry));

@@ -43,6 +43,10 @@ std::string renderAgentMetrics(const AgentMetrics& m) {
                "Containers whose addresses could not be read: inter-container rules do not know "
                "them.");
     out.sample("palisade_containers_addresses_unreadable", {}, m.containersUnaddressed);
+    out.family("palisade_containers_address_conflicts", "gauge",
+               "Containers whose network namespace holds another container's address: refused, "
+               "the address stays its owner's.");
+    out.sample("palisade_containers_address_conflicts", {}, m.containersAddressConflicts);
     out.family("palisade_containers_metadata_unreadable", "gauge",
                "Containers whose runtime metadata could not be read: selected by id and runtime "
                "only.");

@@ -21,6 +21,7 @@ struct AgentMetrics {
     uint64_t subscriberDrops = 0;           // `events --follow` clients that fell behind
     uint64_t containers = 0;
     uint64_t containersUnaddressed = 0;         // with a process, addresses unreadable
+    uint64_t containersAddressConflicts = 0;    // holding another container's address
     uint64_t containersMetadataUnreadable = 0;  // runtime metadata unreadable
     uint64_t policies = 0;
     uint64_t generation = 0;

@@ -172,6 +172,33 @@ TEST_P(InterContainer, ReceiverDropsFlowsFromAnUnmatchedContainer) {
     EXPECT_EQ(e["palisade"]["verdict"], "deny");
 }
 
+// A process in a container can add any address to its own network namespace; one that
+// adds another container's must not take it over (issue 17, item 4): the address stays
+// db's, and the agent reports the conflict.
+TEST_P(InterContainer, AnotherContainersAddressIsNotTakenOver) {
+    ASSERT_TRUE(rogue_->run({"ip", "addr", "add", db_->ip4 + "/32", "dev", "lo"}).ok());
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    json rogue;
+    while (rogue.is_null() && std::chrono::steady_clock::now() < deadline) {
+        RunResult r =
+            run({PALISADE_BINARY, "containers", "--json", "--config", agent_->configPath()});
+        for (const json& c : json::parse(r.output, nullptr, false)) {
+            if (c.value("name", "") == "rogue" && c.contains("addressConflicts")) rogue = c;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_FALSE(rogue.is_null()) << "the conflict was never reported";
+    if (!rogue.is_null()) {
+        EXPECT_EQ(rogue["addressConflicts"][db_->ip4], db_->id);
+    }
+    // db's peers still reach it, rogue's rules still do not.
+    EXPECT_EQ(api_->connectErrno(db_->ip4, 5432), 0);
+    EXPECT_EQ(api_->connectErrno(db_->ip4, 5433), EPERM);
+    json e = deniedEvent("api", "cgroup/connect4");
+    ASSERT_FALSE(e.is_null());
+    EXPECT_EQ(e["destination"]["container"]["name"], "db");
+}
+
 TEST_P(InterContainer, PeerRulesFollowANewAddress) {
     const std::string moved = "198.18.0.99";
     ASSERT_TRUE(db_->run({"ip", "addr", "del", db_->ip4 + "/24", "dev", "eth0"}).ok());

@@ -108,5 +108,50 @@ TEST(NetnsAddresses, UnreadableContainersAreReportedWithWhy) {
     EXPECT_TRUE(got.byContainer.empty());
 }
 
+IpAddress v4(uint8_t d) { return IpAddress{4, {198, 18, 0, d}}; }
+
+// Cgroup ids 10 and 20 in namespaces 1 and 2, both holding 198.18.0.11; 30 shares
+// namespace 1 with 10 (a pod).
+LearnedAddresses twoNamespacesOneAddress() {
+    LearnedAddresses l;
+    l.byContainer = {{10, {v4(11)}}, {20, {v4(11), v4(12)}}, {30, {v4(11)}}};
+    l.netnsOf = {{10, 1}, {20, 2}, {30, 1}};
+    return l;
+}
+
+TEST(AddressOwners, TheOldestCgroupKeepsAnAddressTwoNamespacesHold) {
+    LearnedAddresses l = twoNamespacesOneAddress();
+    resolveAddressOwners(l, {});
+    EXPECT_EQ(strs(l.byContainer[10]), std::vector<std::string>{"198.18.0.11"});
+    EXPECT_EQ(strs(l.byContainer[30]), std::vector<std::string>{"198.18.0.11"}) << "a pod shares";
+    EXPECT_EQ(strs(l.byContainer[20]), std::vector<std::string>{"198.18.0.12"});
+    ASSERT_EQ(l.conflicts.size(), 1u);
+    EXPECT_EQ(l.conflicts[20].at(v4(11)), 10u);
+}
+
+// An address added to a newer container's namespace never takes it from its owner:
+// the owner of the last pass keeps it, whatever the cgroup ids.
+TEST(AddressOwners, TheLastOwnerKeepsItsAddress) {
+    LearnedAddresses before;
+    before.byContainer = {{20, {v4(11)}}};
+    before.netnsOf = {{20, 2}};
+    LearnedAddresses l = twoNamespacesOneAddress();
+    resolveAddressOwners(l, before);
+    EXPECT_EQ(strs(l.byContainer[20]), (std::vector<std::string>{"198.18.0.11", "198.18.0.12"}));
+    EXPECT_TRUE(l.byContainer[10].empty());
+    EXPECT_TRUE(l.byContainer[30].empty());
+    EXPECT_EQ(l.conflicts[10].at(v4(11)), 20u);
+    EXPECT_EQ(l.conflicts[30].at(v4(11)), 20u);
+}
+
+TEST(AddressOwners, NoConflictWithoutASharedAddress) {
+    LearnedAddresses l;
+    l.byContainer = {{10, {v4(11)}}, {20, {v4(12)}}};
+    l.netnsOf = {{10, 1}, {20, 2}};
+    const LearnedAddresses unchanged = l;
+    resolveAddressOwners(l, {});
+    EXPECT_EQ(l, unchanged);
+}
+
 }  // namespace
 }  // namespace palisade
