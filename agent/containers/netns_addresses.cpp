@@ -10,10 +10,12 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "util/errno_text.h"
 
@@ -25,6 +27,31 @@ namespace fs = std::filesystem;
 // A container's fib_trie is a few KiB; a namespace with a full routing table
 // is not a container's, and its tail is not worth reading.
 constexpr size_t kMaxProcFile = 4 << 20;
+
+// Whether `pid` started over two seconds ago (/proc/<pid>/stat's starttime against
+// CLOCK_BOOTTIME): past any runtime's set-up, so in the namespace it runs in.
+bool startedLongAgo(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // The fields after the command (which may hold anything, ')' too): state is field 3,
+    // starttime field 22.
+    const size_t close = text.rfind(')');
+    if (close == std::string::npos) return false;
+    std::istringstream fields(text.substr(close + 1));
+    std::string field;
+    for (int i = 3; i <= 22 && fields >> field; i++) {
+        if (i < 22) continue;
+        unsigned long long ticks = 0;
+        if (std::from_chars(field.data(), field.data() + field.size(), ticks).ec != std::errc())
+            return false;
+        timespec now{};
+        clock_gettime(CLOCK_BOOTTIME, &now);
+        const double started =
+            static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+        return static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9 - started > 2.0;
+    }
+    return false;
+}
 
 // The processes of a container: in its cgroup or ones nested below it, the
 // first `max` found.
@@ -161,16 +188,16 @@ AddressLearner::AddressLearner() {
     own_ = own ? inodeOf(own.get()) : 0;
 }
 
-void AddressLearner::forgetNamespaces() { netnsOf_.clear(); }
+void AddressLearner::forgetNamespaces() { seen_.clear(); }
 
 LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers) {
     LearnedAddresses out;
-    // Which namespace each container is in: looked up once per container.
-    std::map<uint64_t, ino_t> netnsOf;
+    // Which namespace each container is in: looked up until it is settled.
+    std::map<uint64_t, Seen> seen;
     for (const auto& c : containers) {
-        if (auto known = netnsOf_.find(c.cgroupId);
-            known != netnsOf_.end() && (known->second == own_ || netns_.count(known->second))) {
-            netnsOf[c.cgroupId] = known->second;
+        const auto known = seen_.find(c.cgroupId);
+        if (known != seen_.end() && known->second.settled && netns_.count(known->second.netns)) {
+            seen[c.cgroupId] = known->second;
             continue;
         }
         if (!populated(c.cgroupPath)) continue;
@@ -201,15 +228,16 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
         // was read: the files count only if it is still the container's.
         if (!inContainer(c.cgroupPath, pids[0])) continue;
         const ino_t ino = inodeOf(fib.get());
-        netnsOf[c.cgroupId] = ino;
+        const bool again = known != seen_.end() && known->second.netns == ino;
+        seen[c.cgroupId] = {ino, ino != own_ && (again || startedLongAgo(pids[0]))};
         if (ino != own_ && !netns_.count(ino)) netns_[ino] = {std::move(fib), std::move(inet6)};
     }
-    netnsOf_ = std::move(netnsOf);
+    seen_ = std::move(seen);
 
     // Two reads per namespace in use (containers of a pod share one); the
     // files of namespaces no container is in any more are closed.
     std::set<ino_t> used;
-    for (const auto& [cgid, ino] : netnsOf_) used.insert(ino);
+    for (const auto& [cgid, where] : seen_) used.insert(where.netns);
     std::map<ino_t, std::vector<IpAddress>> byNetns;
     std::map<ino_t, std::string> failed;
     std::string text;
@@ -231,11 +259,12 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
         byNetns[it->first] = std::move(addrs);
         ++it;
     }
-    for (const auto& [cgid, ino] : netnsOf_) {
-        if (auto it = byNetns.find(ino); it != byNetns.end()) {
+    for (const auto& [cgid, where] : seen_) {
+        if (!where.settled) continue;
+        if (auto it = byNetns.find(where.netns); it != byNetns.end()) {
             out.byContainer[cgid] = it->second;
-            out.netnsOf[cgid] = ino;
-        } else if (auto f = failed.find(ino); f != failed.end()) {
+            out.netnsOf[cgid] = where.netns;
+        } else if (auto f = failed.find(where.netns); f != failed.end()) {
             out.unreadable[cgid] = f->second;
         }
     }

@@ -58,12 +58,13 @@ struct LearnedAddresses {
 void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous);
 
 // Learns the addresses of containers, again and again (the agent asks every
-// second). Each network namespace is found once, through a process of the
-// container: its /proc/<pid>/net/fib_trie and if_inet6 are opened and kept
-// open (an open file holds on to the namespace it shows, whatever becomes of
-// the process), so that after that a learn() costs two reads per namespace and
-// nothing per container whose namespace is known, and an idle agent with a
-// thousand containers stays idle (docs/reference/targets.md).
+// second). A container's namespace counts once it is settled (Seen, below): a new
+// container's addresses are known from the second pass after it starts. Each network namespace is
+// found once, through a process of the container: its /proc/<pid>/net/fib_trie and if_inet6 are
+// opened and kept open (an open file holds on to the namespace it shows, whatever becomes of the
+// process), so that after that a learn() costs two reads per namespace and nothing per container
+// whose namespace is known, and an idle agent with a thousand containers stays idle
+// (docs/reference/targets.md).
 class AddressLearner {
   public:
     AddressLearner();
@@ -82,8 +83,17 @@ class AddressLearner {
         Fd ifInet6;  // absent when IPv6 is off
     };
 
-    ino_t own_;                          // the agent's network namespace
-    std::map<uint64_t, ino_t> netnsOf_;  // by cgroup id; own_: host network
+    // Where a container's process was seen. A runtime puts a container's first process
+    // in its cgroup before that process enters the container's network namespace
+    // (runc's `runc init` starts in the runtime's own): a namespace counts only once it
+    // is settled, seen twice in a row, or through a process old enough to be past that.
+    struct Seen {
+        ino_t netns = 0;
+        bool settled = false;
+    };
+
+    ino_t own_;                      // the agent's network namespace
+    std::map<uint64_t, Seen> seen_;  // by cgroup id; own_: host network
     // By the inode of the namespace's fib_trie (/proc gives each namespace's
     // files inodes of their own).
     std::map<ino_t, NetnsFiles> netns_;

@@ -17,11 +17,6 @@ class E2eContainerd : public E2E {
         if (IsSkipped() || HasFatalFailure()) return;
         containerd_ = std::make_unique<Containerd>(*sandbox_, *image_);
         agent_->containerdState() = containerd_->state();
-        server_ = std::make_unique<Server>(sandbox_->listenOnBridge(8080));
-    }
-    void TearDown() override {
-        server_.reset();
-        E2E::TearDown();
     }
     std::string connect(const std::string& id, int port) {
         return firstWord(containerd_
@@ -29,8 +24,6 @@ class E2eContainerd : public E2E {
                                          std::to_string(port)})
                              .output);
     }
-
-    std::unique_ptr<Server> server_;
 };
 
 TEST_F(E2eContainerd, PodContainersAreFoundWithTheirKubernetesIdentityAndSelectedByIt) {

@@ -42,11 +42,6 @@ class E2eDocker : public E2E {
         if (IsSkipped() || HasFatalFailure()) return;
         docker_ = std::make_unique<Dockerd>(*sandbox_, *image_);
         agent_->dockerRoot() = docker_->dataRoot();
-        server_ = std::make_unique<Server>(sandbox_->listenOnBridge(8080));
-    }
-    void TearDown() override {
-        server_.reset();
-        E2E::TearDown();
     }
 
     // `docker run --detach` of the image; the container's full id.
@@ -72,8 +67,6 @@ class E2eDocker : public E2E {
         return firstWord(docker_->dockerChecked(
             {"inspect", "--format", "{{.NetworkSettings.IPAddress}}", name}));
     }
-
-    std::unique_ptr<Server> server_;
 };
 
 TEST_F(E2eDocker, ContainersAreFoundWithNameAndLabelsAndSelectedByThem) {

@@ -17,9 +17,11 @@ void E2E::SetUp() {
     imageDir_ = tmpl;
     image_ = std::make_unique<BusyboxImage>(imageDir_);
     agent_ = std::make_unique<AgentProcess>(*sandbox_);
+    server_ = std::make_unique<Server>(sandbox_->listenOnBridge(8080));
 }
 
 void E2E::TearDown() {
+    server_.reset();
     podman_.reset();
     containerd_.reset();
     docker_.reset();

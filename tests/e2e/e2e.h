@@ -1,7 +1,7 @@
 // The fixture of tests/e2e: a Sandbox (the cgroup tree the agent attaches to, and the
-// bridge netns that stands for the outside world), an image, the real `palisade run`
-// (AgentProcess) and whichever real runtime a test starts. Torn down in that order
-// reversed, also when a test fails half-way: runtimes (containers, images, daemons),
+// bridge netns that stands for the outside world, with a TCP listener on port 8080), an
+// image, the real `palisade run` (AgentProcess) and whichever real runtime a test starts. Torn down
+// in that order reversed, also when a test fails half-way: runtimes (containers, images, daemons),
 // the agent (stop, `palisade cleanup`), the image, the sandbox.
 #pragma once
 
@@ -43,6 +43,7 @@ class E2E : public ::testing::Test {
     std::unique_ptr<Dockerd> docker_;
     std::unique_ptr<Containerd> containerd_;
     std::unique_ptr<Podman> podman_;
+    std::unique_ptr<Server> server_;  // [::]:8080 in the bridge netns
 
   private:
     std::string imageDir_;

@@ -28,11 +28,6 @@ class E2ePodman : public E2E {
         if (IsSkipped() || HasFatalFailure()) return;
         podman_ = std::make_unique<Podman>(*sandbox_, *image_);
         agent_->crioStorage() = podman_->graphRoot();
-        server_ = std::make_unique<Server>(sandbox_->listenOnBridge(8080));
-    }
-    void TearDown() override {
-        server_.reset();
-        E2E::TearDown();
     }
     // `podman run` of the image in the tree and the network `net`, with `options`.
     RunResult run(const std::string& net, const std::vector<std::string>& options,
@@ -52,8 +47,6 @@ class E2ePodman : public E2E {
                                        sandbox_->bridgeIp4(), std::to_string(port)})
                              .output);
     }
-
-    std::unique_ptr<Server> server_;
 };
 
 TEST_F(E2ePodman, ContainersAreFoundWithNameAndLabelsAndSelectedByThem) {
