@@ -113,6 +113,7 @@ void AgentProcess::start(std::chrono::milliseconds timeout) {
         << "runtimes:\n  dockerRoot: " << dir_ << "/docker\n"
         << "  containerdState: " << dir_ << "/containerd\n"
         << "  crioStorage: " << dir_ << "/crio\n"
+        << "  podmanRoot: " << dir_ << "/podman\n"
         << "events:\n  sinks:\n    - {type: file, path: " << dir_ << "/events.jsonl}\n"
         << (rateLimit_.empty() ? "" : "  rateLimit: " + rateLimit_ + "\n")
         << "metrics:\n  listen: \"" << metricsListen_ << "\"\n"
