@@ -22,6 +22,7 @@ runtimes:
   dockerRoot: {docker_root}
   containerdState: {d}/containerd
   crioStorage: {d}/crio
+  podmanRoot: {d}/podman
 defaults:
   unmatched: allow
 metrics: {{listen: ""}}

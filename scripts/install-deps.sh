@@ -6,7 +6,7 @@ packages=(
     build-essential cmake pkg-config git
     clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
     libspdlog-dev libyaml-dev nlohmann-json3-dev libcli11-dev libssl-dev
-    libsystemd-dev libcpp-httplib-dev
+    libsystemd-dev libcpp-httplib-dev libsqlite3-dev
     libgtest-dev libgmock-dev googletest
     iproute2 iptables nftables iperf3 clang-format python3
     yamllint python3-yaml systemd util-linux   # tests/deploy: lint, systemd-analyze, setpriv

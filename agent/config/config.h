@@ -30,7 +30,8 @@ struct Config {
     struct Runtimes {
         std::string dockerRoot = "/var/lib/docker";
         std::string containerdState = "/run/containerd";
-        std::string crioStorage = "/run/containers/storage";
+        std::string crioStorage = "/run/containers/storage";     // cri-o's run root
+        std::string podmanRoot = "/var/lib/containers/storage";  // podman's graph root
     } runtimes;
     struct Defaults {
         UnmatchedAction unmatched = UnmatchedAction::Audit;

@@ -51,12 +51,13 @@ void readChoice(Reader& r, const std::optional<Field>& f, E& out,
 void readRuntimes(Reader& r, const Field& f, Config::Runtimes& runtimes) {
     if (!r.isMap(f)) return;
     MapView m(r, f);
-    m.allowOnly({"dockerRoot", "containerdState", "crioStorage"});
+    m.allowOnly({"dockerRoot", "containerdState", "crioStorage", "podmanRoot"});
     if (auto docker = m.get("dockerRoot")) readPath(r, *docker, runtimes.dockerRoot);
     if (auto containerd = m.get("containerdState")) {
         readPath(r, *containerd, runtimes.containerdState);
     }
     if (auto crio = m.get("crioStorage")) readPath(r, *crio, runtimes.crioStorage);
+    if (auto podman = m.get("podmanRoot")) readPath(r, *podman, runtimes.podmanRoot);
 }
 
 void readNat64Prefix(Reader& r, const Field& f, Cidr& out) {

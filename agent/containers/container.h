@@ -15,7 +15,7 @@ namespace palisade {
 struct Container {
     std::string id;       // 64 hex characters
     std::string runtime;  // docker | containerd | cri-o | podman
-    std::string name;     // docker name, or Kubernetes container name; may be empty
+    std::string name;     // docker or podman name, or Kubernetes container name; may be empty
     std::string k8sNamespace;
     std::string pod;
     std::map<std::string, std::string> labels;
@@ -43,11 +43,13 @@ struct RuntimeRoots {
     std::string dockerRoot;
     std::string containerdState;
     std::string crioStorage;
+    std::string podmanRoot;
 };
 
 // Fills name, labels and Kubernetes identity from the runtime's on-disk state. Never
-// throws: metadata that is missing, unreadable, over 4 MiB or not the JSON expected
-// leaves the fields empty and says why in metadataError.
+// throws: metadata that is missing, unreadable, over 4 MiB or not the JSON expected (and
+// a podman database that is corrupt or does not list the container) leaves the fields
+// empty and says why in metadataError.
 void readContainerMetadata(Container& c, const RuntimeRoots& roots);
 
 // The deepest container cgroup of docs/reference/state-and-lifecycle.md#containers is five levels

@@ -4,14 +4,15 @@
 // metadataError, for `palisade containers`, the log and the metrics to say, since such a
 // container silently matches no selector of name, labels or Kubernetes identity.
 //
-// Labels come only from docker (Config.Labels). OCI bundles carry annotations, not
-// labels: containerd and cri-o do not copy the pod's labels into them, and podman
-// keeps its labels in its own database, so there is nothing faithful to expose.
+// Labels come from docker (Config.Labels) and podman (its database's "labels"). OCI
+// bundles carry annotations, not labels: containerd and cri-o do not copy the pod's
+// labels into them, so there is nothing faithful to expose.
 //
 // Kubernetes identity (namespace, pod, container name) comes only from what a CRI
 // implementation wrote: the annotations of containerd's k8s.io bundles and of cri-o's.
-// Docker labels and podman annotations are whatever their users gave (`docker run --label
-// io.kubernetes.pod.namespace=kube-system`), so they never make a container a pod's.
+// Docker and podman labels and podman annotations are whatever their users gave (`docker
+// run --label io.kubernetes.pod.namespace=kube-system`, the same with podman), so they
+// never make a container a pod's.
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include <stdexcept>
 
 #include "containers/container.h"
+#include "containers/podman_db.h"
 #include "util/errno_text.h"
 #include "util/fd.h"
 
@@ -37,9 +39,17 @@ std::runtime_error unreadable(const fs::path& path, const std::string& why) {
     return std::runtime_error(path.string() + ": " + why);
 }
 
-// The file parsed, when it is a JSON value of `kind` (object or array); otherwise throws
-// std::runtime_error naming the file and why.
-json readJsonFile(const fs::path& path, json::value_t kind) {
+// `text` parsed, when it is a JSON object; otherwise throws std::runtime_error naming
+// `path`, where it was read, and why.
+json parseJsonObject(const fs::path& path, const std::string& text) {
+    json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) throw unreadable(path, "not JSON");
+    if (!parsed.is_object()) throw unreadable(path, "not a JSON object");
+    return parsed;
+}
+
+// The file parsed, when it is a JSON object; otherwise throws as parseJsonObject.
+json readJsonObject(const fs::path& path) {
     std::error_code ec;
     const std::uintmax_t size = fs::file_size(path, ec);
     if (ec) throw unreadable(path, ec.message());
@@ -51,13 +61,7 @@ json readJsonFile(const fs::path& path, json::value_t kind) {
     std::string text(size, '\0');
     text.resize(std::fread(text.data(), 1, text.size(), file.get()));
     if (std::ferror(file.get())) throw unreadable(path, errnoText(errno));
-    json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded()) throw unreadable(path, "not JSON");
-    if (parsed.type() != kind) {
-        throw unreadable(path,
-                         kind == json::value_t::object ? "not a JSON object" : "not a JSON array");
-    }
-    return parsed;
+    return parseJsonObject(path, text);
 }
 
 // obj[key] when obj is an object and the value a string; empty otherwise.
@@ -90,6 +94,13 @@ constexpr KubernetesKeys kContainerdCri{"io.kubernetes.cri.container-name",
 constexpr KubernetesKeys kCrio{"io.kubernetes.container.name", "io.kubernetes.pod.namespace",
                                "io.kubernetes.pod.name"};
 
+// The string values of a labels object; values of another type are left out.
+void copyLabels(Container& c, const json& labels) {
+    for (const auto& [key, value] : labels.items()) {
+        if (value.is_string()) c.labels[key] = value.get<std::string>();
+    }
+}
+
 void applyKubernetesKeys(Container& c, const json& annotations, const KubernetesKeys& keys) {
     c.name = stringAt(annotations, keys.name);
     c.k8sNamespace = stringAt(annotations, keys.k8sNamespace);
@@ -100,14 +111,12 @@ void applyKubernetesKeys(Container& c, const json& annotations, const Kubernetes
 // Kubernetes 1.24) docker runs no pods itself, and cri-dockerd's labels cannot be told
 // from the ones anyone allowed to run docker on the node can set.
 void readDocker(Container& c, const RuntimeRoots& roots) {
-    const json config = readJsonFile(
-        fs::path(roots.dockerRoot) / "containers" / c.id / "config.v2.json", json::value_t::object);
+    const json config =
+        readJsonObject(fs::path(roots.dockerRoot) / "containers" / c.id / "config.v2.json");
     c.name = stringAt(config, "Name");
     // Docker stores the name as "/name", the form the legacy links API used.
     if (c.name.starts_with('/')) c.name.erase(0, 1);
-    for (const auto& [key, value] : objectAt(objectAt(config, "Config"), "Labels").items()) {
-        if (value.is_string()) c.labels[key] = value.get<std::string>();
-    }
+    copyLabels(c, objectAt(objectAt(config, "Config"), "Labels"));
 }
 
 // The OCI bundle of a containerd task: state/io.containerd.runtime.v2.task/<ns>/<id>, in
@@ -118,33 +127,25 @@ void readDocker(Container& c, const RuntimeRoots& roots) {
 void readContainerdBundle(Container& c, const RuntimeRoots& roots) {
     const fs::path bundle =
         fs::path(roots.containerdState) / "io.containerd.runtime.v2.task" / "k8s.io" / c.id;
-    const json config = readJsonFile(bundle / "config.json", json::value_t::object);
+    const json config = readJsonObject(bundle / "config.json");
     applyKubernetesKeys(c, objectAt(config, "annotations"), kContainerdCri);
 }
 
 void readCrioBundle(Container& c, const RuntimeRoots& roots) {
-    const json config = readJsonFile(
-        fs::path(roots.crioStorage) / "overlay-containers" / c.id / "userdata" / "config.json",
-        json::value_t::object);
+    const json config = readJsonObject(fs::path(roots.crioStorage) / "overlay-containers" / c.id /
+                                       "userdata" / "config.json");
     applyKubernetesKeys(c, objectAt(config, "annotations"), kCrio);
 }
 
-// containers/storage's index: [{"id": "...", "names": ["name", ...], ...}, ...].
-// Podman's name is the first of "names". Its bundle is not read: `podman run
-// --annotation` (and `podman kube play`) write any annotation their user gives.
-void readPodmanName(Container& c, const RuntimeRoots& roots) {
-    const fs::path path = fs::path(roots.crioStorage) / "overlay-containers" / "containers.json";
-    const json index = readJsonFile(path, json::value_t::array);
-    for (const json& entry : index) {
-        if (stringAt(entry, "id") != c.id) continue;
-        auto names = entry.find("names");  // end() when entry is not an object
-        if (names != entry.end() && names->is_array() && !names->empty() &&
-            names->front().is_string()) {
-            c.name = names->front().get<std::string>();
-        }
-        return;
-    }
-    throw unreadable(path, "does not list the container");
+// Podman's database (podman_db.h): libpod's ContainerConfig, with the name and the
+// labels the container was created with. As docker's, its io.kubernetes.* labels are
+// ordinary labels, and neither its annotations nor its bundle's are read: `podman run
+// --label` and `--annotation` (and `podman kube play`) write whatever their user gives.
+void readPodman(Container& c, const RuntimeRoots& roots) {
+    const PodmanRecord record = readPodmanRecord(roots.podmanRoot, c.id);
+    const json config = parseJsonObject(record.database, record.config);
+    c.name = stringAt(config, "name");
+    copyLabels(c, objectAt(config, "labels"));
 }
 
 }  // namespace
@@ -160,7 +161,7 @@ void readContainerMetadata(Container& c, const RuntimeRoots& roots) {
         } else if (c.runtime == "cri-o") {
             readCrioBundle(c, roots);
         } else if (c.runtime == "podman") {
-            readPodmanName(c, roots);
+            readPodman(c, roots);
         }
     } catch (const std::exception& e) {
         // Whatever was read stays; the container is still enforced by id and runtime.

@@ -80,7 +80,7 @@ class Agent {
     explicit Agent(const Config& config)
         : config_(config),
           roots_{config.runtimes.dockerRoot, config.runtimes.containerdState,
-                 config.runtimes.crioStorage},
+                 config.runtimes.crioStorage, config.runtimes.podmanRoot},
           bus_(config.events.sinks),
           events_(bus_, clock_) {}
 

@@ -39,9 +39,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::ofstream(file, std::ios::binary | std::ios::trunc)
             .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
     }
-    const palisade::RuntimeRoots roots{(scratch.root / "docker").string(),
-                                       (scratch.root / "containerd").string(),
-                                       (scratch.root / "crio").string()};
+    const palisade::RuntimeRoots roots{
+        (scratch.root / "docker").string(), (scratch.root / "containerd").string(),
+        (scratch.root / "crio").string(), (scratch.root / "podman").string()};
     for (const char* runtime : {"docker", "containerd"}) {
         palisade::Container c;
         c.id = kId;

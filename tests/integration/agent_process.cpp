@@ -88,6 +88,7 @@ AgentProcess::AgentProcess(Sandbox& sandbox) : sandbox_(sandbox) {
     dockerRoot_ = dir_ + "/docker";
     containerdState_ = dir_ + "/containerd";
     crioStorage_ = dir_ + "/crio";
+    podmanRoot_ = dir_ + "/podman";
     fs::create_directories(dir_ + "/policies.d");
 }
 
@@ -118,6 +119,7 @@ void AgentProcess::start(std::chrono::milliseconds timeout) {
         << "runtimes:\n  dockerRoot: " << dockerRoot_ << "\n"
         << "  containerdState: " << containerdState_ << "\n"
         << "  crioStorage: " << crioStorage_ << "\n"
+        << "  podmanRoot: " << podmanRoot_ << "\n"
         << "events:\n  sinks:\n    - {type: file, path: " << dir_ << "/events.jsonl}\n"
         << (rateLimit_.empty() ? "" : "  rateLimit: " + rateLimit_ + "\n")
         << "metrics:\n  listen: \"" << metricsListen_ << "\"\n"

@@ -28,6 +28,7 @@ runtimes:                           # where container metadata is read (all opti
   dockerRoot: /var/lib/docker
   containerdState: /run/containerd
   crioStorage: /run/containers/storage
+  podmanRoot: /var/lib/containers/storage
 defaults:
   unmatched: audit                  # containers no policy selects: allow | audit | deny
   interContainer: deny              # east-west traffic between containers on this node
@@ -53,6 +54,7 @@ void expectDefaults(const Config& c) {
     EXPECT_EQ(c.runtimes.dockerRoot, "/var/lib/docker");
     EXPECT_EQ(c.runtimes.containerdState, "/run/containerd");
     EXPECT_EQ(c.runtimes.crioStorage, "/run/containers/storage");
+    EXPECT_EQ(c.runtimes.podmanRoot, "/var/lib/containers/storage");
     EXPECT_EQ(c.defaults.unmatched, UnmatchedAction::Audit);
     EXPECT_EQ(c.defaults.interContainer, InterContainer::Deny);
     EXPECT_EQ(c.defaults.nat64Prefix.str(), "64:ff9b::/96");
@@ -93,10 +95,11 @@ TEST(ConfigLoader, ParsesTheSpecExample) {
     EXPECT_EQ(c.runtimes.dockerRoot, "/var/lib/docker");
     EXPECT_EQ(c.runtimes.containerdState, "/run/containerd");
     EXPECT_EQ(c.runtimes.crioStorage, "/run/containers/storage");
+    EXPECT_EQ(c.runtimes.podmanRoot, "/var/lib/containers/storage");
     EXPECT_EQ(c.defaults.unmatched, UnmatchedAction::Audit);
     EXPECT_EQ(c.defaults.interContainer, InterContainer::Deny);
     EXPECT_EQ(c.defaults.nat64Prefix.str(), "64:ff9b::/96");
-    EXPECT_EQ(c.defaults.nat64Prefix.line, 15u);
+    EXPECT_EQ(c.defaults.nat64Prefix.line, 16u);
     ASSERT_EQ(c.events.sinks.size(), 2u);
     EXPECT_EQ(c.events.sinks[0].type, SinkConfig::Type::Stdout);
     EXPECT_EQ(c.events.sinks[1].type, SinkConfig::Type::File);
@@ -237,9 +240,13 @@ INSTANTIATE_TEST_SUITE_P(
                         "runtimes: [docker]\n",
                         {"c.yaml:1:11: runtimes must be a map, not a list"}},
         ConfigErrorCase{"UnknownRuntime",
-                        "runtimes:\n  podmanRoot: /var/lib/containers\n",
-                        {"c.yaml:2:3: unknown key \"podmanRoot\" in runtimes (expected dockerRoot, "
-                         "containerdState or crioStorage)"}},
+                        "runtimes:\n  lxcPath: /var/lib/lxc\n",
+                        {"c.yaml:2:3: unknown key \"lxcPath\" in runtimes (expected dockerRoot, "
+                         "containerdState, crioStorage or podmanRoot)"}},
+        ConfigErrorCase{"RelativePodmanRoot",
+                        "runtimes: {podmanRoot: var/lib/containers/storage}\n",
+                        {"c.yaml:1:24: runtimes.podmanRoot must be an absolute path, not "
+                         "\"var/lib/containers/storage\""}},
         ConfigErrorCase{"RelativeRuntimePath",
                         "runtimes: {crioStorage: run/containers}\n",
                         {"c.yaml:1:25: runtimes.crioStorage must be an absolute path, not "

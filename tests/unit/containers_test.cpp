@@ -1,6 +1,8 @@
 // Container discovery: cgroup path forms, runtime metadata, the tree walk, the
 // cgroup2 mount and selectors (docs/reference/policy-language.md,
-// docs/reference/state-and-lifecycle.md#containers). Fixtures are built in a temp dir.
+// docs/reference/state-and-lifecycle.md#containers). Fixtures are built in a temp dir, but
+// for podman's database, made by the real podman (tests/data/podman/).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -13,6 +15,7 @@
 #include <system_error>
 
 #include "containers/container.h"
+#include "podman_fixture.h"
 #include "temp_dir.h"
 
 namespace palisade {
@@ -119,7 +122,8 @@ class ContainerMetadataTest : public ::testing::Test {
   protected:
     TempDir tmp;
     RuntimeRoots roots{(tmp.path() / "docker").string(), (tmp.path() / "containerd").string(),
-                       (tmp.path() / "storage").string()};
+                       (tmp.path() / "storage").string(), (tmp.path() / "podman").string()};
+    const std::map<std::string, std::string> podmanIds = test::podmanFixtureIds();
 
     Container read(const std::string& runtime, const std::string& id = kId) {
         Container c;
@@ -138,9 +142,7 @@ class ContainerMetadataTest : public ::testing::Test {
     void writeCrio(const std::string& text) {
         tmp.write("storage/overlay-containers/" + kId + "/userdata/config.json", text);
     }
-    void writePodmanIndex(const std::string& text) {
-        tmp.write("storage/overlay-containers/containers.json", text);
-    }
+    void writePodmanBolt() { tmp.write("podman/libpod/bolt_state.db", test::podmanBoltFixture()); }
     std::string dockerFile() const {
         return tmp / ("docker/containers/" + kId + "/config.v2.json");
     }
@@ -150,7 +152,8 @@ class ContainerMetadataTest : public ::testing::Test {
     std::string crioFile() const {
         return tmp / ("storage/overlay-containers/" + kId + "/userdata/config.json");
     }
-    std::string podmanIndex() const { return tmp / "storage/overlay-containers/containers.json"; }
+    std::string podmanBolt() const { return tmp / "podman/libpod/bolt_state.db"; }
+    std::string podmanSqlite() const { return tmp / "podman/db.sql"; }
 };
 
 void expectNoIdentity(const Container& c) {
@@ -172,6 +175,20 @@ void expectUnreadable(const Container& c, const std::string& error) {
     EXPECT_EQ(c.metadataError, error);
 }
 
+// A label io.kubernetes.pod.namespace=kube-system that a user gave: no pod, and a
+// selector of that namespace does not match, one of that label does.
+void expectKubeSystemOnlyAsALabel(const Container& c) {
+    EXPECT_EQ(c.k8sNamespace, "");
+    EXPECT_EQ(c.pod, "");
+    EXPECT_EQ(c.labels.at("io.kubernetes.pod.namespace"), "kube-system");
+    Selector kubeSystem;
+    kubeSystem.namespace_ = "kube-system";
+    EXPECT_FALSE(selectorMatches(kubeSystem, c));
+    Selector byLabel;
+    byLabel.labels = {{"io.kubernetes.pod.namespace", "kube-system"}};
+    EXPECT_TRUE(selectorMatches(byLabel, c)) << "still an ordinary label";
+}
+
 TEST_F(ContainerMetadataTest, DockerNameAndLabels) {
     writeDocker(R"({"ID": "x", "Name": "/api", "Config": {"Labels": {"app": "api",
                    "tier": "web", "bogus": 3}}})");
@@ -191,17 +208,8 @@ TEST_F(ContainerMetadataTest, DockerKubernetesLabelsAreOnlyLabels) {
         "io.kubernetes.container.name": "api"}}})");
     Container c = read("docker");
     EXPECT_EQ(c.name, "k8s_api_api-7d9_kube-system_uid_0");
-    EXPECT_EQ(c.k8sNamespace, "");
-    EXPECT_EQ(c.pod, "");
-    EXPECT_EQ(c.labels.at("io.kubernetes.pod.namespace"), "kube-system");
     EXPECT_EQ(c.labels.at("io.kubernetes.pod.name"), "api-7d9");
-
-    Selector kubeSystem;
-    kubeSystem.namespace_ = "kube-system";
-    EXPECT_FALSE(selectorMatches(kubeSystem, c));
-    Selector byLabel;
-    byLabel.labels = {{"io.kubernetes.pod.namespace", "kube-system"}};
-    EXPECT_TRUE(selectorMatches(byLabel, c)) << "still an ordinary label";
+    expectKubeSystemOnlyAsALabel(c);
 }
 
 TEST_F(ContainerMetadataTest, DockerNullLabels) {
@@ -262,7 +270,7 @@ TEST_F(ContainerMetadataTest, ContainerdCriBundle) {
     EXPECT_EQ(c.name, "api");
     EXPECT_EQ(c.k8sNamespace, "prod");
     EXPECT_EQ(c.pod, "api-7d9");
-    EXPECT_TRUE(c.labels.empty()) << "labels come only from docker";
+    EXPECT_TRUE(c.labels.empty()) << "labels come only from docker and podman";
     EXPECT_EQ(c.metadataError, "");
 }
 
@@ -320,40 +328,69 @@ TEST_F(ContainerMetadataTest, CrioMissingOrMalformed) {
     expectEmpty(read("cri-o"));
 }
 
-// `podman run --annotation` (and `podman kube play`) write any annotation into the bundle.
-TEST_F(ContainerMetadataTest, PodmanNameFromContainersIndexAndNoKubernetesIdentity) {
-    writeCrio(R"({"annotations": {"io.container.manager": "libpod",
+// Podman's own database, as the real podman 4.3.1 wrote it (BoltDB).
+TEST_F(ContainerMetadataTest, PodmanNameAndLabelsFromItsDatabase) {
+    writePodmanBolt();
+    Container web = read("podman", podmanIds.at("web"));
+    EXPECT_EQ(web.name, "web");
+    EXPECT_EQ(web.labels, (std::map<std::string, std::string>{{"app", "shop"}, {"tier", "front"}}));
+    EXPECT_EQ(web.k8sNamespace, "");
+    EXPECT_EQ(web.pod, "");
+    EXPECT_EQ(web.metadataError, "");
+    Container db = read("podman", podmanIds.at("db"));
+    EXPECT_EQ(db.name, "db");
+    EXPECT_TRUE(db.labels.empty());
+    EXPECT_EQ(db.metadataError, "");
+}
+
+// `podman create --label io.kubernetes.pod.namespace=kube-system --annotation
+// io.kubernetes.pod.namespace=kube-system`, and a bundle with cri-o's keys: anyone who may
+// run podman writes them, so they make no pod.
+TEST_F(ContainerMetadataTest, PodmanLabelsAndAnnotationsNeverMakeAPod) {
+    writePodmanBolt();
+    const std::string id = podmanIds.at("fake");
+    tmp.write("storage/overlay-containers/" + id + "/userdata/config.json",
+              R"({"annotations": {"io.container.manager": "libpod",
         "io.kubernetes.pod.namespace": "kube-system", "io.kubernetes.pod.name": "coredns-5d78",
         "io.kubernetes.container.name": "coredns"}})");
-    writePodmanIndex(R"([{"id": ")" + kId2 + R"(", "names": ["other"]},
-                  {"id": ")" +
-                     kId + R"(", "names": ["web", "alias"], "layer": "x"}])");
-    Container c = read("podman");
-    EXPECT_EQ(c.name, "web");
-    EXPECT_EQ(c.k8sNamespace, "");
-    EXPECT_EQ(c.pod, "");
-    EXPECT_TRUE(c.labels.empty());
+    Container c = read("podman", id);
+    EXPECT_EQ(c.name, "fake");
+    expectKubeSystemOnlyAsALabel(c);
+}
+
+TEST_F(ContainerMetadataTest, PodmanDatabaseMissingCorruptOrWithoutTheContainer) {
+    expectUnreadable(
+        read("podman"),
+        roots.podmanRoot + ": no podman database in it (libpod/bolt_state.db, db.sql)");
+    writePodmanBolt();
+    expectUnreadable(read("podman"), podmanBolt() + ": does not list the container");
+    tmp.write("podman/libpod/bolt_state.db", test::podmanBoltFixture().substr(0, 65536));
+    Container c = read("podman", podmanIds.at("web"));
+    expectNoIdentity(c);
+    EXPECT_THAT(c.metadataError, ::testing::StartsWith(podmanBolt() + ": truncated: "));
+}
+
+TEST_F(ContainerMetadataTest, PodmanConfigThatIsNotAJsonObject) {
+    tmp.mkdirs("podman");
+    test::PodmanSqlite db(podmanSqlite());
+    db.insert(kId, "array", "[1]");
+    db.insert(kId2, "broken", "{");
+    expectUnreadable(read("podman", kId), podmanSqlite() + ": not a JSON object");
+    expectUnreadable(read("podman", kId2), podmanSqlite() + ": not JSON");
+}
+
+TEST_F(ContainerMetadataTest, PodmanFieldsOfAnotherTypeAreLeftOut) {
+    tmp.mkdirs("podman");
+    test::PodmanSqlite db(podmanSqlite());
+    db.insert(kId, "x", R"({"name": 5, "labels": {"a": 1, "b": "x", "c": null}})");
+    db.insert(kId2, "y", R"({"name": "y", "labels": ["a"]})");
+    Container c = read("podman", kId);
+    EXPECT_EQ(c.name, "");
+    EXPECT_EQ(c.labels, (std::map<std::string, std::string>{{"b", "x"}}));
     EXPECT_EQ(c.metadataError, "");
-}
-
-TEST_F(ContainerMetadataTest, PodmanIndexMissingMalformedOrWithoutTheContainer) {
-    expectUnreadable(read("podman"), podmanIndex() + ": No such file or directory");
-    const std::pair<const char*, const char*> cases[] = {
-        {"{}", "not a JSON array"},
-        {"[", "not JSON"},
-        {R"([1, null, {"id": 4}])", "does not list the container"},
-        {R"([{"id": "3f2a"}, {"names": ["x"]}])", "does not list the container"}};
-    for (const auto& [index, why] : cases) {
-        writePodmanIndex(index);
-        expectUnreadable(read("podman"), podmanIndex() + ": " + why);
-    }
-}
-
-TEST_F(ContainerMetadataTest, PodmanNamesOfAnotherTypeAreLeftOut) {
-    writePodmanIndex(R"([{"id": ")" + kId + R"(", "names": []}])");
-    expectEmpty(read("podman"));
-    writePodmanIndex(R"([{"id": ")" + kId + R"(", "names": "web"}])");
-    expectEmpty(read("podman"));
+    c = read("podman", kId2);
+    EXPECT_EQ(c.name, "y");
+    EXPECT_TRUE(c.labels.empty());
 }
 
 TEST_F(ContainerMetadataTest, UnknownRuntimeReadsNothing) {
@@ -373,7 +410,7 @@ TEST(ContainerScanTest, FindsEveryFormAndSkipsTheRest) {
     TempDir cg;
     TempDir state;
     RuntimeRoots roots{(state.path() / "docker").string(), (state.path() / "containerd").string(),
-                       (state.path() / "storage").string()};
+                       (state.path() / "storage").string(), (state.path() / "podman").string()};
     state.write("docker/containers/" + kId + "/config.v2.json",
                 R"({"Name": "/api", "Config": {"Labels": {"app": "api"}}})");
 

@@ -1,0 +1,97 @@
+// Where libpod keeps a container's configuration (libpod/boltdb_state*.go and
+// libpod/sqlite_state*.go of podman's source): the same ContainerConfig JSON in either
+// backend, under the container's full id.
+#include "containers/podman_db.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+#include "containers/boltdb.h"
+
+namespace palisade {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// As metadata.cpp reads no file over 4 MiB: SQLite refuses to load a longer value.
+constexpr int kMaxConfigBytes = 4 * 1024 * 1024;
+// Long enough for one of podman's own transactions to end, short enough that a database
+// held locked does not stall the agent's loop.
+constexpr int kBusyTimeoutMs = 100;
+
+// False only when the file is not there; any other trouble is for the read to report.
+bool present(const std::string& path) {
+    struct stat st {};
+    return stat(path.c_str(), &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
+}
+
+// BoltDB: bucket "ctr", in it a bucket named by the container's id, in that key "config".
+std::optional<std::string> boltConfig(const std::string& path, const std::string& id) {
+    return readBoltValue(path, {"ctr", id}, "config");
+}
+
+struct SqliteClose {
+    void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct SqliteFinalize {
+    void operator()(sqlite3_stmt* statement) const noexcept { sqlite3_finalize(statement); }
+};
+
+// SQLite: table ContainerConfig (ID, Name, PodID, JSON), one row per container. podman
+// binds the JSON as a blob; it is read as bytes whatever its type.
+std::optional<std::string> sqliteConfig(const std::string& path, const std::string& id) {
+    sqlite3* opened = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &opened, SQLITE_OPEN_READONLY, nullptr);
+    const std::unique_ptr<sqlite3, SqliteClose> db(opened);  // allocated even on failure
+    auto fail = [&](int code) -> std::runtime_error {
+        return std::runtime_error(path + ": " +
+                                  (db ? sqlite3_errmsg(db.get()) : sqlite3_errstr(code)));
+    };
+    if (rc != SQLITE_OK) throw fail(rc);
+    sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+    sqlite3_limit(db.get(), SQLITE_LIMIT_LENGTH, kMaxConfigBytes);
+    sqlite3_stmt* prepared = nullptr;
+    if (int code = sqlite3_prepare_v2(db.get(), "SELECT JSON FROM ContainerConfig WHERE ID = ?1",
+                                      -1, &prepared, nullptr);
+        code != SQLITE_OK) {
+        throw fail(code);
+    }
+    const std::unique_ptr<sqlite3_stmt, SqliteFinalize> statement(prepared);
+    sqlite3_bind_text(statement.get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+    const int step = sqlite3_step(statement.get());
+    if (step == SQLITE_DONE) return std::nullopt;
+    if (step != SQLITE_ROW) throw fail(step);
+    const void* bytes = sqlite3_column_blob(statement.get(), 0);
+    const int size = sqlite3_column_bytes(statement.get(), 0);
+    return bytes ? std::string(static_cast<const char*>(bytes), static_cast<size_t>(size))
+                 : std::string{};
+}
+
+}  // namespace
+
+PodmanRecord readPodmanRecord(const std::string& graphRoot, const std::string& id) {
+    const std::string bolt = (fs::path(graphRoot) / "libpod" / "bolt_state.db").string();
+    const std::string sqlite = (fs::path(graphRoot) / "db.sql").string();
+    const bool haveBolt = present(bolt);
+    const bool haveSqlite = present(sqlite);
+    if (haveBolt) {
+        if (auto config = boltConfig(bolt, id)) return {bolt, std::move(*config)};
+        if (!haveSqlite) throw std::runtime_error(bolt + ": does not list the container");
+    }
+    if (haveSqlite) {
+        if (auto config = sqliteConfig(sqlite, id)) return {sqlite, std::move(*config)};
+        throw std::runtime_error(sqlite + ": does not list the container" +
+                                 (haveBolt ? " (nor does " + bolt + ")" : ""));
+    }
+    throw std::runtime_error(graphRoot +
+                             ": no podman database in it (libpod/bolt_state.db, db.sql)");
+}
+
+}  // namespace palisade
