@@ -140,7 +140,7 @@ json measure(const std::string& name, int starts) {
             rt.remove = [&](const std::string& id) { docker->docker({"rm", "--force", id}); };
         } else {
             podman = std::make_unique<Podman>(sandbox, image);
-            agent.crioStorage() = podman->graphRoot();
+            agent.podmanRoot() = podman->graphRoot();
             rt.parentDir = sandbox.cgroups().create("podman");
             rt.cgroupPrefix = "libpod-";
             Container& net = sandbox.addNetwork("bench");

@@ -27,7 +27,7 @@ class E2ePodman : public E2E {
         E2E::SetUp();
         if (IsSkipped() || HasFatalFailure()) return;
         podman_ = std::make_unique<Podman>(*sandbox_, *image_);
-        agent_->crioStorage() = podman_->graphRoot();
+        agent_->podmanRoot() = podman_->graphRoot();
     }
     // `podman run` of the image in the tree and the network `net`, with `options`.
     RunResult run(const std::string& net, const std::vector<std::string>& options,
