@@ -47,7 +47,7 @@ Fd connectTo(const std::string& path, const Deadline& deadline) {
     if (!fd || connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
         const int err = errno;
         if (err == EAGAIN && deadline) timedOut(path);
-        throw std::runtime_error("cannot reach the agent at " + path + ": " + errnoText(err) +
+        throw ControlUnreachable("cannot reach the agent at " + path + ": " + errnoText(err) +
                                  " (is `palisade run` running?)");
     }
     return fd;

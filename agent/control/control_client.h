@@ -5,13 +5,19 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 namespace palisade {
 
-// Sends one request and returns the one JSON reply. Throws std::runtime_error
-// ("cannot reach the agent at PATH: ...") when the agent is not there, or has
-// not answered by `deadline` (when given).
+// No agent listens at the socket (it is not there, or nobody accepts on it).
+struct ControlUnreachable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Sends one request and returns the one JSON reply. Throws ControlUnreachable
+// ("cannot reach the agent at PATH: ...") when the agent is not there, and
+// std::runtime_error when it has not answered by `deadline` (when given).
 nlohmann::json controlRequest(
     const std::string& socketPath, const nlohmann::json& request,
     std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <system_error>
+#include <thread>
 
 #include "containers/container.h"
 #include "control/control_client.h"
@@ -18,6 +19,9 @@ namespace palisade {
 namespace {
 
 using Deadline = std::chrono::steady_clock::time_point;
+
+// How often an agent that cannot be reached is tried again.
+constexpr std::chrono::milliseconds kRetryEvery{20};
 
 // The cgroup the container's first process is in, as the kernel's cgroup id, or
 // nullopt when that process is in no cgroup v2 directory (then it is not ours).
@@ -127,9 +131,18 @@ int runOciHook(const Config& config, std::istream& in, std::ostream& err) {
         cgroupId = containerCgroupId(state.pid);
         // In no cgroup v2 directory: no palisade program sees it, so it is not ours.
         if (!cgroupId) return 0;
-        reply = controlRequest(
-            config.controlSocket,
-            {{"cmd", "await-container"}, {"cgroupId", *cgroupId}, {"id", state.id}}, deadline);
+        const nlohmann::json request{
+            {"cmd", "await-container"}, {"cgroupId", *cgroupId}, {"id", state.id}};
+        // An agent restarting has no socket for a moment: asked again until the deadline.
+        for (;;) {
+            try {
+                reply = controlRequest(config.controlSocket, request, deadline);
+                break;
+            } catch (const ControlUnreachable&) {
+                if (std::chrono::steady_clock::now() + kRetryEvery >= deadline) throw;
+                std::this_thread::sleep_for(kRetryEvery);
+            }
+        }
     } catch (const std::exception& e) {
         return unconfirmed(config, state, cgroupId, e.what(), err);
     }

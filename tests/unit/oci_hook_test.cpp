@@ -5,18 +5,22 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "containers/container.h"
 #include "control/control_request.h"
+#include "control/control_server.h"
 #include "temp_dir.h"
 #include "util/fd.h"
 
@@ -96,8 +100,11 @@ class OciHookRun : public ::testing::Test {
     std::chrono::steady_clock::duration took_{};
 };
 
+// Not running, or restarting: tried again until the timeout, then refused.
 TEST_F(OciHookRun, NoAgentFailsTheStartByDefault) {
     EXPECT_EQ(runHook(ownState()), 2);
+    EXPECT_GE(took_, std::chrono::milliseconds(280));
+    EXPECT_LT(took_, std::chrono::milliseconds(1300));
     EXPECT_THAT(err_.str(), HasSubstr("container c0ffee: its policy cannot be confirmed in force"));
     EXPECT_THAT(err_.str(), HasSubstr("cannot reach the agent at " + config_.controlSocket));
     EXPECT_THAT(err_.str(), HasSubstr("refusing to start it (ociHook.onTimeout: fail)"));
@@ -116,6 +123,29 @@ TEST_F(OciHookRun, NoAgentWithAllowStartsItWithAnEvent) {
     EXPECT_THAT(written[0]["palisade"]["error"].get<std::string>(),
                 HasSubstr("cannot reach the agent"));
     EXPECT_GT(written[0]["palisade"]["cgroupId"].get<uint64_t>(), 0u);
+}
+
+// An agent restarting: its socket appears 200 ms after the hook started, and the
+// hook's answer is the one it gets then.
+TEST_F(OciHookRun, AnAgentThatComesUpInTimeIsWaitedFor) {
+    config_.ociHook.timeout = std::chrono::milliseconds(3000);
+    std::atomic<int> rc{-1};
+    std::thread hook([&] { rc = runHook(ownState()); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ControlServer server(config_.controlSocket, {{}, {}, [](const ControlRequest&) {
+                                                     return nlohmann::json{{"status", "enforced"}};
+                                                 }});
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (rc == -1 && std::chrono::steady_clock::now() < end) {
+        std::vector<pollfd> fds;
+        server.fillPollFds(fds);
+        poll(fds.data(), fds.size(), 20);
+        server.handle(fds);
+    }
+    hook.join();
+    EXPECT_EQ(rc, 0) << err_.str();
+    EXPECT_EQ(err_.str(), "");
+    EXPECT_GE(took_, std::chrono::milliseconds(200));
 }
 
 // An agent that accepts connections (the kernel does, into the backlog) but never
