@@ -2,6 +2,7 @@
 published): bench/report_template.md filled in section by section with the
 run's figures; a section the run did not measure is left out."""
 
+import json
 import shutil
 import string
 from pathlib import Path
@@ -226,12 +227,30 @@ def runtimes(t, data, args, summary):
     return t.fill("runtimes", rows=table(rows))
 
 
+def oci_hook_section(t, raw):
+    """The OCI hook's figures from a bench/oci_hook.py run's raw.json."""
+    f, m = raw["figures"], raw["machine"]
+    return t.fill("oci_hook", date=m["date"], podman=raw["podman"], starts=f["starts"],
+                  machine=f"{m['cpu']}, {m['cpus']} CPUs, kernel {m['kernel']}",
+                  without_median=fmt(f["without"]["median"], ".1f"),
+                  without_p99=fmt(f["without"]["p99"], ".1f"),
+                  with_median=fmt(f["with"]["median"], ".1f"), with_p99=fmt(f["with"]["p99"], ".1f"),
+                  added_median=fmt(f["added_median_ms"], ".1f"),
+                  added_p99=fmt(f["added_p99_ms"], ".1f"))
+
+
+def oci_hook(t, data, args, summary):
+    """The last bench/oci_hook.py run on this machine, if any (measured apart)."""
+    runs = sorted((HERE / "results").glob("*-oci-hook/raw.json"))
+    return oci_hook_section(t, json.loads(runs[-1].read_text())) if runs else ""
+
+
 def method(t, data, args, summary):
     return t.fill("method", iptables=args.iptables)
 
 
 SECTIONS = (header, machine, spec, rates, bpf_stats, decide, agent_start, iperf, reload, events,
-            memory, runtimes, method)
+            memory, runtimes, oci_hook, method)
 
 
 def write_report(data, args, results):

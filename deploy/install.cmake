@@ -35,6 +35,11 @@ endfunction()
 
 rewrite("${PALISADE_SOURCE_DIR}/systemd/palisade.service" "${stage}/palisade.service")
 rewrite("${PALISADE_SOURCE_DIR}/deploy/etc/palisade/palisade.yaml" "${stage}/palisade.yaml")
+# podman and CRI-O read <datadir>/containers/oci/hooks.d when the prefix is /usr (and
+# /etc/containers/oci/hooks.d, where an operator's file of the same name masks this one).
+rewrite("${PALISADE_SOURCE_DIR}/deploy/oci-hooks.d/palisade.json" "${stage}/palisade.json")
+file(INSTALL "${stage}/palisade.json"
+     DESTINATION "${prefix}/${PALISADE_DATADIR}/containers/oci/hooks.d")
 file(INSTALL "${stage}/palisade.service" DESTINATION "${unitdir}")
 install_once("${stage}/palisade.yaml" "${confdir}")
 install_once("${PALISADE_SOURCE_DIR}/deploy/etc/palisade/policies.d/default.yaml"

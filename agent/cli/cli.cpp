@@ -14,6 +14,7 @@
 #include "config/config_loader.h"
 #include "control/control_client.h"
 #include "control/event_filter.h"
+#include "control/oci_hook.h"
 #include "daemon/agent.h"
 #include "daemon/status.h"
 #include "datapath/datapath.h"
@@ -169,6 +170,10 @@ int runCli(int argc, char** argv) {
     for (auto* cmd : {status, containers}) cmd->add_flag("--json", json, "JSON output");
     events->add_flag("--follow", follow, "keep streaming");
     events->add_option("--filter", filter, "only events matching EXPR");
+    auto* ociHook = app.add_subcommand(
+        "oci-hook",
+        "OCI runtime hook (createRuntime): returns once a new container's policy is in force");
+    ociHook->add_option("--config", configPath, "node configuration file");
     auto* version = app.add_subcommand("version", "version and build information");
 
     try {
@@ -187,6 +192,7 @@ int runCli(int argc, char** argv) {
 
     Config config;
     if (!loadConfig(configPath, config)) return kExitInvalid;
+    if (*ociHook) return runOciHook(config, std::cin, std::cerr);
     if (socketPath.empty()) socketPath = config.controlSocket;
     for (auto [cmd, name] :
          {std::pair{status, "status"}, {containers, "containers"}, {events, "events"}}) {

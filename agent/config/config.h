@@ -2,6 +2,7 @@
 // defaults.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,6 +54,13 @@ struct Config {
         // force (daemon/signed_record.h), on disk so that they outlive a reboot.
         std::string recordDir = "/var/lib/palisade/signing";
     } signing;
+    // `palisade oci-hook` (docs/runtimes/oci-hook.md): how long a container start waits
+    // for its policy to be in force, and what happens when that cannot be confirmed.
+    struct OciHook {
+        enum class OnTimeout { Fail, Allow };
+        std::chrono::milliseconds timeout{2000};
+        OnTimeout onTimeout = OnTimeout::Fail;
+    } ociHook;
 
     Config();
 };

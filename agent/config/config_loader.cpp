@@ -211,6 +211,43 @@ void readSigning(Reader& r, const Field& f, Config::Signing& signing) {
     }
 }
 
+// "<N>ms" or "<N>s", from 1 ms to 10 minutes: a hook that waits longer than that would
+// hold a container start hostage to an agent that is not coming back.
+void readHookTimeout(Reader& r, const Field& f, std::chrono::milliseconds& out) {
+    auto text = r.string(f);
+    if (!text) return;
+    std::string_view number = *text;
+    uint64_t scale = 1000;
+    if (number.ends_with("ms")) {
+        number.remove_suffix(2);
+        scale = 1;
+    } else if (number.ends_with('s')) {
+        number.remove_suffix(1);
+    } else {
+        number = {};
+    }
+    constexpr uint64_t kMaxMs = 600000;
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+    if (number.empty() || ec != std::errc() || end != number.data() + number.size() || value < 1 ||
+        value > kMaxMs / scale) {
+        r.error(f.value, f.path + " must be a duration from 1ms to 600s, like 2s or 500ms, not \"" +
+                             *text + "\"");
+        return;
+    }
+    out = std::chrono::milliseconds(value * scale);
+}
+
+void readOciHook(Reader& r, const Field& f, Config::OciHook& hook) {
+    if (!r.isMap(f)) return;
+    MapView m(r, f);
+    m.allowOnly({"timeout", "onTimeout"});
+    if (auto timeout = m.get("timeout")) readHookTimeout(r, *timeout, hook.timeout);
+    readChoice<Config::OciHook::OnTimeout>(
+        r, m.get("onTimeout"), hook.onTimeout,
+        {{"fail", Config::OciHook::OnTimeout::Fail}, {"allow", Config::OciHook::OnTimeout::Allow}});
+}
+
 void readConfig(Reader& r, const yaml::Node& root, Config& config) {
     if (!root.isMap()) {
         r.error(root, "the configuration must be a map, not " + yaml::describe(root));
@@ -218,7 +255,7 @@ void readConfig(Reader& r, const yaml::Node& root, Config& config) {
     }
     MapView m(r, {root, root, ""});
     m.allowOnly({"cgroupRoot", "policyDir", "stateDir", "controlSocket", "runtimes", "defaults",
-                 "events", "metrics", "signing"});
+                 "events", "metrics", "signing", "ociHook"});
     if (auto f = m.get("cgroupRoot")) readPath(r, *f, config.cgroupRoot, true);
     if (auto f = m.get("policyDir")) readPath(r, *f, config.policyDir);
     if (auto f = m.get("stateDir")) readPath(r, *f, config.stateDir);
@@ -228,6 +265,7 @@ void readConfig(Reader& r, const yaml::Node& root, Config& config) {
     if (auto f = m.get("events")) readEvents(r, *f, config.events);
     if (auto f = m.get("metrics")) readMetrics(r, *f, config.metrics);
     if (auto f = m.get("signing")) readSigning(r, *f, config.signing);
+    if (auto f = m.get("ociHook")) readOciHook(r, *f, config.ociHook);
 }
 
 }  // namespace

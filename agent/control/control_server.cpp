@@ -144,6 +144,9 @@ void ControlServer::answer(Client& c, const std::string& line) {
                 case ControlRequest::Command::Events:
                     startEvents(c, req);
                     return;
+                case ControlRequest::Command::AwaitContainer:
+                    reply = handlers_.awaitContainer(req);
+                    break;
             }
         }
     } catch (const std::exception& e) {
@@ -180,7 +183,9 @@ void ControlServer::startEvents(Client& c, const ControlRequest& req) {
 
 void ControlServer::flush(Client& c) {
     while (!c.out.empty()) {
-        ssize_t n = write(c.fd.get(), c.out.data(), c.out.size());
+        // A client that left before its answer (a hook past its timeout) is EPIPE, not
+        // a SIGPIPE that would end the agent.
+        ssize_t n = send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR) c.dead = true;
             return;

@@ -5,6 +5,8 @@
 //   {"cmd":"containers"}                    -> one JSON array
 //   {"cmd":"events","filter":"EXPR"}        -> the recent events that match, then EOF
 //   {"cmd":"events","follow":true,...}      -> new matching events until the client leaves
+//   {"cmd":"await-container","cgroupId":N}  -> one JSON object, once the container's policy
+//                                              is in force (`palisade oci-hook`)
 //
 // Everything runs on the agent's event loop thread: the server only reads and
 // writes non-blocking sockets, and a subscriber that does not keep up loses
@@ -34,6 +36,9 @@ class ControlServer {
     struct Handlers {
         std::function<nlohmann::json()> status;
         std::function<nlohmann::json()> containers;
+        // Answers an await-container request (the handler puts the container in force
+        // before it returns).
+        std::function<nlohmann::json(const ControlRequest&)> awaitContainer;
     };
 
     // Creates the socket (and its directory), replacing a stale one. Throws

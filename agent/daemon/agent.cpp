@@ -17,6 +17,7 @@
 #include "containers/cgroup_watch.h"
 #include "containers/container.h"
 #include "containers/netns_addresses.h"
+#include "control/control_request.h"
 #include "control/control_server.h"
 #include "daemon/container_inventory.h"
 #include "daemon/debounce.h"
@@ -96,6 +97,11 @@ class Agent {
     InventoryDiff refreshContainers(bool rereadMetadata);
     // Makes a scan's containers the inventory and publishes what started and stopped.
     InventoryDiff takeScan(std::vector<Container> found);
+    // Rescans the cgroup tree and puts what changed in force: what a cgroup watch
+    // notice and an await-container request both do.
+    void containersNoticed();
+    // The await-container request of `palisade oci-hook`.
+    nlohmann::json awaitContainer(const ControlRequest& req);
     // Learns every container's addresses and puts them in the kernel.
     void refreshAddresses();
     // Re-reads the policies and applies them if they changed; the reload
@@ -194,6 +200,39 @@ InventoryDiff Agent::takeScan(std::vector<Container> found) {
         events_.publish(events_.containerEvent("container-stopped", c));
     }
     return diff;
+}
+
+void Agent::containersNoticed() {
+    const InventoryDiff diff = refreshContainers(false);
+    if (diff.changed()) {
+        generations_->containersChanged(diff);
+        refreshAddresses();
+    }
+}
+
+// The hook asks as soon as the cgroup exists, usually before inotify's notice is
+// read: the tree is scanned now, through the same path as that notice (which then
+// finds nothing new). The answer is sent once the container is in force.
+nlohmann::json Agent::awaitContainer(const ControlRequest& req) {
+    containersNoticed();
+    const Container* c = inventory_.find(req.cgroupId);
+    if (!c) {
+        if (rescan_) throw std::runtime_error("the container scan is incomplete");
+        return {{"status", "not-a-container"},
+                {"reason", "cgroup " + std::to_string(req.cgroupId) +
+                               " is not a container's below " + cgroupRoot_}};
+    }
+    if (!generations_->inForce(c->cgroupId)) {
+        spdlog::error("oci-hook: container {}: its policy is not in force", c->id.substr(0, 12));
+        throw std::runtime_error("container " + c->id +
+                                 ": its policy set cannot be put in force (see the "
+                                 "policy-rejected event)");
+    }
+    spdlog::debug("oci-hook: container {} ({}) in force", c->id.substr(0, 12), req.containerId);
+    return {{"status", "enforced"},
+            {"container", {{"id", c->id}, {"name", c->name}, {"runtime", c->runtime}}},
+            {"policies", generations_->policiesByCgroup().at(c->cgroupId)},
+            {"generation", generations_->generation()}};
 }
 
 void Agent::refreshAddresses() {
@@ -370,7 +409,8 @@ void Agent::start() {
     control_ = std::make_unique<ControlServer>(
         config_.controlSocket,
         ControlServer::Handlers{[this] { return statusJson(statusInputs()); },
-                                [this] { return containersJson(statusInputs()); }});
+                                [this] { return containersJson(statusInputs()); },
+                                [this](const ControlRequest& req) { return awaitContainer(req); }});
     bus_.add(std::make_unique<ControlSink>(*control_));
     datapath_->attach();
     // What adopted buckets hold was reported by the agent before us.
@@ -414,11 +454,7 @@ void Agent::loop(int sigfd) {
         if ((fds[0].revents & POLLIN) && !handleSignal(sigfd)) return;
         const auto now = SteadyClock::now();
         if (((fds[2].revents & POLLIN) && cgroupWatch_->drain()) || rescan_) {
-            const InventoryDiff diff = refreshContainers(false);
-            if (diff.changed()) {
-                generations_->containersChanged(diff);
-                refreshAddresses();
-            }
+            containersNoticed();
         }
         if (policyWatch_->drain()) {
             policyDebounce_.notice(now);

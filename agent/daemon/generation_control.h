@@ -39,6 +39,9 @@ class GenerationControl {
     // The policy names behind an epid of this or the previous generation
     // (nullptr: not known; empty: the container is unmatched).
     const std::vector<std::string>* policiesOf(uint32_t epid) const;
+    // Whether the container of that cgroup has its pal_cgroups entry (its policy
+    // set's, or the unmatched default's) in the kernel.
+    bool inForce(uint64_t cgroupId) const { return epidByCgroup_.contains(cgroupId); }
     // The policies of each known container, by cgroup id (empty: unmatched).
     std::map<uint64_t, std::vector<std::string>> policiesByCgroup() const;
 

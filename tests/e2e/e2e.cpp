@@ -33,6 +33,11 @@ void E2E::TearDown() {
     sandbox_.reset();
 }
 
+void E2E::usePodman() {
+    podman_ = std::make_unique<Podman>(*sandbox_, *image_);
+    agent_->podmanRoot() = podman_->graphRoot();
+}
+
 json E2E::containers() const {
     RunResult r = run({PALISADE_BINARY, "containers", "--json", "--config", agent_->configPath()});
     if (!r.ok()) return json();

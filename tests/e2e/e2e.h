@@ -23,6 +23,8 @@ class E2E : public ::testing::Test {
     void SetUp() override;
     void TearDown() override;
 
+    // Starts podman_ (runtimes.h) and points the agent's runtimes.crioStorage at it.
+    void usePodman();
     // `palisade containers --json` of the running agent.
     nlohmann::json containers() const;
     // The agent's entry for `id`, once it has one whose policies are `policies` (polled
@@ -48,6 +50,18 @@ class E2E : public ::testing::Test {
   private:
     std::string imageDir_;
 };
+
+// Podman containers named web* may reach the bridge's 198.18.0.1 on TCP 8080, nothing else.
+inline constexpr const char* kWebPolicy = R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: web}
+spec:
+  selector: {name: "web*"}
+  mode: enforce
+  egress:
+    - toCIDR: ["198.18.0.1/32"]
+      ports: [{port: 8080, protocol: TCP}]
+)";
 
 // The first word of a command's output ("ok", "EPERM", ...).
 std::string firstWord(const std::string& text);

@@ -10,24 +10,12 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kWebPolicy = R"(apiVersion: palisade.dev/v1
-kind: ContainerPolicy
-metadata: {name: web}
-spec:
-  selector: {name: "web*"}
-  mode: enforce
-  egress:
-    - toCIDR: ["198.18.0.1/32"]
-      ports: [{port: 8080, protocol: TCP}]
-)";
-
 class E2ePodman : public E2E {
   protected:
     void SetUp() override {
         E2E::SetUp();
         if (IsSkipped() || HasFatalFailure()) return;
-        podman_ = std::make_unique<Podman>(*sandbox_, *image_);
-        agent_->podmanRoot() = podman_->graphRoot();
+        usePodman();
     }
     // `podman run` of the image in the tree and the network `net`, with `options`.
     RunResult run(const std::string& net, const std::vector<std::string>& options,

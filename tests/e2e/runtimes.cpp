@@ -354,6 +354,8 @@ Podman::Podman(Sandbox& sandbox, const BusyboxImage& image) {
     dir_ = tempDir("podman");
     root_ = dir_ + "/root";
     runRoot_ = dir_ + "/run";
+    hooksDir_ = dir_ + "/hooks.d";
+    fs::create_directories(hooksDir_);
     cgroupParent_ = treeRelative(sandbox) + "/podman";
     podmanChecked({"import", image.rootfsTar(), BusyboxImage::kName});
 }
@@ -384,7 +386,9 @@ RunResult Podman::podman(const std::vector<std::string>& args, Millis timeout) c
                                   "--network-config-dir",
                                   dir_ + "/networks",
                                   "--volumepath",
-                                  dir_ + "/volumes"};
+                                  dir_ + "/volumes",
+                                  "--hooks-dir",
+                                  hooksDir_};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, timeout);
 }

@@ -9,7 +9,9 @@
 //               run --cgroup <tree>/kubepods/burstable/pod<uid>/<id>` and the annotations
 //               the kubelet's CRI runtime writes, in a netns the test wired.
 //   Podman      podman with --root/--runroot of its own, runc, the cgroupfs manager,
-//               containers below <tree>/podman/libpod-<id>, in a netns the test wired.
+//               containers below <tree>/podman/libpod-<id>, in a netns the test wired,
+//               OCI hooks from a directory of its own only (empty unless the test
+//               writes a hook there), never the machine's.
 //
 // Each makes the image itself from BusyboxImage (no registry). RAII: the destructor
 // removes every container and image it made, stops its daemon by PID and removes its
@@ -111,6 +113,8 @@ class Podman {
     std::string podmanChecked(const std::vector<std::string>& args) const;
     const std::string& graphRoot() const { return root_; }
     const std::string& runRoot() const { return runRoot_; }
+    // The only directory podman reads OCI hook files from (--hooks-dir); empty at first.
+    const std::string& hooksDir() const { return hooksDir_; }
     // The `podman run` options that place a container in the tree and in `network`.
     std::vector<std::string> placement(const Container& network) const;
 
@@ -118,6 +122,7 @@ class Podman {
     std::string dir_;
     std::string root_;
     std::string runRoot_;
+    std::string hooksDir_;
     std::string cgroupParent_;
 };
 

@@ -43,6 +43,7 @@ class AgentProcess {
     std::string& dockerRoot() { return dockerRoot_; }
     std::string& containerdState() { return containerdState_; }
     std::string& crioStorage() { return crioStorage_; }
+    std::string& podmanRoot() { return podmanRoot_; }
     Privileges& privileges() { return privileges_; }
     // The network namespace the agent runs in (a name under /run/netns; "" = the test's),
     // which the agent takes for the host's: tests/e2e runs it beside dockerd.
@@ -83,6 +84,7 @@ class AgentProcess {
     std::string dockerRoot_;
     std::string containerdState_;
     std::string crioStorage_;
+    std::string podmanRoot_;
     pid_t pid_ = -1;
     mutable std::vector<nlohmann::json> events_;  // parsed so far
     mutable std::streamoff eventsOffset_ = 0;     // bytes of the file parsed so far

@@ -44,6 +44,9 @@ signing:
   publicKeys: []                    # Ed25519 PEM files; when `required`, unsigned or
   required: false                   # tampered policy files are rejected
   recordDir: /var/lib/palisade/signing
+ociHook:
+  timeout: 2s                       # how long a container start waits for its policy
+  onTimeout: fail                   # fail | allow (with an oci-hook-timeout event)
 )";
 
 void expectDefaults(const Config& c) {
@@ -66,6 +69,8 @@ void expectDefaults(const Config& c) {
     EXPECT_THAT(c.signing.publicKeys, IsEmpty());
     EXPECT_FALSE(c.signing.required);
     EXPECT_EQ(c.signing.recordDir, "/var/lib/palisade/signing");
+    EXPECT_EQ(c.ociHook.timeout, std::chrono::milliseconds(2000));
+    EXPECT_EQ(c.ociHook.onTimeout, Config::OciHook::OnTimeout::Fail);
 }
 
 TEST(Config, BuiltInDefaults) {
@@ -130,6 +135,7 @@ signing:
   publicKeys: [/etc/palisade/keys/a.pem, /etc/palisade/keys/b.pem]
   required: true
   recordDir: /srv/palisade/record
+ociHook: {timeout: 250ms, onTimeout: allow}
 )",
                                "c.yaml", errors);
     ASSERT_THAT(problems(errors), IsEmpty());
@@ -154,6 +160,30 @@ signing:
                 ElementsAre("/etc/palisade/keys/a.pem", "/etc/palisade/keys/b.pem"));
     EXPECT_TRUE(c.signing.required);
     EXPECT_EQ(c.signing.recordDir, "/srv/palisade/record");
+    EXPECT_EQ(c.ociHook.timeout, std::chrono::milliseconds(250));
+    EXPECT_EQ(c.ociHook.onTimeout, Config::OciHook::OnTimeout::Allow);
+}
+
+TEST(ConfigLoader, ReadsHookTimeoutsInSecondsOrMilliseconds) {
+    for (auto [text, ms] : {std::pair{"1ms", 1},
+                            {"600s", 600000},
+                            {"600000ms", 600000},
+                            {"3s", 3000},
+                            {"0750ms", 750}}) {
+        Diagnostics errors;
+        Config c =
+            parseConfigText("ociHook: {timeout: " + std::string(text) + "}\n", "c.yaml", errors);
+        EXPECT_THAT(problems(errors), IsEmpty()) << text;
+        EXPECT_EQ(c.ociHook.timeout, std::chrono::milliseconds(ms)) << text;
+    }
+    for (const char* text : {"0s", "0ms", "601s", "600001ms", "2", "s", "ms", "-1s", "1.5s", "2 s",
+                             "2m", "18446744073709551616s", "\"\""}) {
+        Diagnostics errors;
+        parseConfigText("ociHook: {timeout: " + std::string(text) + "}\n", "c.yaml", errors);
+        ASSERT_EQ(errors.size(), 1u) << text;
+        EXPECT_THAT(errors[0].str(), testing::HasSubstr("ociHook.timeout must be a duration"))
+            << text;
+    }
 }
 
 TEST(ConfigLoader, EmptySinkListTurnsSinksOff) {
@@ -220,7 +250,7 @@ INSTANTIATE_TEST_SUITE_P(
                         "logLevel: debug\n",
                         {"c.yaml:1:1: unknown key \"logLevel\" at the top level (expected "
                          "cgroupRoot, policyDir, stateDir, controlSocket, runtimes, defaults, "
-                         "events, metrics or signing)"}},
+                         "events, metrics, signing or ociHook)"}},
         ConfigErrorCase{"DuplicateKey",
                         "stateDir: /a\nstateDir: /b\n",
                         {"c.yaml:2:1: duplicate key \"stateDir\" at the top level (first at line "

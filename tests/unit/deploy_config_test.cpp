@@ -1,7 +1,11 @@
 // The node configurations we ship load cleanly through the agent's own loader: the
-// example /etc/palisade/palisade.yaml and the one in the Kubernetes ConfigMap.
+// example /etc/palisade/palisade.yaml and the one in the Kubernetes ConfigMap; the
+// OCI hook file names the installed binary and configuration.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "config/config_loader.h"
 #include "util/yaml_reader.h"
@@ -29,6 +33,22 @@ TEST(DeployConfig, SystemdExampleLoadsAsInstalled) {
     EXPECT_EQ(c.signing.recordDir, "/var/lib/palisade/signing");  // StateDirectory=
     EXPECT_EQ(c.policyDir, "/etc/palisade/policies.d");
     EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");  // IPAddressAllow=localhost
+    EXPECT_EQ(c.ociHook.timeout, std::chrono::milliseconds(2000));
+    EXPECT_EQ(c.ociHook.onTimeout, Config::OciHook::OnTimeout::Fail);
+}
+
+// podman's and CRI-O's hooks schema 1.0.0; install.cmake rewrites the two paths for
+// another prefix.
+TEST(DeployConfig, OciHookFileRunsTheHookAtCreateRuntime) {
+    std::ifstream in(kSource + "/deploy/oci-hooks.d/palisade.json");
+    const auto hook = nlohmann::json::parse(in, nullptr, false);
+    ASSERT_TRUE(hook.is_object());
+    EXPECT_EQ(hook["version"], "1.0.0");
+    EXPECT_EQ(hook["hook"]["path"], "/usr/sbin/palisade");
+    EXPECT_EQ(hook["hook"]["args"], nlohmann::json::array({"palisade", "oci-hook", "--config",
+                                                           "/etc/palisade/palisade.yaml"}));
+    EXPECT_EQ(hook["when"], nlohmann::json({{"always", true}}));
+    EXPECT_EQ(hook["stages"], nlohmann::json::array({"createRuntime"}));
 }
 
 TEST(DeployConfig, KubernetesConfigMapLoads) {

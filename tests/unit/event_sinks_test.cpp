@@ -81,7 +81,8 @@ TEST(ControlServer, ASubscriberThatDoesNotReadCostsBoundedMemory) {
     TempDir dir;
     const std::string path = dir / "palisade.sock";
     ControlServer server(
-        path, {[] { return nlohmann::json::object(); }, [] { return nlohmann::json::array(); }});
+        path,
+        {[] { return nlohmann::json::object(); }, [] { return nlohmann::json::array(); }, {}});
     int client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
