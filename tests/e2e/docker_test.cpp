@@ -105,6 +105,42 @@ TEST_F(E2eDocker, ContainersAreFoundWithNameAndLabelsAndSelectedByThem) {
     EXPECT_EQ(denied["destination"]["port"], 8081);
 }
 
+// Selection by id prefix and by runtime, of running containers, by a policy dropped in
+// while they run (a hot reload).
+TEST_F(E2eDocker, ARunningContainerIsSelectedByIdAndRuntimeAfterAReload) {
+    agent_->start();
+    const std::string one = start("one", {});
+    const std::string two = start("two", {});
+    ASSERT_FALSE(waitForContainer(one, json::array()).is_null());
+    EXPECT_EQ(connect("one", "tcp", kServer, 8081), "ECONNREFUSED") << "unmatched: audit";
+
+    agent_->writePolicy("by-id.yaml", R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: by-id}
+spec:
+  selector: {id: ")" + one.substr(0, 12) + R"("}
+  mode: enforce
+  egress: []
+)");
+    agent_->writePolicy("by-runtime.yaml", R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: by-runtime}
+spec:
+  selector: {runtime: docker}
+  mode: enforce
+  egress:
+    - toCIDR: ["198.18.250.1/32"]
+      ports: [{port: 8080, protocol: TCP}]
+)");
+    EXPECT_EQ(waitForContainer(one, json::array({"by-id", "by-runtime"}))["policies"],
+              json::array({"by-id", "by-runtime"}));
+    EXPECT_EQ(waitForContainer(two, json::array({"by-runtime"}))["policies"],
+              json::array({"by-runtime"}));
+    EXPECT_EQ(connect("one", "tcp", kServer, 8081), "EPERM");
+    EXPECT_EQ(connect("two", "tcp", kServer, 8081), "EPERM");
+    EXPECT_EQ(connect("two", "tcp", kServer, 8080), "ok");
+}
+
 TEST_F(E2eDocker, ContainersAreIsolatedButForTheirToContainersRule) {
     agent_->writePolicy("api.yaml", R"(apiVersion: palisade.dev/v1
 kind: ContainerPolicy
