@@ -217,7 +217,7 @@ INSTANTIATE_TEST_SUITE_P(
                         "logLevel: debug\n",
                         {"c.yaml:1:1: unknown key \"logLevel\" at the top level (expected "
                          "cgroupRoot, policyDir, stateDir, controlSocket, runtimes, defaults, "
-                         "events, metrics or signing)"}},
+                         "events, metrics, signing or kubernetes)"}},
         ConfigErrorCase{"DuplicateKey",
                         "stateDir: /a\nstateDir: /b\n",
                         {"c.yaml:2:1: duplicate key \"stateDir\" at the top level (first at line "
