@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of outside input with libFuzzer (tests/fuzz/): control
 # requests, policy files (and their compilation), the configuration, runtime
-# metadata, podman's BoltDB database, the OCI hook's container state. Builds the
-# targets with clang, AddressSanitizer and UBSan into a build dir of their own, then runs
-# each for SECONDS on its corpus (tests/fuzz/corpus/<target>) plus a scratch directory
-# for what it finds.
+# metadata, podman's BoltDB database, the OCI hook's container state, the API server's
+# lists and watch events. Builds the targets with clang, AddressSanitizer and UBSan into a
+# build dir of their own, then runs each for SECONDS on its corpus
+# (tests/fuzz/corpus/<target>) plus a scratch directory for what it finds.
 # An input that crashes, trips a sanitizer, takes over 5 s or 2 GiB fails the
 # run; the reproducer is kept under BUILD_DIR/crashes/<target>/ (rerun it with
 # BUILD_DIR/tests/fuzz/fuzz_<target> FILE).
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(control_request policy config metadata boltdb oci_state)
+((${#targets[@]})) || targets=(control_request policy config metadata boltdb oci_state kubernetes)
 dir=${PALISADE_FUZZ_BUILD:-build-fuzz}
 
 CC=clang CXX=clang++ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPALISADE_FUZZ=ON \

@@ -62,6 +62,16 @@ struct Config {
         OnTimeout onTimeout = OnTimeout::Fail;
     } ociHook;
 
+    // Pod and namespace labels from the API server (docs/runtimes/kubernetes.md).
+    struct Kubernetes {
+        enum class Enabled { Auto, On, Off };
+        Enabled enabled = Enabled::Auto;  // Auto: on when KUBERNETES_SERVICE_HOST is set
+        std::string apiServer;            // empty: https://$KUBERNETES_SERVICE_HOST:$..._PORT
+        std::string tokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+        std::string caFile = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+        std::string nodeName;  // empty: $NODE_NAME
+    } kubernetes;
+
     Config();
 };
 

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <limits>
 
+#include "kubernetes/in_cluster_config.h"
 #include "util/yaml_reader.h"
 
 namespace palisade {
@@ -248,6 +249,28 @@ void readOciHook(Reader& r, const Field& f, Config::OciHook& hook) {
         {{"fail", Config::OciHook::OnTimeout::Fail}, {"allow", Config::OciHook::OnTimeout::Allow}});
 }
 
+void readKubernetes(Reader& r, const Field& f, Config::Kubernetes& k8s) {
+    using Enabled = Config::Kubernetes::Enabled;
+    if (!r.isMap(f)) return;
+    MapView m(r, f);
+    m.allowOnly({"enabled", "apiServer", "tokenFile", "caFile", "nodeName"});
+    readChoice<Enabled>(r, m.get("enabled"), k8s.enabled,
+                        {{"auto", Enabled::Auto}, {"true", Enabled::On}, {"false", Enabled::Off}});
+    if (auto url = m.get("apiServer")) {
+        if (auto text = r.string(*url)) {
+            std::string error;
+            if (text->empty() || parseApiServerUrl(*text, error)) {
+                k8s.apiServer = *text;
+            } else {
+                r.error(url->value, "invalid " + url->path + " \"" + *text + "\": " + error);
+            }
+        }
+    }
+    if (auto token = m.get("tokenFile")) readPath(r, *token, k8s.tokenFile);
+    if (auto ca = m.get("caFile")) readPath(r, *ca, k8s.caFile);
+    if (auto node = m.get("nodeName")) k8s.nodeName = r.string(*node).value_or("");
+}
+
 void readConfig(Reader& r, const yaml::Node& root, Config& config) {
     if (!root.isMap()) {
         r.error(root, "the configuration must be a map, not " + yaml::describe(root));
@@ -255,7 +278,7 @@ void readConfig(Reader& r, const yaml::Node& root, Config& config) {
     }
     MapView m(r, {root, root, ""});
     m.allowOnly({"cgroupRoot", "policyDir", "stateDir", "controlSocket", "runtimes", "defaults",
-                 "events", "metrics", "signing", "ociHook"});
+                 "events", "metrics", "signing", "ociHook", "kubernetes"});
     if (auto f = m.get("cgroupRoot")) readPath(r, *f, config.cgroupRoot, true);
     if (auto f = m.get("policyDir")) readPath(r, *f, config.policyDir);
     if (auto f = m.get("stateDir")) readPath(r, *f, config.stateDir);
@@ -266,6 +289,7 @@ void readConfig(Reader& r, const yaml::Node& root, Config& config) {
     if (auto f = m.get("metrics")) readMetrics(r, *f, config.metrics);
     if (auto f = m.get("signing")) readSigning(r, *f, config.signing);
     if (auto f = m.get("ociHook")) readOciHook(r, *f, config.ociHook);
+    if (auto f = m.get("kubernetes")) readKubernetes(r, *f, config.kubernetes);
 }
 
 }  // namespace

@@ -18,7 +18,12 @@ struct Container {
     std::string name;     // docker or podman name, or Kubernetes container name; may be empty
     std::string k8sNamespace;
     std::string pod;
+    // Docker's labels, or a Kubernetes container's pod labels from the API server.
     std::map<std::string, std::string> labels;
+    // From the API server (agent/kubernetes/): the pod's uid, and the labels of its
+    // namespace, which are unknown (nullopt) until the namespace has been seen.
+    std::string podUid;
+    std::optional<std::map<std::string, std::string>> namespaceLabels;
     std::string cgroupPath;  // absolute path of the container's cgroup directory
     uint64_t cgroupId = 0;   // inode number of that directory (the kernel's cgroup id)
     // Why the runtime's metadata could not be read ("<file>: <reason>"); empty when it
@@ -75,5 +80,7 @@ std::string findCgroup2Mount(const std::string& mountinfoPath = "/proc/self/moun
 
 // Every given field of the selector matches (fnmatch globs; `id` is a prefix glob).
 bool selectorMatches(const Selector& s, const Container& c);
+// Kubernetes' label selector semantics: every matchLabels entry and expression holds.
+bool labelSelectorMatches(const LabelSelector& s, const std::map<std::string, std::string>& labels);
 
 }  // namespace palisade

@@ -2,6 +2,8 @@
 // match.
 #include <fnmatch.h>
 
+#include <algorithm>
+
 #include "containers/container.h"
 
 namespace palisade {
@@ -26,7 +28,36 @@ bool labelsMatch(const std::map<std::string, std::string>& wanted,
     return true;
 }
 
+bool requirementHolds(const LabelRequirement& req,
+                      const std::map<std::string, std::string>& labels) {
+    using Op = LabelRequirement::Operator;
+    auto it = labels.find(req.key);
+    const bool present = it != labels.end();
+    const bool listed = present && std::ranges::find(req.values, it->second) != req.values.end();
+    switch (req.op) {
+        case Op::In:
+            return listed;
+        case Op::NotIn:
+            return !listed;  // an absent label is not in the list either
+        case Op::Exists:
+            return present;
+        case Op::DoesNotExist:
+            return !present;
+    }
+    return false;
+}
+
 }  // namespace
+
+bool labelSelectorMatches(const LabelSelector& s,
+                          const std::map<std::string, std::string>& labels) {
+    for (const auto& [key, value] : s.matchLabels) {
+        auto it = labels.find(key);
+        if (it == labels.end() || it->second != value) return false;
+    }
+    return std::ranges::all_of(
+        s.matchExpressions, [&](const LabelRequirement& r) { return requirementHolds(r, labels); });
+}
 
 bool selectorMatches(const Selector& s, const Container& c) {
     // A policy must say what it selects: an empty selector is a mistake, not "all".
@@ -35,7 +66,9 @@ bool selectorMatches(const Selector& s, const Container& c) {
     if (s.id && !globMatches(*s.id + "*", c.id)) return false;
     return fieldMatches(s.name, c.name) && fieldMatches(s.runtime, c.runtime) &&
            fieldMatches(s.namespace_, c.k8sNamespace) && fieldMatches(s.pod, c.pod) &&
-           labelsMatch(s.labels, c.labels);
+           labelsMatch(s.labels, c.labels) && labelSelectorMatches(s.labelSelector, c.labels) &&
+           (!s.namespaceSelector ||
+            (c.namespaceLabels && labelSelectorMatches(*s.namespaceSelector, *c.namespaceLabels)));
 }
 
 }  // namespace palisade

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <optional>
@@ -33,6 +34,7 @@
 #include "datapath/preflight.h"
 #include "events/event_format.h"
 #include "events/sinks.h"
+#include "kubernetes/pod_source.h"
 #include "metrics/agent_metrics.h"
 #include "metrics/metrics_server.h"
 #include "policy/policy_dir_watch.h"
@@ -59,6 +61,10 @@ constexpr int kDrainMs = 100;
 // Events held back by events.rateLimit are reported, and the metrics page
 // rendered, this often.
 constexpr auto kReportPeriod = std::chrono::seconds(1);
+// At start, how long the first generation waits for the API server's first
+// lists, so that a restart does not take pod labels away from the containers
+// for a moment (docs/runtimes/kubernetes.md).
+constexpr auto kFirstListWait = std::chrono::seconds(2);
 // Reload latency histogram buckets (seconds); docs/reference/targets.md targets < 250 ms.
 const std::vector<double> kReloadBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
 
@@ -102,6 +108,10 @@ class Agent {
     void containersNoticed();
     // The await-container request of `palisade oci-hook`.
     nlohmann::json awaitContainer(const ControlRequest& req);
+    // Starts learning pods from the API server when kubernetes.* says so.
+    void startKubernetes();
+    // Joins the containers to what the API server said since the last time.
+    void refreshKubernetes();
     // Learns every container's addresses and puts them in the kernel.
     void refreshAddresses();
     // Re-reads the policies and applies them if they changed; the reload
@@ -129,6 +139,9 @@ class Agent {
     std::unique_ptr<GenerationControl> generations_;  // once the datapath is loaded
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<MetricsServer> metrics_;  // null when metrics.listen is ""
+    std::unique_ptr<PodSource> pods_;         // with kubernetes on
+    nlohmann::json kubernetesProblem_;        // on, but without what it needs: why
+    uint64_t podsJoined_ = 0;                 // pods_->version() the inventory is joined with
     Histogram reloadSeconds_{kReloadBuckets};
     std::optional<SteadyClock::time_point> policyNoticed_;  // a change not yet applied
     std::unique_ptr<CgroupWatch> cgroupWatch_;
@@ -186,6 +199,10 @@ InventoryDiff Agent::refreshContainers(bool rereadMetadata) {
 }
 
 InventoryDiff Agent::takeScan(std::vector<Container> found) {
+    if (pods_) {
+        podsJoined_ = pods_->version();
+        pods_->join(found);
+    }
     InventoryDiff diff = inventory_.replace(std::move(found));
     for (const auto& c : diff.metadataUnreadable) {
         spdlog::warn(
@@ -233,6 +250,36 @@ nlohmann::json Agent::awaitContainer(const ControlRequest& req) {
             {"container", {{"id", c->id}, {"name", c->name}, {"runtime", c->runtime}}},
             {"policies", generations_->policiesByCgroup().at(c->cgroupId)},
             {"generation", generations_->generation()}};
+}
+
+void Agent::startKubernetes() {
+    KubernetesSetup setup = resolveKubernetes(config_.kubernetes, [](const char* name) {
+        const char* value = std::getenv(name);
+        return std::string(value ? value : "");
+    });
+    if (!setup.enabled) return;
+    if (!setup.server) {
+        // Not fatal: the containers are enforced as on a host without an API server.
+        spdlog::error("kubernetes: {}: pod labels and namespace labels stay unknown",
+                      setup.problem);
+        kubernetesProblem_ = {{"connected", false}, {"error", setup.problem}};
+        return;
+    }
+    spdlog::info("kubernetes: watching the pods of node {} at https://{}:{}",
+                 setup.server->nodeName, setup.server->host, setup.server->port);
+    pods_ = std::make_unique<PodSource>(*setup.server);
+    pods_->start();
+    if (!pods_->waitListed(kFirstListWait)) {
+        spdlog::warn(
+            "kubernetes: the first lists are not done: starting without pod and namespace "
+            "labels, which follow when the API server answers");
+    }
+}
+
+void Agent::refreshKubernetes() {
+    if (!pods_ || pods_->version() == podsJoined_) return;
+    const InventoryDiff diff = takeScan(inventory_.containers());
+    if (diff.changed()) generations_->containersChanged(diff);
 }
 
 void Agent::refreshAddresses() {
@@ -316,6 +363,7 @@ void Agent::refreshMetrics() {
     m.policies = store_.policies().size();
     m.generation = generations_->generation();
     m.reloadSeconds = &reloadSeconds_;
+    if (pods_) m.kubernetes = pods_->counters();
     metrics_->update(renderAgentMetrics(m));
 }
 
@@ -332,6 +380,7 @@ StatusInputs Agent::statusInputs() const {
                     0,
                     addresses_};
     in.subscriberDrops = control_ ? control_->droppedForSlowSubscribers() : 0;
+    in.kubernetes = pods_ ? pods_->statusJson() : kubernetesProblem_;
     return in;
 }
 
@@ -386,6 +435,7 @@ void Agent::start() {
     cgroupWatch_ = std::make_unique<CgroupWatch>(cgroupRoot_);
     policyWatch_ = std::make_unique<PolicyDirWatch>(config_.policyDir);
     refreshPolicies(/*atStart=*/true);
+    startKubernetes();
     // At start an incomplete scan is fatal: there is no inventory to keep, and
     // a generation without the containers it missed would replace the one an
     // earlier agent left in force. (Later, the inventory known stays.)
@@ -464,6 +514,7 @@ void Agent::loop(int sigfd) {
             reloadPolicies(policyNoticed_.value_or(now));
             policyNoticed_.reset();
         }
+        refreshKubernetes();
         if (resyncTimer.due(now)) resync();
         if (addressTimer.due(now)) refreshAddresses();
         if (reportTimer.due(now)) {

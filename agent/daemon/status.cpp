@@ -39,6 +39,8 @@ nlohmann::json containersJson(const StatusInputs& in) {
             }
             entry["addressConflicts"] = std::move(taken);
         }
+        if (!c.podUid.empty()) entry["podUid"] = c.podUid;
+        if (c.namespaceLabels) entry["namespaceLabels"] = *c.namespaceLabels;
         if (!c.metadataError.empty()) entry["metadataError"] = c.metadataError;
         out.push_back(std::move(entry));
     }
@@ -112,6 +114,7 @@ nlohmann::json statusJson(const StatusInputs& in) {
             {"generation", in.generation},
             {"policies", policies},
             {"containers", containersJson(in)},
+            {"kubernetes", in.kubernetes},
             {"counters",
              {{"verdicts", verdicts},
               {"ringbufDrops", in.counters.ringbufDrops},
@@ -143,6 +146,16 @@ std::string statusText(const nlohmann::json& s) {
     for (const auto& p : s["policies"]) {
         out << "  " << p["name"].get<std::string>() << "  " << p["file"].get<std::string>()
             << "  sha256:" << p["sha256"].get<std::string>().substr(0, 12) << "\n";
+    }
+    if (const auto& k = s["kubernetes"]; k.is_object()) {
+        out << "kubernetes:    " << (k.value("connected", false) ? "connected" : "not connected");
+        if (k.contains("pods")) {
+            out << ", " << k["pods"] << " pods of " << k["nodeName"].get<std::string>()
+                << ", last sync "
+                << (k["lastSync"].is_string() ? k["lastSync"].get<std::string>() : "never");
+        }
+        if (const std::string error = k.value("error", ""); !error.empty()) out << ": " << error;
+        out << "\n";
     }
     out << "containers:    " << s["containers"].size() << "\n"
         << "verdicts:\n";

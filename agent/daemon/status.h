@@ -27,6 +27,8 @@ struct StatusInputs {
     std::map<uint64_t, std::vector<std::string>> policiesByCgroup;
     uint64_t subscriberDrops;
     const LearnedAddresses& addresses;
+    // The API server (PodSource::statusJson, or why it cannot be used); null: off.
+    nlohmann::json kubernetes = nullptr;
 };
 
 nlohmann::json statusJson(const StatusInputs& in);

@@ -51,6 +51,19 @@ std::string renderAgentMetrics(const AgentMetrics& m) {
                "Containers whose runtime metadata could not be read: selected by id and runtime "
                "only.");
     out.sample("palisade_containers_metadata_unreadable", {}, m.containersMetadataUnreadable);
+    if (m.kubernetes) {
+        out.family("palisade_kubernetes_connected", "gauge",
+                   "1 while the pod and namespace watches of the API server are answered.");
+        out.sample("palisade_kubernetes_connected", {}, uint64_t{m.kubernetes->connected});
+        out.family("palisade_kubernetes_pods", "gauge", "Pods of this node the API server listed.");
+        out.sample("palisade_kubernetes_pods", {}, m.kubernetes->pods);
+        out.family("palisade_kubernetes_lists_total", "counter",
+                   "Lists of pods and namespaces: the first ones, and again after 410 Gone.");
+        out.sample("palisade_kubernetes_lists_total", {}, m.kubernetes->lists);
+        out.family("palisade_kubernetes_errors_total", "counter",
+                   "Failed requests to the API server and answers that could not be used.");
+        out.sample("palisade_kubernetes_errors_total", {}, m.kubernetes->errors);
+    }
     out.family("palisade_policies", "gauge", "Policies in force.");
     out.sample("palisade_policies", {}, m.policies);
     out.family("palisade_generation", "gauge", "The policy generation in force.");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "datapath/datapath.h"
+#include "kubernetes/pod_source.h"
 #include "metrics/exposition.h"
 
 namespace palisade {
@@ -26,6 +27,8 @@ struct AgentMetrics {
     uint64_t policies = 0;
     uint64_t generation = 0;
     const Histogram* reloadSeconds = nullptr;
+    // The API server's pods and namespaces (docs/runtimes/kubernetes.md); nullopt: off.
+    std::optional<KubernetesCounters> kubernetes;
 };
 
 // The page: palisade_verdicts_total{action,mechanism,verdict,reason},
@@ -33,7 +36,9 @@ struct AgentMetrics {
 // palisade_containers_addresses_unreadable, palisade_containers_metadata_unreadable,
 // palisade_policies, palisade_generation,
 // palisade_reload_duration_seconds, palisade_bpf_prog_runs_total / _run_seconds_total,
-// palisade_bpf_stats_enabled.
+// palisade_bpf_stats_enabled, and with kubernetes on palisade_kubernetes_connected,
+// palisade_kubernetes_pods, palisade_kubernetes_lists_total,
+// palisade_kubernetes_errors_total.
 std::string renderAgentMetrics(const AgentMetrics& m);
 
 // kernel.bpf_stats_enabled from /proc/sys; nullopt when it cannot be read.

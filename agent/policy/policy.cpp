@@ -32,7 +32,58 @@ std::string invalid(const std::string& text, const std::string& why) {
     return "invalid CIDR \"" + text + "\": " + why;
 }
 
+bool isAlnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// Kubernetes' qualified name part and label value: ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9].
+bool isNamePart(std::string_view text) {
+    return !text.empty() && text.size() <= 63 && isAlnum(text.front()) && isAlnum(text.back()) &&
+           std::ranges::all_of(
+               text, [](char c) { return isAlnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+// A DNS-1123 subdomain: dot-separated labels of lowercase alphanumerics and '-'.
+bool isDnsSubdomain(std::string_view text) {
+    if (text.empty() || text.size() > 253) return false;
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t dot = std::min(text.find('.', start), text.size());
+        std::string_view label = text.substr(start, dot - start);
+        auto lowerAlnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+        if (label.empty() || !lowerAlnum(label.front()) || !lowerAlnum(label.back()) ||
+            !std::ranges::all_of(label, [&](char c) { return lowerAlnum(c) || c == '-'; })) {
+            return false;
+        }
+        start = dot + 1;
+    }
+    return true;
+}
+
+constexpr const char* kNameRule =
+    "at most 63 characters: alphanumerics, '-', '_' or '.', starting and ending with an "
+    "alphanumeric";
+
 }  // namespace
+
+std::string labelKeyProblem(std::string_view key) {
+    const size_t slash = key.find('/');
+    std::string_view name = slash == std::string_view::npos ? key : key.substr(slash + 1);
+    if (slash != std::string_view::npos && !isDnsSubdomain(key.substr(0, slash))) {
+        return "invalid label key \"" + std::string(key) +
+               "\": its prefix must be a DNS subdomain (lowercase alphanumerics, '-' and '.', "
+               "at most 253 characters)";
+    }
+    if (!isNamePart(name)) {
+        return "invalid label key \"" + std::string(key) + "\": the name must be " + kNameRule;
+    }
+    return "";
+}
+
+std::string labelValueProblem(std::string_view value) {
+    if (value.empty() || isNamePart(value)) return "";
+    return "invalid label value \"" + std::string(value) + "\": it must be empty or " + kNameRule;
+}
 
 std::string Cidr::str() const {
     char buffer[INET6_ADDRSTRLEN];

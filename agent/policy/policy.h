@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/diagnostic.h"
@@ -47,7 +48,25 @@ struct PortSpec {
     SourceLocation where;
 };
 
-// Every given field must match; values are fnmatch(3) globs.
+// One of a Kubernetes label selector's matchExpressions: exact values, no globs.
+struct LabelRequirement {
+    enum class Operator { In, NotIn, Exists, DoesNotExist };
+    std::string key;
+    Operator op = Operator::Exists;
+    std::vector<std::string> values;  // In, NotIn: at least one; else none
+};
+
+// A Kubernetes LabelSelector: every matchLabels entry and every expression
+// must hold. Empty: it matches every label set.
+struct LabelSelector {
+    std::map<std::string, std::string> matchLabels;
+    std::vector<LabelRequirement> matchExpressions;
+
+    bool empty() const { return matchLabels.empty() && matchExpressions.empty(); }
+};
+
+// Every given field must match; name, id, runtime, namespace, pod and labels
+// are fnmatch(3) globs.
 struct Selector {
     std::optional<std::string> name;
     std::optional<std::string> id;
@@ -55,9 +74,17 @@ struct Selector {
     std::optional<std::string> namespace_;
     std::optional<std::string> pod;
     std::map<std::string, std::string> labels;
+    // matchLabels and matchExpressions, as a NetworkPolicy's podSelector has them.
+    LabelSelector labelSelector;
+    // The labels of the container's Kubernetes namespace (from the API server);
+    // given, it selects only containers of a namespace whose labels are known.
+    std::optional<LabelSelector> namespaceSelector;
     SourceLocation where;
 
-    bool empty() const { return !name && !id && !runtime && !namespace_ && !pod && labels.empty(); }
+    bool empty() const {
+        return !name && !id && !runtime && !namespace_ && !pod && labels.empty() &&
+               labelSelector.empty() && !namespaceSelector;
+    }
 };
 
 struct EgressRule {
@@ -85,6 +112,13 @@ struct Policy {
     ExecAction execSetuid = ExecAction::Flag;
     SourceLocation where;  // the document's `metadata.name`
 };
+
+// Why `key` is not a valid Kubernetes label key ("[prefix/]name": name 1-63
+// alphanumerics, '-', '_', '.', starting and ending alphanumeric; prefix a DNS
+// subdomain of at most 253 characters), or "" when it is.
+std::string labelKeyProblem(std::string_view key);
+// Likewise for a label value: empty, or up to 63 characters like a key's name.
+std::string labelValueProblem(std::string_view value);
 
 // A `kind: PolicyTombstone` document: the signed word that the policy of that
 // name is deleted, which signing.required asks for before a policy in force may

@@ -81,6 +81,88 @@ std::map<std::string, std::string> readLabels(Reader& r, const Field& f) {
     return labels;
 }
 
+// A string `problem` (labelKeyProblem, labelValueProblem) has nothing against,
+// or nullopt (reported) when it has.
+std::optional<std::string> readChecked(Reader& r, const Field& f,
+                                       std::string (*problem)(std::string_view)) {
+    auto text = r.string(f);
+    if (!text) return std::nullopt;
+    if (std::string why = problem(*text); !why.empty()) {
+        r.error(f.value, why + " in " + f.path);
+        return std::nullopt;
+    }
+    return text;
+}
+
+// matchLabels: exact values, as Kubernetes reads them (no globs).
+std::map<std::string, std::string> readMatchLabels(Reader& r, const Field& f) {
+    std::map<std::string, std::string> labels;
+    if (!r.isMap(f)) return labels;
+    const MapView m(r, f);
+    for (const Field& label : m.fields()) {
+        if (std::string problem = labelKeyProblem(label.key.scalar()); !problem.empty()) {
+            r.error(label.key, problem + " in " + f.path);
+        } else if (auto value = readChecked(r, label, labelValueProblem)) {
+            labels[label.key.scalar()] = *value;
+        }
+    }
+    return labels;
+}
+
+// Kubernetes' rules: In and NotIn need values, Exists and DoesNotExist take none.
+LabelRequirement readRequirement(Reader& r, const Field& f) {
+    using Op = LabelRequirement::Operator;
+    LabelRequirement req;
+    if (!r.isMap(f)) return req;
+    MapView m(r, f);
+    m.allowOnly({"key", "operator", "values"});
+    if (auto key = m.require("key")) req.key = readChecked(r, *key, labelKeyProblem).value_or("");
+    std::optional<Op> op;
+    auto opField = m.require("operator");
+    if (opField) {
+        op = r.oneOf<Op>(*opField, {{"In", Op::In},
+                                    {"NotIn", Op::NotIn},
+                                    {"Exists", Op::Exists},
+                                    {"DoesNotExist", Op::DoesNotExist}});
+    }
+    auto values = m.get("values");
+    if (values && r.isList(*values)) {
+        r.forEachItem(*values, [&](const Field& item) {
+            if (auto value = readChecked(r, item, labelValueProblem)) req.values.push_back(*value);
+        });
+    }
+    if (!op) return req;
+    req.op = *op;
+    const bool wantsValues = *op == Op::In || *op == Op::NotIn;
+    const size_t given = values ? values->value.size() : 0;
+    if (wantsValues && given == 0) {
+        r.error(values ? values->value : opField->value,
+                opField->value.scalar() + " needs a non-empty values list");
+    } else if (!wantsValues && given > 0) {
+        r.error(values->value, opField->value.scalar() + " takes no values");
+    }
+    return req;
+}
+
+LabelSelector readLabelSelector(Reader& r, const MapView& m) {
+    LabelSelector selector;
+    if (auto labels = m.get("matchLabels")) selector.matchLabels = readMatchLabels(r, *labels);
+    if (auto exprs = m.get("matchExpressions"); exprs && r.isList(*exprs)) {
+        for (const Field& item : r.items(*exprs)) {
+            selector.matchExpressions.push_back(readRequirement(r, item));
+        }
+    }
+    return selector;
+}
+
+// `namespaceSelector: {}` selects every namespace, as in a NetworkPolicy.
+LabelSelector readNamespaceSelector(Reader& r, const Field& f) {
+    if (!r.isMap(f)) return {};
+    MapView m(r, f);
+    m.allowOnly({"matchLabels", "matchExpressions"});
+    return readLabelSelector(r, m);
+}
+
 // `emptyHint` says why an empty selector is refused where this one is used.
 Selector readSelector(Reader& r, const Field& f, const std::string& emptyHint) {
     Selector selector;
@@ -88,13 +170,18 @@ Selector readSelector(Reader& r, const Field& f, const std::string& emptyHint) {
     if (!r.isMap(f)) return selector;
     const size_t errorsBefore = r.errorCount();
     MapView m(r, f);
-    m.allowOnly({"name", "id", "runtime", "namespace", "pod", "labels"});
+    m.allowOnly({"name", "id", "runtime", "namespace", "pod", "labels", "matchLabels",
+                 "matchExpressions", "namespaceSelector"});
     if (auto name = m.get("name")) selector.name = readGlob(r, *name);
     if (auto id = m.get("id")) selector.id = readGlob(r, *id);
     if (auto runtime = m.get("runtime")) selector.runtime = readRuntime(r, *runtime);
     if (auto ns = m.get("namespace")) selector.namespace_ = readGlob(r, *ns);
     if (auto pod = m.get("pod")) selector.pod = readGlob(r, *pod);
     if (auto labels = m.get("labels")) selector.labels = readLabels(r, *labels);
+    selector.labelSelector = readLabelSelector(r, m);
+    if (auto ns = m.get("namespaceSelector")) {
+        selector.namespaceSelector = readNamespaceSelector(r, *ns);
+    }
     if (selector.empty() && r.errorCount() == errorsBefore) {
         r.error(f.value,
                 "empty selector: " + emptyHint + " (write name: \"*\" for every container)");

@@ -6,7 +6,8 @@ usage: kubernetes_manifests.py SOURCE_DIR PALISADE_BINARY
 yamllint over deploy/ (deploy/yamllint.yaml), then the DaemonSet's pod is checked
 field by field: not privileged, every capability dropped and exactly the unit's
 set added back, read-only root, no host namespaces, host paths read-only except
-the pins, probes on /healthz, requests and limits, tolerating every taint. The
+the pins, probes on /healthz, requests and limits, tolerating every taint; the
+RBAC is get/list/watch of pods and namespaces and nothing more. The
 ConfigMap's policies must be valid and its default policy the one `make install`
 puts in /etc/palisade/policies.d.
 """
@@ -83,7 +84,28 @@ for ns in ("hostNetwork", "hostIPC"):
     check(pod.get(ns) is False, f"{ns}: false")
 # Containers' addresses come from /proc/<pid>/net of their processes.
 check(pod.get("hostPID") is True, "hostPID: true")
-check(pod.get("automountServiceAccountToken") is False, "no service account token")
+# The token is for the API server's pods and namespaces, with exactly this RBAC.
+check(pod.get("automountServiceAccountToken") is True and
+      docs[("ServiceAccount", "palisade")].get("automountServiceAccountToken") is not False,
+      "the service account token is mounted")
+check(pod.get("serviceAccountName") == "palisade", "the pod runs as ServiceAccount palisade")
+env = {e["name"]: e for e in agent.get("env", [])}
+check(env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+      == "spec.nodeName", "NODE_NAME is the node's name (downward API)")
+role = docs[("ClusterRole", "palisade")]
+check(role["rules"] == [{"apiGroups": [""], "resources": ["pods", "namespaces"],
+                         "verbs": ["get", "list", "watch"]}],
+      "ClusterRole palisade: get, list, watch of pods and namespaces, nothing more",
+      f"{role['rules']}\n")
+binding = docs[("ClusterRoleBinding", "palisade")]
+check(binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                             "name": "palisade"} and
+      binding["subjects"] == [{"kind": "ServiceAccount", "name": "palisade",
+                               "namespace": "palisade-system"}],
+      "ClusterRoleBinding palisade binds the role to the agent's ServiceAccount alone")
+check(sorted(k for k, _ in docs if k in ("Role", "RoleBinding", "ClusterRole",
+                                          "ClusterRoleBinding"))
+      == ["ClusterRole", "ClusterRoleBinding"], "no other role or binding")
 check({"operator": "Exists"} in pod.get("tolerations", []), "tolerates every taint")
 
 for name in ("livenessProbe", "readinessProbe"):

@@ -250,7 +250,7 @@ INSTANTIATE_TEST_SUITE_P(
                         "logLevel: debug\n",
                         {"c.yaml:1:1: unknown key \"logLevel\" at the top level (expected "
                          "cgroupRoot, policyDir, stateDir, controlSocket, runtimes, defaults, "
-                         "events, metrics, signing or ociHook)"}},
+                         "events, metrics, signing, ociHook or kubernetes)"}},
         ConfigErrorCase{"DuplicateKey",
                         "stateDir: /a\nstateDir: /b\n",
                         {"c.yaml:2:1: duplicate key \"stateDir\" at the top level (first at line "

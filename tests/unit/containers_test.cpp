@@ -671,3 +671,60 @@ TEST(SelectorEmptyFieldsTest, MissingMetadataOnlyMatchesGlobsThatAllowEmpty) {
 
 }  // namespace
 }  // namespace palisade
+
+namespace palisade {
+namespace {
+
+LabelRequirement req(const std::string& key, LabelRequirement::Operator op,
+                     std::vector<std::string> values = {}) {
+    return {key, op, std::move(values)};
+}
+
+// Kubernetes' label selector semantics (apimachinery's labels.Selector).
+TEST(LabelSelectorTest, MatchLabelsAndEveryOperator) {
+    using Op = LabelRequirement::Operator;
+    const std::map<std::string, std::string> labels = {{"app", "api"}, {"tier", "web"}};
+    auto matches = [&](LabelSelector s) { return labelSelectorMatches(s, labels); };
+    EXPECT_TRUE(matches({}));
+    EXPECT_TRUE(matches({{{"app", "api"}}, {}}));
+    EXPECT_FALSE(matches({{{"app", "ap*"}}, {}})) << "matchLabels values are exact, not globs";
+    EXPECT_FALSE(matches({{{"app", "api"}, {"team", "a"}}, {}}));
+    EXPECT_TRUE(matches({{}, {req("tier", Op::In, {"db", "web"})}}));
+    EXPECT_FALSE(matches({{}, {req("tier", Op::In, {"db"})}}));
+    EXPECT_FALSE(matches({{}, {req("team", Op::In, {"a"})}}));
+    EXPECT_TRUE(matches({{}, {req("tier", Op::NotIn, {"db"})}}));
+    EXPECT_FALSE(matches({{}, {req("tier", Op::NotIn, {"web"})}}));
+    EXPECT_TRUE(matches({{}, {req("team", Op::NotIn, {"a"})}})) << "absent is not in the list";
+    EXPECT_TRUE(matches({{}, {req("app", Op::Exists)}}));
+    EXPECT_FALSE(matches({{}, {req("team", Op::Exists)}}));
+    EXPECT_TRUE(matches({{}, {req("team", Op::DoesNotExist)}}));
+    EXPECT_FALSE(matches({{}, {req("app", Op::DoesNotExist)}}));
+    EXPECT_FALSE(matches({{{"app", "api"}}, {req("app", Op::DoesNotExist)}})) << "all must hold";
+}
+
+TEST(LabelSelectorTest, NamespaceSelectorNeedsTheNamespaceLabels) {
+    Container c = apiContainer();
+    Selector s;
+    s.namespaceSelector = LabelSelector{{{"team", "a"}}, {}};
+    EXPECT_FALSE(selectorMatches(s, c)) << "namespace labels unknown: no API server";
+    c.namespaceLabels = std::map<std::string, std::string>{{"team", "b"}};
+    EXPECT_FALSE(selectorMatches(s, c));
+    c.namespaceLabels = std::map<std::string, std::string>{{"team", "a"}};
+    EXPECT_TRUE(selectorMatches(s, c));
+    s.namespaceSelector = LabelSelector{};
+    EXPECT_TRUE(selectorMatches(s, c)) << "{} selects every namespace known";
+    c.namespaceLabels.reset();
+    EXPECT_FALSE(selectorMatches(s, c));
+}
+
+TEST(LabelSelectorTest, PodSelectorFieldsAreAndedWithTheRest) {
+    Selector s;
+    s.labelSelector.matchLabels = {{"app", "api"}};
+    EXPECT_FALSE(s.empty());
+    EXPECT_TRUE(selectorMatches(s, apiContainer()));
+    s.name = "db";
+    EXPECT_FALSE(selectorMatches(s, apiContainer()));
+}
+
+}  // namespace
+}  // namespace palisade

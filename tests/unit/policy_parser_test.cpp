@@ -230,6 +230,48 @@ INSTANTIATE_TEST_SUITE_P(
                   withSpec("  selector: {runtime: \"lxc*\"}\n"),
                   {"p.yaml:6:23: spec.selector.runtime must be docker, containerd, cri-o or "
                    "podman (or a glob matching one), not \"lxc*\""}},
+        ErrorCase{"MatchLabelsValueIsNotAGlob",
+                  withSpec("  selector:\n    matchLabels: {app: \"api*\", \"-x\": a}\n"),
+                  {"p.yaml:7:24: invalid label value \"api*\": it must be empty or at most 63 "
+                   "characters: alphanumerics, '-', '_' or '.', starting and ending with an "
+                   "alphanumeric in spec.selector.matchLabels.app",
+                   "p.yaml:7:32: invalid label key \"-x\": the name must be at most 63 "
+                   "characters: alphanumerics, '-', '_' or '.', starting and ending with an "
+                   "alphanumeric in spec.selector.matchLabels"}},
+        ErrorCase{"MatchLabelsKeyPrefix",
+                  withSpec("  selector:\n    matchLabels: {Example.com/app: a}\n"),
+                  {"p.yaml:7:19: invalid label key \"Example.com/app\": its prefix must be a DNS "
+                   "subdomain (lowercase alphanumerics, '-' and '.', at most 253 characters) in "
+                   "spec.selector.matchLabels"}},
+        ErrorCase{"ExpressionOperatorUnknown",
+                  withSpec("  selector:\n    matchExpressions:\n      - {key: app, operator: in, "
+                           "values: [a]}\n"),
+                  {"p.yaml:8:30: spec.selector.matchExpressions[0].operator must be In, NotIn, "
+                   "Exists or DoesNotExist, not \"in\""}},
+        ErrorCase{"ExpressionInWithoutValues",
+                  withSpec("  selector:\n    matchExpressions:\n      - {key: app, operator: In}\n"
+                           "      - {key: app, operator: NotIn, values: []}\n"),
+                  {"p.yaml:8:30: In needs a non-empty values list",
+                   "p.yaml:9:45: NotIn needs a non-empty values list"}},
+        ErrorCase{"ExpressionExistsWithValues",
+                  withSpec("  selector:\n    matchExpressions:\n      - {key: app, operator: "
+                           "Exists, values: [a]}\n"),
+                  {"p.yaml:8:46: Exists takes no values"}},
+        ErrorCase{"ExpressionMissingKeyAndBadValue",
+                  withSpec("  selector:\n    matchExpressions:\n      - {operator: In, values: "
+                           "[\"a b\"]}\n"),
+                  {"p.yaml:8:9: spec.selector.matchExpressions[0].key is required",
+                   "p.yaml:8:33: invalid label value \"a b\": it must be empty or at most 63 "
+                   "characters: alphanumerics, '-', '_' or '.', starting and ending with an "
+                   "alphanumeric in spec.selector.matchExpressions[0].values[0]"}},
+        ErrorCase{"NamespaceSelectorUnknownKey",
+                  withSpec("  selector:\n    namespaceSelector: {matchLabel: {a: b}}\n"),
+                  {"p.yaml:7:25: unknown key \"matchLabel\" in spec.selector.namespaceSelector "
+                   "(did you mean \"matchLabels\"?)"}},
+        ErrorCase{"OnlyEmptyMatchLabels",
+                  withSpec("  selector: {matchLabels: {}, matchExpressions: []}\n"),
+                  {"p.yaml:6:13: empty selector: a policy must select something (write name: "
+                   "\"*\" for every container)"}},
         ErrorCase{"LabelsAList",
                   withSpec("  selector:\n    labels: [app]\n"),
                   {"p.yaml:7:13: spec.selector.labels must be a map, not a list"}},
@@ -313,7 +355,8 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"ToContainersUnknownKey",
                   withEgress("    - toContainers: {image: postgres}\n"),
                   {"p.yaml:8:22: unknown key \"image\" in spec.egress[0].toContainers (expected "
-                   "name, id, runtime, namespace, pod or labels)"}}),
+                   "name, id, runtime, namespace, pod, labels, matchLabels, matchExpressions or "
+                   "namespaceSelector)"}}),
     caseName);
 
 INSTANTIATE_TEST_SUITE_P(
@@ -814,6 +857,33 @@ TEST(PolicyExamples, DnsReachesTheResolverOverUdpAndTcp) {
     EXPECT_EQ(p.egress[0].ports[0].protocol, Protocol::UDP);
     EXPECT_EQ(p.egress[0].ports[1].protocol, Protocol::TCP);
     EXPECT_EQ(p.egress[0].ports[1].port, 53);
+}
+
+TEST(PolicyParserTest, KubernetesLabelSelectors) {
+    PolicyFile file = parsePolicyText(withSpec("  selector:\n"
+                                               "    matchLabels: {app.kubernetes.io/name: api}\n"
+                                               "    matchExpressions:\n"
+                                               "      - {key: tier, operator: In, values: [web]}\n"
+                                               "      - {key: canary, operator: DoesNotExist}\n"
+                                               "    namespaceSelector:\n"
+                                               "      matchLabels: {team: a}\n"
+                                               "  egress:\n"
+                                               "    - toContainers: {namespaceSelector: {}}\n"),
+                                      "p.yaml");
+    ASSERT_TRUE(file.valid()) << problems(file.errors)[0];
+    const Selector& s = file.policies.at(0).selector;
+    EXPECT_EQ(s.labelSelector.matchLabels,
+              (std::map<std::string, std::string>{{"app.kubernetes.io/name", "api"}}));
+    ASSERT_EQ(s.labelSelector.matchExpressions.size(), 2u);
+    EXPECT_EQ(s.labelSelector.matchExpressions[0].op, LabelRequirement::Operator::In);
+    EXPECT_EQ(s.labelSelector.matchExpressions[0].values, std::vector<std::string>{"web"});
+    EXPECT_EQ(s.labelSelector.matchExpressions[1].op, LabelRequirement::Operator::DoesNotExist);
+    ASSERT_TRUE(s.namespaceSelector);
+    EXPECT_EQ(s.namespaceSelector->matchLabels,
+              (std::map<std::string, std::string>{{"team", "a"}}));
+    const auto& to = file.policies.at(0).egress.at(0).toContainers;
+    ASSERT_TRUE(to && to->namespaceSelector);
+    EXPECT_TRUE(to->namespaceSelector->empty()) << "{}: every namespace, not an empty selector";
 }
 
 }  // namespace
