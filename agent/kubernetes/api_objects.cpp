@@ -1,10 +1,38 @@
 #include "kubernetes/api_objects.h"
 
 #include <algorithm>
+#include <string_view>
 
 namespace palisade {
 
 namespace {
+
+// Kubernetes objects nest a dozen levels; copying or printing a parsed value recurses
+// once per level, so a line nested 100,000 deep from a broken or hostile server would
+// end the agent on stack overflow. Brackets inside strings do not count.
+constexpr int kMaxJsonDepth = 64;
+
+bool nestedTooDeep(std::string_view text) {
+    int depth = 0;
+    bool inString = false;
+    for (size_t i = 0; i < text.size(); i++) {
+        const char c = text[i];
+        if (inString) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                inString = false;
+            }
+        } else if (c == '"') {
+            inString = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > kMaxJsonDepth) return true;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return false;
+}
 
 using nlohmann::json;
 
@@ -89,6 +117,10 @@ std::optional<NamespaceInfo> parseNamespace(const json& ns, std::string& error) 
 }
 
 std::optional<ObjectList> parseList(const std::string& text, std::string& error) {
+    if (nestedTooDeep(text)) {
+        error = "the list is nested deeper than 64 levels";
+        return std::nullopt;
+    }
     const json list = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (list.is_discarded()) {
         error = "the list is not JSON";
@@ -106,6 +138,10 @@ std::optional<ObjectList> parseList(const std::string& text, std::string& error)
 }
 
 std::optional<WatchEvent> parseWatchEvent(const std::string& line, std::string& error) {
+    if (nestedTooDeep(line)) {
+        error = "a watch event nested deeper than 64 levels";
+        return std::nullopt;
+    }
     json event = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (event.is_discarded()) {
         error = "a watch event that is not JSON";

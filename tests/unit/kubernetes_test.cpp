@@ -90,6 +90,15 @@ TEST(KubernetesObjectsTest, MalformedIsAnErrorNotACrash) {
     EXPECT_EQ(error, "pod b/a: metadata.labels.app is not a string");
     EXPECT_FALSE(parseNamespace(json::array(), error));
     EXPECT_FALSE(parseList("<html>", error));
+    // Deep enough to overflow the stack when the parsed value is copied or printed.
+    const std::string deep(100000, '[');
+    EXPECT_FALSE(parseWatchEvent(R"({"type":"ADDED","object":{"a":)" + deep, error));
+    EXPECT_EQ(error, "a watch event nested deeper than 64 levels");
+    EXPECT_FALSE(parseList(R"({"metadata":{"resourceVersion":"1"},"items":[)" + deep, error));
+    EXPECT_EQ(error, "the list is nested deeper than 64 levels");
+    // Brackets inside strings are text.
+    EXPECT_TRUE(parseWatchEvent(R"({"type":"ADDED","object":{"a":")" + deep + R"("}})", error))
+        << error;
     EXPECT_FALSE(parseList(R"j({"kind":"Status","code":403})j", error));
 }
 
