@@ -59,9 +59,21 @@ bool labelSelectorMatches(const LabelSelector& s,
         s.matchExpressions, [&](const LabelRequirement& r) { return requirementHolds(r, labels); });
 }
 
+// A Kubernetes container's labels are its pod's, from the API server: unknown until it is
+// joined to its pod (no API server, the first list not done, a pod the watch has not
+// delivered yet). Unknown is not "none": no label selector matches them, not even NotIn
+// or DoesNotExist, which an empty set would satisfy.
+static bool labelsKnown(const Container& c) { return c.k8sNamespace.empty() || !c.podUid.empty(); }
+
+static bool usesLabels(const Selector& s) {
+    return !s.labels.empty() || !s.labelSelector.matchLabels.empty() ||
+           !s.labelSelector.matchExpressions.empty();
+}
+
 bool selectorMatches(const Selector& s, const Container& c) {
     // A policy must say what it selects: an empty selector is a mistake, not "all".
     if (s.empty()) return false;
+    if (usesLabels(s) && !labelsKnown(c)) return false;
     // IDs are written shortened, as `docker ps` shows them, so "3f2a" means "3f2a*".
     if (s.id && !globMatches(*s.id + "*", c.id)) return false;
     return fieldMatches(s.name, c.name) && fieldMatches(s.runtime, c.runtime) &&

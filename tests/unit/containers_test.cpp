@@ -717,6 +717,35 @@ TEST(LabelSelectorTest, NamespaceSelectorNeedsTheNamespaceLabels) {
     EXPECT_FALSE(selectorMatches(s, c));
 }
 
+// A Kubernetes container not joined to its pod has unknown labels, not none: a NotIn or
+// DoesNotExist selector must not take it (review of issue 20 item 3).
+TEST(LabelSelectorTest, UnknownPodLabelsMatchNoLabelSelector) {
+    using Op = LabelRequirement::Operator;
+    Container c;
+    c.id = std::string(64, 'a');
+    c.runtime = "containerd";
+    c.k8sNamespace = "shop";
+    c.pod = "web-1";
+    Selector notRestricted;
+    notRestricted.labelSelector.matchExpressions = {req("tier", Op::NotIn, {"restricted"})};
+    Selector noTier;
+    noTier.labelSelector.matchExpressions = {req("tier", Op::DoesNotExist)};
+    Selector byGlob;
+    byGlob.labels = {{"tier", "*"}};
+    for (const Selector* s : {&notRestricted, &noTier, &byGlob}) {
+        EXPECT_FALSE(selectorMatches(*s, c)) << "labels unknown: not joined to its pod";
+    }
+    c.podUid = "0b0b0b0b-1111-2222-3333-444444444444";
+    EXPECT_TRUE(selectorMatches(notRestricted, c)) << "joined, and the pod has no tier";
+    EXPECT_TRUE(selectorMatches(noTier, c));
+    c.labels = {{"tier", "restricted"}};
+    EXPECT_FALSE(selectorMatches(notRestricted, c));
+    // Docker's and podman's labels are always known.
+    Container d;
+    d.runtime = "docker";
+    EXPECT_TRUE(selectorMatches(noTier, d));
+}
+
 TEST(LabelSelectorTest, PodSelectorFieldsAreAndedWithTheRest) {
     Selector s;
     s.labelSelector.matchLabels = {{"app", "api"}};
