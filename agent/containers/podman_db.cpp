@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -55,6 +56,22 @@ std::optional<std::string> sqliteConfig(const std::string& path, const std::stri
                                   (db ? sqlite3_errmsg(db.get()) : sqlite3_errstr(code)));
     };
     if (rc != SQLITE_OK) throw fail(rc);
+    // Whoever can write the file decides what the query runs (a view of the same name,
+    // triggers, functions in the schema): no schema function is trusted, and the
+    // statement is interrupted once it has run for longer than the busy wait.
+    sqlite3_db_config(db.get(), SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+    sqlite3_db_config(db.get(), SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(2 * kBusyTimeoutMs);
+    sqlite3_progress_handler(
+        db.get(), 1000,
+        [](void* until) {
+            return std::chrono::steady_clock::now() >
+                           *static_cast<const std::chrono::steady_clock::time_point*>(until)
+                       ? 1
+                       : 0;
+        },
+        const_cast<void*>(static_cast<const void*>(&deadline)));
     sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
     sqlite3_limit(db.get(), SQLITE_LIMIT_LENGTH, kMaxConfigBytes);
     sqlite3_stmt* prepared = nullptr;

@@ -130,6 +130,25 @@ TEST_F(PodmanDbTest, SqliteThatIsNotPodmans) {
     EXPECT_EQ(errorOf(ids.at("web")), sqlite + ": no such table: ContainerConfig");
 }
 
+// A database someone else wrote can make ContainerConfig a view that never ends: the
+// read is interrupted, in bounded time, and is an error.
+TEST_F(PodmanDbTest, SqliteViewThatNeverEndsIsInterrupted) {
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(sqlite.c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db,
+                               "CREATE VIEW ContainerConfig AS WITH RECURSIVE n(ID, JSON) AS "
+                               "(SELECT 'x', '{}' UNION ALL SELECT ID, JSON FROM n) "
+                               "SELECT ID, JSON FROM n",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(errorOf(ids.at("web")), sqlite + ": interrupted");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
 // As metadata.cpp reads no file over 4 MiB, SQLite loads no longer value.
 TEST_F(PodmanDbTest, SqliteValueOver4MiB) {
     test::PodmanSqlite db(sqlite);
