@@ -585,6 +585,8 @@ Container apiContainer() {
     c.name = "api";
     c.k8sNamespace = "prod";
     c.pod = "api-7d9f";
+    // Joined to its pod, whose labels these are (selector.cpp: unknown until then).
+    c.podUid = "5b9f0c4e-7d9f-4c55-9a0e-0123456789ab";
     c.labels = {{"app", "api"}, {"tier", "web"}};
     return c;
 }
