@@ -118,7 +118,11 @@ boot() {
         failed=1
         echo "[$name] FAILED (${rc:-no result}, guest $vm_ended) after $(($(date +%s) - t0)) s; test output:"
         cat "$results.txt" 2>/dev/null || true
-        echo "[$name] console:"
+        # The guest kernel's first complaint (a lockup, an oops) with its trace: the
+        # messages that follow repeat it without the stack.
+        echo "[$name] console, the first kernel report:"
+        tr -d '\r' <"$console" | grep -a -m1 -A40 -E 'BUG:|WARNING:|Oops|Call Trace' || true
+        echo "[$name] console, the end:"
         tr -d '\r' <"$console" | tail -40
     else
         echo "[$name] passed in $(($(date +%s) - t0)) s"
