@@ -38,19 +38,15 @@ bool startedLongAgo(pid_t pid) {
     const size_t close = text.rfind(')');
     if (close == std::string::npos) return false;
     std::istringstream fields(text.substr(close + 1));
-    std::string field;
-    for (int i = 3; i <= 22 && fields >> field; i++) {
-        if (i < 22) continue;
-        unsigned long long ticks = 0;
-        if (std::from_chars(field.data(), field.data() + field.size(), ticks).ec != std::errc())
-            return false;
-        timespec now{};
-        clock_gettime(CLOCK_BOOTTIME, &now);
-        const double started =
-            static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
-        return static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9 - started > 2.0;
+    std::string skipped;
+    for (int field = 3; field < 22 && fields >> skipped; field++) {
     }
-    return false;
+    unsigned long long ticks = 0;
+    if (!(fields >> ticks)) return false;
+    timespec now{};
+    clock_gettime(CLOCK_BOOTTIME, &now);
+    const double started = static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    return static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9 - started > 2.0;
 }
 
 // The processes of a container: in its cgroup or ones nested below it, the
@@ -196,7 +192,8 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
     std::map<uint64_t, Seen> seen;
     for (const auto& c : containers) {
         const auto known = seen_.find(c.cgroupId);
-        if (known != seen_.end() && known->second.settled && netns_.count(known->second.netns)) {
+        if (known != seen_.end() && known->second.settled &&
+            (known->second.netns == own_ || netns_.count(known->second.netns))) {
             seen[c.cgroupId] = known->second;
             continue;
         }
@@ -229,7 +226,7 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
         if (!inContainer(c.cgroupPath, pids[0])) continue;
         const ino_t ino = inodeOf(fib.get());
         const bool again = known != seen_.end() && known->second.netns == ino;
-        seen[c.cgroupId] = {ino, ino != own_ && (again || startedLongAgo(pids[0]))};
+        seen[c.cgroupId] = {ino, again || startedLongAgo(pids[0])};
         if (ino != own_ && !netns_.count(ino)) netns_[ino] = {std::move(fib), std::move(inet6)};
     }
     seen_ = std::move(seen);

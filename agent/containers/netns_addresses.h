@@ -87,6 +87,7 @@ class AddressLearner {
     // in its cgroup before that process enters the container's network namespace
     // (runc's `runc init` starts in the runtime's own): a namespace counts only once it
     // is settled, seen twice in a row, or through a process old enough to be past that.
+    // A settled container is not looked up again, the host network's (own_) included.
     struct Seen {
         ino_t netns = 0;
         bool settled = false;
