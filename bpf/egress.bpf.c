@@ -11,6 +11,17 @@
 #include "events.bpf.h"
 #include "packet.bpf.h"
 
+/* Whether the socket is in the host's network namespace (pal_config.host_netns_cookie). */
+static __always_inline bool pal_in_host_netns(struct bpf_sock_addr* ctx,
+                                              const struct pal_config* cfg) {
+    __u64 host;
+
+    if (!cfg || !cfg->host_netns_cookie) return false;
+    host = cfg->host_netns_cookie == PAL_HOST_NETNS_INIT ? bpf_get_netns_cookie(NULL)
+                                                         : cfg->host_netns_cookie;
+    return bpf_get_netns_cookie(ctx) == host;
+}
+
 /* 1 lets the call proceed; 0 makes it fail with EPERM. */
 static __always_inline int pal_judge_sock_addr(struct bpf_sock_addr* ctx, struct pal_dest* d,
                                                __u8 hook) {
@@ -21,8 +32,7 @@ static __always_inline int pal_judge_sock_addr(struct bpf_sock_addr* ctx, struct
     if (!pal_current_subject(&s)) return 1;
     d->protocol = ctx->protocol;
     d->port = bpf_ntohs((__u16)ctx->user_port);
-    d->host_netns =
-        cfg && cfg->host_netns_cookie && bpf_get_netns_cookie(ctx) == cfg->host_netns_cookie;
+    d->host_netns = pal_in_host_netns(ctx, cfg);
     dec = pal_decide_egress(&s, d);
     pal_report_net(&s, d, hook, dec, ctx->type);
     return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
@@ -87,7 +97,7 @@ static __always_inline void pal_socket_enter(__u32 family, __u32 type, __u32 pro
      * AF_PACKET socket after this point. */
     if (family == PAL_AF_INET && type == PAL_SOCK_PACKET) family = PAL_AF_PACKET;
     if (family != PAL_AF_PACKET) return;
-    if (!pal_current_subject(&s)) return;
+    if (!pal_traced_subject(&s)) return;
     dec = pal_decide_socket(&s, family, type);
     pal_report_socket(&s, PAL_HOOK_TP_SOCKET, dec, family, type, protocol);
     if (dec.verdict == PAL_VERDICT_DENY) bpf_send_signal(PAL_SIGKILL);

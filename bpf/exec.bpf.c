@@ -40,7 +40,7 @@ int BPF_PROG(pal_exec_lsm, struct linux_binprm* bprm, struct file* file, int ret
     pal_exec_read_file(&x, bprm, file);
     pal_exec_assess(&x);
     if (!x.privileges) return 0;
-    if (!pal_current_subject(&s)) return 0;
+    if (!pal_traced_subject(&s)) return 0;
     dec = pal_decide_exec(&s, &x);
     pal_report_exec(&s, PAL_HOOK_LSM_BPRM, dec, &x, BPF_CORE_READ(bprm, filename));
     return dec.verdict == PAL_VERDICT_DENY ? -PAL_EPERM : 0;
@@ -53,7 +53,7 @@ static __always_inline void pal_exec_snapshot(void) {
     struct pal_creds c;
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
 
-    if (!pal_current_subject(&s) || s.policy.exec_setuid == PAL_EXEC_ALLOW) return;
+    if (!pal_traced_subject(&s) || s.policy.exec_setuid == PAL_EXEC_ALLOW) return;
     pal_creds_read(&c, pal_current_cred());
     bpf_map_update_elem(&pal_exec_creds, &tid, &c, BPF_ANY);
 }
@@ -85,7 +85,7 @@ int BPF_PROG(pal_exec_tp, struct task_struct* task, pid_t old_pid, struct linux_
     }
     pal_exec_assess(&x);
     if (!x.privileges) return 0;
-    if (!pal_current_subject(&s)) return 0;
+    if (!pal_traced_subject(&s)) return 0;
     dec = pal_decide_exec(&s, &x);
     pal_report_exec(&s, PAL_HOOK_TP_EXEC, dec, &x, BPF_CORE_READ(bprm, filename));
     /* The signal is delivered on the way back to user space: the new image

@@ -362,6 +362,8 @@ void Agent::refreshMetrics() {
         inventory_.containers(), [](const Container& c) { return !c.metadataError.empty(); }));
     m.policies = store_.policies().size();
     m.generation = generations_->generation();
+    for (const auto& [feature, have] : features_.items())
+        m.kernelFeatures[feature] = have.get<bool>();
     m.reloadSeconds = &reloadSeconds_;
     if (pods_) m.kubernetes = pods_->counters();
     metrics_->update(renderAgentMetrics(m));
@@ -414,10 +416,9 @@ void Agent::start() {
     for (Feature f : kAllFeatures) features_[featureName(f)] = features.has(f);
     const std::optional<uint64_t> hostNetns = hostNetnsCookie();
     features_["hostNetnsCookie"] = hostNetns.has_value();
-    if (!hostNetns) {
-        spdlog::warn(
-            "the kernel does not tell network namespaces apart (no SO_NETNS_COOKIE, "
-            "Linux 5.14): loopback stays allowed for host-network containers too");
+    const nlohmann::json fallbacks = kernelFallbacks(features_);
+    for (const auto& [name, how] : fallbacks.items()) {
+        spdlog::warn("kernel {}: fallback {}: {}", kernelRelease(), name, how.get<std::string>());
     }
     // Every kernel interface is checked before anything
     // is loaded, so a start that cannot complete attaches nothing.
@@ -429,7 +430,9 @@ void Agent::start() {
     auto loading = std::async(std::launch::async, [&] {
         return openBpfDatapath({cgroupRoot_, config_.stateDir, config_.defaults.nat64Prefix,
                                 features.has(Feature::BpfLsm), config_.events.perContainerPerSecond,
-                                config_.events.burst, hostNetns.value_or(0)});
+                                config_.events.burst, hostNetns.value_or(PAL_HOST_NETNS_INIT),
+                                features.has(Feature::TracingAncestorCgroup),
+                                features.has(Feature::SkbCurrentTask)});
     });
     // Watching starts before the first scan, so nothing created in between is missed.
     cgroupWatch_ = std::make_unique<CgroupWatch>(cgroupRoot_);

@@ -1,5 +1,7 @@
 #include "daemon/status.h"
 
+#include <sys/utsname.h>
+
 #include <algorithm>
 #include <sstream>
 
@@ -65,6 +67,31 @@ nlohmann::json execStatus(const std::vector<AttachedProgram>& programs) {
 
 }  // namespace
 
+std::string kernelRelease() {
+    utsname u{};
+    return uname(&u) == 0 ? u.release : "unknown";
+}
+
+nlohmann::json kernelFallbacks(const nlohmann::json& features) {
+    nlohmann::json fallbacks = nlohmann::json::object();
+    if (!features.value("hostNetnsCookie", true)) {
+        fallbacks["hostLoopback"] =
+            "no SO_NETNS_COOKIE (Linux 5.14): the host's network namespace is taken to be the "
+            "initial one";
+    }
+    if (!features.value("tracing-ancestor-cgroup", true)) {
+        fallbacks["cgroupAncestors"] =
+            "no bpf_get_current_ancestor_cgroup_id in tracing and LSM programs: they walk the "
+            "task's cgroups with CO-RE reads (same verdicts)";
+    }
+    if (!features.value("skb-current-task", true)) {
+        fallbacks["packetEventTask"] =
+            "no bpf_get_current_* in cgroup_skb programs: events of the packet-level check "
+            "name no process (pid, uid, comm 0)";
+    }
+    return fallbacks;
+}
+
 nlohmann::json statusJson(const StatusInputs& in) {
     nlohmann::json programs = nlohmann::json::array();
     for (const auto& p : in.programs) {
@@ -97,16 +124,14 @@ nlohmann::json statusJson(const StatusInputs& in) {
             " container(s) could not be read (cgroup id " + std::to_string(cgid) + ": " + why +
             "): inter-container rules do not know them";
     }
-    if (!in.features.value("hostNetnsCookie", true)) {
-        fallbacks["hostLoopback"] =
-            "no SO_NETNS_COOKIE (Linux 5.14): loopback is allowed for host-network containers";
-    }
+    fallbacks.update(kernelFallbacks(in.features));
     if (exec["mechanism"] == hookMechanism(PAL_HOOK_TP_EXEC)) {
         fallbacks["execSetuid"] =
             hookMechanism(PAL_HOOK_TP_EXEC) + std::string(" (SIGKILL): BPF LSM not in use");
     }
     return {{"cgroupRoot", in.cgroupRoot},
             {"stateDir", in.config.stateDir},
+            {"kernel", kernelRelease()},
             {"features", in.features},
             {"fallbacks", fallbacks},
             {"exec", exec},
@@ -126,7 +151,8 @@ std::string statusText(const nlohmann::json& s) {
     out << "cgroup root:   " << s["cgroupRoot"].get<std::string>() << "\n"
         << "state dir:     " << s["stateDir"].get<std::string>() << "\n"
         << "generation:    " << s["generation"] << "\n"
-        << "kernel:       ";
+        << "kernel:        " << s["kernel"].get<std::string>() << "\n"
+        << "features:     ";
     for (const auto& [name, have] : s["features"].items()) {
         out << " " << name << (have.get<bool>() ? "" : "(missing)");
     }

@@ -32,6 +32,11 @@ struct StatusInputs {
 };
 
 nlohmann::json statusJson(const StatusInputs& in);
+// The running kernel's release (uname -r).
+std::string kernelRelease();
+// The fallbacks the kernel's features (as probed at start) put in force, by name
+// (docs/kernels.md#what-differs-between-kernels).
+nlohmann::json kernelFallbacks(const nlohmann::json& features);
 // An array of {id, name, runtime, namespace, pod, cgroup, cgroupId, policies,
 // addresses, addressError when they could not be read, and metadataError when the
 // runtime's metadata could not be}.

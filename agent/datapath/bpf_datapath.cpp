@@ -119,16 +119,6 @@ uint64_t cgroupIdOfLink(int linkFd) {
     return info.type == BPF_LINK_TYPE_CGROUP ? info.cgroup.cgroup_id : 0;
 }
 
-// Whether cgroup_skb programs may ask for the current task's pid, ids and
-// comm (bpf/events.bpf.h): Linux 6.1 refuses the helpers there.
-bool skbHasCurrentTask() {
-    for (bpf_func_id f :
-         {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_uid_gid, BPF_FUNC_get_current_comm}) {
-        if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, f, nullptr) != 1) return false;
-    }
-    return true;
-}
-
 }  // namespace
 
 struct BpfDatapath::Impl {
@@ -188,7 +178,8 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     impl->skel.reset(palisade_bpf__open());
     if (!impl->skel) fail("open BPF object palisade", errno);
     impl->adopted = adoptPinnedMaps(impl->skel->obj, state / "maps");
-    impl->skel->rodata->pal_skb_has_current = skbHasCurrentTask();
+    impl->skel->rodata->pal_skb_has_current = options.skbCurrentTask;
+    impl->skel->rodata->pal_tracing_has_ancestor = options.tracingAncestorCgroup;
     const ExecMechanism exec = options.bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint;
     selectExecPrograms(impl->skel->obj, exec);
     impl->skel->rodata->pal_exec_snapshots = exec == ExecMechanism::Tracepoint;

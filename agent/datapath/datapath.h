@@ -97,7 +97,10 @@ struct DatapathOptions {
                                    // tp_btf/sched_process_exec fallback (SIGKILL)
     uint32_t eventsPerSecond = 0;  // events.rateLimit per container; 0: no limit
     uint32_t eventBurst = 0;
-    uint64_t hostNetnsCookie = 0;  // datapath/host_netns.h; 0: unknown, loopback always exempt
+    uint64_t hostNetnsCookie = 0;  // datapath/host_netns.h, or PAL_HOST_NETNS_INIT; 0: loopback
+                                   // exempt everywhere
+    bool tracingAncestorCgroup = true;  // Feature::TracingAncestorCgroup: else a CO-RE walk
+    bool skbCurrentTask = false;        // Feature::SkbCurrentTask: packet events name the task
 };
 
 class BpfDatapath;

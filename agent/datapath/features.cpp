@@ -1,12 +1,50 @@
 #include "datapath/features.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <iterator>
+#include <string>
+
 #include "datapath/lsm_probe.h"
 
 namespace palisade {
+namespace {
+
+// Whether programs of `type` (attached as `attach`) may call `helper`: a program that
+// calls it and exits, loaded with the verifier's log. Wrong arguments fail the load
+// too, after the helper was accepted; only the verifier's refusal of the helper
+// itself says no: "invalid func", "unknown func" on older kernels, and "program of
+// this type cannot use helper" on newer ones (6.12), which libbpf 1.1's own probe
+// takes for a yes.
+bool helperAllowed(bpf_prog_type type, bpf_attach_type attach, bpf_func_id helper) {
+    const bpf_insn insns[] = {
+        {.code = BPF_JMP | BPF_CALL, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = helper},
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K,
+         .dst_reg = BPF_REG_0,
+         .src_reg = 0,
+         .off = 0,
+         .imm = 0},
+        {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+    };
+    std::string log(16 * 1024, '\0');
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach, .log_level = 1,
+                .log_size = static_cast<uint32_t>(log.size()), .log_buf = log.data());
+    const int fd = bpf_prog_load(type, nullptr, "GPL", insns, std::size(insns), &opts);
+    if (fd >= 0) {
+        close(fd);
+        return true;
+    }
+    for (const char* refusal :
+         {"invalid func ", "unknown func ", "program of this type cannot use helper "}) {
+        if (log.find(refusal) != std::string::npos) return false;
+    }
+    return true;
+}
+
+}  // namespace
 
 std::string featureName(Feature f) {
     switch (f) {
@@ -26,6 +64,12 @@ std::string featureName(Feature f) {
             return "bpf-lsm-type";
         case Feature::BpfLsm:
             return "bpf-lsm";
+        case Feature::TracingAncestorCgroup:
+            return "tracing-ancestor-cgroup";
+        case Feature::SkbCurrentTask:
+            return "skb-current-task";
+        case Feature::MemcgAccounting:
+            return "memcg-accounting";
     }
     return "unknown";
 }
@@ -51,6 +95,23 @@ bool KernelProbe::probe(Feature f) {
             if (!lsm.active) spdlog::info("BPF LSM not in use: {}", lsm.why);
             return lsm.active;
         }
+        case Feature::TracingAncestorCgroup:
+            // Raw tracepoints have the helpers of tp_btf and LSM programs, and
+            // libbpf can probe them without an attach target.
+            return helperAllowed(BPF_PROG_TYPE_RAW_TRACEPOINT, bpf_attach_type{},
+                                 BPF_FUNC_get_current_ancestor_cgroup_id);
+        case Feature::SkbCurrentTask:
+            for (bpf_func_id h : {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_uid_gid,
+                                  BPF_FUNC_get_current_comm}) {
+                if (!helperAllowed(BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, h))
+                    return false;
+            }
+            return true;
+        case Feature::MemcgAccounting:
+            // Came in the same release as bpf_ktime_get_coarse_ns (5.11): libbpf's own
+            // test, which no other interface answers without a memory cgroup to read.
+            return helperAllowed(BPF_PROG_TYPE_SOCKET_FILTER, bpf_attach_type{},
+                                 BPF_FUNC_ktime_get_coarse_ns);
     }
     return false;
 }

@@ -21,10 +21,25 @@ enum class Feature {
     BpfLsmType,  // the kernel knows BPF_PROG_TYPE_LSM (whether it may attach is another matter)
     BpfLsm,      // BPF LSM programs attach and run (datapath/lsm_probe.h); else exec
                  // policy falls back to tp_btf/sched_process_exec
+    // Helpers that choose a program's variant (bpf/container.bpf.h, bpf/events.bpf.h):
+    TracingAncestorCgroup,  // bpf_get_current_ancestor_cgroup_id in tracing and LSM programs;
+                            // else a CO-RE walk of the task's cgroups (Linux 5.10)
+    SkbCurrentTask,         // bpf_get_current_{pid_tgid,uid_gid,comm} in cgroup_skb programs;
+                            // else packet events name no process (Linux 6.1)
+    MemcgAccounting,        // BPF memory charged to the memory cgroup (5.11); before, to
+                            // RLIMIT_MEMLOCK (datapath/preflight.h)
 };
-inline constexpr std::array kAllFeatures{
-    Feature::Btf,     Feature::CgroupSockAddr, Feature::CgroupSock, Feature::CgroupSkb,
-    Feature::RingBuf, Feature::LpmTrie,        Feature::BpfLsmType, Feature::BpfLsm};
+inline constexpr std::array kAllFeatures{Feature::Btf,
+                                         Feature::CgroupSockAddr,
+                                         Feature::CgroupSock,
+                                         Feature::CgroupSkb,
+                                         Feature::RingBuf,
+                                         Feature::LpmTrie,
+                                         Feature::BpfLsmType,
+                                         Feature::BpfLsm,
+                                         Feature::TracingAncestorCgroup,
+                                         Feature::SkbCurrentTask,
+                                         Feature::MemcgAccounting};
 
 std::string featureName(Feature f);
 

@@ -2,6 +2,7 @@
 
 #include <linux/magic.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 
 #include <cstdio>
@@ -139,6 +140,22 @@ std::string featureWhy(Feature f) {
     }
 }
 
+// Before Linux 5.11 maps count against RLIMIT_MEMLOCK (64 KiB by default) instead of the
+// memory cgroup: the agent's maps take far more, and the load then fails with a bare EPERM.
+PreflightCheck checkMemlock(Features& features, HostInterfaces& host) {
+    if (features.has(Feature::MemcgAccounting)) {
+        return passed("memlock", "BPF memory is charged to the memory cgroup");
+    }
+    const std::optional<uint64_t> limit = host.memlockLimit();
+    if (!limit) return passed("memlock", "RLIMIT_MEMLOCK is unlimited");
+    return missing("memlock",
+                   "this kernel (before Linux 5.11) charges BPF maps to RLIMIT_MEMLOCK, which is " +
+                       std::to_string(*limit / 1024) +
+                       " KiB for the agent and cannot be raised without CAP_SYS_RESOURCE",
+                   "LimitMEMLOCK=infinity, as systemd/palisade.service sets; in a container, "
+                   "an unlimited memlock ulimit or the capability SYS_RESOURCE");
+}
+
 }  // namespace
 
 bool PreflightReport::ok() const {
@@ -169,6 +186,16 @@ std::optional<int64_t> RealHost::fsType(const std::string& path) {
 
 std::string RealHost::cgroup2Mount() { return findCgroup2Mount(); }
 
+std::optional<uint64_t> RealHost::memlockLimit() {
+    const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+    rlimit now{};
+    if (setrlimit(RLIMIT_MEMLOCK, &unlimited) == 0 || getrlimit(RLIMIT_MEMLOCK, &now) != 0 ||
+        now.rlim_cur == RLIM_INFINITY) {
+        return std::nullopt;
+    }
+    return now.rlim_cur;
+}
+
 PreflightReport inspectHost(const PreflightOptions& options, Features& features,
                             HostInterfaces& host) {
     PreflightReport report;
@@ -183,6 +210,8 @@ PreflightReport inspectHost(const PreflightOptions& options, Features& features,
                                        "kernel BTF, cgroup sock_addr, sock and skb "
                                        "programs, ring buffer and LPM trie maps"));
     }
+
+    report.checks.push_back(checkMemlock(features, host));
 
     report.bpfLsm = features.has(Feature::BpfLsm);
     if (report.bpfLsm) {

@@ -60,6 +60,9 @@ class HostInterfaces {
     virtual std::optional<int64_t> fsType(const std::string& path) = 0;
     // The first cgroup2 mount point in /proc/self/mountinfo; empty when none.
     virtual std::string cgroup2Mount() = 0;
+    // RLIMIT_MEMLOCK in bytes once raised to unlimited where allowed (CAP_SYS_RESOURCE);
+    // nullopt: unlimited.
+    virtual std::optional<uint64_t> memlockLimit() = 0;
 };
 
 // This machine: statfs and mountinfo.
@@ -67,6 +70,7 @@ class RealHost : public HostInterfaces {
   public:
     std::optional<int64_t> fsType(const std::string& path) override;
     std::string cgroup2Mount() override;
+    std::optional<uint64_t> memlockLimit() override;
 };
 
 // Every check. Never throws for a missing interface: the report says what is

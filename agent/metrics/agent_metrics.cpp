@@ -68,6 +68,12 @@ std::string renderAgentMetrics(const AgentMetrics& m) {
     out.sample("palisade_policies", {}, m.policies);
     out.family("palisade_generation", "gauge", "The policy generation in force.");
     out.sample("palisade_generation", {}, m.generation);
+    out.family("palisade_kernel_feature", "gauge",
+               "What the kernel offered at start: 1 present, 0 missing (palisade status names "
+               "the fallback in use).");
+    for (const auto& [feature, have] : m.kernelFeatures) {
+        out.sample("palisade_kernel_feature", {{"feature", feature}}, uint64_t{have});
+    }
     if (m.reloadSeconds) {
         m.reloadSeconds->render(out, "palisade_reload_duration_seconds",
                                 "From a policy change noticed (file watch or SIGHUP) to its "

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@ struct AgentMetrics {
     uint64_t containersMetadataUnreadable = 0;  // runtime metadata unreadable
     uint64_t policies = 0;
     uint64_t generation = 0;
+    std::map<std::string, bool> kernelFeatures;  // probed at start (docs/kernels.md)
     const Histogram* reloadSeconds = nullptr;
     // The API server's pods and namespaces (docs/runtimes/kubernetes.md); nullopt: off.
     std::optional<KubernetesCounters> kubernetes;
@@ -34,7 +36,7 @@ struct AgentMetrics {
 // The page: palisade_verdicts_total{action,mechanism,verdict,reason},
 // palisade_events_{emitted,suppressed,dropped}_total, palisade_containers,
 // palisade_containers_addresses_unreadable, palisade_containers_metadata_unreadable,
-// palisade_policies, palisade_generation,
+// palisade_policies, palisade_generation, palisade_kernel_feature{feature},
 // palisade_reload_duration_seconds, palisade_bpf_prog_runs_total / _run_seconds_total,
 // palisade_bpf_stats_enabled, and with kubernetes on palisade_kubernetes_connected,
 // palisade_kubernetes_pods, palisade_kubernetes_lists_total,

@@ -237,10 +237,14 @@ struct pal_config {
     __u64 event_burst_ns;
     /* The network namespace of the agent, which is the host's: loopback there reaches the
      * host's own services, so a container sharing it (host network) has loopback judged
-     * like any address. 0 when the kernel cannot tell (no SO_NETNS_COOKIE): loopback is
-     * then exempt everywhere (docs/reference/enforcement.md#loopback). */
+     * like any address (docs/reference/enforcement.md#loopback). PAL_HOST_NETNS_INIT when
+     * the kernel does not tell the agent its cookie (no SO_NETNS_COOKIE); 0: loopback is
+     * exempt everywhere. */
     __u64 host_netns_cookie;
 };
+/* pal_config.host_netns_cookie: the host's namespace is the initial one, whose cookie
+ * the programs ask for (bpf_get_netns_cookie(NULL)). Cookies count up from 1. */
+#define PAL_HOST_NETNS_INIT (~0ULL)
 PAL_STATIC_ASSERT(sizeof(struct pal_config) == 48, "pal_config layout");
 
 /* pal_ratelimit: key = container cgroup id (__u64), an LRU hash. The bucket

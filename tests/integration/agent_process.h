@@ -4,12 +4,14 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <functional>
 #include <ios>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,9 @@ class AgentProcess {
     std::string& crioStorage() { return crioStorage_; }
     std::string& podmanRoot() { return podmanRoot_; }
     Privileges& privileges() { return privileges_; }
+    // RLIMIT_MEMLOCK the agent starts with; unset: the unit's LimitMEMLOCK=infinity under
+    // Privileges::Shipped, the test's own as root.
+    std::optional<rlim_t>& memlock() { return memlock_; }
     // The network namespace the agent runs in (a name under /run/netns; "" = the test's),
     // which the agent takes for the host's: tests/e2e runs it beside dockerd.
     std::string& netns() { return netns_; }
@@ -52,6 +57,9 @@ class AgentProcess {
     // Starts the agent and waits for its agent-ready event (fails the test if
     // it does not come within the timeout).
     void start(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // Starts the agent for a start it must refuse: returns its exit code, or -1 when it
+    // still runs at the timeout (it is then left running, for stop()).
+    int startExpectingExit(std::chrono::milliseconds timeout = std::chrono::seconds(10));
     // SIGTERM; returns the exit code.
     int stop();
     // SIGKILL, as a crash would; returns once the agent is reaped.
@@ -72,8 +80,11 @@ class AgentProcess {
     const std::string& configPath() const { return configPath_; }
 
   private:
+    void launch();  // writes palisade.yaml, forks and execs the agent
+
     Sandbox& sandbox_;
     Privileges privileges_ = Privileges::Root;
+    std::optional<rlim_t> memlock_;
     std::string netns_;
     std::string dir_;
     std::string stateDir_;

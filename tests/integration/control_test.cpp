@@ -1,10 +1,12 @@
 // `palisade status`, `containers` and `events` against a running agent.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include <fstream>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "agent_process.h"
 #include "egress_cases.h"
@@ -81,6 +83,29 @@ TEST_F(Control, StatusShowsProgramsPoliciesAndCounters) {
     EXPECT_EQ(s["cgroupRoot"], sandbox_->cgroups().path());
     EXPECT_EQ(s["generation"], 1);
     EXPECT_TRUE(s["features"]["cgroup-sock-addr"].get<bool>());
+    // The kernel, and each variant it made the agent choose (docs/kernels.md): a
+    // fallback is named exactly when its feature is missing, and a feature this kernel
+    // version has must be found.
+    utsname u{};
+    ASSERT_EQ(uname(&u), 0);
+    EXPECT_EQ(s["kernel"], u.release);
+    int major = 0, minor = 0;
+    ASSERT_EQ(sscanf(u.release, "%d.%d", &major, &minor), 2);
+    struct Variant {
+        const char* feature;
+        const char* fallback;
+        int since[2];  // the kernel version from which it must be found; 0: none known
+    };
+    for (const Variant& v : {Variant{"tracing-ancestor-cgroup", "cgroupAncestors", {6, 1}},
+                             Variant{"hostNetnsCookie", "hostLoopback", {5, 14}},
+                             Variant{"skb-current-task", "packetEventTask", {0, 0}}}) {
+        ASSERT_TRUE(s["features"][v.feature].is_boolean()) << v.feature;
+        const bool have = s["features"][v.feature].get<bool>();
+        EXPECT_EQ(s["fallbacks"].contains(v.fallback), !have) << v.feature;
+        if (v.since[0] && std::pair{major, minor} >= std::pair{v.since[0], v.since[1]}) {
+            EXPECT_TRUE(have) << v.feature << " on " << u.release;
+        }
+    }
     std::set<std::string> hooks;
     for (const auto& p : s["programs"]) hooks.insert(p["hook"].get<std::string>());
     for (const char* h : {"cgroup/connect4", "cgroup/connect6", "cgroup/sendmsg4",

@@ -146,6 +146,7 @@ TEST(AgentMetrics, VerdictsByActionMechanismVerdictAndReason) {
     m.containersMetadataUnreadable = 1;
     m.policies = 2;
     m.generation = 6;
+    m.kernelFeatures = {{"bpf-lsm", false}, {"tracing-ancestor-cgroup", true}};
     Histogram reload({0.1});
     reload.observe(0.02);
     m.reloadSeconds = &reload;
@@ -166,6 +167,9 @@ TEST(AgentMetrics, VerdictsByActionMechanismVerdictAndReason) {
     EXPECT_THAT(page, HasSubstr("palisade_containers_metadata_unreadable 1\n"));
     EXPECT_THAT(page, HasSubstr("palisade_policies 2\n"));
     EXPECT_THAT(page, HasSubstr("palisade_generation 6\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_kernel_feature{feature=\"bpf-lsm\"} 0\n"));
+    EXPECT_THAT(page,
+                HasSubstr("palisade_kernel_feature{feature=\"tracing-ancestor-cgroup\"} 1\n"));
     EXPECT_THAT(page, HasSubstr("palisade_reload_duration_seconds_bucket{le=\"0.1\"} 1\n"));
     EXPECT_THAT(page, HasSubstr("palisade_bpf_stats_enabled 0\n"));
     EXPECT_THAT(page,

@@ -45,6 +45,8 @@ class FakeHost : public HostInterfaces {
         return it->second;
     }
     std::string cgroup2Mount() override { return cgroup2; }
+    std::optional<uint64_t> memlock;  // unlimited
+    std::optional<uint64_t> memlockLimit() override { return memlock; }
 };
 
 struct Inspection {
@@ -98,6 +100,22 @@ TEST(Preflight, MissingBpfFeaturesAreNamed) {
     EXPECT_THAT(run.check("btf").detail, HasSubstr("/sys/kernel/btf/vmlinux"));
     EXPECT_FALSE(run.check("cgroup-skb").ok);
     EXPECT_THROW(run.check("bpf"), std::runtime_error);  // only when nothing is missing
+}
+
+// Before Linux 5.11 maps count against RLIMIT_MEMLOCK: a limit the agent cannot raise is
+// named with its fix, instead of a bare EPERM from the load (found on Debian 11's 5.10).
+TEST(Preflight, MemlockMattersWhereTheKernelChargesIt) {
+    FakeHost host;
+    host.memlock = 64 * 1024;
+    EXPECT_TRUE(inspect(host).check("memlock").ok) << "charged to the memory cgroup";
+    Inspection old = inspect(host, {"", "/sys/fs/bpf/palisade"}, {Feature::MemcgAccounting});
+    EXPECT_FALSE(old.report.ok());
+    EXPECT_THAT(old.check("memlock").detail, HasSubstr("64 KiB"));
+    EXPECT_THAT(old.check("memlock").fix, HasSubstr("LimitMEMLOCK=infinity"));
+    host.memlock.reset();
+    EXPECT_TRUE(inspect(host, {"", "/sys/fs/bpf/palisade"}, {Feature::MemcgAccounting})
+                    .check("memlock")
+                    .ok);
 }
 
 TEST(Preflight, CgroupRoot) {

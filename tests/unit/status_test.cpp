@@ -42,6 +42,35 @@ TEST(Status, UnreadableAddressesAreAFallbackAndPerContainer) {
     EXPECT_FALSE(statusJson(in)["fallbacks"].contains("interContainer"));
 }
 
+// The kernel and the variant of each hook it made the agent choose (docs/kernels.md).
+TEST(Status, NamesTheKernelAndTheVariantsInForce) {
+    const Config config;
+    const std::string root = "/sys/fs/cgroup";
+    const std::map<std::string, PolicyFile> files;
+    const std::vector<Container> containers;
+    const LearnedAddresses addresses;
+    nlohmann::json features = {{"tracing-ancestor-cgroup", false},
+                               {"skb-current-task", false},
+                               {"hostNetnsCookie", false}};
+    const StatusInputs old{config, root, features, 1, {}, {}, files, containers, {}, 0, addresses};
+    const nlohmann::json status = statusJson(old);
+    EXPECT_FALSE(status["kernel"].get<std::string>().empty());
+    EXPECT_NE(statusText(status).find("kernel:        " + status["kernel"].get<std::string>()),
+              std::string::npos)
+        << statusText(status);
+    EXPECT_NE(statusText(status).find("tracing-ancestor-cgroup(missing)"), std::string::npos);
+    for (const char* f : {"cgroupAncestors", "packetEventTask", "hostLoopback"}) {
+        EXPECT_TRUE(status["fallbacks"].contains(f)) << f << ": " << status["fallbacks"].dump();
+    }
+
+    features = {
+        {"tracing-ancestor-cgroup", true}, {"skb-current-task", true}, {"hostNetnsCookie", true}};
+    const StatusInputs now{config, root, features, 1, {}, {}, files, containers, {}, 0, addresses};
+    for (const char* f : {"cgroupAncestors", "packetEventTask", "hostLoopback"}) {
+        EXPECT_FALSE(statusJson(now)["fallbacks"].contains(f)) << f;
+    }
+}
+
 TEST(Status, UnreadableMetadataIsPerContainer) {
     const Config config;
     const std::string root = "/sys/fs/cgroup";
