@@ -4,7 +4,8 @@
 # kernel, the choice between KVM and TCG, and booting a guest with a watch on
 # its output.
 #
-#   vm_fetch_kernel CACHE PACKAGE LOG   sets vm_kdir, vm_kver, vm_vmlinuz
+#   vm_fetch_kernel CACHE SUITE PACKAGE LOG
+#                                       sets vm_kdir, vm_kver, vm_vmlinuz
 #   vm_pick_accel VMLINUZ CACHE WORK    sets vm_accel (kvm or tcg)
 #   vm_boot TIMEOUT SILENCE WATCHED... -- QEMU_ARGS...
 #                                       runs qemu-system-x86_64; sets vm_ended
@@ -16,37 +17,70 @@ vm_qemu_pid=
 # --- the kernel package ------------------------------------------------------
 # Fetched with `apt-get download` and unpacked with `dpkg-deb -x` into CACHE:
 # nothing is installed on the host (no postinst, no /boot, no initramfs hooks).
-# A meta package (linux-image-cloud-amd64) names the versioned one it depends on.
-vm_resolve_kernel() {
-    local pkg=$1 dep
-    dep=$(apt-cache depends "$pkg" 2>/dev/null |
-        awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-    echo "${dep:-$pkg}"
+# Each Debian suite has an apt tree of the harness's own under CACHE/apt/SUITE
+# (sources list, package lists): the machine's apt configuration is neither
+# read nor changed, so a Debian 12 host fetches bullseye's or trixie's kernel
+# as it fetches its own. A meta package (linux-image-cloud-amd64) names the
+# versioned one it depends on. PALISADE_VM_MIRROR: another Debian mirror.
+vm_apt() {  # vm_apt SUITE_DIR apt-get|apt-cache ARGS...
+    local dir=$1 tool=$2
+    shift 2
+    "$tool" -o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=- \
+        -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" \
+        -o Dir::State::status=/dev/null -o APT::Get::List-Cleanup=0 "$@"
 }
 
+vm_apt_update() {  # vm_apt_update SUITE_DIR SUITE
+    local dir=$1 suite=$2 mirror=${PALISADE_VM_MIRROR:-http://deb.debian.org/debian}
+    local key=/usr/share/keyrings/debian-archive-keyring.gpg
+    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+    printf 'deb [signed-by=%s] %s\n' \
+        "$key" "$mirror $suite main" \
+        "$key" "${mirror%/debian}/debian-security $suite-security main" >"$dir/sources.list"
+    vm_apt "$dir" apt-get update -qq
+}
+
+vm_resolve_kernel() {  # vm_resolve_kernel SUITE_DIR PACKAGE
+    local dep
+    dep=$(vm_apt "$1" apt-cache depends "$2" 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    echo "${dep:-$2}"
+}
+
+vm_download() {  # vm_download CACHE SUITE_DIR PACKAGE: the .deb into CACHE
+    (cd "$1" && vm_apt "$2" apt-get download -qq "$3")
+}
+
+# vm_fetch_kernel CACHE SUITE PACKAGE LOG: sets vm_kdir, vm_kver, vm_vmlinuz
 vm_fetch_kernel() {
-    local cache=$1 want=$2 log=$3 pkg deb
-    pkg=$(vm_resolve_kernel "$want")
-    if ! apt-cache show "$pkg" >/dev/null 2>&1; then
-        apt-get update -qq
-        pkg=$(vm_resolve_kernel "$want")
-    fi
-    vm_kdir=$cache/$pkg
-    if [[ ! -f $vm_kdir/.unpacked ]]; then
-        mkdir -p "$cache"
-        rm -rf "$vm_kdir"
-        # Stale package lists make the download fail once: update and retry.
-        if ! (cd "$cache" && apt-get download -qq "$pkg") >"$log" 2>&1 &&
-            ! { apt-get update -qq && (cd "$cache" && apt-get download -qq "$pkg") >"$log" 2>&1; }; then
+    local cache=$1 suite=$2 want=$3 log=$4 apt=$1/apt/$2 pkg deb
+    if [[ ! -f $apt/sources.list ]] || ! vm_apt "$apt" apt-cache show "$want" >/dev/null 2>&1; then
+        if ! vm_apt_update "$apt" "$suite" >"$log" 2>&1; then
             cat "$log"
-            echo "vmtests: apt-get download $pkg failed"
+            echo "vmtests: apt-get update of $suite failed"
             return 1
         fi
-        deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" | head -1)
-        dpkg-deb -x "$deb" "$vm_kdir"
-        rm -f "$deb"
-        touch "$vm_kdir/.unpacked"
     fi
+    pkg=$(vm_resolve_kernel "$apt" "$want")
+    if [[ ! -f $cache/$pkg/.unpacked ]]; then
+        # Stale package lists name a version the mirror has dropped: update, retry.
+        if ! vm_download "$cache" "$apt" "$pkg" >"$log" 2>&1; then
+            if ! { vm_apt_update "$apt" "$suite" && pkg=$(vm_resolve_kernel "$apt" "$want") &&
+                vm_download "$cache" "$apt" "$pkg"; } >>"$log" 2>&1; then
+                cat "$log"
+                echo "vmtests: apt-get download $pkg ($suite) failed"
+                return 1
+            fi
+        fi
+        rm -rf "${cache:?}/$pkg"
+        deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" | head -1)
+        dpkg-deb -x "$deb" "$cache/$pkg"
+        rm -f "$deb"
+        touch "$cache/$pkg/.unpacked"
+    fi
+    vm_kdir=$cache/$pkg
+    # trixie ships modules in /usr/lib/modules (merged /usr); modprobe -d reads lib/.
+    [[ -e $vm_kdir/lib || ! -d $vm_kdir/usr/lib/modules ]] || ln -s usr/lib "$vm_kdir/lib"
     vm_kver=$(basename "$(ls -d "$vm_kdir"/lib/modules/*)")
     vm_vmlinuz=$vm_kdir/boot/vmlinuz-$vm_kver
     [[ -f $vm_kdir/lib/modules/$vm_kver/modules.dep ]] || depmod -b "$vm_kdir" "$vm_kver"

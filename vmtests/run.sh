@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The integration tests on a second kernel, in QEMU guests: Debian 12's cloud
-# kernel (6.1), fetched with `apt-get download` and unpacked into vmtests/cache
-# (never installed on this host), booted under TCG with an initramfs holding
-# busybox, the agent, the integration tests and their libraries.
+# The integration tests on another kernel, in QEMU guests: a Debian cloud
+# kernel (bookworm's 6.1 by default), fetched with `apt-get download` and
+# unpacked into vmtests/cache (never installed on this host), booted under TCG
+# with an initramfs holding busybox, the agent, the integration tests and their
+# libraries.
 #
 #   vmtests/run.sh [BUILD_DIR]     (default: build/; needs its palisade,
 #                                   tests/palisade_integration_tests and
@@ -17,9 +18,15 @@
 # Exit: 0 when every boot reported success, 1 when a test failed or a guest
 # gave no result (a kernel panic also makes QEMU exit 0: only the marker the
 # guest writes counts), 77 when qemu or busybox is missing (skip).
-# PALISADE_VM_KERNEL picks another kernel package; PALISADE_VM_KEEP=1 keeps the
-# work directory (initramfs, console logs); PALISADE_VM_FILTER=GTEST_FILTER
-# makes it one BPF LSM boot running just those tests.
+# PALISADE_VM_SUITE=bullseye|bookworm|trixie picks the Debian suite whose cloud
+# kernel boots (5.10, 6.1, 6.12; vmtests/matrix.sh runs them all);
+# PALISADE_VM_TESTS=quick runs a few tests of each part in each boot instead
+# of all (the other kernels in the test suite); PALISADE_VM_KERNEL picks
+# another kernel package; PALISADE_VM_KEEP=1 keeps the work directory
+# (initramfs, console logs); PALISADE_VM_FILTER=GTEST_FILTER makes it one BPF
+# LSM boot running just those tests. Each boot ends with a line
+# `vmtests: SUMMARY suite=... kernel=... boot=... result=... tests=N failed=N
+# skipped=N seconds=N`.
 #
 # KVM only when a probe boot shows that it runs a guest (lib.sh: a /dev/kvm can
 # open and then fail at the first instruction), TCG otherwise;
@@ -31,6 +38,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=$(cd "${1:-$root/build}" && pwd)
 cache=$here/cache
+suite=${PALISADE_VM_SUITE:-bookworm}
 kernel_pkg=${PALISADE_VM_KERNEL:-linux-image-cloud-amd64}
 boot_timeout=${PALISADE_VM_TIMEOUT:-1200}
 silence=${PALISADE_VM_SILENCE:-60}  # s without a byte from the guest: it hangs
@@ -40,7 +48,16 @@ source "$here/lib.sh"
 # The network tests, but the one that needs python3 (not in the guest). The
 # inter-container and exec tests run as root and with the unit's capabilities
 # (Privileges/<suite>.<test>/{root,shipped}).
-net_tests='Egress.*:Control.*:DecideProg.*:Privileges/InterContainer.*:-Egress.PacketSocketAllowed*'
+net_tests='Egress.*:Control.*:DecideProg.*:CgroupWalk.*:Privileges/InterContainer.*:-Egress.PacketSocketAllowed*'
+# PALISADE_VM_TESTS=quick: what differs between kernels (the program variants,
+# the cgroup walk, packet sockets, host-network loopback, BPF LSM), a test each.
+quick_lsm='Privileges/Exec.DenyFailsWithEpermUnderBpfLsm/*:Privileges/Exec.DenyAppliesInANestedCgroup/shipped:'\
+'Egress.TableWithRealTrafficAndEvents:Egress.NestedCgroupGetsTheContainersPolicy:'\
+'Egress.PacketSocketKillsTheTaskEveryWay:Egress.HostNetworkContainerHasLoopbackJudged:'\
+'CgroupWalk.*:Privileges/InterContainer.ReceiverDropsFlowsNoRuleAllows/shipped:'\
+'Egress.ALowMemlockLimitIsNamedWhereTheKernelChargesIt'
+quick_fallback='Privileges/Exec.DenyKillsBeforeTheNewImageRunsUnderTheFallback/*:'\
+'Privileges/Exec.DenyAppliesInANestedCgroup/shipped'
 
 for tool in qemu-system-x86_64 busybox; do
     if ! command -v "$tool" >/dev/null; then
@@ -56,7 +73,7 @@ done
 vm_work_dir palisade-vm
 
 # --- the kernel and the accelerator -----------------------------------------
-vm_fetch_kernel "$cache" "$kernel_pkg" "$work/download.log"
+vm_fetch_kernel "$cache" "$suite" "$kernel_pkg" "$work/download.log"
 kdir=$vm_kdir kver=$vm_kver vmlinuz=$vm_vmlinuz
 vm_pick_accel "$vmlinuz" "$cache" "$work"
 accel=$vm_accel
@@ -102,7 +119,7 @@ echo "vmtests: kernel $kver, initramfs $(du -h "$work/initramfs.cpio" | cut -f1)
 # boot NAME LSM_LIST EXPECT_BPF_LSM GTEST_FILTER
 failed=0
 boot() {
-    local name=$1 lsm=$2 expect=$3 filter=$4 t0 rc
+    local name=$1 lsm=$2 expect=$3 filter=$4 t0 rc result tests fails skips
     local console=$work/$name.console results=$work/$name.results
     t0=$(date +%s)
     vm_boot "$boot_timeout" "$silence" "$console" "$results" -- \
@@ -127,10 +144,19 @@ boot() {
     else
         echo "[$name] passed in $(($(date +%s) - t0)) s"
     fi
+    result=$([[ $rc == 0 ]] && echo passed || echo "failed(${rc:-no result, guest $vm_ended})")
+    tests=$(sed -n 's/^\[==========\] \([0-9]*\) tests\? from .* ran\..*/\1/p' "$results.txt" | tail -1)
+    fails=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) tests\?, listed below:/\1/p' "$results.txt" | tail -1)
+    skips=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) tests\?, listed below:/\1/p' "$results.txt" | tail -1)
+    echo "vmtests: SUMMARY suite=$suite kernel=$kver boot=$name result=${result// /_}" \
+        "tests=${tests:-0} failed=${fails:-0} skipped=${skips:-0} seconds=$(($(date +%s) - t0))"
 }
 
 if [[ -n ${PALISADE_VM_FILTER:-} ]]; then  # one boot, for working on a test
     boot lsm lockdown,capability,bpf 1 "$PALISADE_VM_FILTER"
+elif [[ ${PALISADE_VM_TESTS:-full} == quick ]]; then
+    boot lsm lockdown,capability,bpf 1 "$quick_lsm"
+    boot fallback lockdown,capability 0 "$quick_fallback"
 else
     boot lsm lockdown,capability,bpf 1 "Privileges/Exec.*:$net_tests"
     boot fallback lockdown,capability 0 'Privileges/Exec.*'

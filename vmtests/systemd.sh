@@ -51,7 +51,7 @@ t_run=$SECONDS
 vm_work_dir palisade-vm-systemd
 
 # --- the kernel and the accelerator ------------------------------------------
-vm_fetch_kernel "$cache" "$kernel_pkg" "$work/download.log"
+vm_fetch_kernel "$cache" "$suite" "$kernel_pkg" "$work/download.log"
 vm_pick_accel "$vm_vmlinuz" "$cache" "$work"
 
 # --- the root file system (cached) -------------------------------------------
