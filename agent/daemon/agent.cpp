@@ -432,7 +432,8 @@ void Agent::start() {
                                 features.has(Feature::BpfLsm), config_.events.perContainerPerSecond,
                                 config_.events.burst, hostNetns.value_or(PAL_HOST_NETNS_INIT),
                                 features.has(Feature::TracingAncestorCgroup),
-                                features.has(Feature::SkbCurrentTask)});
+                                features.has(Feature::SkbCurrentTask),
+                                pre.memlockLimit.value_or(0)});
     });
     // Watching starts before the first scan, so nothing created in between is missed.
     cgroupWatch_ = std::make_unique<CgroupWatch>(cgroupRoot_);

@@ -151,7 +151,7 @@ std::string statusText(const nlohmann::json& s) {
     out << "cgroup root:   " << s["cgroupRoot"].get<std::string>() << "\n"
         << "state dir:     " << s["stateDir"].get<std::string>() << "\n"
         << "generation:    " << s["generation"] << "\n"
-        << "kernel:        " << s["kernel"].get<std::string>() << "\n"
+        << "kernel:        " << s.value("kernel", "unknown") << "\n"
         << "features:     ";
     for (const auto& [name, have] : s["features"].items()) {
         out << " " << name << (have.get<bool>() ? "" : "(missing)");

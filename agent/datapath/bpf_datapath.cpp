@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iterator>
@@ -24,6 +25,7 @@
 #include "datapath/hooks.h"
 #include "datapath/map_writer.h"
 #include "datapath/pin_stage.h"
+#include "datapath/preflight.h"
 #include "palisade_bpf.skel.h"
 #include "util/bpf_handles.h"
 #include "util/errno_text.h"
@@ -184,8 +186,14 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     selectExecPrograms(impl->skel->obj, exec);
     impl->skel->rodata->pal_exec_snapshots = exec == ExecMechanism::Tracepoint;
     if (int err = palisade_bpf__load(impl->skel.get())) {
-        fail(std::string("load BPF programs (exec policy through ") + execMechanismHook(exec) + ")",
-             err);
+        const std::string what =
+            std::string("load BPF programs (exec policy through ") + execMechanismHook(exec) + ")";
+        if (std::abs(err) == EPERM && options.memlockLimit) {
+            throw DatapathError(what + ": " + errnoText(err) + ": " +
+                                memlockProblem(options.memlockLimit) + " (fix: " + kMemlockFix +
+                                ")");
+        }
+        fail(what, err);
     }
     spdlog::info("exec policy through {}: a refused exec {}", execMechanismHook(exec),
                  exec == ExecMechanism::Lsm ? "fails with EPERM"

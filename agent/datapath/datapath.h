@@ -101,6 +101,7 @@ struct DatapathOptions {
                                    // exempt everywhere
     bool tracingAncestorCgroup = true;  // Feature::TracingAncestorCgroup: else a CO-RE walk
     bool skbCurrentTask = false;        // Feature::SkbCurrentTask: packet events name the task
+    uint64_t memlockLimit = 0;          // nonzero: the kernel charges maps to this RLIMIT_MEMLOCK
 };
 
 class BpfDatapath;

@@ -15,10 +15,11 @@ namespace {
 
 // Whether programs of `type` (attached as `attach`) may call `helper`: a program that
 // calls it and exits, loaded with the verifier's log. Wrong arguments fail the load
-// too, after the helper was accepted; only the verifier's refusal of the helper
-// itself says no: "invalid func", "unknown func" on older kernels, and "program of
-// this type cannot use helper" on newer ones (6.12), which libbpf 1.1's own probe
-// takes for a yes.
+// too, after the helper was accepted; the verifier's refusal of the helper itself says
+// no: "invalid func", "unknown func" on older kernels, and "program of this type cannot
+// use helper" on newer ones (6.12), which libbpf 1.1's own probe takes for a yes. A load
+// refused before the verifier ran (no log: privileges, RLIMIT_MEMLOCK) says no too:
+// every variant chosen by a probe works without its helper.
 bool helperAllowed(bpf_prog_type type, bpf_attach_type attach, bpf_func_id helper) {
     const bpf_insn insns[] = {
         {.code = BPF_JMP | BPF_CALL, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = helper},
@@ -37,6 +38,7 @@ bool helperAllowed(bpf_prog_type type, bpf_attach_type attach, bpf_func_id helpe
         close(fd);
         return true;
     }
+    if (log[0] == '\0') return false;
     for (const char* refusal :
          {"invalid func ", "unknown func ", "program of this type cannot use helper "}) {
         if (log.find(refusal) != std::string::npos) return false;

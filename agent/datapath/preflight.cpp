@@ -141,22 +141,25 @@ std::string featureWhy(Feature f) {
 }
 
 // Before Linux 5.11 maps count against RLIMIT_MEMLOCK (64 KiB by default) instead of the
-// memory cgroup: the agent's maps take far more, and the load then fails with a bare EPERM.
-PreflightCheck checkMemlock(Features& features, HostInterfaces& host) {
+// memory cgroup. How much the maps need depends on the policies, so a limit is not refused
+// here: it is reported, and named in the load's error if the maps do not fit (memlockProblem).
+PreflightCheck checkMemlock(Features& features, HostInterfaces& host,
+                            std::optional<uint64_t>& limit) {
     if (features.has(Feature::MemcgAccounting)) {
         return passed("memlock", "BPF memory is charged to the memory cgroup");
     }
-    const std::optional<uint64_t> limit = host.memlockLimit();
+    limit = host.memlockLimit();
     if (!limit) return passed("memlock", "RLIMIT_MEMLOCK is unlimited");
-    return missing("memlock",
-                   "this kernel (before Linux 5.11) charges BPF maps to RLIMIT_MEMLOCK, which is " +
-                       std::to_string(*limit / 1024) +
-                       " KiB for the agent and cannot be raised without CAP_SYS_RESOURCE",
-                   "LimitMEMLOCK=infinity, as systemd/palisade.service sets; in a container, "
-                   "an unlimited memlock ulimit or the capability SYS_RESOURCE");
+    return missing("memlock", memlockProblem(*limit) + ": loading may fail", kMemlockFix, false);
 }
 
 }  // namespace
+
+std::string memlockProblem(uint64_t limit) {
+    return "this kernel (before Linux 5.11) charges BPF maps to RLIMIT_MEMLOCK, which is " +
+           std::to_string(limit / 1024) +
+           " KiB for the agent and cannot be raised without CAP_SYS_RESOURCE";
+}
 
 bool PreflightReport::ok() const {
     for (const auto& c : checks) {
@@ -189,10 +192,13 @@ std::string RealHost::cgroup2Mount() { return findCgroup2Mount(); }
 std::optional<uint64_t> RealHost::memlockLimit() {
     const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
     rlimit now{};
-    if (setrlimit(RLIMIT_MEMLOCK, &unlimited) == 0 || getrlimit(RLIMIT_MEMLOCK, &now) != 0 ||
-        now.rlim_cur == RLIM_INFINITY) {
+    if (setrlimit(RLIMIT_MEMLOCK, &unlimited) == 0 || getrlimit(RLIMIT_MEMLOCK, &now) != 0) {
         return std::nullopt;
     }
+    // Without CAP_SYS_RESOURCE the soft limit can still go up to the hard one.
+    now.rlim_cur = now.rlim_max;
+    setrlimit(RLIMIT_MEMLOCK, &now);
+    if (now.rlim_cur == RLIM_INFINITY) return std::nullopt;
     return now.rlim_cur;
 }
 
@@ -211,7 +217,7 @@ PreflightReport inspectHost(const PreflightOptions& options, Features& features,
                                        "programs, ring buffer and LPM trie maps"));
     }
 
-    report.checks.push_back(checkMemlock(features, host));
+    report.checks.push_back(checkMemlock(features, host, report.memlockLimit));
 
     report.bpfLsm = features.has(Feature::BpfLsm);
     if (report.bpfLsm) {

@@ -35,6 +35,9 @@ struct PreflightReport {
     std::vector<PreflightCheck> checks;
     std::string cgroupRoot;  // resolved: options.cgroupRoot or the cgroup2 mount
     bool bpfLsm = false;     // Feature::BpfLsm: exec policy through BPF LSM
+    // RLIMIT_MEMLOCK when the kernel charges BPF maps to it (before Linux 5.11) and it is
+    // finite: DatapathOptions::memlockLimit.
+    std::optional<uint64_t> memlockLimit;
 
     // Every required check passed.
     bool ok() const;
@@ -60,8 +63,8 @@ class HostInterfaces {
     virtual std::optional<int64_t> fsType(const std::string& path) = 0;
     // The first cgroup2 mount point in /proc/self/mountinfo; empty when none.
     virtual std::string cgroup2Mount() = 0;
-    // RLIMIT_MEMLOCK in bytes once raised to unlimited where allowed (CAP_SYS_RESOURCE);
-    // nullopt: unlimited.
+    // RLIMIT_MEMLOCK in bytes once raised as far as allowed (unlimited with
+    // CAP_SYS_RESOURCE, else the hard limit); nullopt: unlimited.
     virtual std::optional<uint64_t> memlockLimit() = 0;
 };
 
@@ -72,6 +75,13 @@ class RealHost : public HostInterfaces {
     std::string cgroup2Mount() override;
     std::optional<uint64_t> memlockLimit() override;
 };
+
+// Why a finite RLIMIT_MEMLOCK of `limit` bytes matters on a kernel that charges BPF maps
+// to it, and its fix.
+std::string memlockProblem(uint64_t limit);
+inline constexpr const char* kMemlockFix =
+    "LimitMEMLOCK=infinity, as systemd/palisade.service sets; in a container, an unlimited "
+    "memlock ulimit or the capability SYS_RESOURCE";
 
 // Every check. Never throws for a missing interface: the report says what is
 // missing.

@@ -112,7 +112,7 @@ void AgentProcess::writePolicy(const std::string& fileName, const std::string& y
 
 void AgentProcess::start(std::chrono::milliseconds timeout) {
     launch();
-    if (pid_ <= 0) return;
+    if (pid_ <= 0) FAIL() << "the agent was not started";
     // Events of an earlier run of the agent (a restart) don't count.
     auto ready = waitForEvent(isReady, timeout, events().size());
     if (ready.is_null()) {
@@ -124,7 +124,10 @@ void AgentProcess::start(std::chrono::milliseconds timeout) {
 
 int AgentProcess::startExpectingExit(std::chrono::milliseconds timeout) {
     launch();
-    if (pid_ <= 0) return -1;
+    if (pid_ <= 0) {
+        ADD_FAILURE() << "the agent was not started";
+        return -1;
+    }
     const int rc = waitExit(pid_, timeout);
     if (rc >= 0) pid_ = -1;
     return rc;

@@ -35,6 +35,10 @@ TEST(CgroupWalk, GivesEveryAncestorsIdAsTheHelperDoes) {
         if (p == tree.mount()) break;
     }
     ASSERT_GE(expected.size(), 4u);
+    if (expected.front() != 1) {  // the root cgroup's id; a namespace's root has another
+        GTEST_SKIP() << "the cgroup2 mount " << tree.mount()
+                     << " is not the root cgroup (a cgroup namespace): levels are relative to it";
+    }
 
     cgroup_walk_test* skel = cgroup_walk_test__open();
     ASSERT_NE(skel, nullptr) << strerror(errno);

@@ -372,8 +372,8 @@ TEST_F(Egress, ALowMemlockLimitIsNamedWhereTheKernelChargesIt) {
         return;
     }
     EXPECT_EQ(agent_->startExpectingExit(), 2);
-    EXPECT_NE(agent_->stderrText().find("memlock: this kernel (before Linux 5.11) charges BPF "
-                                        "maps to RLIMIT_MEMLOCK, which is 64 KiB"),
+    EXPECT_NE(agent_->stderrText().find("Operation not permitted: this kernel (before Linux 5.11) "
+                                        "charges BPF maps to RLIMIT_MEMLOCK, which is 64 KiB"),
               std::string::npos)
         << agent_->stderrText();
     EXPECT_NE(agent_->stderrText().find("LimitMEMLOCK=infinity"), std::string::npos);
