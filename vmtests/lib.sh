@@ -18,9 +18,9 @@ vm_qemu_pid=
 # Fetched with `apt-get download` and unpacked with `dpkg-deb -x` into CACHE:
 # nothing is installed on the host (no postinst, no /boot, no initramfs hooks).
 # Each Debian suite has an apt tree of the harness's own under CACHE/apt/SUITE
-# (sources list, package lists): the machine's apt configuration is neither
-# read nor changed, so a Debian 12 host fetches bullseye's or trixie's kernel
-# as it fetches its own. A meta package (linux-image-cloud-amd64) names the
+# (sources list, package lists): the machine's sources and lists are neither
+# read nor changed (apt.conf.d still applies), so a Debian 12 host fetches
+# bullseye's or trixie's kernel as it fetches its own. A meta package (linux-image-cloud-amd64) names the
 # versioned one it depends on. PALISADE_VM_MIRROR: another Debian mirror.
 vm_apt() {  # vm_apt SUITE_DIR apt-get|apt-cache ARGS...
     local dir=$1 tool=$2
@@ -30,14 +30,17 @@ vm_apt() {  # vm_apt SUITE_DIR apt-get|apt-cache ARGS...
         -o Dir::State::status=/dev/null -o APT::Get::List-Cleanup=0 "$@"
 }
 
-vm_apt_update() {  # vm_apt_update SUITE_DIR SUITE
-    local dir=$1 suite=$2 mirror=${PALISADE_VM_MIRROR:-http://deb.debian.org/debian}
+vm_apt_sources() {  # vm_apt_sources SUITE: the sources list
+    local mirror=${PALISADE_VM_MIRROR:-http://deb.debian.org/debian}
     local key=/usr/share/keyrings/debian-archive-keyring.gpg
-    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
-    printf 'deb [signed-by=%s] %s\n' \
-        "$key" "$mirror $suite main" \
-        "$key" "${mirror%/debian}/debian-security $suite-security main" >"$dir/sources.list"
-    vm_apt "$dir" apt-get update -qq
+    printf 'deb [signed-by=%s] %s\n' "$key" "$mirror $1 main" \
+        "$key" "${mirror%/debian}/debian-security $1-security main"
+}
+
+vm_apt_update() {  # vm_apt_update SUITE_DIR SUITE
+    mkdir -p "$1/lists/partial" "$1/cache/archives/partial"
+    vm_apt_sources "$2" >"$1/sources.list"
+    vm_apt "$1" apt-get update -qq
 }
 
 vm_resolve_kernel() {  # vm_resolve_kernel SUITE_DIR PACKAGE
@@ -54,7 +57,8 @@ vm_download() {  # vm_download CACHE SUITE_DIR PACKAGE: the .deb into CACHE
 # vm_fetch_kernel CACHE SUITE PACKAGE LOG: sets vm_kdir, vm_kver, vm_vmlinuz
 vm_fetch_kernel() {
     local cache=$1 suite=$2 want=$3 log=$4 apt=$1/apt/$2 pkg deb
-    if [[ ! -f $apt/sources.list ]] || ! vm_apt "$apt" apt-cache show "$want" >/dev/null 2>&1; then
+    if [[ "$(cat "$apt/sources.list" 2>/dev/null)" != "$(vm_apt_sources "$suite")" ]] ||
+        ! vm_apt "$apt" apt-cache show "$want" >/dev/null 2>&1; then
         if ! vm_apt_update "$apt" "$suite" >"$log" 2>&1; then
             cat "$log"
             echo "vmtests: apt-get update of $suite failed"

@@ -19,12 +19,13 @@ build=$root/build
 write=
 while (($#)); do
     case $1 in
-        --write) write=$2; shift 2 ;;
+        --write) write=${2:?--write needs a file}; shift 2 ;;
         *) build=$1; shift ;;
     esac
 done
 build=$(cd "$build" && pwd)
 suites=${PALISADE_MATRIX_SUITES:-bullseye bookworm trixie}
+unset PALISADE_VM_TESTS PALISADE_VM_FILTER  # every test, in both boots
 log=$(mktemp /tmp/palisade-matrix.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
