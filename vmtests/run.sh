@@ -121,16 +121,16 @@ echo "vmtests: kernel $kver, initramfs $(du -h "$work/initramfs.cpio" | cut -f1)
 failed=0
 boot() {
     local name=$1 lsm=$2 expect=$3 filter=$4 t0 rc result tests fails skips
-    # A soft lockup panics the guest (QEMU exits at once, panic=-1) with its trace on the
-    # console (loglevel 5 shows warnings, which `quiet` hid) instead of repeating until
-    # the boot timeout.
+    # A soft lockup panics the guest (QEMU exits at once, panic=-1) with the traces of
+    # every CPU on the console (loglevel 5 shows warnings, which `quiet` hid) instead of
+    # repeating until the boot timeout.
     local args="PALISADE_EXPECT_BPF_LSM=$expect PALISADE_FILTER=$filter"
     local console=$work/$name.console results=$work/$name.results
     t0=$(date +%s)
     vm_boot "$boot_timeout" "$silence" "$console" "$results" -- \
         -M "pc,accel=$accel" -m 1024 -smp 2 -display none -monitor none -no-reboot \
         -kernel "$vmlinuz" -initrd "$work/initramfs.cpio" \
-        -append "console=ttyS0 panic=-1 softlockup_panic=1 loglevel=5 lsm=$lsm $args" \
+        -append "console=ttyS0 panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1 loglevel=5 lsm=$lsm $args" \
         -serial "file:$console" -serial "file:$results"
     tr -d '\r' <"$results" >"$results.txt" 2>/dev/null || true
     rc=$(sed -n 's/.*PALISADE-VM-RESULT exit=\([0-9]*\).*/\1/p' "$results.txt" | tail -1)
