@@ -6,7 +6,7 @@
 #
 #   vm_fetch_kernel CACHE SUITE PACKAGE LOG
 #                                       sets vm_kdir, vm_kver, vm_vmlinuz
-#   vm_pick_accel VMLINUZ CACHE WORK    sets vm_accel (kvm or tcg)
+#   vm_pick_accel VMLINUZ CACHE WORK    sets vm_accel (kvm or tcg) and vm_accel_args
 #   vm_boot TIMEOUT SILENCE WATCHED... -- QEMU_ARGS...
 #                                       runs qemu-system-x86_64; sets vm_ended
 #                                       ("exited", "silent" or "timeout")
@@ -100,6 +100,20 @@ vm_fetch_kernel() {
 # run.sh and systemd.sh probe once between them. PALISADE_VM_ACCEL=kvm|tcg
 # skips the probe.
 vm_pick_accel() {
+    vm_pick_accel_kind "$@"
+    # TCG runs the vCPUs one at a time: with a thread per vCPU (MTTCG, QEMU 7.2), a
+    # guest whose kernel patches code one vCPU is running (a tracepoint's static key,
+    # turned on and off as the agent attaches and detaches) sometimes locked up with
+    # both vCPUs spinning at the patched instruction in syscall_trace_enter (seen on
+    # 5.10 and 6.1; docs/kernels.md).
+    if [[ $vm_accel == tcg ]]; then
+        vm_accel_args=(-accel "tcg,thread=single")
+    else
+        vm_accel_args=(-accel kvm)
+    fi
+}
+
+vm_pick_accel_kind() {
     local vmlinuz=$1 cache=$2 work=$3 boot_id memo pid i
     if [[ -n ${PALISADE_VM_ACCEL:-} ]]; then
         vm_accel=$PALISADE_VM_ACCEL

@@ -77,7 +77,6 @@ vm_work_dir palisade-vm
 vm_fetch_kernel "$cache" "$suite" "$kernel_pkg" "$work/download.log"
 kdir=$vm_kdir kver=$vm_kver vmlinuz=$vm_vmlinuz
 vm_pick_accel "$vmlinuz" "$cache" "$work"
-accel=$vm_accel
 
 # --- the initramfs -----------------------------------------------------------
 start=$(date +%s)
@@ -128,7 +127,7 @@ boot() {
     local console=$work/$name.console results=$work/$name.results
     t0=$(date +%s)
     vm_boot "$boot_timeout" "$silence" "$console" "$results" -- \
-        -M "pc,accel=$accel" -m 1024 -smp 2 -display none -monitor none -no-reboot \
+        -M pc "${vm_accel_args[@]}" -m 1024 -smp 2 -display none -monitor none -no-reboot \
         -kernel "$vmlinuz" -initrd "$work/initramfs.cpio" \
         -append "console=ttyS0 panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1 loglevel=5 lsm=$lsm $args" \
         -serial "file:$console" -serial "file:$results"

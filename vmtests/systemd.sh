@@ -189,7 +189,7 @@ boot() {  # boot NAME LSM_LIST
     local name=$1 lsm=$2 t0=$SECONDS rc up
     local console=$work/$name.console results=$work/$name.results
     vm_boot "$boot_timeout" "$silence" "$console" "$results" -- \
-        -M "pc,accel=$vm_accel" -m 2048 -smp 2 -display none -monitor none -no-reboot \
+        -M pc "${vm_accel_args[@]}" -m 2048 -smp 2 -display none -monitor none -no-reboot \
         -kernel "$vm_vmlinuz" -initrd "$work/initramfs.cpio" \
         -append "console=ttyS0 panic=-1 loglevel=4 lsm=$lsm systemd.mask=serial-getty@ttyS0.service systemd.firstboot=off$debug" \
         -serial "file:$console" -serial "file:$results"
