@@ -78,6 +78,15 @@ inline const std::vector<EgressCase> kEgressCases = {
      PAL_REASON_IPV6_NOT_ALLOWED, "fd00:18::2"},
     {"ipv6 udp without a v6 CIDR", "fd00:18::2", 53, IPPROTO_UDP, PAL_VERDICT_DENY,
      PAL_REASON_IPV6_NOT_ALLOWED, "fd00:18::2"},
+    // 6to4 and Teredo carry an IPv4 address but go to an IPv6 relay: IPv6, never judged as
+    // the IPv4 inside, which the IPv4 rules allow here (docs/ipv6-bypass.md).
+    {"6to4 is ipv6", "2002:c612:1::1", 443, IPPROTO_TCP, PAL_VERDICT_DENY,
+     PAL_REASON_IPV6_NOT_ALLOWED, "2002:c612:1::1"},
+    {"teredo is ipv6", "2001:0:c612:1::39ed:fefe", 443, IPPROTO_TCP, PAL_VERDICT_DENY,
+     PAL_REASON_IPV6_NOT_ALLOWED, "2001:0:c612:1::39ed:fefe"},
+    // Link-local leaves the namespace onto the link: not local.
+    {"link-local is not local", "fe80::1", 443, IPPROTO_TCP, PAL_VERDICT_DENY,
+     PAL_REASON_IPV6_NOT_ALLOWED, "fe80::1"},
     {"loopback", "127.0.0.1", 9, IPPROTO_TCP, PAL_VERDICT_ALLOW, PAL_REASON_NONE, "127.0.0.1"},
     {"ipv6 loopback", "::1", 9, IPPROTO_TCP, PAL_VERDICT_ALLOW, PAL_REASON_NONE, "::1"},
     // NAT64 sends it to the translator, out of the namespace: not local.

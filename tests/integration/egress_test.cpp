@@ -380,6 +380,16 @@ TEST_F(Egress, ALowMemlockLimitIsNamedWhereTheKernelChargesIt) {
     EXPECT_NE(client_->connectErrno("198.18.1.1", 443), EPERM) << "nothing attached";
 }
 
+// A link-local destination with a scope id (the interface it leaves by) is judged as its
+// address, as without one (the decision table): not local (docs/ipv6-bypass.md).
+TEST_F(Egress, ScopedLinkLocalIsJudgedLikeAnyIpv6Address) {
+    startWith(kEgressTablePolicy);
+    EXPECT_EQ(client_->connectErrno("fe80::1%lo", 443), EPERM);
+    const json e = eventFor("fe80::1", 443, "cgroup/connect6");
+    ASSERT_FALSE(e.is_null()) << "no event";
+    EXPECT_EQ(e["palisade"]["reason"], "ipv6-not-allowed");
+}
+
 TEST_F(Egress, AgentStopsCleanlyAndLeavesEnforcementPinned) {
     startWith(kEgressTablePolicy);
     EXPECT_EQ(agent_->stop(), 0);
