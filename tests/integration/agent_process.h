@@ -56,10 +56,11 @@ class AgentProcess {
 
     // Starts the agent and waits for its agent-ready event (fails the test if
     // it does not come within the timeout).
-    void start(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // 30 s: in a TCG guest beside other work, loading the BPF object alone took over 10.
+    void start(std::chrono::milliseconds timeout = std::chrono::seconds(30));
     // Starts the agent for a start it must refuse: returns its exit code, or -1 when it
     // still runs at the timeout (it is then left running, for stop()).
-    int startExpectingExit(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    int startExpectingExit(std::chrono::milliseconds timeout = std::chrono::seconds(30));
     // SIGTERM; returns the exit code.
     int stop();
     // SIGKILL, as a crash would; returns once the agent is reaped.
