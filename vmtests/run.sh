@@ -157,17 +157,14 @@ boot() {
 }
 
 boots=${PALISADE_VM_BOOTS:-lsm fallback}
+lsm_tests="Privileges/Exec.*:$net_tests" fallback_tests='Privileges/Exec.*'
+if [[ ${PALISADE_VM_TESTS:-full} == quick ]]; then
+    lsm_tests=$quick_lsm fallback_tests=$quick_fallback
+fi
 if [[ -n ${PALISADE_VM_FILTER:-} ]]; then  # one boot, for working on a test
     boot lsm lockdown,capability,bpf 1 "$PALISADE_VM_FILTER"
 else
-    quick=$([[ ${PALISADE_VM_TESTS:-full} == quick ]] && echo 1 || echo 0)
-    if [[ " $boots " == *" lsm "* ]]; then
-        boot lsm lockdown,capability,bpf 1 "$( ((quick)) && echo "$quick_lsm" ||
-            echo "Privileges/Exec.*:$net_tests")"
-    fi
-    if [[ " $boots " == *" fallback "* ]]; then
-        boot fallback lockdown,capability 0 "$( ((quick)) && echo "$quick_fallback" ||
-            echo 'Privileges/Exec.*')"
-    fi
+    [[ " $boots " != *" lsm "* ]] || boot lsm lockdown,capability,bpf 1 "$lsm_tests"
+    [[ " $boots " != *" fallback "* ]] || boot fallback lockdown,capability 0 "$fallback_tests"
 fi
 exit $failed
