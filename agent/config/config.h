@@ -54,6 +54,19 @@ struct Config {
         // force (daemon/signed_record.h), on disk so that they outlive a reboot.
         std::string recordDir = "/var/lib/palisade/signing";
     } signing;
+    // The capacity of the kernel maps, set before load (docs/reference/configuration.md#limits).
+    // Each count is the entries of one map, both generations of a reload together.
+    struct Limits {
+        uint32_t prefixes = 262144;   // pal_lpm4, pal_lpm6, pal_hosts4, pal_hosts6 (each)
+        uint32_t containers = 65536;  // pal_cgroups, pal_ratelimit
+        uint32_t portSets = 16384;    // pal_portsets
+        uint32_t addresses = 65536;   // pal_addr4, pal_addr6 (each)
+        uint32_t peers = 262144;      // pal_peers
+        // A start whose policy set the maps cannot hold: Run with the policy files that fit
+        // (in name order, the rest reported); Refuse: exit 2.
+        enum class TooLargeAtStart { Run, Refuse };
+        TooLargeAtStart tooLargeAtStart = TooLargeAtStart::Run;
+    } limits;
     // `palisade oci-hook` (docs/runtimes/oci-hook.md): how long a container start waits
     // for its policy to be in force, and what happens when that cannot be confirmed.
     struct OciHook {

@@ -249,6 +249,34 @@ void readOciHook(Reader& r, const Field& f, Config::OciHook& hook) {
         {{"fail", Config::OciHook::OnTimeout::Fail}, {"allow", Config::OciHook::OnTimeout::Allow}});
 }
 
+// A map's max_entries: 16,777,216 at most, past which preallocated maps (pal_cgroups,
+// pal_peers...) would take gigabytes of kernel memory.
+void readLimit(Reader& r, const std::optional<Field>& f, uint32_t& out) {
+    constexpr uint32_t kMax = 1u << 24;
+    if (!f) return;
+    uint32_t value = 0;
+    readPositive(r, *f, value);
+    if (value > kMax) {
+        r.error(f->value, f->path + " is too large (at most 16777216)");
+    } else if (value > 0) {
+        out = value;
+    }
+}
+
+void readLimits(Reader& r, const Field& f, Config::Limits& limits) {
+    using TooLarge = Config::Limits::TooLargeAtStart;
+    if (!r.isMap(f)) return;
+    MapView m(r, f);
+    m.allowOnly({"prefixes", "containers", "portSets", "addresses", "peers", "tooLargeAtStart"});
+    readLimit(r, m.get("prefixes"), limits.prefixes);
+    readLimit(r, m.get("containers"), limits.containers);
+    readLimit(r, m.get("portSets"), limits.portSets);
+    readLimit(r, m.get("addresses"), limits.addresses);
+    readLimit(r, m.get("peers"), limits.peers);
+    readChoice<TooLarge>(r, m.get("tooLargeAtStart"), limits.tooLargeAtStart,
+                         {{"run", TooLarge::Run}, {"refuse", TooLarge::Refuse}});
+}
+
 void readKubernetes(Reader& r, const Field& f, Config::Kubernetes& k8s) {
     using Enabled = Config::Kubernetes::Enabled;
     if (!r.isMap(f)) return;
@@ -278,7 +306,7 @@ void readConfig(Reader& r, const yaml::Node& root, Config& config) {
     }
     MapView m(r, {root, root, ""});
     m.allowOnly({"cgroupRoot", "policyDir", "stateDir", "controlSocket", "runtimes", "defaults",
-                 "events", "metrics", "signing", "ociHook", "kubernetes"});
+                 "events", "metrics", "signing", "limits", "ociHook", "kubernetes"});
     if (auto f = m.get("cgroupRoot")) readPath(r, *f, config.cgroupRoot, true);
     if (auto f = m.get("policyDir")) readPath(r, *f, config.policyDir);
     if (auto f = m.get("stateDir")) readPath(r, *f, config.stateDir);
@@ -288,6 +316,7 @@ void readConfig(Reader& r, const yaml::Node& root, Config& config) {
     if (auto f = m.get("events")) readEvents(r, *f, config.events);
     if (auto f = m.get("metrics")) readMetrics(r, *f, config.metrics);
     if (auto f = m.get("signing")) readSigning(r, *f, config.signing);
+    if (auto f = m.get("limits")) readLimits(r, *f, config.limits);
     if (auto f = m.get("ociHook")) readOciHook(r, *f, config.ociHook);
     if (auto f = m.get("kubernetes")) readKubernetes(r, *f, config.kubernetes);
 }

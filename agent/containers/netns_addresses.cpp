@@ -253,13 +253,17 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
         if (it->second.ifInet6 && readFromStart(it->second.ifInet6.get(), text)) {
             for (const IpAddress& a : parseIfInet6(text)) addrs.push_back(a);
         }
+        std::ranges::sort(addrs);
         byNetns[it->first] = std::move(addrs);
         ++it;
     }
     for (const auto& [cgid, where] : seen_) {
         if (!where.settled) continue;
         if (auto it = byNetns.find(where.netns); it != byNetns.end()) {
-            out.byContainer[cgid] = it->second;
+            const auto& all = it->second;
+            const size_t kept = std::min(all.size(), kMaxNetnsAddresses);
+            out.byContainer[cgid].assign(all.begin(), all.begin() + kept);
+            if (kept < all.size()) out.tooMany[cgid] = all.size();
             out.netnsOf[cgid] = where.netns;
         } else if (auto f = failed.find(where.netns); f != failed.end()) {
             out.unreadable[cgid] = f->second;

@@ -31,6 +31,11 @@ std::vector<IpAddress> parseFibTrieLocal(std::string_view text);
 // The IPv6 addresses in a /proc/<pid>/net/if_inet6, but host-scope ones (::1).
 std::vector<IpAddress> parseIfInet6(std::string_view text);
 
+// The addresses of one network namespace that count (docs/reference/enforcement.md#capacity):
+// a container that adds thousands to its own namespace must not fill pal_addr4/pal_addr6,
+// whose room the other containers' addresses need.
+constexpr size_t kMaxNetnsAddresses = 256;
+
 struct LearnedAddresses {
     // By cgroup id: every container with a network namespace of its own (one
     // with a process in its cgroup, other than the agent's namespace: a
@@ -45,6 +50,9 @@ struct LearnedAddresses {
     // By cgroup id: addresses a container's namespace holds that are another
     // container's (resolveAddressOwners), and whose they are.
     std::map<uint64_t, std::map<IpAddress, uint64_t>> conflicts;
+    // By cgroup id: how many addresses its namespace holds when that is more than
+    // kMaxNetnsAddresses; byContainer has the first kMaxNetnsAddresses of them (in order).
+    std::map<uint64_t, size_t> tooMany;
     bool operator==(const LearnedAddresses&) const = default;
 };
 

@@ -150,6 +150,7 @@ class Agent {
     AddressLearner addressLearner_;
     LearnedAddresses addresses_;
     bool addressesSynced_ = false;  // the kernel's address maps hold addresses_.byContainer
+    std::string addressProblem_;    // why they hold only part of it (full), or ""
     bool rescan_ = false;           // the last scan was incomplete
     std::string statusSent_;        // the last STATUS= text
 };
@@ -313,6 +314,11 @@ void Agent::refreshAddresses() {
                 name(cgid), addr.str(), name(owner), name(owner));
         }
     }
+    for (const auto& [cgid, count] : learned.tooMany) {
+        if (addresses_.tooMany.count(cgid)) continue;
+        spdlog::warn("container {} has {} addresses: only the first {} count", name(cgid), count,
+                     kMaxNetnsAddresses);
+    }
     for (const auto& [cgid, addrs] : learned.byContainer) {
         auto before = addresses_.byContainer.find(cgid);
         if (before != addresses_.byContainer.end() && before->second == addrs) continue;
@@ -323,7 +329,16 @@ void Agent::refreshAddresses() {
     // The first time whatever was learned, so that addresses an earlier agent
     // pinned for containers gone since are removed even when none is learned.
     if (!addressesSynced_ || learned.byContainer != addresses_.byContainer) {
-        datapath_->setAddresses(learned.byContainer);
+        try {
+            datapath_->setAddresses(learned.byContainer);
+            addressProblem_.clear();
+        } catch (const DatapathError& e) {
+            // What fits is written; the rest is said once, not every second.
+            if (addressProblem_ != e.what()) {
+                spdlog::error("inter-container rules do not know every address: {}", e.what());
+            }
+            addressProblem_ = e.what();
+        }
         addressesSynced_ = true;
     }
     addresses_ = std::move(learned);
@@ -360,7 +375,7 @@ void Agent::refreshMetrics() {
     m.containersAddressConflicts = addresses_.conflicts.size();
     m.containersMetadataUnreadable = static_cast<uint64_t>(std::ranges::count_if(
         inventory_.containers(), [](const Container& c) { return !c.metadataError.empty(); }));
-    m.policies = store_.policies().size();
+    m.policies = generations_->policySet().policies->size();
     m.generation = generations_->generation();
     for (const auto& [feature, have] : features_.items())
         m.kernelFeatures[feature] = have.get<bool>();
@@ -376,20 +391,23 @@ StatusInputs Agent::statusInputs() const {
                     generations_->generation(),
                     datapath_->programs(),
                     datapath_->counters(),
-                    store_.files(),
+                    generations_->policySet(),
+                    generations_->notInForce(),
                     inventory_.containers(),
                     generations_->policiesByCgroup(),
                     0,
                     addresses_};
     in.subscriberDrops = control_ ? control_->droppedForSlowSubscribers() : 0;
+    in.addressProblem = addressProblem_;
     in.kubernetes = pods_ ? pods_->statusJson() : kubernetesProblem_;
     return in;
 }
 
 void Agent::notifyStatus(const char* first) {
-    std::string status = fmt::format(
-        "enforcing below {}: generation {}, {} policies, {} containers", cgroupRoot_,
-        generations_->generation(), store_.policies().size(), inventory_.containers().size());
+    std::string status =
+        fmt::format("enforcing below {}: generation {}, {} policies, {} containers", cgroupRoot_,
+                    generations_->generation(), generations_->policySet().policies->size(),
+                    inventory_.containers().size());
     if (status == statusSent_) return;
     sd_notifyf(0, "%sSTATUS=%s", first, status.c_str());
     statusSent_ = std::move(status);
@@ -432,8 +450,8 @@ void Agent::start() {
                                 features.has(Feature::BpfLsm), config_.events.perContainerPerSecond,
                                 config_.events.burst, hostNetns.value_or(PAL_HOST_NETNS_INIT),
                                 features.has(Feature::TracingAncestorCgroup),
-                                features.has(Feature::SkbCurrentTask),
-                                pre.memlockLimit.value_or(0)});
+                                features.has(Feature::SkbCurrentTask), pre.memlockLimit.value_or(0),
+                                config_.limits});
     });
     // Watching starts before the first scan, so nothing created in between is missed.
     cgroupWatch_ = std::make_unique<CgroupWatch>(cgroupRoot_);
@@ -451,7 +469,7 @@ void Agent::start() {
         spdlog::info("adopted the maps pinned under {}: generation {} stays in force",
                      config_.stateDir, generations_->generation());
     }
-    if (!generations_->applyNext()) {
+    if (!generations_->applyFirst(config_.limits.tooLargeAtStart)) {
         throw DatapathError("the initial policy set cannot be applied");
     }
     refreshAddresses();

@@ -16,33 +16,32 @@ GenerationControl::GenerationControl(Datapath& datapath, const PolicyStore& stor
       events_(events),
       generation_(datapath.generation()) {}
 
-bool GenerationControl::applyNext() {
+namespace {
+
+std::vector<std::string> pathsOf(const PolicySet& set) {
+    std::vector<std::string> out;
+    for (const auto& [path, file] : set.files) out.push_back(path);
+    return out;
+}
+
+}  // namespace
+
+std::optional<GenerationControl::Refusal> GenerationControl::tryApply(const PolicySet& set) {
     const uint64_t next = generation_ + 1;
     MapEntries entries;
     try {
         entries =
-            compile(store_.policies(), inventory_.containers(), defaults_, generationIdBase(next));
-    } catch (const CompileError& e) {
-        spdlog::error("policy set not applied, generation {} stays in force: {}", generation_,
-                      e.what());
-        events_.publish(events_.agentEvent("policy-rejected", {{"file", e.diagnostic().where.file},
-                                                               {"error", e.diagnostic().str()}}));
-        return false;
-    }
-    try {
+            compile(*set.policies, inventory_.containers(), defaults_, generationIdBase(next));
         datapath_.apply(entries, next);
+    } catch (const CompileError& e) {
+        return Refusal{e.what(), e.diagnostic().where.file};
     } catch (const DatapathError& e) {
         // Too big for the maps (CapacityError) or a write the kernel refused:
-        // nothing of it is in force, and the agent goes on with what is.
-        spdlog::error("policy set not applied, generation {} stays in force: {}", generation_,
-                      e.what());
-        nlohmann::json files = nlohmann::json::array();
-        for (const auto& [path, file] : store_.files()) files.push_back(path);
-        events_.publish(
-            events_.agentEvent("policy-rejected", {{"files", files}, {"error", e.what()}}));
-        return false;
+        // nothing of it is in force.
+        return Refusal{e.what(), ""};
     }
     generation_ = next;
+    inForce_ = set;
     // The slot `next` reuses held the generation before the one just replaced.
     std::erase_if(epidPolicies_, [&](const auto& kv) {
         return (kv.first & generationIdBase(1)) == generationIdBase(next);
@@ -50,25 +49,106 @@ bool GenerationControl::applyNext() {
     epidPolicies_.insert(entries.epidPolicies.begin(), entries.epidPolicies.end());
     epidByCgroup_.clear();
     for (const auto& [cgid, e] : entries.cgroups) epidByCgroup_[cgid] = e.epid;
-    for (const auto& [path, file] : store_.files()) {
-        nlohmann::json names = nlohmann::json::array();
-        for (const auto& p : file.policies) names.push_back(p.name);
+    for (const auto& [path, file] : set.files) {
+        notInForce_.erase(path);
         events_.publish(events_.agentEvent("policy-applied", {{"generation", generation_},
                                                               {"file", path},
                                                               {"sha256", file.sha256},
-                                                              {"policies", names}}));
+                                                              {"policies", file.policyNames}}));
     }
     spdlog::info("generation {} in force: {} policies, {} containers, {} IPv4 and {} IPv6 prefixes",
-                 generation_, store_.policies().size(), inventory_.containers().size(),
-                 entries.lpm4.size(), entries.lpm6.size());
+                 generation_, set.policies->size(), inventory_.containers().size(),
+                 entries.lpm4.size() + entries.hosts4.size(),
+                 entries.lpm6.size() + entries.hosts6.size());
     events_.flush();     // "in force" is said as soon as it is true,
     datapath_.retire();  // then the old generation goes
+    return std::nullopt;
+}
+
+std::optional<GenerationControl::Refusal> GenerationControl::check(const PolicySet& set) const {
+    try {
+        const MapEntries entries = compile(*set.policies, inventory_.containers(), defaults_,
+                                           generationIdBase(generation_ + 1));
+        std::string problem = datapath_.capacityProblem(entries);
+        if (problem.empty()) return std::nullopt;
+        return Refusal{std::move(problem), ""};
+    } catch (const CompileError& e) {
+        return Refusal{e.what(), e.diagnostic().where.file};
+    }
+}
+
+void GenerationControl::reject(const std::vector<std::string>& files, const Refusal& why) {
+    spdlog::error("policy set not applied, generation {} stays in force: {}", generation_,
+                  why.error);
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& path : files) {
+        names.push_back(path);
+        // Files whose version in force is this one are in force all the same.
+        const auto in = inForce_.files.find(path);
+        const auto now = store_.set().files.find(path);
+        if (in == inForce_.files.end() || now == store_.set().files.end() ||
+            in->second.sha256 != now->second.sha256) {
+            notInForce_[path] = why.error;
+        }
+    }
+    nlohmann::json fields = {{"files", names}, {"error", why.error}};
+    if (!why.file.empty()) fields["file"] = why.file;
+    events_.publish(events_.agentEvent("policy-rejected", fields));
+}
+
+bool GenerationControl::applyNext() {
+    const PolicySet& set = store_.set();
+    const std::optional<Refusal> refused = tryApply(set);
+    if (!refused) {
+        notInForce_.clear();
+        return true;
+    }
+    reject(pathsOf(set), *refused);
+    return false;
+}
+
+bool GenerationControl::applyFirst(Config::Limits::TooLargeAtStart tooLarge) {
+    const std::optional<Refusal> whole = tryApply(store_.set());
+    if (!whole) return true;
+    if (tooLarge == Config::Limits::TooLargeAtStart::Refuse) {
+        reject(pathsOf(store_.set()), *whole);
+        return false;
+    }
+    // The longest run of files, in name order, that compiles and fits: a binary search,
+    // so that a start compiles a logarithmic number of sets, not one per file.
+    const size_t all = store_.files().size();
+    size_t lo = 0, hi = all;  // the first `lo` files fit (none: assumed), the first `hi` do not
+    while (hi - lo > 1) {
+        const size_t mid = lo + (hi - lo) / 2;
+        (check(store_.firstFiles(mid)) ? hi : lo) = mid;
+    }
+    const PolicySet first = store_.firstFiles(lo);
+    if (const auto failed = tryApply(first)) {
+        spdlog::error("not even the first {} of {} policy files can be put in force: {}", lo, all,
+                      failed->error);
+        return false;
+    }
+    const PolicySet failing = store_.firstFiles(lo + 1);
+    Refusal why = check(failing).value_or(Refusal{"", ""});
+    why.error = "left out at start (limits.tooLargeAtStart: run): with " +
+                failing.files.rbegin()->first + ": " + why.error;
+    std::vector<std::string> left;
+    for (const auto& [path, file] : store_.files()) {
+        if (!first.files.count(path)) left.push_back(path);
+    }
+    reject(left, why);
     return true;
 }
 
 void GenerationControl::containersChanged(const InventoryDiff& diff) {
-    if (!diff.changed()) return;
-    if (!tryFastPath(diff)) applyNext();
+    if (!diff.changed() || tryFastPath(diff)) return;
+    // A generation of the policies in force: a policy change that was rejected stays so.
+    const PolicySet set = inForce_;
+    if (auto refused = tryApply(set)) {
+        // Not the files' fault: they stay in force, for the containers they had.
+        refused->error = "containers changed, not enforced yet: " + refused->error;
+        reject({}, *refused);
+    }
 }
 
 bool GenerationControl::tryFastPath(const InventoryDiff& diff) {
@@ -81,7 +161,7 @@ bool GenerationControl::tryFastPath(const InventoryDiff& diff) {
     std::vector<std::pair<uint64_t, MapEntries::ContainerEntry>> entries;
     for (const auto& c : diff.started) {
         std::vector<std::string> names;
-        for (const auto& p : store_.policies()) {
+        for (const auto& p : governing()) {
             if (selectorMatches(p.selector, c)) names.push_back(p.name);
         }
         auto it = epidOf.find(names);
@@ -90,19 +170,29 @@ bool GenerationControl::tryFastPath(const InventoryDiff& diff) {
         if (!index) return false;
         entries.push_back({c.cgroupId, {it->second, static_cast<uint32_t>(*index)}});
     }
-    for (const auto& [cgid, entry] : entries) {
-        datapath_.setContainer(cgid, entry);
-        epidByCgroup_[cgid] = entry.epid;
-    }
     for (const auto& c : diff.stopped) {
         datapath_.removeContainer(c.cgroupId);
         epidByCgroup_.erase(c.cgroupId);
+    }
+    for (const auto& [cgid, entry] : entries) {
+        try {
+            datapath_.setContainer(cgid, entry);
+            epidByCgroup_[cgid] = entry.epid;
+        } catch (const DatapathError& e) {
+            // pal_cgroups full (limits.containers): this container is not enforced, and
+            // says so (inForce() is false for it); the others go on.
+            spdlog::error("container of cgroup {} not enforced: {}", cgid, e.what());
+            events_.publish(events_.agentEvent(
+                "policy-rejected",
+                {{"cgroupId", cgid},
+                 {"error", std::string("container not enforced: ") + e.what()}}));
+        }
     }
     return true;
 }
 
 bool GenerationControl::isPeerTarget(const Container& c) const {
-    for (const auto& p : store_.policies()) {
+    for (const auto& p : governing()) {
         for (const auto& rule : p.egress) {
             if (rule.toContainers && selectorMatches(*rule.toContainers, c)) return true;
         }

@@ -4,10 +4,15 @@
 // anything else -- a policy change, a container that starts a new policy set
 // or is the target of a toContainers rule, changed metadata -- is compiled into
 // the next generation and switched to make-before-break by the Datapath.
+//
+// A policy change the compiler or the maps cannot take is rejected as a whole
+// (docs/reference/enforcement.md#capacity): the policies in force stay in force, and
+// containers that come and go later get entries under them, not under the rejected ones.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,12 +33,19 @@ class GenerationControl {
 
     uint64_t generation() const { return generation_; }
 
-    // Compiles the policies and containers as they are now and puts them in
-    // force. When they cannot be compiled, the generation in force stays, a
+    // Compiles the store's policies and the containers as they are now and puts them in
+    // force. When they cannot be compiled or do not fit, the policies in force stay, a
     // policy-rejected event says why, and it returns false.
     bool applyNext();
 
-    // Puts one scan's changes in force: the fast path when it can, else applyNext().
+    // The first generation of this agent. When the store's whole set does not fit
+    // (or compile) and `tooLarge` is Run, it puts in force the most files, in name order,
+    // that do (policy-rejected names the others); returns false when not even that works,
+    // or with Refuse.
+    bool applyFirst(Config::Limits::TooLargeAtStart tooLarge);
+
+    // Puts one scan's changes in force: the fast path when it can, else a generation of
+    // the policies in force.
     void containersChanged(const InventoryDiff& diff);
 
     // The policy names behind an epid of this or the previous generation
@@ -44,8 +56,27 @@ class GenerationControl {
     bool inForce(uint64_t cgroupId) const { return epidByCgroup_.contains(cgroupId); }
     // The policies of each known container, by cgroup id (empty: unmatched).
     std::map<uint64_t, std::vector<std::string>> policiesByCgroup() const;
+    // The policy files of the generation in force.
+    const PolicySet& policySet() const { return inForce_; }
+    // Valid files of the store that are not in force (rejected or left out), and why.
+    const std::map<std::string, std::string>& notInForce() const { return notInForce_; }
 
   private:
+    // Why a set cannot be put in force.
+    struct Refusal {
+        std::string error;  // a compile error's is FILE:LINE:COL: message
+        std::string file;   // the file a compile error points at, else ""
+    };
+    // Compiles `set` with the containers and puts it in force (nullopt), or says why not
+    // (nothing of it is then in force).
+    std::optional<Refusal> tryApply(const PolicySet& set);
+    // Why `set` would not compile or fit in the maps (nothing is written).
+    std::optional<Refusal> check(const PolicySet& set) const;
+    // A policy-rejected event for `files`, and notInForce_ entries for those of them whose
+    // version in the store is not the one in force.
+    void reject(const std::vector<std::string>& files, const Refusal& why);
+    // The policies that decide for containers: those in force.
+    const std::vector<Policy>& governing() const { return *inForce_.policies; }
     // Whether a toContainers rule selects `c` (its arrival changes peer entries).
     bool isPeerTarget(const Container& c) const;
     // The fast path: true when every started container got an entry of a
@@ -58,6 +89,8 @@ class GenerationControl {
     const Config::Defaults& defaults_;
     EventPump& events_;
     uint64_t generation_;
+    PolicySet inForce_;
+    std::map<std::string, std::string> notInForce_;
     std::map<uint64_t, uint32_t> epidByCgroup_;
     std::map<uint32_t, std::vector<std::string>> epidPolicies_;  // this and the last generation
 };

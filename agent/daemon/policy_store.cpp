@@ -97,12 +97,21 @@ PolicyStore::Outcome PolicyStore::reload(const std::string& policyDir,
     return out;
 }
 
-void PolicyStore::rebuild() {
-    policies_.clear();
+PolicySet PolicyStore::firstFiles(size_t count) const {
+    PolicySet set;
+    auto policies = std::make_shared<std::vector<Policy>>();
     for (const auto& [path, file] : files_) {
-        policies_.insert(policies_.end(), file.policies.begin(), file.policies.end());
+        if (set.files.size() == count) break;
+        PolicySet::File& f = set.files[path];
+        f.sha256 = file.sha256;
+        for (const Policy& p : file.policies) f.policyNames.push_back(p.name);
+        policies->insert(policies->end(), file.policies.begin(), file.policies.end());
     }
+    set.policies = std::move(policies);
+    return set;
 }
+
+void PolicyStore::rebuild() { set_ = firstFiles(files_.size()); }
 
 std::optional<Diagnostic> PolicyStore::rollback(const PolicyFile& file) const {
     auto older = [&](const std::string& name, uint64_t version,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -13,6 +14,18 @@
 #include "policy/policy_parser.h"
 
 namespace palisade {
+
+// What a generation is compiled from: some policy files and their policies.
+struct PolicySet {
+    struct File {
+        std::string sha256;
+        std::vector<std::string> policyNames;
+    };
+    std::map<std::string, File> files;  // by path
+    // The policies of `files`, in file order; shared, not copied: a 100,000-CIDR policy is
+    // expensive to copy.
+    std::shared_ptr<const std::vector<Policy>> policies = std::make_shared<std::vector<Policy>>();
+};
 
 class PolicyStore {
   public:
@@ -46,9 +59,12 @@ class PolicyStore {
     Diagnostics useRecord(SignedRecord record, const std::string& policyDir,
                           const PolicyVerifier& verifier);
 
-    // Every policy in force, in file order (kept, not rebuilt per call: a
-    // 100,000-CIDR policy is expensive to copy).
-    const std::vector<Policy>& policies() const { return policies_; }
+    // Every policy of the valid files, in file order (kept, not rebuilt per call).
+    const std::vector<Policy>& policies() const { return *set_.policies; }
+    const PolicySet& set() const { return set_; }
+    // The first `count` files in name order and their policies (copied: for a start
+    // whose whole set the maps cannot hold).
+    PolicySet firstFiles(size_t count) const;
     const std::map<std::string, PolicyFile>& files() const { return files_; }
 
   private:
@@ -57,7 +73,7 @@ class PolicyStore {
         std::set<std::string> gone;                 // files in force, no longer in the directory
     };
 
-    void rebuild();  // policies_ from files_
+    void rebuild();  // set_ from files_
     // signing.required: takes out of `changes`, into out.rejected, what
     // useRecord() says is refused, and records the rest.
     void confirmSigned(Changes& changes, const PolicyVerifier& verifier, Outcome& out);
@@ -69,7 +85,7 @@ class PolicyStore {
         const Changes& changes) const;
 
     std::map<std::string, PolicyFile> files_;  // last good version, by path
-    std::vector<Policy> policies_;             // of files_, in order
+    PolicySet set_;                            // of files_
     std::optional<SignedRecord> record_;       // with signing.required
 };
 

@@ -41,6 +41,9 @@ nlohmann::json containersJson(const StatusInputs& in) {
             }
             entry["addressConflicts"] = std::move(taken);
         }
+        if (auto t = in.addresses.tooMany.find(c.cgroupId); t != in.addresses.tooMany.end()) {
+            entry["addressesLeftOut"] = t->second - kMaxNetnsAddresses;
+        }
         if (!c.podUid.empty()) entry["podUid"] = c.podUid;
         if (c.namespaceLabels) entry["namespaceLabels"] = *c.namespaceLabels;
         if (!c.metadataError.empty()) entry["metadataError"] = c.metadataError;
@@ -98,14 +101,16 @@ nlohmann::json statusJson(const StatusInputs& in) {
         programs.push_back({{"name", p.name}, {"hook", p.hook}, {"id", p.id}});
     }
     nlohmann::json policies = nlohmann::json::array();
-    for (const auto& [path, file] : in.policyFiles) {
-        for (const auto& p : file.policies) {
-            policies.push_back({{"name", p.name},
+    for (const auto& [path, file] : in.policySet.files) {
+        for (const auto& name : file.policyNames) {
+            policies.push_back({{"name", name},
                                 {"file", path},
                                 {"sha256", file.sha256},
                                 {"generation", in.generation}});
         }
     }
+    nlohmann::json notInForce = nlohmann::json::object();
+    for (const auto& [path, why] : in.notInForce) notInForce[path] = why;
     nlohmann::json verdicts = nlohmann::json::object();
     for (uint8_t h = 1; h < PAL_HOOK_MAX; h++) {
         for (uint8_t v = 0; v < PAL_VERDICT_MAX; v++) {
@@ -124,6 +129,10 @@ nlohmann::json statusJson(const StatusInputs& in) {
             " container(s) could not be read (cgroup id " + std::to_string(cgid) + ": " + why +
             "): inter-container rules do not know them";
     }
+    if (!in.addressProblem.empty()) {
+        fallbacks["interContainerCapacity"] =
+            in.addressProblem + ": inter-container rules do not know those addresses";
+    }
     fallbacks.update(kernelFallbacks(in.features));
     if (exec["mechanism"] == hookMechanism(PAL_HOOK_TP_EXEC)) {
         fallbacks["execSetuid"] =
@@ -138,6 +147,7 @@ nlohmann::json statusJson(const StatusInputs& in) {
             {"programs", programs},
             {"generation", in.generation},
             {"policies", policies},
+            {"policiesNotInForce", notInForce},
             {"containers", containersJson(in)},
             {"kubernetes", in.kubernetes},
             {"counters",
@@ -172,6 +182,11 @@ std::string statusText(const nlohmann::json& s) {
     for (const auto& p : s["policies"]) {
         out << "  " << p["name"].get<std::string>() << "  " << p["file"].get<std::string>()
             << "  sha256:" << p["sha256"].get<std::string>().substr(0, 12) << "\n";
+    }
+    if (const auto left = s.find("policiesNotInForce"); left != s.end()) {
+        for (const auto& [file, why] : left->items()) {
+            out << "  NOT IN FORCE  " << file << ": " << why.get<std::string>() << "\n";
+        }
     }
     if (const auto& k = s["kubernetes"]; k.is_object()) {
         out << "kubernetes:    " << (k.value("connected", false) ? "connected" : "not connected");

@@ -10,8 +10,8 @@
 #include "config/config.h"
 #include "containers/container.h"
 #include "containers/netns_addresses.h"
+#include "daemon/policy_store.h"
 #include "datapath/datapath.h"
-#include "policy/policy_parser.h"
 
 namespace palisade {
 
@@ -22,11 +22,13 @@ struct StatusInputs {
     uint64_t generation;
     std::vector<AttachedProgram> programs;
     VerdictCounters counters;
-    const std::map<std::string, PolicyFile>& policyFiles;
+    const PolicySet& policySet;                            // in force
+    const std::map<std::string, std::string>& notInForce;  // valid files left out, and why
     const std::vector<Container>& containers;
     std::map<uint64_t, std::vector<std::string>> policiesByCgroup;
     uint64_t subscriberDrops;
     const LearnedAddresses& addresses;
+    std::string addressProblem = "";  // the address maps hold only part of `addresses`: why
     // The API server (PodSource::statusJson, or why it cannot be used); null: off.
     nlohmann::json kubernetes = nullptr;
 };

@@ -30,9 +30,13 @@ std::map<Key<N>, uint64_t> entriesOf(int fd) {
     return out;
 }
 
+// Deletions first, so that what they free is there for the additions. An address the
+// map has no room for is left out (counted in `problems`), the others are still written.
 template <size_t N>
-int sync(int fd, const std::map<Key<N>, uint64_t>& want) {
+int sync(int fd, const std::map<Key<N>, uint64_t>& want, std::string& problems) {
+    const std::string map = std::string("pal_addr") + (N == 4 ? "4" : "6");
     int changed = 0;
+    size_t full = 0;
     const auto have = entriesOf<N>(fd);
     for (const auto& [addr, owner] : have) {
         if (!want.count(addr)) changed += bpf_map_delete_elem(fd, addr.data()) == 0;
@@ -40,11 +44,18 @@ int sync(int fd, const std::map<Key<N>, uint64_t>& want) {
     for (const auto& [addr, owner] : want) {
         auto it = have.find(addr);
         if (it != have.end() && it->second == owner) continue;
-        if (bpf_map_update_elem(fd, addr.data(), &owner, BPF_ANY) != 0) {
-            throw DatapathError(std::string("update map pal_addr") + (N == 4 ? "4" : "6") + ": " +
-                                errnoText(errno));
+        if (bpf_map_update_elem(fd, addr.data(), &owner, BPF_ANY) == 0) {
+            changed++;
+        } else if (errno == E2BIG || errno == ENOSPC || errno == ENOMEM) {
+            full++;
+        } else {
+            throw DatapathError("update map " + map + ": " + errnoText(errno));
         }
-        changed++;
+    }
+    if (full > 0) {
+        problems += std::string(problems.empty() ? "" : "; ") + map +
+                    " is full: " + std::to_string(full) + " of " + std::to_string(want.size()) +
+                    " addresses left out (limits.addresses)";
     }
     return changed;
 }
@@ -66,7 +77,10 @@ int syncAddressMaps(int addr4Fd, int addr6Fd,
             }
         }
     }
-    return sync<4>(addr4Fd, want4) + sync<16>(addr6Fd, want6);
+    std::string problems;
+    const int changed = sync<4>(addr4Fd, want4, problems) + sync<16>(addr6Fd, want6, problems);
+    if (!problems.empty()) throw CapacityError(problems);
+    return changed;
 }
 
 }  // namespace palisade

@@ -79,14 +79,39 @@ void repin(const fs::path& path, Pin pin) {
     if (err) fail("pin " + path.string(), err);
 }
 
-bool compatible(bpf_map* map, int pinnedFd) {
+// How a pinned map differs from what this build and configuration want ("" when it is the same).
+std::string difference(bpf_map* map, int pinnedFd) {
     bpf_map_info info{};
     uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(pinnedFd, &info, &len) != 0) return false;
-    return info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
-           info.value_size == bpf_map__value_size(map) &&
-           info.max_entries == bpf_map__max_entries(map) &&
-           info.map_flags == bpf_map__map_flags(map);
+    if (bpf_obj_get_info_by_fd(pinnedFd, &info, &len) != 0) return "cannot be read";
+    if (info.max_entries != bpf_map__max_entries(map)) {
+        return "holds " + std::to_string(info.max_entries) + " entries, the configuration " +
+               std::to_string(bpf_map__max_entries(map)) + " (limits)";
+    }
+    if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+        info.value_size != bpf_map__value_size(map) || info.map_flags != bpf_map__map_flags(map)) {
+        return "has another layout";
+    }
+    return "";
+}
+
+// The maps' sizes from the configuration (docs/reference/configuration.md#limits), before load.
+void setMapSizes(palisade_bpf& skel, const Config::Limits& limits) {
+    auto size = [](bpf_map* map, uint32_t entries) {
+        if (int err = bpf_map__set_max_entries(map, entries)) {
+            fail(std::string("size map ") + bpf_map__name(map), err);
+        }
+    };
+    for (bpf_map* m :
+         {skel.maps.pal_lpm4, skel.maps.pal_lpm6, skel.maps.pal_hosts4, skel.maps.pal_hosts6}) {
+        size(m, limits.prefixes);
+    }
+    size(skel.maps.pal_cgroups, limits.containers);
+    size(skel.maps.pal_ratelimit, limits.containers);
+    size(skel.maps.pal_portsets, limits.portSets);
+    size(skel.maps.pal_addr4, limits.addresses);
+    size(skel.maps.pal_addr6, limits.addresses);
+    size(skel.maps.pal_peers, limits.peers);
 }
 
 // Makes the skeleton use the maps a previous agent pinned, when every one of
@@ -100,8 +125,8 @@ bool adoptPinnedMaps(bpf_object* obj, const fs::path& mapsDir) {
         if (bpf_map__is_internal(map)) continue;
         Fd fd(bpf_obj_get((mapsDir / bpf_map__name(map)).c_str()));
         if (!fd) return false;
-        if (!compatible(map, fd.get())) {
-            spdlog::warn("pinned map {} has another layout", bpf_map__name(map));
+        if (std::string why = difference(map, fd.get()); !why.empty()) {
+            spdlog::warn("pinned map {} {}: the maps start empty", bpf_map__name(map), why);
             return false;
         }
         found.emplace_back(map, std::move(fd));
@@ -179,6 +204,7 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     impl->options = options;
     impl->skel.reset(palisade_bpf__open());
     if (!impl->skel) fail("open BPF object palisade", errno);
+    setMapSizes(*impl->skel, options.limits);
     impl->adopted = adoptPinnedMaps(impl->skel->obj, state / "maps");
     impl->skel->rodata->pal_skb_has_current = options.skbCurrentTask;
     impl->skel->rodata->pal_tracing_has_ancestor = options.tracingAncestorCgroup;
@@ -270,6 +296,10 @@ void BpfDatapath::apply(const MapEntries& next, uint64_t generation) {
 }
 
 void BpfDatapath::retire() { impl_->writer->retire(); }
+
+std::string BpfDatapath::capacityProblem(const MapEntries& next) const {
+    return impl_->writer->capacityProblem(next);
+}
 
 void BpfDatapath::setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) {
     impl_->writer->setContainer(cgroupId, entry);

@@ -55,11 +55,15 @@ class Datapath {
     virtual void apply(const MapEntries& next, uint64_t generation) = 0;
     // Deletes the generation apply() replaced (after an RCU grace period).
     virtual void retire() = 0;
+    // Why `next` would not fit in the maps beside the generation in force, naming each map
+    // and the numbers (what apply() would throw as a CapacityError); "" when it fits.
+    virtual std::string capacityProblem(const MapEntries& next) const = 0;
     // Containers coming and going between generations (see MapWriter).
     virtual void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) = 0;
     virtual void removeContainer(uint64_t cgroupId) = 0;
     // Which container owns which address (docs/reference/enforcement.md#inter-container), exactly
-    // as given; returns the number of map entries changed.
+    // as given; returns the number of map entries changed. When a map is full, what fits is
+    // written and a CapacityError says how many addresses are left out.
     virtual int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) = 0;
     virtual VerdictCounters counters() const = 0;
     virtual std::vector<AttachedProgram> programs() const = 0;
@@ -102,6 +106,7 @@ struct DatapathOptions {
     bool tracingAncestorCgroup = true;  // Feature::TracingAncestorCgroup: else a CO-RE walk
     bool skbCurrentTask = false;        // Feature::SkbCurrentTask: packet events name the task
     uint64_t memlockLimit = 0;          // nonzero: the kernel charges maps to this RLIMIT_MEMLOCK
+    Config::Limits limits;              // the maps' max_entries
 };
 
 class BpfDatapath;
@@ -128,6 +133,7 @@ class BpfDatapath : public Datapath {
     uint64_t generation() const override;
     void apply(const MapEntries& next, uint64_t generation) override;
     void retire() override;
+    std::string capacityProblem(const MapEntries& next) const override;
     void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) override;
     void removeContainer(uint64_t cgroupId) override;
     int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) override;

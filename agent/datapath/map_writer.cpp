@@ -157,7 +157,7 @@ MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt)
     });
 }
 
-void MapWriter::checkCapacity(const MapEntries& next) const {
+std::string MapWriter::capacityProblem(const MapEntries& next) const {
     std::string problems;
     auto check = [&](int fd, const char* map, size_t inForce, size_t needed) {
         bpf_map_info info{};
@@ -179,7 +179,7 @@ void MapWriter::checkCapacity(const MapEntries& next) const {
     size_t newContainers = 0;
     for (const auto& [cgid, e] : next.cgroups) newContainers += !current_.cgroups.count(cgid);
     check(fds_.cgroups, "pal_cgroups", current_.cgroups.size(), newContainers);
-    if (!problems.empty()) throw CapacityError(problems);
+    return problems;
 }
 
 // Deletes the entries of generation `gen` (not the one in force), and the
@@ -199,7 +199,7 @@ void MapWriter::removeGeneration(const MapEntries& gen) {
 void MapWriter::apply(const MapEntries& next, uint64_t generation) {
     const unsigned slot = generation & 1;
     retire();  // the generation before the current one, if still there
-    checkCapacity(next);
+    if (std::string problem = capacityProblem(next); !problem.empty()) throw CapacityError(problem);
 
     // 1. The new generation's entries, unreachable until the switch.
     try {

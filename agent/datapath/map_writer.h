@@ -65,9 +65,10 @@ class MapWriter {
     // generation in force stays.
     void apply(const MapEntries& next, uint64_t generation);
     void retire();
+    // Why `next` would not fit beside the generation in force ("" when it fits).
+    std::string capacityProblem(const MapEntries& next) const;
 
   private:
-    void checkCapacity(const MapEntries& next) const;
     void removeGeneration(const MapEntries& gen);
 
     PolicyMapFds fds_;

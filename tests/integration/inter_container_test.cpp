@@ -4,6 +4,7 @@
 // IPv4-mapped IPv6, and rules follow addresses.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <thread>
 
 #include "agent_process.h"
@@ -59,6 +60,8 @@ class InterContainer : public ::testing::TestWithParam<Privileges> {
         agent_->privileges() = GetParam();
         for (auto* c : {api_, db_, rogue_}) agent_->describe(*c);
         agent_->writePolicy("tiers.yaml", kPolicies);
+        // Small address maps, for AContainersThousandsOfAddressesDoNotFillTheAddressMaps.
+        agent_->extraConfig() = "limits: {addresses: 300}\n";
         agent_->start();
         ASSERT_TRUE(waitErrno(*api_, db_->ip4, 5432, 0)) << "db's address never learned";
     }
@@ -206,6 +209,39 @@ TEST_P(InterContainer, PeerRulesFollowANewAddress) {
     EXPECT_TRUE(waitErrno(*api_, moved, 5432, 0)) << "api's rule did not follow db";
     EXPECT_TRUE(waitErrno(*rogue_, moved, 5432, EPERM)) << "the new address is not db's yet";
     EXPECT_EQ(api_->connectErrno(moved, 5433), EPERM);
+}
+
+// docs/reference/enforcement.md#capacity: a container that adds a thousand addresses to its own
+// namespace (here more than pal_addr4 holds) gets the first 256 counted; the address maps keep
+// room for the others' (the agent used to exit on the full map).
+TEST_P(InterContainer, AContainersThousandsOfAddressesDoNotFillTheAddressMaps) {
+    std::string batch;
+    for (int i = 0; i < 1000; i++) {
+        batch += "addr add 198.19." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1) +
+                 "/32 dev lo\n";
+    }
+    const std::string file = agent_->dir() + "/flood.batch";
+    std::ofstream(file) << batch;
+    ASSERT_TRUE(rogue_->run({"ip", "-batch", file}).ok());
+    json rogue;
+    for (int i = 0; i < 50 && rogue.is_null(); i++) {
+        RunResult r =
+            run({PALISADE_BINARY, "containers", "--json", "--config", agent_->configPath()});
+        for (const json& c : json::parse(r.output, nullptr, false)) {
+            if (c.value("name", "") == "rogue" && c.contains("addressesLeftOut")) rogue = c;
+        }
+        if (rogue.is_null()) std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_FALSE(rogue.is_null()) << agent_->stderrText();
+    // Its own addresses (198.18.0.x, fd00:18::x, fe80::…) and the thousand.
+    EXPECT_GE(rogue["addressesLeftOut"].get<size_t>(), 1000u + 1 - 256);
+    EXPECT_EQ(rogue["addresses"].size(), 256u);
+    // db moves: its new address still finds room, and api's rule follows it.
+    const std::string moved = "198.18.0.99";
+    ASSERT_TRUE(db_->run({"ip", "addr", "del", db_->ip4 + "/24", "dev", "eth0"}).ok());
+    ASSERT_TRUE(db_->run({"ip", "addr", "add", moved + "/24", "dev", "eth0"}).ok());
+    EXPECT_TRUE(waitErrno(*api_, moved, 5432, 0)) << agent_->stderrText();
+    EXPECT_EQ(kill(agent_->pid(), 0), 0) << "the agent goes on";
 }
 
 // Also with nothing but the capabilities the agent ships with.

@@ -71,6 +71,12 @@ void expectDefaults(const Config& c) {
     EXPECT_EQ(c.signing.recordDir, "/var/lib/palisade/signing");
     EXPECT_EQ(c.ociHook.timeout, std::chrono::milliseconds(2000));
     EXPECT_EQ(c.ociHook.onTimeout, Config::OciHook::OnTimeout::Fail);
+    EXPECT_EQ(c.limits.prefixes, 262144u);
+    EXPECT_EQ(c.limits.containers, 65536u);
+    EXPECT_EQ(c.limits.portSets, 16384u);
+    EXPECT_EQ(c.limits.addresses, 65536u);
+    EXPECT_EQ(c.limits.peers, 262144u);
+    EXPECT_EQ(c.limits.tooLargeAtStart, Config::Limits::TooLargeAtStart::Run);
 }
 
 TEST(Config, BuiltInDefaults) {
@@ -164,6 +170,21 @@ ociHook: {timeout: 250ms, onTimeout: allow}
     EXPECT_EQ(c.ociHook.onTimeout, Config::OciHook::OnTimeout::Allow);
 }
 
+TEST(ConfigLoader, ReadsMapLimits) {
+    Diagnostics errors;
+    Config c = parseConfigText(
+        "limits:\n  prefixes: 1000000\n  containers: 1024\n  portSets: 64\n  addresses: 2048\n"
+        "  peers: 16777216\n  tooLargeAtStart: refuse\n",
+        "c.yaml", errors);
+    ASSERT_THAT(problems(errors), IsEmpty());
+    EXPECT_EQ(c.limits.prefixes, 1000000u);
+    EXPECT_EQ(c.limits.containers, 1024u);
+    EXPECT_EQ(c.limits.portSets, 64u);
+    EXPECT_EQ(c.limits.addresses, 2048u);
+    EXPECT_EQ(c.limits.peers, 16777216u);
+    EXPECT_EQ(c.limits.tooLargeAtStart, Config::Limits::TooLargeAtStart::Refuse);
+}
+
 TEST(ConfigLoader, ReadsHookTimeoutsInSecondsOrMilliseconds) {
     for (auto [text, ms] : {std::pair{"1ms", 1},
                             {"600s", 600000},
@@ -250,7 +271,7 @@ INSTANTIATE_TEST_SUITE_P(
                         "logLevel: debug\n",
                         {"c.yaml:1:1: unknown key \"logLevel\" at the top level (expected "
                          "cgroupRoot, policyDir, stateDir, controlSocket, runtimes, defaults, "
-                         "events, metrics, signing, ociHook or kubernetes)"}},
+                         "events, metrics, signing, limits, ociHook or kubernetes)"}},
         ConfigErrorCase{"DuplicateKey",
                         "stateDir: /a\nstateDir: /b\n",
                         {"c.yaml:2:1: duplicate key \"stateDir\" at the top level (first at line "
@@ -312,6 +333,28 @@ INSTANTIATE_TEST_SUITE_P(
         ConfigErrorCase{"Nat64AList",
                         "defaults: {nat64Prefix: [\"64:ff9b::/96\"]}\n",
                         {"c.yaml:1:25: defaults.nat64Prefix must be a string, not a list"}}),
+    caseName);
+
+INSTANTIATE_TEST_SUITE_P(
+    Limits, ConfigErrorTest,
+    testing::Values(
+        ConfigErrorCase{"LimitZero",
+                        "limits: {prefixes: 0}\n",
+                        {"c.yaml:1:20: limits.prefixes must be a positive integer, not 0"}},
+        ConfigErrorCase{"LimitTooLarge",
+                        "limits: {peers: 16777217}\n",
+                        {"c.yaml:1:17: limits.peers is too large (at most 16777216)"}},
+        ConfigErrorCase{"LimitNotANumber",
+                        "limits:\n  containers: many\n",
+                        {"c.yaml:2:15: limits.containers must be an integer, not \"many\""}},
+        ConfigErrorCase{"UnknownLimit",
+                        "limits: {rules: 10}\n",
+                        {"c.yaml:1:10: unknown key \"rules\" in limits (expected prefixes, "
+                         "containers, portSets, addresses, peers or tooLargeAtStart)"}},
+        ConfigErrorCase{"BadTooLargeAtStart",
+                        "limits: {tooLargeAtStart: crash}\n",
+                        {"c.yaml:1:27: limits.tooLargeAtStart must be run or refuse, not "
+                         "\"crash\""}}),
     caseName);
 
 INSTANTIATE_TEST_SUITE_P(

@@ -2,7 +2,9 @@
 // logic can be tested without root (agent/datapath/datapath.h).
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "datapath/datapath.h"
@@ -20,13 +22,24 @@ class FakeDatapath : public Datapath {
     uint64_t generation() const override { return adoptedGeneration; }
     void attach() override { attached = true; }
     void apply(const MapEntries& next, uint64_t generation) override {
-        if (!refuseApply.empty()) throw CapacityError(refuseApply);
+        if (std::string problem = capacityProblem(next); !problem.empty()) {
+            throw CapacityError(problem);
+        }
         applied.push_back({next, generation});
         cgroups.clear();
         for (const auto& [cgid, entry] : next.cgroups) cgroups[cgid] = entry;
     }
     void retire() override { retired++; }
+    std::string capacityProblem(const MapEntries& next) const override {
+        if (!refuseApply.empty()) return refuseApply;
+        if (next.lpm4.size() + next.hosts4.size() > maxPrefixes4) {
+            return "pal_lpm4 needs " + std::to_string(next.lpm4.size() + next.hosts4.size()) +
+                   " entries, has room for " + std::to_string(maxPrefixes4);
+        }
+        return "";
+    }
     void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) override {
+        if (cgroups.size() >= maxContainers) throw CapacityError("pal_cgroups is full");
         cgroups[cgroupId] = entry;
         setContainers++;
     }
@@ -52,7 +65,9 @@ class FakeDatapath : public Datapath {
     std::map<uint64_t, std::vector<IpAddress>> addresses;
     std::map<uint64_t, uint64_t> suppressed;
     RecordHandler onRecord;
-    std::string refuseApply;  // not empty: apply() throws CapacityError with it
+    std::string refuseApply;          // not empty: apply() throws CapacityError with it
+    size_t maxPrefixes4 = SIZE_MAX;   // IPv4 prefixes of one generation beyond which apply() throws
+    size_t maxContainers = SIZE_MAX;  // pal_cgroups entries beyond which setContainer() throws
 };
 
 }  // namespace palisade::testing

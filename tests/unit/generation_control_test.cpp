@@ -234,5 +234,101 @@ TEST_F(GenerationControlTest, PolicyNamesOfThePreviousGenerationStayForLateEvent
     EXPECT_EQ(*late, std::vector<std::string>{"api"});
 }
 
+// A rule of `count` single IPv4 addresses.
+std::string hosts(int count) {
+    std::string rule = "    - toCIDR:\n";
+    for (int i = 0; i < count; i++) rule += "        - 198.19.0." + std::to_string(i + 1) + "/32\n";
+    return rule;
+}
+
+// Issue 19: a start whose whole set the maps cannot hold puts in force the files that fit, in
+// name order, and names the others (limits.tooLargeAtStart: run): never a crash loop.
+TEST_F(GenerationControlTest, AtStartTheFilesThatFitAreInForceAndTheOthersNamed) {
+    writePolicy("a.yaml", policy("a", "api*"));
+    writePolicy("b.yaml", policy("b", "api*", hosts(10)));
+    writePolicy("c.yaml", policy("c", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    datapath_.maxPrefixes4 = 5;
+    ASSERT_TRUE(control().applyFirst(Config::Limits::TooLargeAtStart::Run));
+    EXPECT_EQ(control().generation(), 1u);
+    EXPECT_EQ(control().policiesByCgroup().at(10), std::vector<std::string>{"a"});
+    EXPECT_EQ(actions(), (std::vector<std::string>{"policy-applied", "policy-rejected"}));
+    const nlohmann::json& rejected = events_.back()["palisade"];
+    ASSERT_EQ(rejected["files"].size(), 2u);
+    EXPECT_TRUE(rejected["files"][0].get<std::string>().ends_with("/b.yaml"));
+    EXPECT_TRUE(rejected["files"][1].get<std::string>().ends_with("/c.yaml"));
+    const std::string error = rejected["error"];
+    EXPECT_NE(error.find("left out at start"), std::string::npos) << error;
+    EXPECT_NE(error.find("b.yaml: pal_lpm4 needs 11 entries, has room for 5"), std::string::npos)
+        << error;
+    ASSERT_EQ(control().notInForce().size(), 2u);
+    EXPECT_EQ(control().policySet().files.size(), 1u);
+
+    // The big file goes: everything is in force again.
+    std::filesystem::remove(dir_.path() / "b.yaml");
+    loadPolicies();
+    ASSERT_TRUE(control().applyNext());
+    EXPECT_EQ(control().policiesByCgroup().at(10), (std::vector<std::string>{"a", "c"}));
+    EXPECT_TRUE(control().notInForce().empty());
+}
+
+TEST_F(GenerationControlTest, AtStartATooLargeSetIsRefusedWhenConfiguredSo) {
+    writePolicy("a.yaml", policy("a", "api*"));
+    writePolicy("b.yaml", policy("b", "api*", hosts(10)));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    datapath_.maxPrefixes4 = 5;
+    EXPECT_FALSE(control().applyFirst(Config::Limits::TooLargeAtStart::Refuse));
+    EXPECT_TRUE(datapath_.applied.empty());
+    ASSERT_EQ(actions(), std::vector<std::string>{"policy-rejected"});
+    EXPECT_EQ(events_[0]["palisade"]["files"].size(), 2u);
+}
+
+// After a rejected change, containers that come get the policies in force, not the
+// rejected ones: the fast path and a generation both.
+TEST_F(GenerationControlTest, ContainersAfterARejectedChangeGetThePoliciesInForce) {
+    writePolicy("a.yaml", policy("a", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    ASSERT_TRUE(control().applyFirst(Config::Limits::TooLargeAtStart::Run));
+    writePolicy("b.yaml", policy("b", "*", hosts(10)));
+    loadPolicies();
+    datapath_.maxPrefixes4 = 5;
+    EXPECT_FALSE(control().applyNext());
+    ASSERT_EQ(control().notInForce().size(), 1u);
+
+    control().containersChanged(scan({container("api-1", 10), container("api-2", 11)}));
+    EXPECT_EQ(datapath_.setContainers, 1) << "the fast path, with the set in force";
+    EXPECT_EQ(control().policiesByCgroup().at(11), std::vector<std::string>{"a"});
+
+    // A container of a new policy set (unmatched under the policies in force) needs a
+    // generation: of the policies in force, which fit.
+    control().containersChanged(
+        scan({container("api-1", 10), container("api-2", 11), container("db", 12)}));
+    EXPECT_EQ(control().generation(), 2u);
+    EXPECT_EQ(control().policiesByCgroup().at(12), std::vector<std::string>{});
+    EXPECT_TRUE(control().inForce(12));
+    EXPECT_EQ(control().notInForce().size(), 1u) << "b.yaml is still not in force";
+}
+
+// pal_cgroups full (limits.containers): the container is not enforced, an event says so,
+// and the agent goes on.
+TEST_F(GenerationControlTest, AContainerThePalCgroupsMapCannotTakeIsNamed) {
+    writePolicy("a.yaml", policy("a", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    ASSERT_TRUE(control().applyFirst(Config::Limits::TooLargeAtStart::Run));
+    datapath_.maxContainers = 1;
+    events_.clear();
+    control().containersChanged(scan({container("api-1", 10), container("api-2", 11)}));
+    EXPECT_FALSE(control().inForce(11));
+    EXPECT_TRUE(control().inForce(10));
+    ASSERT_EQ(actions(), std::vector<std::string>{"policy-rejected"});
+    EXPECT_EQ(events_[0]["palisade"]["cgroupId"], 11);
+    EXPECT_NE(events_[0]["palisade"]["error"].get<std::string>().find("pal_cgroups is full"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace palisade

@@ -11,7 +11,8 @@ TEST(Status, UnreadableAddressesAreAFallbackAndPerContainer) {
     const Config config;
     const std::string root = "/sys/fs/cgroup";
     const nlohmann::json features = nlohmann::json::object();
-    const std::map<std::string, PolicyFile> files;
+    const PolicySet files;
+    const std::map<std::string, std::string> notInForce;
     std::vector<Container> containers(2);
     for (uint64_t i = 0; i < 2; i++) {
         containers[i].id = std::string(1, static_cast<char>('a' + i));
@@ -23,7 +24,8 @@ TEST(Status, UnreadableAddressesAreAFallbackAndPerContainer) {
     ip.bytes = {198, 18, 0, 2};
     addresses.byContainer[7] = {ip};
     addresses.unreadable[8] = "/proc/42 is hidden from the agent";
-    const StatusInputs in{config, root, features, 1, {}, {}, files, containers, {}, 0, addresses};
+    const StatusInputs in{config, root,       features,   1,  {}, {},
+                          files,  notInForce, containers, {}, 0,  addresses};
 
     const nlohmann::json status = statusJson(in);
     ASSERT_TRUE(status["fallbacks"].contains("interContainer")) << status["fallbacks"].dump();
@@ -46,13 +48,15 @@ TEST(Status, UnreadableAddressesAreAFallbackAndPerContainer) {
 TEST(Status, NamesTheKernelAndTheVariantsInForce) {
     const Config config;
     const std::string root = "/sys/fs/cgroup";
-    const std::map<std::string, PolicyFile> files;
+    const PolicySet files;
+    const std::map<std::string, std::string> notInForce;
     const std::vector<Container> containers;
     const LearnedAddresses addresses;
     nlohmann::json features = {{"tracing-ancestor-cgroup", false},
                                {"skb-current-task", false},
                                {"hostNetnsCookie", false}};
-    const StatusInputs old{config, root, features, 1, {}, {}, files, containers, {}, 0, addresses};
+    const StatusInputs old{config, root,       features,   1,  {}, {},
+                           files,  notInForce, containers, {}, 0,  addresses};
     const nlohmann::json status = statusJson(old);
     EXPECT_FALSE(status["kernel"].get<std::string>().empty());
     EXPECT_NE(statusText(status).find("kernel:        " + status["kernel"].get<std::string>()),
@@ -65,17 +69,46 @@ TEST(Status, NamesTheKernelAndTheVariantsInForce) {
 
     features = {
         {"tracing-ancestor-cgroup", true}, {"skb-current-task", true}, {"hostNetnsCookie", true}};
-    const StatusInputs now{config, root, features, 1, {}, {}, files, containers, {}, 0, addresses};
+    const StatusInputs now{config, root,       features,   1,  {}, {},
+                           files,  notInForce, containers, {}, 0,  addresses};
     for (const char* f : {"cgroupAncestors", "packetEventTask", "hostLoopback"}) {
         EXPECT_FALSE(statusJson(now)["fallbacks"].contains(f)) << f;
     }
+}
+
+// docs/reference/enforcement.md#capacity: what the maps could not take is said, never silent.
+TEST(Status, NamesPolicyFilesNotInForceAndAddressesLeftOut) {
+    const Config config;
+    const std::string root = "/sys/fs/cgroup";
+    const nlohmann::json features = nlohmann::json::object();
+    PolicySet set;
+    set.files["/p/a.yaml"] = {"ab12", {"a"}};
+    const std::map<std::string, std::string> notInForce = {
+        {"/p/b.yaml", "pal_lpm4 needs 1500 entries, has room for 1000"}};
+    const std::vector<Container> containers;
+    const LearnedAddresses addresses;
+    StatusInputs in{config, root,       features,   3,  {}, {},
+                    set,    notInForce, containers, {}, 0,  addresses};
+    in.addressProblem = "pal_addr4 is full: 3 of 1027 addresses left out (limits.addresses)";
+
+    const nlohmann::json status = statusJson(in);
+    ASSERT_EQ(status["policies"].size(), 1u);
+    EXPECT_EQ(status["policies"][0]["name"], "a");
+    EXPECT_EQ(status["policies"][0]["generation"], 3);
+    EXPECT_EQ(status["policiesNotInForce"]["/p/b.yaml"], notInForce.at("/p/b.yaml"));
+    EXPECT_EQ(status["fallbacks"]["interContainerCapacity"],
+              in.addressProblem + ": inter-container rules do not know those addresses");
+    EXPECT_NE(statusText(status).find("  NOT IN FORCE  /p/b.yaml: pal_lpm4 needs 1500"),
+              std::string::npos)
+        << statusText(status);
 }
 
 TEST(Status, UnreadableMetadataIsPerContainer) {
     const Config config;
     const std::string root = "/sys/fs/cgroup";
     const nlohmann::json features = nlohmann::json::object();
-    const std::map<std::string, PolicyFile> files;
+    const PolicySet files;
+    const std::map<std::string, std::string> notInForce;
     std::vector<Container> containers(2);
     containers[0].id = std::string(64, 'a');
     containers[0].name = "api";
@@ -87,7 +120,8 @@ TEST(Status, UnreadableMetadataIsPerContainer) {
         containers[i].cgroupId = 7 + i;
     }
     const LearnedAddresses addresses;
-    const StatusInputs in{config, root, features, 1, {}, {}, files, containers, {}, 0, addresses};
+    const StatusInputs in{config, root,       features,   1,  {}, {},
+                          files,  notInForce, containers, {}, 0,  addresses};
 
     const nlohmann::json list = containersJson(in);
     EXPECT_FALSE(list[0].contains("metadataError"));
