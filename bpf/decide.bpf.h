@@ -135,10 +135,11 @@ static __always_inline struct pal_decision pal_decide_egress(const struct pal_su
     return pal_verdict_for(s, reason);
 }
 
-/* AF_PACKET and SOCK_RAW creation (docs/reference/enforcement.md#coverage). */
+/* AF_PACKET, AF_XDP and SOCK_RAW creation (docs/reference/enforcement.md#raw-and-packet-sockets).
+ */
 static __always_inline struct pal_decision pal_decide_socket(const struct pal_subject* s,
                                                              __u32 family, __u32 type) {
-    bool raw = family == PAL_AF_PACKET || type == PAL_SOCK_RAW;
+    bool raw = family == PAL_AF_PACKET || family == PAL_AF_XDP || type == PAL_SOCK_RAW;
 
     if (!raw || s->policy.mode == PAL_MODE_ALLOW || (s->policy.flags & PAL_POLICY_RAW_ALLOW))
         return pal_verdict_for(s, PAL_REASON_NONE);

@@ -10,6 +10,7 @@
  */
 #include "events.bpf.h"
 #include "packet.bpf.h"
+#include <bpf/bpf_tracing.h>
 
 /* Whether the socket is in the host's network namespace (pal_config.host_netns_cookie). */
 static __always_inline bool pal_in_host_netns(struct bpf_sock_addr* ctx,
@@ -82,12 +83,34 @@ int pal_sock_create(struct bpf_sock* ctx) {
     return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
 }
 
-/* AF_PACKET sockets pass no cgroup hook (cgroup/sock_create runs for AF_INET
- * and AF_INET6 only) and their traffic passes no IP hook. Without BPF LSM the
- * one way to stop them is to kill the task at the entry of socket()
- * (bpf/syscalls.bpf.c): the signal is delivered as the call returns, so the
- * socket is created but the task never runs another instruction with it (the
- * same fallback as for execs, docs/reference/enforcement.md#exec-policy). */
+/* Packet sockets (AF_PACKET) and AF_XDP sockets pass no cgroup hook (cgroup/sock_create
+ * runs for AF_INET and AF_INET6 only), and their traffic passes no IP hook. */
+static __always_inline bool pal_link_layer_family(__u32 family) {
+    return family == PAL_AF_PACKET || family == PAL_AF_XDP;
+}
+
+/* With BPF LSM: security_socket_create() runs in __sock_create() for every way a
+ * socket is made (socket(), socketpair(), 32-bit calls, io_uring's IORING_OP_SOCKET),
+ * after the kernel has turned (AF_INET, SOCK_PACKET) into AF_PACKET, and before the
+ * socket exists: a refusal is EPERM and there is nothing to hand over. Sockets the
+ * kernel makes for itself (kern) are not a container's. */
+SEC("lsm/socket_create")
+int BPF_PROG(pal_socket_lsm, int family, int type, int protocol, int kern, int ret) {
+    struct pal_subject s;
+    struct pal_decision dec;
+
+    if (ret || kern || !pal_link_layer_family(family)) return ret;
+    if (!pal_traced_subject(&s)) return 0;
+    dec = pal_decide_socket(&s, family, type);
+    pal_report_socket(&s, PAL_HOOK_LSM_SOCKET, dec, family, type, protocol);
+    return dec.verdict == PAL_VERDICT_DENY ? -PAL_EPERM : 0;
+}
+
+/* Without BPF LSM the one way to stop them is to kill the task at the entry of
+ * socket() (bpf/syscalls.bpf.c): the signal is delivered as the call returns, so the
+ * socket is created but the task never runs another instruction with it (the same
+ * fallback as for execs, docs/reference/enforcement.md#exec-policy). io_uring makes
+ * sockets without a system call: only the LSM program sees those. */
 static __always_inline void pal_socket_enter(__u32 family, __u32 type, __u32 protocol) {
     struct pal_subject s;
     struct pal_decision dec;
@@ -96,7 +119,7 @@ static __always_inline void pal_socket_enter(__u32 family, __u32 type, __u32 pro
     /* __sock_create() turns the obsolete (AF_INET, SOCK_PACKET) into an
      * AF_PACKET socket after this point. */
     if (family == PAL_AF_INET && type == PAL_SOCK_PACKET) family = PAL_AF_PACKET;
-    if (family != PAL_AF_PACKET) return;
+    if (!pal_link_layer_family(family)) return;
     if (!pal_traced_subject(&s)) return;
     dec = pal_decide_socket(&s, family, type);
     pal_report_socket(&s, PAL_HOOK_TP_SOCKET, dec, family, type, protocol);

@@ -19,7 +19,6 @@
 #define PAL_S_ISUID 04000
 #define PAL_S_ISGID 02000
 #define PAL_S_IXGRP 00010
-#define PAL_EPERM 1
 #define PAL_LSM_UNSAFE_NO_NEW_PRIVS 4
 /* READ_IMPLIES_EXEC | ADDR_NO_RANDOMIZE | ADDR_COMPAT_LAYOUT | MMAP_PAGE_ZERO:
  * set in bprm->per_clear when a set-id bit is honoured or capabilities are

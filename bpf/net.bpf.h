@@ -9,6 +9,7 @@
 #define PAL_AF_INET 2
 #define PAL_AF_INET6 10
 #define PAL_AF_PACKET 17
+#define PAL_AF_XDP 44
 #define PAL_SOCK_STREAM 1
 #define PAL_SOCK_DGRAM 2
 #define PAL_SOCK_RAW 3
@@ -17,6 +18,7 @@
 #define PAL_ETH_P_IPV6 0x86DD
 #define PAL_IPPROTO_ICMPV6 58
 #define PAL_SIGKILL 9
+#define PAL_EPERM 1
 
 /* A destination as it is judged. */
 struct pal_dest {

@@ -13,7 +13,8 @@
 # Boots:
 #   lsm       lsm=lockdown,capability,bpf: exec policy through BPF LSM (EPERM),
 #             and the network integration tests
-#   fallback  lsm=lockdown,capability: the tp_btf/sched_process_exec fallback
+#   fallback  lsm=lockdown,capability: the tracepoint fallbacks for execs
+#             (tp_btf/sched_process_exec) and packet sockets (tp_btf/sys_enter)
 #
 # Exit: 0 when every boot reported success, 1 when a test failed or a guest
 # gave no result (a kernel panic also makes QEMU exit 0: only the marker the
@@ -46,19 +47,18 @@ silence=${PALISADE_VM_SILENCE:-60}  # s without a byte from the guest: it hangs
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$here/lib.sh"
 
-# The network tests, but the one that needs python3 (not in the guest). The
-# inter-container and exec tests run as root and with the unit's capabilities
-# (Privileges/<suite>.<test>/{root,shipped}).
-net_tests='Egress.*:Control.*:DecideProg.*:CgroupWalk.*:Privileges/InterContainer.*:-Egress.PacketSocketAllowed*'
+# The network tests. The inter-container and exec tests run as root and with the unit's
+# capabilities (Privileges/<suite>.<test>/{root,shipped}).
+net_tests='Egress.*:Control.*:DecideProg.*:CgroupWalk.*:Privileges/InterContainer.*'
 # PALISADE_VM_TESTS=quick: what differs between kernels (the program variants,
 # the cgroup walk, packet sockets, host-network loopback, BPF LSM), a test each.
 quick_lsm='Privileges/Exec.DenyFailsWithEpermUnderBpfLsm/*:Privileges/Exec.DenyAppliesInANestedCgroup/shipped:'\
 'Egress.TableWithRealTrafficAndEvents:Egress.NestedCgroupGetsTheContainersPolicy:'\
-'Egress.PacketSocketKillsTheTaskEveryWay:Egress.HostNetworkContainerHasLoopbackJudged:'\
+'Egress.PacketSocketRefusedEveryWay:Egress.HostNetworkContainerHasLoopbackJudged:'\
 'CgroupWalk.*:Privileges/InterContainer.ReceiverDropsFlowsNoRuleAllows/shipped:'\
 'Egress.ALowMemlockLimitIsNamedWhereTheKernelChargesIt'
 quick_fallback='Privileges/Exec.DenyKillsBeforeTheNewImageRunsUnderTheFallback/*:'\
-'Privileges/Exec.DenyAppliesInANestedCgroup/shipped'
+'Privileges/Exec.DenyAppliesInANestedCgroup/shipped:Egress.PacketSocketRefusedEveryWay'
 
 for tool in qemu-system-x86_64 busybox; do
     if ! command -v "$tool" >/dev/null; then
@@ -157,7 +157,7 @@ boot() {
 }
 
 boots=${PALISADE_VM_BOOTS:-lsm fallback}
-lsm_tests="Privileges/Exec.*:$net_tests" fallback_tests='Privileges/Exec.*'
+lsm_tests="Privileges/Exec.*:$net_tests" fallback_tests='Privileges/Exec.*:Egress.PacketSocket*'
 if [[ ${PALISADE_VM_TESTS:-full} == quick ]]; then
     lsm_tests=$quick_lsm fallback_tests=$quick_fallback
 fi

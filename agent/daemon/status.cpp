@@ -54,14 +54,14 @@ nlohmann::json containersJson(const StatusInputs& in) {
 
 namespace {
 
-// Which hook enforces exec policy (docs/reference/enforcement.md#exec-policy), by the programs
-// attached.
-nlohmann::json execStatus(const std::vector<AttachedProgram>& programs) {
+// Which hook refuses, by the programs attached: the BPF LSM one (EPERM) or its tracepoint
+// fallback (SIGKILL). For exec policy (docs/reference/enforcement.md#exec-policy) and packet
+// sockets (docs/reference/enforcement.md#raw-and-packet-sockets).
+nlohmann::json refusalStatus(const std::vector<AttachedProgram>& programs, uint8_t lsm,
+                             uint8_t tracepoint) {
     for (const auto& p : programs) {
-        if (p.hook == hookMechanism(PAL_HOOK_LSM_BPRM)) {
-            return {{"mechanism", p.hook}, {"deny", "eperm"}};
-        }
-        if (p.hook == hookMechanism(PAL_HOOK_TP_EXEC)) {
+        if (p.hook == hookMechanism(lsm)) return {{"mechanism", p.hook}, {"deny", "eperm"}};
+        if (p.hook == hookMechanism(tracepoint)) {
             return {{"mechanism", p.hook}, {"deny", "sigkill"}};
         }
     }
@@ -118,10 +118,10 @@ nlohmann::json statusJson(const StatusInputs& in) {
                 verdicts[hookMechanism(h)][verdictName(v)] = n;
         }
     }
-    nlohmann::json fallbacks = {
-        {"packetSockets",
-         hookMechanism(PAL_HOOK_TP_SOCKET) + std::string(" (SIGKILL): no lsm/socket_create")}};
-    nlohmann::json exec = execStatus(in.programs);
+    nlohmann::json fallbacks = nlohmann::json::object();
+    const nlohmann::json exec = refusalStatus(in.programs, PAL_HOOK_LSM_BPRM, PAL_HOOK_TP_EXEC);
+    const nlohmann::json packetSockets =
+        refusalStatus(in.programs, PAL_HOOK_LSM_SOCKET, PAL_HOOK_TP_SOCKET);
     if (!in.addresses.unreadable.empty()) {
         const auto& [cgid, why] = *in.addresses.unreadable.begin();
         fallbacks["interContainer"] =
@@ -138,12 +138,18 @@ nlohmann::json statusJson(const StatusInputs& in) {
         fallbacks["execSetuid"] =
             hookMechanism(PAL_HOOK_TP_EXEC) + std::string(" (SIGKILL): BPF LSM not in use");
     }
+    if (packetSockets["mechanism"] == hookMechanism(PAL_HOOK_TP_SOCKET)) {
+        fallbacks["packetSockets"] =
+            hookMechanism(PAL_HOOK_TP_SOCKET) +
+            std::string(" (SIGKILL): BPF LSM not in use; io_uring's IORING_OP_SOCKET not seen");
+    }
     return {{"cgroupRoot", in.cgroupRoot},
             {"stateDir", in.config.stateDir},
             {"kernel", kernelRelease()},
             {"features", in.features},
             {"fallbacks", fallbacks},
             {"exec", exec},
+            {"packetSockets", packetSockets},
             {"programs", programs},
             {"generation", in.generation},
             {"policies", policies},
@@ -166,9 +172,12 @@ std::string statusText(const nlohmann::json& s) {
     for (const auto& [name, have] : s["features"].items()) {
         out << " " << name << (have.get<bool>() ? "" : "(missing)");
     }
-    out << "\nexec policy:   " << s["exec"]["mechanism"].get<std::string>();
-    if (s["exec"].contains("deny"))
-        out << " (deny: " << s["exec"]["deny"].get<std::string>() << ")";
+    for (const auto& [label, key] : {std::pair{"\nexec policy:   ", "exec"},
+                                     std::pair{"\npacket socket: ", "packetSockets"}}) {
+        const nlohmann::json& how = s.value(key, nlohmann::json::object());
+        out << label << how.value("mechanism", "none");
+        if (how.contains("deny")) out << " (deny: " << how["deny"].get<std::string>() << ")";
+    }
     out << "\nfallbacks:\n";
     for (const auto& [what, how] : s["fallbacks"].items()) {
         out << "  " << what << ": " << how.get<std::string>() << "\n";

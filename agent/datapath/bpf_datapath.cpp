@@ -21,8 +21,8 @@
 
 #include "datapath/address_maps.h"
 #include "datapath/datapath.h"
-#include "datapath/exec_programs.h"
 #include "datapath/hooks.h"
+#include "datapath/lsm_programs.h"
 #include "datapath/map_writer.h"
 #include "datapath/pin_stage.h"
 #include "datapath/preflight.h"
@@ -208,12 +208,12 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     impl->adopted = adoptPinnedMaps(impl->skel->obj, state / "maps");
     impl->skel->rodata->pal_skb_has_current = options.skbCurrentTask;
     impl->skel->rodata->pal_tracing_has_ancestor = options.tracingAncestorCgroup;
-    const ExecMechanism exec = options.bpfLsm ? ExecMechanism::Lsm : ExecMechanism::Tracepoint;
-    selectExecPrograms(impl->skel->obj, exec);
-    impl->skel->rodata->pal_exec_snapshots = exec == ExecMechanism::Tracepoint;
+    const RefusalMechanism refusal =
+        options.bpfLsm ? RefusalMechanism::Lsm : RefusalMechanism::Tracepoint;
+    selectRefusalPrograms(impl->skel->obj, refusal);
     if (int err = palisade_bpf__load(impl->skel.get())) {
-        const std::string what =
-            std::string("load BPF programs (exec policy through ") + execMechanismHook(exec) + ")";
+        const std::string what = std::string("load BPF programs (exec policy through ") +
+                                 execMechanismHook(refusal) + ")";
         if (std::abs(err) == EPERM && options.memlockLimit) {
             throw DatapathError(what + ": " + errnoText(err) + ": " +
                                 memlockProblem(options.memlockLimit) + " (fix: " + kMemlockFix +
@@ -221,9 +221,12 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
         }
         fail(what, err);
     }
-    spdlog::info("exec policy through {}: a refused exec {}", execMechanismHook(exec),
-                 exec == ExecMechanism::Lsm ? "fails with EPERM"
-                                            : "is killed (SIGKILL) before the new image runs");
+    const bool lsm = refusal == RefusalMechanism::Lsm;
+    spdlog::info("exec policy through {}: a refused exec {}", execMechanismHook(refusal),
+                 lsm ? "fails with EPERM" : "is killed (SIGKILL) before the new image runs");
+    spdlog::info("packet sockets through {}: a refused socket {}",
+                 packetSocketMechanismHook(refusal),
+                 lsm ? "fails with EPERM" : "is made and its task killed (SIGKILL) as it returns");
 
     pal_config config{};
     config.nat64_prefixlen = options.nat64Prefix.prefixLen;

@@ -13,6 +13,7 @@ constexpr std::array kHooks = {
     Hook{PAL_HOOK_SOCK_CREATE, "pal_sock_create", "cgroup/sock_create", "socket-create"},
     Hook{PAL_HOOK_SKB_EGRESS, "pal_skb_egress", "cgroup_skb/egress", "packet"},
     Hook{PAL_HOOK_SKB_INGRESS, "pal_skb_ingress", "cgroup_skb/ingress", "packet"},
+    Hook{PAL_HOOK_LSM_SOCKET, "pal_socket_lsm", "lsm/socket_create", "socket-create"},
     Hook{PAL_HOOK_LSM_BPRM, "pal_exec_lsm", "lsm/bprm_creds_from_file", "exec"},
     Hook{PAL_HOOK_TP_EXEC, "pal_exec_tp", "tp_btf/sched_process_exec", "exec"},
     // Also takes the exec fallback's snapshots of the caller's credentials.

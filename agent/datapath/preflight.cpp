@@ -222,12 +222,16 @@ PreflightReport inspectHost(const PreflightOptions& options, Features& features,
     report.bpfLsm = features.has(Feature::BpfLsm);
     if (report.bpfLsm) {
         report.checks.push_back(
-            passed("bpf-lsm", "exec policy through lsm/bprm_creds_from_file (EPERM)", false));
+            passed("bpf-lsm",
+                   "exec policy and packet sockets through lsm/bprm_creds_from_file and "
+                   "lsm/socket_create (EPERM)",
+                   false));
     } else {
         report.checks.push_back(
             missing("bpf-lsm",
-                    "BPF LSM is not in use: exec policy falls back to tp_btf/sched_process_exec (a "
-                    "refused exec is killed instead of failing with EPERM)",
+                    "BPF LSM is not in use: exec policy falls back to tp_btf/sched_process_exec "
+                    "and packet sockets to tp_btf/sys_enter (a refused exec or packet socket is "
+                    "killed instead of failing with EPERM; io_uring's sockets are not seen)",
                     "boot with bpf in the lsm= list (CONFIG_BPF_LSM=y), e.g. lsm=<the list in "
                     "/sys/kernel/security/lsm>,bpf",
                     false));

@@ -60,6 +60,8 @@ const char* familyName(uint32_t family) {
             return "AF_INET6";
         case AF_PACKET:
             return "AF_PACKET";
+        case AF_XDP:
+            return "AF_XDP";
         default:
             return "other";
     }
@@ -110,7 +112,7 @@ void openVerdict(JsonWriter& w, const pal_event_header& h) {
         // docs/reference/enforcement.md#kernel-features-and-fallbacks).
         if (h.hook == PAL_HOOK_TP_SOCKET || h.hook == PAL_HOOK_TP_EXEC) {
             w.string("enforcement", "sigkill");
-        } else if (h.hook == PAL_HOOK_LSM_BPRM) {
+        } else if (h.hook == PAL_HOOK_LSM_BPRM || h.hook == PAL_HOOK_LSM_SOCKET) {
             w.string("enforcement", "eperm");
         }
     }

@@ -94,10 +94,10 @@ enum pal_hook {
     PAL_HOOK_SOCK_CREATE = 5,
     PAL_HOOK_SKB_EGRESS = 6,
     PAL_HOOK_SKB_INGRESS = 7,
-    /* 8: reserved (an lsm/socket_create hook that no program ever used). */
+    PAL_HOOK_LSM_SOCKET = 8, /* AF_PACKET and AF_XDP under BPF LSM: EPERM */
     PAL_HOOK_LSM_BPRM = 9,
     PAL_HOOK_TP_EXEC = 10,
-    PAL_HOOK_TP_SOCKET = 11, /* AF_PACKET at socket() entry: SIGKILL */
+    PAL_HOOK_TP_SOCKET = 11, /* AF_PACKET and AF_XDP at socket() entry: SIGKILL */
     PAL_HOOK_MAX = 12,
 };
 

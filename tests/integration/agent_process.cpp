@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "harness_internal.h"
@@ -232,6 +233,12 @@ nlohmann::json AgentProcess::waitForEvent(const std::function<bool(const nlohman
 std::string AgentProcess::stderrText() const {
     std::ifstream in(dir_ + "/agent.stderr");
     return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+nlohmann::json AgentProcess::status() const {
+    RunResult r = run({PALISADE_BINARY, "status", "--json", "--config", configPath_});
+    if (!r.ok()) throw std::runtime_error("palisade status: " + r.output);
+    return nlohmann::json::parse(r.output);
 }
 
 }  // namespace palisade::test

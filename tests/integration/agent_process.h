@@ -74,6 +74,8 @@ class AgentProcess {
                                 std::chrono::milliseconds timeout = std::chrono::seconds(3),
                                 size_t from = 0) const;
     std::string stderrText() const;
+    // `palisade status --json` of this agent; throws when it fails.
+    nlohmann::json status() const;
 
     pid_t pid() const { return pid_; }
     const std::string& dir() const { return dir_; }

@@ -49,14 +49,9 @@ class Capacity : public ::testing::Test {
         sandbox_.reset();
     }
 
-    json status() {
-        RunResult r = run({PALISADE_BINARY, "status", "--json", "--config", agent_->configPath()});
-        EXPECT_TRUE(r.ok()) << r.output;
-        return r.ok() ? json::parse(r.output) : json::object();
-    }
     std::vector<std::string> policiesInForce() {
         std::vector<std::string> names;
-        const json s = status();
+        const json s = agent_->status();
         for (const auto& p : s["policies"]) names.push_back(p["name"]);
         return names;
     }
@@ -77,7 +72,7 @@ TEST_F(Capacity, AStartTooLargeForTheMapsRunsWithTheFilesThatFit) {
         agent_->start();
         EXPECT_EQ(client_->connectErrno(kA, 443), 0);
         EXPECT_EQ(client_->connectErrno(kB, 443), EPERM);
-        const json s = status();
+        const json s = agent_->status();
         EXPECT_EQ(policiesInForce(), std::vector<std::string>{"a"});
         const std::string why = s["policiesNotInForce"].value(agent_->dir() + "/policies.d/b.yaml",
                                                               std::string("(in force)"));
@@ -105,7 +100,7 @@ TEST_F(Capacity, AStartTooLargeForTheMapsRunsWithTheFilesThatFit) {
         << agent_->stderrText();
     EXPECT_EQ(client_->connectErrno(kB, 443), 0);
     EXPECT_EQ(policiesInForce(), (std::vector<std::string>{"a", "b"}));
-    EXPECT_TRUE(status()["policiesNotInForce"].empty());
+    EXPECT_TRUE(agent_->status()["policiesNotInForce"].empty());
 }
 
 TEST_F(Capacity, ATooLargeStartIsRefusedWhenConfiguredSo) {
@@ -130,7 +125,7 @@ TEST_F(Capacity, FullAddressMapsAreSaidAndTheAgentGoesOn) {
     agent_->start();
     std::string said;
     for (int i = 0; i < 50 && said.empty(); i++) {
-        said = status()["fallbacks"].value("interContainerCapacity", "");
+        said = agent_->status()["fallbacks"].value("interContainerCapacity", "");
         if (said.empty()) std::this_thread::sleep_for(100ms);
     }
     EXPECT_NE(said.find("pal_addr4 is full: 1 of 2 addresses left out (limits.addresses)"),

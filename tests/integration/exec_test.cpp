@@ -195,11 +195,7 @@ class Exec : public ::testing::TestWithParam<Privileges> {
         }
     }
 
-    json execStatus() {
-        RunResult r = run({PALISADE_BINARY, "status", "--json", "--config", agent_->configPath()});
-        if (!r.ok()) throw std::runtime_error("palisade status: " + r.output);
-        return json::parse(r.output)["exec"];
-    }
+    json execStatus() { return agent_->status()["exec"]; }
 
     ExecOutcome execIn(Container& c, const ExecRequest& r, const std::string& cgroup = "") {
         return parseOutcome(c.inContainerStr([r] { return execAsCallerHere(r); }, 10s, cgroup));

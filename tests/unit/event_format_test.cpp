@@ -88,6 +88,18 @@ TEST(EventFormat, PacketSocketKilledByTheTracepoint) {
     EXPECT_FALSE(j.contains("destination"));
 }
 
+TEST(EventFormat, XdpSocketRefusedByBpfLsm) {
+    auto e = netEvent(PAL_HOOK_LSM_SOCKET, PAL_VERDICT_DENY, PAL_REASON_RAW_SOCKET);
+    e.h.type = PAL_EVENT_SOCKET;
+    e.family = AF_XDP;
+    e.sock_type = SOCK_RAW;
+    auto j = nlohmann::json::parse(formatNetEvent(e, {}, Clock()));
+    EXPECT_EQ(j["event"]["action"], "socket-create");
+    EXPECT_EQ(j["palisade"]["mechanism"], "lsm/socket_create");
+    EXPECT_EQ(j["palisade"]["enforcement"], "eperm");
+    EXPECT_EQ(j["socket"]["family"], "AF_XDP");
+}
+
 // Names come from users and processes: quotes, control characters and bytes
 // that are not UTF-8 must still give one valid JSON line.
 TEST(EventFormat, StringsAreEscapedAndInvalidUtf8Replaced) {

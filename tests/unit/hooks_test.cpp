@@ -43,9 +43,8 @@ TEST(Hooks, EveryIdOfAProgramOnce) {
         EXPECT_EQ(hookByProgram(h.program), &h);
         EXPECT_STRNE(h.action, "") << h.program;
     }
-    // Every id below PAL_HOOK_MAX has a program but 8, reserved.
-    EXPECT_EQ(ids.size(), size_t{PAL_HOOK_MAX} - 2);
-    EXPECT_EQ(ids.count(8), 0u);
+    // Every id below PAL_HOOK_MAX has a program.
+    EXPECT_EQ(ids.size(), size_t{PAL_HOOK_MAX} - 1);
 }
 
 // palisade.mechanism is the program's section: what libbpf attaches, what the
@@ -57,7 +56,7 @@ TEST(Hooks, MechanismIsTheSection) {
     EXPECT_STREQ(hookMechanism(PAL_HOOK_TP_EXEC), "tp_btf/sched_process_exec");
     EXPECT_STREQ(hookMechanism(PAL_HOOK_TP_SOCKET), "tp_btf/sys_enter");
     EXPECT_STREQ(hookMechanism(PAL_HOOK_NONE), "unknown");
-    EXPECT_STREQ(hookMechanism(8), "unknown");
+    EXPECT_STREQ(hookMechanism(PAL_HOOK_LSM_SOCKET), "lsm/socket_create");
     EXPECT_STREQ(hookMechanism(PAL_HOOK_MAX), "unknown");
 }
 
@@ -66,6 +65,7 @@ TEST(Hooks, Actions) {
     EXPECT_STREQ(hookAction(PAL_HOOK_SENDMSG4), "sendmsg");
     EXPECT_STREQ(hookAction(PAL_HOOK_SOCK_CREATE), "socket-create");
     EXPECT_STREQ(hookAction(PAL_HOOK_TP_SOCKET), "socket-create");
+    EXPECT_STREQ(hookAction(PAL_HOOK_LSM_SOCKET), "socket-create");
     EXPECT_STREQ(hookAction(PAL_HOOK_SKB_EGRESS), "packet");
     EXPECT_STREQ(hookAction(PAL_HOOK_SKB_INGRESS), "packet");
     EXPECT_STREQ(hookAction(PAL_HOOK_LSM_BPRM), "exec");

@@ -76,6 +76,42 @@ TEST(Status, NamesTheKernelAndTheVariantsInForce) {
     }
 }
 
+// Exec policy and packet sockets are refused through BPF LSM (EPERM) where the agent attached
+// its programs, else through the tracepoints (SIGKILL), which status names as fallbacks.
+TEST(Status, NamesHowExecsAndPacketSocketsAreRefused) {
+    const Config config;
+    const std::string root = "/sys/fs/cgroup";
+    const nlohmann::json features = nlohmann::json::object();
+    const PolicySet files;
+    const std::map<std::string, std::string> notInForce;
+    const std::vector<Container> containers;
+    const LearnedAddresses addresses;
+    const std::vector<AttachedProgram> lsm = {{"pal_exec_lsm", "lsm/bprm_creds_from_file"},
+                                              {"pal_socket_lsm", "lsm/socket_create"}};
+    const StatusInputs withLsm{config, root,       features,   1,  lsm, {},
+                               files,  notInForce, containers, {}, 0,   addresses};
+    nlohmann::json status = statusJson(withLsm);
+    EXPECT_EQ(status["packetSockets"],
+              nlohmann::json({{"mechanism", "lsm/socket_create"}, {"deny", "eperm"}}));
+    EXPECT_EQ(status["exec"]["deny"], "eperm");
+    EXPECT_FALSE(status["fallbacks"].contains("packetSockets"));
+    EXPECT_FALSE(status["fallbacks"].contains("execSetuid"));
+    EXPECT_NE(statusText(status).find("packet socket: lsm/socket_create (deny: eperm)"),
+              std::string::npos)
+        << statusText(status);
+
+    const std::vector<AttachedProgram> tracepoints = {{"pal_exec_tp", "tp_btf/sched_process_exec"},
+                                                      {"pal_sys_enter", "tp_btf/sys_enter"}};
+    const StatusInputs without{config, root,       features,   1,  tracepoints, {},
+                               files,  notInForce, containers, {}, 0,           addresses};
+    status = statusJson(without);
+    EXPECT_EQ(status["packetSockets"]["deny"], "sigkill");
+    EXPECT_EQ(status["fallbacks"]["packetSockets"],
+              "tp_btf/sys_enter (SIGKILL): BPF LSM not in use; io_uring's IORING_OP_SOCKET not "
+              "seen");
+    EXPECT_TRUE(status["fallbacks"].contains("execSetuid"));
+}
+
 // docs/reference/enforcement.md#capacity: what the maps could not take is said, never silent.
 TEST(Status, NamesPolicyFilesNotInForceAndAddressesLeftOut) {
     const Config config;
