@@ -31,20 +31,20 @@ static __always_inline bool pal_ports_allow(const struct pal_ports* p, __u8 prot
     return false;
 }
 
-/* The most specific entry of policy set `s` that holds `d`: its single
- * address first, then the tries. */
-static __always_inline struct pal_lpm_value* pal_prefix_of(const struct pal_subject* s,
+/* The most specific entry under `epid` (a policy set's, or its bind key) that holds
+ * `d`: its single address first when there are any (`hosts`), then the tries. */
+static __always_inline struct pal_lpm_value* pal_prefix_of(__u32 epid, bool hosts,
                                                            const struct pal_dest* d) {
     struct pal_lpm_value* v = NULL;
 
     if (d->family == 4) {
-        struct pal_host4_key h = {.epid = s->epid};
+        struct pal_host4_key h = {.epid = epid};
         struct pal_lpm4_key k = {
             .prefixlen = PAL_LPM_EPID_BITS + 32,
-            .epid = bpf_htonl(s->epid),
+            .epid = bpf_htonl(epid),
         };
 
-        if (s->policy.flags & PAL_POLICY_HOSTS) {
+        if (hosts) {
             __builtin_memcpy(h.addr, d->addr, 4);
             v = bpf_map_lookup_elem(&pal_hosts4, &h);
         }
@@ -53,13 +53,13 @@ static __always_inline struct pal_lpm_value* pal_prefix_of(const struct pal_subj
             v = bpf_map_lookup_elem(&pal_lpm4, &k);
         }
     } else {
-        struct pal_host6_key h = {.epid = s->epid};
+        struct pal_host6_key h = {.epid = epid};
         struct pal_lpm6_key k = {
             .prefixlen = PAL_LPM_EPID_BITS + 128,
-            .epid = bpf_htonl(s->epid),
+            .epid = bpf_htonl(epid),
         };
 
-        if (s->policy.flags & PAL_POLICY_HOSTS) {
+        if (hosts) {
             __builtin_memcpy(h.addr, d->addr, 16);
             v = bpf_map_lookup_elem(&pal_hosts6, &h);
         }
@@ -76,7 +76,7 @@ static __always_inline struct pal_lpm_value* pal_prefix_of(const struct pal_subj
  * carries the union of every rule's ports there (agent/compiler/). */
 static __always_inline __u8 pal_allowlist_reason(const struct pal_subject* s,
                                                  const struct pal_dest* d) {
-    struct pal_lpm_value* v = pal_prefix_of(s, d);
+    struct pal_lpm_value* v = pal_prefix_of(s->epid, s->policy.flags & PAL_POLICY_HOSTS, d);
 
     if (!v) return d->family == 4 ? PAL_REASON_NOT_ALLOWLISTED : PAL_REASON_IPV6_NOT_ALLOWED;
     if (pal_ports_allow(&v->ports, pal_proto_bit(d->protocol), d->port)) return PAL_REASON_NONE;
@@ -133,6 +133,20 @@ static __always_inline struct pal_decision pal_decide_egress(const struct pal_su
     else
         reason = pal_allowlist_reason(s, d);
     return pal_verdict_for(s, reason);
+}
+
+/* A bind to the local address and port `d` (docs/reference/enforcement.md#bind): judged only
+ * when a policy of the set has `bind`, by the set's bind entries, in any network namespace. */
+static __always_inline struct pal_decision pal_decide_bind(const struct pal_subject* s,
+                                                           const struct pal_dest* d) {
+    struct pal_lpm_value* v;
+
+    if (!(s->policy.flags & PAL_POLICY_BIND) || s->policy.mode == PAL_MODE_ALLOW)
+        return pal_verdict_for(s, PAL_REASON_NONE);
+    v = pal_prefix_of(s->epid | PAL_BIND_EPID, s->policy.flags & PAL_POLICY_BIND_HOSTS, d);
+    if (v && pal_ports_allow(&v->ports, pal_proto_bit(d->protocol), d->port))
+        return pal_verdict_for(s, PAL_REASON_NONE);
+    return pal_verdict_for(s, PAL_REASON_BIND_NOT_ALLOWED);
 }
 
 /* AF_PACKET, AF_XDP and SOCK_RAW creation (docs/reference/enforcement.md#raw-and-packet-sockets).

@@ -46,15 +46,19 @@ static __always_inline int pal_sock_addr4(struct bpf_sock_addr* ctx, __u8 hook) 
     return pal_judge_sock_addr(ctx, &d, hook);
 }
 
-static __always_inline int pal_sock_addr6(struct bpf_sock_addr* ctx, __u8 hook) {
-    struct pal_dest d = {};
-    __u32 w[4];
-
-    /* The context allows only 4-byte loads of user_ip6. */
+/* The context allows only 4-byte loads of user_ip6. */
+static __always_inline void pal_user_ip6(struct bpf_sock_addr* ctx, __u32 w[4]) {
     w[0] = ctx->user_ip6[0];
     w[1] = ctx->user_ip6[1];
     w[2] = ctx->user_ip6[2];
     w[3] = ctx->user_ip6[3];
+}
+
+static __always_inline int pal_sock_addr6(struct bpf_sock_addr* ctx, __u8 hook) {
+    struct pal_dest d = {};
+    __u32 w[4];
+
+    pal_user_ip6(ctx, w);
     pal_dest_set_v6(&d, w, pal_cfg());
     return pal_judge_sock_addr(ctx, &d, hook);
 }
@@ -70,6 +74,40 @@ int pal_sendmsg4(struct bpf_sock_addr* ctx) { return pal_sock_addr4(ctx, PAL_HOO
 
 SEC("cgroup/sendmsg6")
 int pal_sendmsg6(struct bpf_sock_addr* ctx) { return pal_sock_addr6(ctx, PAL_HOOK_SENDMSG6); }
+
+/* bind(): the local address and port a socket may take (docs/reference/enforcement.md#bind).
+ * A socket bound by connect() or listen() without bind() passes no bind hook. */
+static __always_inline int pal_judge_bind(struct bpf_sock_addr* ctx, struct pal_dest* d,
+                                          __u8 hook) {
+    struct pal_subject s;
+    struct pal_decision dec;
+
+    if (!pal_current_subject(&s)) return 1;
+    d->protocol = ctx->protocol;
+    d->port = bpf_ntohs((__u16)ctx->user_port);
+    dec = pal_decide_bind(&s, d);
+    pal_report_net(&s, d, hook, dec, ctx->type);
+    return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
+}
+
+SEC("cgroup/bind4")
+int pal_bind4(struct bpf_sock_addr* ctx) {
+    struct pal_dest d = {};
+
+    pal_dest_set_v4(&d, ctx->user_ip4);
+    return pal_judge_bind(ctx, &d, PAL_HOOK_BIND4);
+}
+
+SEC("cgroup/bind6")
+int pal_bind6(struct bpf_sock_addr* ctx) {
+    struct pal_dest d = {};
+    __u32 w[4];
+
+    pal_user_ip6(ctx, w);
+    /* A v4-mapped address is the IPv4 one; a NAT64 prefix means nothing locally. */
+    pal_dest_set_v6(&d, w, NULL);
+    return pal_judge_bind(ctx, &d, PAL_HOOK_BIND6);
+}
 
 SEC("cgroup/sock_create")
 int pal_sock_create(struct bpf_sock* ctx) {

@@ -49,7 +49,7 @@ source "$here/lib.sh"
 
 # The network tests. The inter-container and exec tests run as root and with the unit's
 # capabilities (Privileges/<suite>.<test>/{root,shipped}).
-net_tests='Egress.*:Control.*:DecideProg.*:CgroupWalk.*:Privileges/InterContainer.*'
+net_tests='Egress.*:Bind.*:Control.*:DecideProg.*:CgroupWalk.*:Privileges/InterContainer.*'
 # PALISADE_VM_TESTS=quick: what differs between kernels (the program variants,
 # the cgroup walk, packet sockets, host-network loopback, BPF LSM), a test each.
 quick_lsm='Privileges/Exec.DenyFailsWithEpermUnderBpfLsm/*:Privileges/Exec.DenyAppliesInANestedCgroup/shipped:'\

@@ -75,10 +75,13 @@ class Builder {
         std::vector<CidrRule> rules;
         for (size_t i : set) {
             for (const auto& rule : policies[i].egress) {
-                if (!rule.toCIDR.empty()) rules.push_back({&rule, rulePortRanges(rule)});
+                if (rule.toCIDR.empty()) continue;
+                rules.push_back(
+                    {&rule.toCIDR, &rule.except, rulePortRanges(rule.ports), rule.where});
             }
         }
-        for (const auto& e : buildPrefixTable(rules)) addPrefix(epid, e);
+        for (const auto& e : buildPrefixTable(rules)) addPrefix(epid, epid, PAL_POLICY_HOSTS, e);
+        addBindRules(epid, policies, set);
         addPeers(epid, policies, set, containers);
         return epid;
     }
@@ -92,6 +95,26 @@ class Builder {
     }
 
   private:
+    // docs/reference/enforcement.md#bind: when a policy of the set has `bind`, the union of
+    // the set's bind rules, in the tries under the epid's bind key (PAL_BIND_EPID).
+    void addBindRules(uint32_t epid, const std::vector<Policy>& policies, const PolicySetKey& set) {
+        std::vector<CidrRule> rules;
+        bool judged = false;
+        for (size_t i : set) {
+            if (!policies[i].bind) continue;
+            judged = true;
+            for (const auto& rule : *policies[i].bind) {
+                rules.push_back(
+                    {&rule.addresses, &rule.except, rulePortRanges(rule.ports), rule.where});
+            }
+        }
+        if (!judged) return;
+        out_.policies[epid].flags |= PAL_POLICY_BIND;
+        for (const auto& e : buildPrefixTable(rules)) {
+            addPrefix(epid | PAL_BIND_EPID, epid, PAL_POLICY_BIND_HOSTS, e);
+        }
+    }
+
     // Every container a toContainers rule of the set selects, with the union of
     // the ports those rules allow it.
     void addPeers(uint32_t epid, const std::vector<Policy>& policies, const PolicySetKey& set,
@@ -100,7 +123,7 @@ class Builder {
         for (size_t i : set) {
             for (const auto& rule : policies[i].egress) {
                 if (!rule.toContainers) continue;
-                const auto ranges = rulePortRanges(rule);
+                const auto ranges = rulePortRanges(rule.ports);
                 for (const auto& c : containers) {
                     if (!selectorMatches(*rule.toContainers, c)) continue;
                     auto& [all, first] = peers[c.cgroupId];
@@ -113,23 +136,23 @@ class Builder {
             pal_peer_key k{};
             k.epid = epid;
             k.peer_cgroup = cgid;
-            out_.peers.emplace_back(k, ports(normalizePortRanges(entry.first), entry.second));
+            out_.peers.emplace_back(k,
+                                    ports(normalizePortRanges(entry.first), entry.second->where));
         }
     }
 
     // At most one range goes inline; more get a port set, shared by equal unions.
-    pal_ports ports(const std::vector<pal_port_range>& ranges, const EgressRule* rule) {
+    pal_ports ports(const std::vector<pal_port_range>& ranges, const SourceLocation& where) {
         pal_ports p{};
         if (ranges.size() <= 1) {
             if (!ranges.empty()) p.range = ranges.front();
             return p;
         }
         if (ranges.size() > PAL_MAX_PORT_RANGES) {
-            throw CompileError({rule->where, "the rules covering one destination allow " +
-                                                 std::to_string(ranges.size()) +
-                                                 " distinct port ranges; at most " +
-                                                 std::to_string(PAL_MAX_PORT_RANGES) +
-                                                 " are supported"});
+            throw CompileError({where, "the rules covering one address allow " +
+                                           std::to_string(ranges.size()) +
+                                           " distinct port ranges; at most " +
+                                           std::to_string(PAL_MAX_PORT_RANGES) + " are supported"});
         }
         std::vector<uint64_t> key;
         for (const auto& r : ranges) {
@@ -147,12 +170,14 @@ class Builder {
         return p;
     }
 
-    void addPrefix(uint32_t epid, const PrefixEntry& e) {
+    // An entry under `epid` (a policy set's, or its bind key); a host entry sets
+    // `hostsFlag` in the policy of `owner`, whose lookups then try the host maps.
+    void addPrefix(uint32_t epid, uint32_t owner, uint16_t hostsFlag, const PrefixEntry& e) {
         pal_lpm_value v{};
-        v.ports = ports(*e.ranges, e.firstRule);
+        v.ports = ports(*e.ranges, e.firstRule ? e.firstRule->where : SourceLocation{});
         v.flags = e.flags;
         if (e.prefixLen == (e.v6 ? 128 : 32)) {
-            out_.policies[epid].flags |= PAL_POLICY_HOSTS;
+            out_.policies[owner].flags |= hostsFlag;
             if (e.v6) {
                 pal_host6_key k{};
                 k.epid = epid;

@@ -51,10 +51,10 @@ std::vector<Interval> mergedIntervals(const std::vector<pal_port_range>& ranges,
 
 }  // namespace
 
-std::vector<pal_port_range> rulePortRanges(const EgressRule& rule) {
-    if (rule.ports.empty()) return {makeRange(0, 65535, PAL_PROTO_ALL)};
+std::vector<pal_port_range> rulePortRanges(const std::vector<PortSpec>& ports) {
+    if (ports.empty()) return {makeRange(0, 65535, PAL_PROTO_ALL)};
     std::vector<pal_port_range> out;
-    for (const auto& spec : rule.ports) {
+    for (const auto& spec : ports) {
         uint16_t first = spec.port.value_or(0);
         uint16_t last = spec.port ? spec.endPort.value_or(first) : 65535;
         out.push_back(makeRange(first, last, protocolBits(spec)));

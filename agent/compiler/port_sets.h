@@ -16,7 +16,7 @@ namespace palisade {
 // ports does; a port entry without a protocol means TCP and UDP; ANY with a port
 // means TCP and UDP on that port (other protocols have no ports), ANY alone
 // means every protocol.
-std::vector<pal_port_range> rulePortRanges(const EgressRule& rule);
+std::vector<pal_port_range> rulePortRanges(const std::vector<PortSpec>& ports);
 
 // The union of ranges in a canonical form: per protocol, overlapping and adjacent
 // ranges merged, equal ranges of TCP and UDP folded into one entry, sorted.

@@ -28,8 +28,8 @@ std::vector<PrefixEntry> buildPrefixTable(const std::vector<CidrRule>& rules) {
     // it contains, so a stack holds exactly the entries containing the current one.
     std::vector<std::pair<Cidr, Marker>> marked;
     for (size_t i = 0; i < rules.size(); i++) {
-        for (const auto& c : rules[i].rule->toCIDR) marked.push_back({c, {i, false}});
-        for (const auto& c : rules[i].rule->except) marked.push_back({c, {i, true}});
+        for (const auto& c : *rules[i].cidrs) marked.push_back({c, {i, false}});
+        for (const auto& c : *rules[i].except) marked.push_back({c, {i, true}});
     }
     std::sort(marked.begin(), marked.end(),
               [](const auto& a, const auto& b) { return before(a.first, b.first); });
@@ -39,7 +39,7 @@ std::vector<PrefixEntry> buildPrefixTable(const std::vector<CidrRule>& rules) {
     struct Outcome {
         std::shared_ptr<const std::vector<pal_port_range>> ranges;
         uint32_t flags = 0;
-        const EgressRule* firstRule = nullptr;
+        const CidrRule* firstRule = nullptr;
     };
     // Keyed by the state as bytes: std::string compares them with one memcmp
     // bounded by its sizes (a std::vector<uint8_t> key makes GCC 12 at -O3
@@ -68,7 +68,7 @@ std::vector<PrefixEntry> buildPrefixTable(const std::vector<CidrRule>& rules) {
             for (size_t i = 0; i < rules.size(); i++) {
                 if (state[i] == 1) {
                     allowed.insert(allowed.end(), rules[i].ranges.begin(), rules[i].ranges.end());
-                    if (!o.firstRule) o.firstRule = rules[i].rule;
+                    if (!o.firstRule) o.firstRule = &rules[i];
                 } else if (state[i] == 3) {
                     o.flags |= PAL_LPM_EXCEPT;
                 }

@@ -10,6 +10,8 @@ constexpr std::array kHooks = {
     Hook{PAL_HOOK_CONNECT6, "pal_connect6", "cgroup/connect6", "connect"},
     Hook{PAL_HOOK_SENDMSG4, "pal_sendmsg4", "cgroup/sendmsg4", "sendmsg"},
     Hook{PAL_HOOK_SENDMSG6, "pal_sendmsg6", "cgroup/sendmsg6", "sendmsg"},
+    Hook{PAL_HOOK_BIND4, "pal_bind4", "cgroup/bind4", "bind"},
+    Hook{PAL_HOOK_BIND6, "pal_bind6", "cgroup/bind6", "bind"},
     Hook{PAL_HOOK_SOCK_CREATE, "pal_sock_create", "cgroup/sock_create", "socket-create"},
     Hook{PAL_HOOK_SKB_EGRESS, "pal_skb_egress", "cgroup_skb/egress", "packet"},
     Hook{PAL_HOOK_SKB_INGRESS, "pal_skb_ingress", "cgroup_skb/ingress", "packet"},

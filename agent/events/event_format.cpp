@@ -211,6 +211,8 @@ const char* reasonName(uint8_t reason) {
             return "not-allowlisted";
         case PAL_REASON_EXCEPT:
             return "except";
+        case PAL_REASON_BIND_NOT_ALLOWED:
+            return "bind-not-allowed";
         case PAL_REASON_INTER_CONTAINER:
             return "inter-container";
         case PAL_REASON_IPV6_NOT_ALLOWED:
@@ -232,8 +234,9 @@ std::string formatNetEvent(const pal_net_event& e, const EventContext& ctx, cons
     JsonWriter w(line);
     writeEventHead(w, e.h, clock);
     openVerdict(w, e.h);
+    const bool bind = e.h.hook == PAL_HOOK_BIND4 || e.h.hook == PAL_HOOK_BIND6;
     if (e.h.type == PAL_EVENT_NET && e.orig_family == 6) {
-        w.string("original_destination", ipText(e.orig_daddr, 6));
+        w.string(bind ? "original_address" : "original_destination", ipText(e.orig_daddr, 6));
     }
     w.end();
     // A packet's arrival runs in whatever task the softirq interrupted: nobody's.
@@ -249,9 +252,16 @@ std::string formatNetEvent(const pal_net_event& e, const EventContext& ctx, cons
         return line;
     }
     const bool ports = e.protocol == IPPROTO_TCP || e.protocol == IPPROTO_UDP;
+    if (bind) {
+        // The local address and port asked for: the server side of what would follow.
+        w.object("server");
+        w.string("ip", ipText(e.daddr, e.family));
+        if (ports) w.number("port", e.dport);
+        w.end();
+    }
     // For ingress the address is the sender's (source), the port the receiving
     // container's (destination).
-    if (!ingress || ports) {
+    if (!bind && (!ingress || ports)) {
         w.object("destination");
         if (!ingress) w.string("ip", ipText(e.daddr, e.family));
         if (ports) w.number("port", e.dport);

@@ -96,6 +96,15 @@ struct EgressRule {
     SourceLocation where;
 };
 
+// One entry of `bind`: local addresses and ports a container may bind a socket to
+// (docs/reference/enforcement.md#bind).
+struct BindRule {
+    std::vector<Cidr> addresses;
+    std::vector<Cidr> except;
+    std::vector<PortSpec> ports;  // empty: every port, 0 (the kernel picks one) too
+    SourceLocation where;
+};
+
 enum class Mode { Enforce, Audit };
 enum class RawSockets { Deny, Allow };
 enum class ExecAction { Allow, Flag, Deny };
@@ -108,6 +117,9 @@ struct Policy {
     Selector selector;
     Mode mode = Mode::Enforce;
     std::vector<EgressRule> egress;
+    // Absent: binds are not judged. Given (even empty): a container this policy selects
+    // may bind only what a `bind` rule of its policies allows.
+    std::optional<std::vector<BindRule>> bind;
     RawSockets rawSockets = RawSockets::Deny;
     ExecAction execSetuid = ExecAction::Flag;
     SourceLocation where;  // the document's `metadata.name`

@@ -228,6 +228,15 @@ PortSpec readPort(Reader& r, const Field& f) {
     return spec;
 }
 
+// A rule's `ports` list (none: empty).
+std::vector<PortSpec> readPorts(Reader& r, const MapView& rule) {
+    std::vector<PortSpec> ports;
+    if (auto list = rule.get("ports"); list && r.isList(*list)) {
+        for (const Field& item : r.items(*list)) ports.push_back(readPort(r, item));
+    }
+    return ports;
+}
+
 std::optional<Cidr> readCidr(Reader& r, const Field& f) {
     auto text = r.string(f);
     if (!text) return std::nullopt;
@@ -252,12 +261,12 @@ std::vector<Cidr> readCidrList(Reader& r, const Field& f) {
     return cidrs;
 }
 
-void checkExceptsInside(Reader& r, const EgressRule& rule) {
-    for (const Cidr& except : rule.except) {
-        if (std::ranges::none_of(rule.toCIDR,
-                                 [&](const Cidr& to) { return to.contains(except); })) {
+void checkExceptsInside(Reader& r, const std::vector<Cidr>& cidrs, const std::vector<Cidr>& excepts,
+                        const char* field) {
+    for (const Cidr& except : excepts) {
+        if (std::ranges::none_of(cidrs, [&](const Cidr& to) { return to.contains(except); })) {
             r.error(r.at(except.line, except.column),
-                    "except " + except.str() + " is not inside any toCIDR of this rule");
+                    "except " + except.str() + " is not inside any " + field + " of this rule");
         }
     }
 }
@@ -288,14 +297,44 @@ EgressRule readRule(Reader& r, const Field& f) {
         rule.except = readCidrList(r, *except);
         // Judged only when every CIDR of the rule could be read, or a typo in
         // toCIDR would also be reported against each except it should contain.
-        if (r.errorCount() == errorsBefore) checkExceptsInside(r, rule);
+        if (r.errorCount() == errorsBefore)
+            checkExceptsInside(r, rule.toCIDR, rule.except, "toCIDR");
     }
     if (toContainers) {
         rule.toContainers = readSelector(r, *toContainers, "toContainers must select something");
     }
-    if (auto ports = m.get("ports"); ports && r.isList(*ports)) {
-        for (const Field& item : r.items(*ports)) rule.ports.push_back(readPort(r, item));
+    rule.ports = readPorts(r, m);
+    return rule;
+}
+
+BindRule readBindRule(Reader& r, const Field& f) {
+    BindRule rule;
+    rule.where = r.at(f.value);
+    if (!r.isMap(f)) return rule;
+    MapView m(r, f);
+    m.allowOnly({"address", "addresses", "except", "ports"});
+    auto address = m.get("address");
+    auto addresses = m.get("addresses");
+    const size_t errorsBefore = r.errorCount();
+    if (!address && !addresses) {
+        r.error(f.value, "a bind rule needs address or addresses");
+    } else if (address && addresses) {
+        r.error(f.value, "a bind rule has either address or addresses, not both");
+    } else if (address) {
+        if (auto cidr = readCidr(r, *address)) rule.addresses.push_back(*cidr);
+    } else {
+        rule.addresses = readCidrList(r, *addresses);
+        if (rule.addresses.empty() && r.errorCount() == errorsBefore) {
+            r.error(addresses->value, addresses->path + " must list at least one CIDR");
+        }
     }
+    if (auto except = m.get("except"); except && (address || addresses)) {
+        rule.except = readCidrList(r, *except);
+        if (r.errorCount() == errorsBefore) {
+            checkExceptsInside(r, rule.addresses, rule.except, "address");
+        }
+    }
+    rule.ports = readPorts(r, m);
     return rule;
 }
 
@@ -314,7 +353,7 @@ void readExec(Reader& r, const Field& f, Policy& policy) {
 void readSpec(Reader& r, const Field& f, Policy& policy) {
     if (!r.isMap(f)) return;
     MapView m(r, f);
-    m.allowOnly({"selector", "mode", "egress", "rawSockets", "exec"});
+    m.allowOnly({"selector", "mode", "egress", "bind", "rawSockets", "exec"});
     if (auto selector = m.require("selector")) {
         policy.selector = readSelector(r, *selector, "a policy must select something");
     }
@@ -324,6 +363,10 @@ void readSpec(Reader& r, const Field& f, Policy& policy) {
     }
     if (auto egress = m.get("egress"); egress && r.isList(*egress)) {
         for (const Field& item : r.items(*egress)) policy.egress.push_back(readRule(r, item));
+    }
+    if (auto bind = m.get("bind"); bind && r.isList(*bind)) {
+        policy.bind.emplace();
+        for (const Field& item : r.items(*bind)) policy.bind->push_back(readBindRule(r, item));
     }
     if (auto raw = m.get("rawSockets")) {
         policy.rawSockets =

@@ -77,7 +77,15 @@ enum pal_policy_flags {
     PAL_POLICY_ISOLATED =
         4,                /* interContainer: deny (docs/reference/enforcement.md#inter-container) */
     PAL_POLICY_HOSTS = 8, /* has entries in pal_hosts4 / pal_hosts6 */
+    /* A policy of the set has `bind` (docs/reference/enforcement.md#bind): binds are judged
+     * by the entries under epid | PAL_BIND_EPID in the tries and host maps. */
+    PAL_POLICY_BIND = 16,
+    PAL_POLICY_BIND_HOSTS = 32, /* the bind entries include pal_hosts4 / pal_hosts6 ones */
 };
+
+/* The key of a policy set's bind entries: its epid with this bit (epids count up
+ * from the generation slot's base, 0x80000000 or 0, and never reach it). */
+#define PAL_BIND_EPID 0x40000000u
 
 enum pal_lpm_flags {
     PAL_LPM_EXCEPT = 1, /* the prefix is an `except` carve-out of some rule */
@@ -98,7 +106,9 @@ enum pal_hook {
     PAL_HOOK_LSM_BPRM = 9,
     PAL_HOOK_TP_EXEC = 10,
     PAL_HOOK_TP_SOCKET = 11, /* AF_PACKET and AF_XDP at socket() entry: SIGKILL */
-    PAL_HOOK_MAX = 12,
+    PAL_HOOK_BIND4 = 12,
+    PAL_HOOK_BIND6 = 13,
+    PAL_HOOK_MAX = 14,
 };
 
 enum pal_verdict {
@@ -118,7 +128,8 @@ enum pal_reason {
     PAL_REASON_RAW_SOCKET = 5,
     PAL_REASON_SETUID_EXEC = 6,
     PAL_REASON_UNMATCHED = 7,
-    PAL_REASON_MAX = 8,
+    PAL_REASON_BIND_NOT_ALLOWED = 8,
+    PAL_REASON_MAX = 9,
 };
 
 enum pal_event_type {

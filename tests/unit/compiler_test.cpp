@@ -222,6 +222,52 @@ spec:
     EXPECT_EQ(rangesOf(m, m.hosts6[0].second.ports), std::vector<std::string>{"443-443:1"});
 }
 
+// docs/reference/enforcement.md#bind: a set with a `bind` policy gets PAL_POLICY_BIND and
+// its bind rules under its bind key; without one, no bind entries and binds are not judged.
+TEST(Compiler, BindRulesGoUnderTheBindKey) {
+    auto policies = policiesFrom(R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: web}
+spec:
+  selector: {name: "web"}
+  egress:
+    - toCIDR: ["192.0.2.0/24"]
+  bind:
+    - addresses: ["127.0.0.1", "10.0.0.0/8"]
+      except: ["10.1.0.0/16"]
+      ports: [{port: 8080, protocol: TCP}]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: nothing}
+spec:
+  selector: {name: "closed"}
+  bind: []
+)");
+    auto m =
+        compile(policies, {container("web", 1), container("closed", 2), container("db", 3)}, {}, 0);
+    const uint32_t web = m.cgroups.at(1).epid;
+    const uint32_t closed = m.cgroups.at(2).epid;
+    EXPECT_EQ(m.policies.at(web).flags & (PAL_POLICY_BIND | PAL_POLICY_BIND_HOSTS),
+              PAL_POLICY_BIND | PAL_POLICY_BIND_HOSTS);
+    EXPECT_FALSE(m.policies.at(web).flags & PAL_POLICY_HOSTS) << "no /32 egress entries";
+    EXPECT_EQ(m.policies.at(closed).flags & PAL_POLICY_BIND, PAL_POLICY_BIND);
+    EXPECT_FALSE(m.policies.at(m.cgroups.at(3).epid).flags & PAL_POLICY_BIND);
+    EXPECT_FALSE(m.policies.count(web | PAL_BIND_EPID)) << "the bind key is no policy set";
+
+    std::map<std::string, const pal_lpm_value*> bind;
+    for (const auto& [k, v] : m.lpm4) {
+        if (ntohl(k.epid) == (web | PAL_BIND_EPID)) bind[prefix4(k)] = &v;
+    }
+    ASSERT_EQ(bind.size(), 2u);
+    EXPECT_EQ(rangesOf(m, bind["10.0.0.0/8"]->ports), std::vector<std::string>{"8080-8080:1"});
+    EXPECT_EQ(bind["10.1.0.0/16"]->flags, uint32_t{PAL_LPM_EXCEPT});
+    EXPECT_TRUE(find4(m, "192.0.2.0/24")) << "egress entries stay under the epid";
+    ASSERT_EQ(m.hosts4.size(), 1u);
+    EXPECT_EQ(m.hosts4[0].first.epid, web | PAL_BIND_EPID);
+    EXPECT_EQ(rangesOf(m, m.hosts4[0].second.ports), std::vector<std::string>{"8080-8080:1"});
+}
+
 TEST(Compiler, ContainersWithTheSamePoliciesShareEntries) {
     auto m = compile(policiesFrom(kApi), {container("api-1", 1), container("api-2", 2)}, {}, 0);
     EXPECT_EQ(m.cgroups.at(1).epid, m.cgroups.at(2).epid);
@@ -292,8 +338,7 @@ TEST(PortSets, NormalizeTable) {
 }
 
 TEST(PortSets, RuleWithoutPortsAllowsEverything) {
-    EgressRule rule;
-    auto r = rulePortRanges(rule);
+    auto r = rulePortRanges({});
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].protos, PAL_PROTO_ALL);
     EXPECT_EQ(r[0].last, 65535);

@@ -88,6 +88,23 @@ TEST(EventFormat, PacketSocketKilledByTheTracepoint) {
     EXPECT_FALSE(j.contains("destination"));
 }
 
+// A bind names the local address and port asked for (server.*), never a destination.
+TEST(EventFormat, BindNamesTheServerSide) {
+    auto e = netEvent(PAL_HOOK_BIND6, PAL_VERDICT_DENY, PAL_REASON_BIND_NOT_ALLOWED);
+    e.orig_family = 6;
+    inet_pton(AF_INET6, "::ffff:0.0.0.0", e.orig_daddr);
+    std::memset(e.daddr, 0, sizeof(e.daddr));
+    e.dport = 8080;
+    auto j = nlohmann::json::parse(formatNetEvent(e, {}, Clock()));
+    EXPECT_EQ(j["event"]["action"], "bind");
+    EXPECT_EQ(j["palisade"]["reason"], "bind-not-allowed");
+    EXPECT_EQ(j["palisade"]["original_address"], "::ffff:0.0.0.0");
+    EXPECT_FALSE(j["palisade"].contains("original_destination"));
+    EXPECT_EQ(j["server"], nlohmann::json({{"ip", "0.0.0.0"}, {"port", 8080}}));
+    EXPECT_FALSE(j.contains("destination"));
+    EXPECT_EQ(j["network"]["transport"], "tcp");
+}
+
 TEST(EventFormat, XdpSocketRefusedByBpfLsm) {
     auto e = netEvent(PAL_HOOK_LSM_SOCKET, PAL_VERDICT_DENY, PAL_REASON_RAW_SOCKET);
     e.h.type = PAL_EVENT_SOCKET;

@@ -66,6 +66,8 @@ TEST(Hooks, Actions) {
     EXPECT_STREQ(hookAction(PAL_HOOK_SOCK_CREATE), "socket-create");
     EXPECT_STREQ(hookAction(PAL_HOOK_TP_SOCKET), "socket-create");
     EXPECT_STREQ(hookAction(PAL_HOOK_LSM_SOCKET), "socket-create");
+    EXPECT_STREQ(hookAction(PAL_HOOK_BIND4), "bind");
+    EXPECT_STREQ(hookAction(PAL_HOOK_BIND6), "bind");
     EXPECT_STREQ(hookAction(PAL_HOOK_SKB_EGRESS), "packet");
     EXPECT_STREQ(hookAction(PAL_HOOK_SKB_INGRESS), "packet");
     EXPECT_STREQ(hookAction(PAL_HOOK_LSM_BPRM), "exec");

@@ -451,6 +451,74 @@ INSTANTIATE_TEST_SUITE_P(
                   {"p.yaml:11:9: duplicate policy name \"api\" (first defined at p.yaml:4:9)"}}),
     caseName);
 
+// The bind list's items start on line 8.
+std::string withBind(const std::string& items) {
+    return withSpec("  selector: {name: \"api*\"}\n  bind:\n" + items);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Bind, PolicyErrorTest,
+    testing::Values(
+        ErrorCase{"AMap",
+                  withSpec(kBody + "  bind: {addresses: [127.0.0.1]}\n"),
+                  {"p.yaml:7:9: spec.bind must be a list, not a map"}},
+        ErrorCase{"NoAddress",
+                  withBind("    - ports: [{port: 80}]\n"),
+                  {"p.yaml:8:7: a bind rule needs address or addresses"}},
+        ErrorCase{"AddressAndAddresses",
+                  withBind("    - {address: 127.0.0.1, addresses: [\"::1\"]}\n"),
+                  {"p.yaml:8:7: a bind rule has either address or addresses, not both"}},
+        ErrorCase{"AddressIsAList",
+                  withBind("    - address: [127.0.0.1]\n"),
+                  {"p.yaml:8:16: spec.bind[0].address must be a string, not a list"}},
+        ErrorCase{"EmptyAddresses",
+                  withBind("    - addresses: []\n"),
+                  {"p.yaml:8:18: spec.bind[0].addresses must list at least one CIDR"}},
+        ErrorCase{"BadAddress",
+                  withBind("    - addresses: [127.0.0.300]\n"),
+                  {"p.yaml:8:19: invalid CIDR \"127.0.0.300\": \"127.0.0.300\" is not an IPv4 or "
+                   "IPv6 address"}},
+        ErrorCase{"ExceptOutside",
+                  withBind("    - addresses: [10.0.0.0/8]\n      except: [192.168.0.0/16]\n"),
+                  {"p.yaml:9:16: except 192.168.0.0/16 is not inside any address of this "
+                   "rule"}},
+        ErrorCase{"UnknownKey",
+                  withBind("    - addresses: [127.0.0.1]\n      toCIDR: [10.0.0.0/8]\n"),
+                  {"p.yaml:9:7: unknown key \"toCIDR\" in spec.bind[0] (expected address, "
+                   "addresses, except or ports)"}},
+        ErrorCase{"BadPort",
+                  withBind("    - addresses: [127.0.0.1]\n      ports: [{port: 70000}]\n"),
+                  {"p.yaml:9:22: port 70000 is out of range (1-65535)"}}),
+    caseName);
+
+TEST(PolicyParser, ReadsBindRules) {
+    // SPEC.md's form, one address, and a list.
+    PolicyFile f = parsePolicyText(withBind("    - {address: 127.0.0.1, ports: [{port: 8080, "
+                                            "protocol: TCP}]}\n"
+                                            "    - addresses: [10.0.0.0/8, \"::1\"]\n"
+                                            "      except: [10.9.0.0/16]\n"),
+                                   "p.yaml");
+    ASSERT_THAT(problems(f.errors), IsEmpty());
+    ASSERT_EQ(f.policies.size(), 1u);
+    const auto& bind = f.policies[0].bind;
+    ASSERT_TRUE(bind.has_value());
+    ASSERT_EQ(bind->size(), 2u);
+    EXPECT_EQ(cidrs((*bind)[0].addresses), "127.0.0.1/32");
+    EXPECT_EQ(cidrs((*bind)[1].addresses), "10.0.0.0/8 ::1/128");
+    ASSERT_EQ((*bind)[0].ports.size(), 1u);
+    EXPECT_EQ((*bind)[0].ports[0].port, 8080);
+    EXPECT_EQ((*bind)[0].where.line, 8u);
+    EXPECT_EQ(cidrs((*bind)[1].except), "10.9.0.0/16");
+    EXPECT_TRUE((*bind)[1].ports.empty());
+
+    // Absent: binds are not judged; empty: nothing may be bound.
+    EXPECT_FALSE(parsePolicyText(withSpec(kBody), "p.yaml").policies[0].bind.has_value());
+    PolicyFile closed = parsePolicyText(withSpec(kBody + "  bind: []\n"), "p.yaml");
+    ASSERT_EQ(closed.policies.size(), 1u);
+    ASSERT_TRUE(closed.policies[0].bind.has_value());
+    EXPECT_TRUE(closed.policies[0].bind->empty());
+}
+
 TEST(PolicyParser, ReportsEveryProblemOfAFileInOrder) {
     const std::string text = withSpec(
                                  "  selector: {runtime: rkt}\n"
@@ -837,12 +905,18 @@ TEST(PolicyExamples, WebApiReachesOnlyItsDatabaseAndOneApi) {
     EXPECT_EQ(p.egress[1].ports[0].protocol, Protocol::TCP);
 }
 
-TEST(PolicyExamples, DatabaseHasNoEgressAndNoSetuid) {
+TEST(PolicyExamples, DatabaseHasNoEgressAndNoSetuidAndListensOnItsPortOnly) {
     PolicyFile file = parsePolicyFile(PALISADE_SOURCE_DIR "/policies/database.yaml");
     ASSERT_EQ(file.policies.size(), 1u);
     EXPECT_THAT(file.policies[0].egress, IsEmpty());
     EXPECT_EQ(file.policies[0].rawSockets, RawSockets::Deny);
     EXPECT_EQ(file.policies[0].execSetuid, ExecAction::Deny);
+    ASSERT_TRUE(file.policies[0].bind.has_value());
+    ASSERT_EQ(file.policies[0].bind->size(), 2u);
+    const BindRule& listen = file.policies[0].bind->front();
+    EXPECT_EQ(cidrs(listen.addresses), "0.0.0.0/0 ::/0");
+    ASSERT_EQ(listen.ports.size(), 1u);
+    EXPECT_EQ(listen.ports[0].port, 5432);
 }
 
 TEST(PolicyExamples, DnsReachesTheResolverOverUdpAndTcp) {
