@@ -149,6 +149,14 @@ static __always_inline struct pal_decision pal_decide_bind(const struct pal_subj
     return pal_verdict_for(s, PAL_REASON_BIND_NOT_ALLOWED);
 }
 
+/* A packet that names its own route (pal_skb_source_routed): its first hop is all that
+ * any allowlist could judge, so it is refused whatever the rules
+ * (docs/reference/enforcement.md#coverage). */
+static __always_inline struct pal_decision pal_decide_source_route(const struct pal_subject* s) {
+    if (s->policy.mode == PAL_MODE_ALLOW) return pal_verdict_for(s, PAL_REASON_NONE);
+    return pal_verdict_for(s, PAL_REASON_SOURCE_ROUTE);
+}
+
 /* AF_PACKET, AF_XDP and SOCK_RAW creation (docs/reference/enforcement.md#raw-and-packet-sockets).
  */
 static __always_inline struct pal_decision pal_decide_socket(const struct pal_subject* s,

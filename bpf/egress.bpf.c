@@ -178,8 +178,8 @@ static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8*
 }
 
 /* The packet-level check for what passes no socket hook: raw sockets, ICMP
- * (ping) sockets and any other IP protocol (docs/reference/enforcement.md#coverage). Returns 0 to
- * drop. */
+ * (ping) sockets and any other IP protocol, and source-routed packets of any socket
+ * (docs/reference/enforcement.md#coverage). Returns 0 to drop. */
 SEC("cgroup_skb/egress")
 int pal_skb_egress(struct __sk_buff* skb) {
     struct pal_subject s;
@@ -187,6 +187,13 @@ int pal_skb_egress(struct __sk_buff* skb) {
     struct pal_decision dec;
     __u8 sock_type = 0;
 
+    if (pal_skb_source_routed(skb)) {
+        if (!pal_skb_subject(skb, &s) || !pal_skb_dest(skb, &d)) return 1;
+        pal_socket_hooks_judged(skb, &sock_type);
+        dec = pal_decide_source_route(&s);
+        pal_report_net(&s, &d, PAL_HOOK_SKB_EGRESS, dec, sock_type);
+        return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
+    }
     if (pal_socket_hooks_judged(skb, &sock_type)) return 1;
     if (!pal_skb_subject(skb, &s)) return 1;
     if (!pal_skb_dest(skb, &d)) return 1;

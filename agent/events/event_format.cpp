@@ -213,6 +213,8 @@ const char* reasonName(uint8_t reason) {
             return "except";
         case PAL_REASON_BIND_NOT_ALLOWED:
             return "bind-not-allowed";
+        case PAL_REASON_SOURCE_ROUTE:
+            return "source-route";
         case PAL_REASON_INTER_CONTAINER:
             return "inter-container";
         case PAL_REASON_IPV6_NOT_ALLOWED:

@@ -129,7 +129,8 @@ enum pal_reason {
     PAL_REASON_SETUID_EXEC = 6,
     PAL_REASON_UNMATCHED = 7,
     PAL_REASON_BIND_NOT_ALLOWED = 8,
-    PAL_REASON_MAX = 9,
+    PAL_REASON_SOURCE_ROUTE = 9, /* an IPv4 source route or IPv6 routing header */
+    PAL_REASON_MAX = 10,
 };
 
 enum pal_event_type {

@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/if_ether.h>
+#include <linux/seg6.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <signal.h>
@@ -58,6 +59,41 @@ int pingErrnoHere(const std::string& ip) {
     inet_pton(AF_INET, ip.c_str(), &to.sin_addr);
     int rc = sendto(fd, &echo, sizeof(echo), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
     int err = rc < 0 ? errno : 0;
+    close(fd);
+    return err;
+}
+
+// An unconnected UDP sendto of one byte to dest:port through firstHop first: an IPv4 loose
+// source route (IP_OPTIONS, needs CAP_NET_RAW) or an IPv6 segment routing header
+// (IPV6_RTHDR, needs nothing). The socket hooks see dest; the packet goes to firstHop.
+// 0 or the errno; 1000 + errno when the option is refused.
+int sendtoSourceRoutedHere(const std::string& firstHop, const std::string& dest, uint16_t port) {
+    const SockAddr to = parseSockAddr(dest, port);
+    const int fd = socket(to.family, SOCK_DGRAM, 0);
+    if (fd < 0) return errno;
+    int rc;
+    if (to.family == AF_INET) {
+        uint8_t lsrr[8] = {0x83, 7, 4, 0, 0, 0, 0, 0};  // type, length, pointer, hop, end
+        inet_pton(AF_INET, firstHop.c_str(), lsrr + 3);
+        rc = setsockopt(fd, IPPROTO_IP, IP_OPTIONS, lsrr, sizeof(lsrr));
+    } else {
+        // Two segments: [0] is filled with dest as the packet leaves, [1] is the next hop.
+        uint8_t srh[sizeof(ipv6_sr_hdr) + 2 * 16] = {};
+        auto* h = reinterpret_cast<ipv6_sr_hdr*>(srh);
+        h->hdrlen = 4;
+        h->type = 4;
+        h->segments_left = 1;
+        h->first_segment = 1;
+        inet_pton(AF_INET6, firstHop.c_str(), srh + sizeof(ipv6_sr_hdr) + 16);
+        rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RTHDR, srh, sizeof(srh));
+    }
+    if (rc != 0) {
+        const int err = errno;
+        close(fd);
+        return 1000 + err;
+    }
+    rc = sendto(fd, "x", 1, 0, to.get(), to.len);
+    const int err = rc < 0 ? errno : 0;
     close(fd);
     return err;
 }
@@ -277,6 +313,31 @@ TEST_F(Egress, PacketSocketAllowedWithRawSocketsAllow) {
         EXPECT_TRUE(r.ok()) << r.output;
         EXPECT_EQ(r.output, std::string("created family=") +
                                 (std::string(way) == "xdp" ? "44" : "17") + "\n");
+    }
+}
+
+// A source route makes the destination the socket hooks allowed the last hop of a packet
+// whose own destination is another address, which no rule was asked about: dropped
+// (docs/reference/enforcement.md#coverage), and said with the first hop as the destination.
+TEST_F(Egress, SourceRoutedPacketsAreDropped) {
+    std::string policy = kEgressTablePolicy;
+    policy += "    - toCIDR: [\"fd00:18::1/128\"]\n      ports: [{port: 53, protocol: UDP}]\n";
+    startWith(policy);
+    for (const auto& [firstHop, dest] :
+         {std::pair{"198.18.1.1", "198.18.0.1"}, std::pair{"fd00:18::2", "fd00:18::1"}}) {
+        SCOPED_TRACE(dest);
+        const std::string hop = firstHop, to = dest;
+        EXPECT_EQ(client_->inContainer([to] { return sendtoErrnoHere(to, 53); }), 0)
+            << "the destination itself is allowed";
+        EXPECT_EQ(client_->inContainer([=] { return sendtoSourceRoutedHere(hop, to, 53); }), EPERM);
+        const json e = agent_->waitForEvent([&](const json& ev) {
+            return ev["palisade"].value("reason", "") == "source-route" &&
+                   ev["destination"]["ip"] == hop;
+        });
+        ASSERT_FALSE(e.is_null()) << "no event";
+        EXPECT_EQ(e["palisade"]["verdict"], "deny");
+        EXPECT_EQ(e["palisade"]["mechanism"], "cgroup_skb/egress");
+        EXPECT_EQ(e["container"]["name"], "client-1");
     }
 }
 
