@@ -445,14 +445,15 @@ void Agent::start() {
     // Loading the BPF objects (kernel BTF parsing, the verifier) and reading the
     // policies and containers are independent: done side by side, start to
     // enforcement takes the longer of the two, not their sum.
-    auto loading = std::async(std::launch::async, [&] {
+    auto open = [&](bool adoptPinned) {
         return openBpfDatapath({cgroupRoot_, config_.stateDir, config_.defaults.nat64Prefix,
                                 features.has(Feature::BpfLsm), config_.events.perContainerPerSecond,
                                 config_.events.burst, hostNetns.value_or(PAL_HOST_NETNS_INIT),
                                 features.has(Feature::TracingAncestorCgroup),
                                 features.has(Feature::SkbCurrentTask), pre.memlockLimit.value_or(0),
-                                config_.limits});
-    });
+                                config_.limits, adoptPinned});
+    };
+    auto loading = std::async(std::launch::async, open, true);
     // Watching starts before the first scan, so nothing created in between is missed.
     cgroupWatch_ = std::make_unique<CgroupWatch>(cgroupRoot_);
     policyWatch_ = std::make_unique<PolicyDirWatch>(config_.policyDir);
@@ -465,6 +466,20 @@ void Agent::start() {
     datapath_ = loading.get();
     generations_ = std::make_unique<GenerationControl>(*datapath_, store_, inventory_,
                                                        config_.defaults, events_);
+    if (datapath_->adopted() && generations_->fitsOnlyInEmptyMaps()) {
+        // Beside the generation an earlier agent left, the set does not fit; in new maps it
+        // does. Nothing is attached yet: the programs switch to the new maps at attach().
+        spdlog::warn(
+            "the policy set does not fit the maps beside the generation pinned under "
+            "{}: new maps take it (a reload of it needs room for two generations: "
+            "raise limits)",
+            config_.stateDir);
+        generations_.reset();
+        datapath_.reset();
+        datapath_ = open(false);
+        generations_ = std::make_unique<GenerationControl>(*datapath_, store_, inventory_,
+                                                           config_.defaults, events_);
+    }
     if (datapath_->adopted()) {
         spdlog::info("adopted the maps pinned under {}: generation {} stays in force",
                      config_.stateDir, generations_->generation());

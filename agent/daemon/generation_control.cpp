@@ -49,8 +49,8 @@ std::optional<GenerationControl::Refusal> GenerationControl::tryApply(const Poli
     epidPolicies_.insert(entries.epidPolicies.begin(), entries.epidPolicies.end());
     epidByCgroup_.clear();
     for (const auto& [cgid, e] : entries.cgroups) epidByCgroup_[cgid] = e.epid;
+    pruneNotInForce();
     for (const auto& [path, file] : set.files) {
-        notInForce_.erase(path);
         events_.publish(events_.agentEvent("policy-applied", {{"generation", generation_},
                                                               {"file", path},
                                                               {"sha256", file.sha256},
@@ -69,7 +69,7 @@ std::optional<GenerationControl::Refusal> GenerationControl::check(const PolicyS
     try {
         const MapEntries entries = compile(*set.policies, inventory_.containers(), defaults_,
                                            generationIdBase(generation_ + 1));
-        std::string problem = datapath_.capacityProblem(entries);
+        std::string problem = datapath_.capacityProblem(entries, true);
         if (problem.empty()) return std::nullopt;
         return Refusal{std::move(problem), ""};
     } catch (const CompileError& e) {
@@ -77,9 +77,30 @@ std::optional<GenerationControl::Refusal> GenerationControl::check(const PolicyS
     }
 }
 
+bool GenerationControl::fitsOnlyInEmptyMaps() const {
+    try {
+        const MapEntries entries = compile(*store_.set().policies, inventory_.containers(),
+                                           defaults_, generationIdBase(generation_ + 1));
+        return !datapath_.capacityProblem(entries, true).empty() &&
+               datapath_.capacityProblem(entries, false).empty();
+    } catch (const CompileError&) {
+        return false;
+    }
+}
+
+void GenerationControl::pruneNotInForce() {
+    std::erase_if(notInForce_, [&](const auto& kv) {
+        const auto now = store_.set().files.find(kv.first);
+        if (now == store_.set().files.end()) return true;
+        const auto in = inForce_.files.find(kv.first);
+        return in != inForce_.files.end() && in->second.sha256 == now->second.sha256;
+    });
+}
+
 void GenerationControl::reject(const std::vector<std::string>& files, const Refusal& why) {
     spdlog::error("policy set not applied, generation {} stays in force: {}", generation_,
                   why.error);
+    pruneNotInForce();
     nlohmann::json names = nlohmann::json::array();
     for (const auto& path : files) {
         names.push_back(path);
@@ -110,13 +131,16 @@ bool GenerationControl::applyNext() {
 bool GenerationControl::applyFirst(Config::Limits::TooLargeAtStart tooLarge) {
     const std::optional<Refusal> whole = tryApply(store_.set());
     if (!whole) return true;
-    if (tooLarge == Config::Limits::TooLargeAtStart::Refuse) {
+    // Only a set too large (or one that does not compile) runs with part of itself; a write
+    // the kernel refused for another reason fails the start.
+    const size_t all = store_.files().size();
+    if (tooLarge == Config::Limits::TooLargeAtStart::Refuse || all == 0 || !check(store_.set())) {
         reject(pathsOf(store_.set()), *whole);
         return false;
     }
     // The longest run of files, in name order, that compiles and fits: a binary search,
-    // so that a start compiles a logarithmic number of sets, not one per file.
-    const size_t all = store_.files().size();
+    // so that a start compiles a logarithmic number of sets, not one per file. check() of
+    // all of them failed, so fewer than all fit and the file after them exists.
     size_t lo = 0, hi = all;  // the first `lo` files fit (none: assumed), the first `hi` do not
     while (hi - lo > 1) {
         const size_t mid = lo + (hi - lo) / 2;

@@ -44,6 +44,11 @@ class GenerationControl {
     // or with Refuse.
     bool applyFirst(Config::Limits::TooLargeAtStart tooLarge);
 
+    // Whether the store's set fits the maps only without the generation in force (one an
+    // earlier agent left, adopted): then new maps must take it
+    // (docs/reference/enforcement.md#capacity).
+    bool fitsOnlyInEmptyMaps() const;
+
     // Puts one scan's changes in force: the fast path when it can, else a generation of
     // the policies in force.
     void containersChanged(const InventoryDiff& diff);
@@ -70,8 +75,12 @@ class GenerationControl {
     // Compiles `set` with the containers and puts it in force (nullopt), or says why not
     // (nothing of it is then in force).
     std::optional<Refusal> tryApply(const PolicySet& set);
-    // Why `set` would not compile or fit in the maps (nothing is written).
+    // Why `set` would not compile or fit in the maps beside the generation in force
+    // (nothing is written).
     std::optional<Refusal> check(const PolicySet& set) const;
+    // Drops the notInForce_ entries of files that are no longer in the store, or whose
+    // version there is the one in force.
+    void pruneNotInForce();
     // A policy-rejected event for `files`, and notInForce_ entries for those of them whose
     // version in the store is not the one in force.
     void reject(const std::vector<std::string>& files, const Refusal& why);

@@ -85,8 +85,8 @@ std::string difference(bpf_map* map, int pinnedFd) {
     uint32_t len = sizeof(info);
     if (bpf_obj_get_info_by_fd(pinnedFd, &info, &len) != 0) return "cannot be read";
     if (info.max_entries != bpf_map__max_entries(map)) {
-        return "holds " + std::to_string(info.max_entries) + " entries, the configuration " +
-               std::to_string(bpf_map__max_entries(map)) + " (limits)";
+        return "holds " + std::to_string(info.max_entries) + " entries, this build and its " +
+               "limits want " + std::to_string(bpf_map__max_entries(map));
     }
     if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
         info.value_size != bpf_map__value_size(map) || info.map_flags != bpf_map__map_flags(map)) {
@@ -205,7 +205,7 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     impl->skel.reset(palisade_bpf__open());
     if (!impl->skel) fail("open BPF object palisade", errno);
     setMapSizes(*impl->skel, options.limits);
-    impl->adopted = adoptPinnedMaps(impl->skel->obj, state / "maps");
+    impl->adopted = options.adoptPinned && adoptPinnedMaps(impl->skel->obj, state / "maps");
     impl->skel->rodata->pal_skb_has_current = options.skbCurrentTask;
     impl->skel->rodata->pal_tracing_has_ancestor = options.tracingAncestorCgroup;
     const RefusalMechanism refusal =
@@ -300,8 +300,8 @@ void BpfDatapath::apply(const MapEntries& next, uint64_t generation) {
 
 void BpfDatapath::retire() { impl_->writer->retire(); }
 
-std::string BpfDatapath::capacityProblem(const MapEntries& next) const {
-    return impl_->writer->capacityProblem(next);
+std::string BpfDatapath::capacityProblem(const MapEntries& next, bool besideInForce) const {
+    return impl_->writer->capacityProblem(next, besideInForce);
 }
 
 void BpfDatapath::setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) {

@@ -55,9 +55,10 @@ class Datapath {
     virtual void apply(const MapEntries& next, uint64_t generation) = 0;
     // Deletes the generation apply() replaced (after an RCU grace period).
     virtual void retire() = 0;
-    // Why `next` would not fit in the maps beside the generation in force, naming each map
-    // and the numbers (what apply() would throw as a CapacityError); "" when it fits.
-    virtual std::string capacityProblem(const MapEntries& next) const = 0;
+    // Why `next` would not fit in the maps beside the generation in force (or, with
+    // `besideInForce` false, in empty maps), naming each map and the numbers (what apply()
+    // would throw as a CapacityError); "" when it fits.
+    virtual std::string capacityProblem(const MapEntries& next, bool besideInForce) const = 0;
     // Containers coming and going between generations (see MapWriter).
     virtual void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) = 0;
     virtual void removeContainer(uint64_t cgroupId) = 0;
@@ -107,6 +108,7 @@ struct DatapathOptions {
     bool skbCurrentTask = false;        // Feature::SkbCurrentTask: packet events name the task
     uint64_t memlockLimit = 0;          // nonzero: the kernel charges maps to this RLIMIT_MEMLOCK
     Config::Limits limits;              // the maps' max_entries
+    bool adoptPinned = true;            // false: new maps even where pinned ones would do
 };
 
 class BpfDatapath;
@@ -133,7 +135,7 @@ class BpfDatapath : public Datapath {
     uint64_t generation() const override;
     void apply(const MapEntries& next, uint64_t generation) override;
     void retire() override;
-    std::string capacityProblem(const MapEntries& next) const override;
+    std::string capacityProblem(const MapEntries& next, bool besideInForce) const override;
     void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) override;
     void removeContainer(uint64_t cgroupId) override;
     int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) override;

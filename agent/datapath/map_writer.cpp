@@ -157,9 +157,10 @@ MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt)
     });
 }
 
-std::string MapWriter::capacityProblem(const MapEntries& next) const {
+std::string MapWriter::capacityProblem(const MapEntries& next, bool besideInForce) const {
     std::string problems;
     auto check = [&](int fd, const char* map, size_t inForce, size_t needed) {
+        if (!besideInForce) inForce = 0;
         bpf_map_info info{};
         uint32_t len = sizeof(info);
         if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return;  // the write will say
@@ -177,7 +178,9 @@ std::string MapWriter::capacityProblem(const MapEntries& next) const {
     check(fds_.lpm6, "pal_lpm6", current_.lpm6.size(), next.lpm6.size());
     check(fds_.peers, "pal_peers", current_.peers.size(), next.peers.size());
     size_t newContainers = 0;
-    for (const auto& [cgid, e] : next.cgroups) newContainers += !current_.cgroups.count(cgid);
+    for (const auto& [cgid, e] : next.cgroups) {
+        newContainers += !besideInForce || !current_.cgroups.count(cgid);
+    }
     check(fds_.cgroups, "pal_cgroups", current_.cgroups.size(), newContainers);
     return problems;
 }
@@ -199,7 +202,9 @@ void MapWriter::removeGeneration(const MapEntries& gen) {
 void MapWriter::apply(const MapEntries& next, uint64_t generation) {
     const unsigned slot = generation & 1;
     retire();  // the generation before the current one, if still there
-    if (std::string problem = capacityProblem(next); !problem.empty()) throw CapacityError(problem);
+    if (std::string problem = capacityProblem(next, true); !problem.empty()) {
+        throw CapacityError(problem);
+    }
 
     // 1. The new generation's entries, unreachable until the switch.
     try {

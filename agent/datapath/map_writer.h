@@ -65,8 +65,9 @@ class MapWriter {
     // generation in force stays.
     void apply(const MapEntries& next, uint64_t generation);
     void retire();
-    // Why `next` would not fit beside the generation in force ("" when it fits).
-    std::string capacityProblem(const MapEntries& next) const;
+    // Why `next` would not fit beside the generation in force, or in empty maps
+    // (`besideInForce` false); "" when it fits.
+    std::string capacityProblem(const MapEntries& next, bool besideInForce) const;
 
   private:
     void removeGeneration(const MapEntries& gen);

@@ -94,13 +94,36 @@ TEST_F(Capacity, AStartTooLargeForTheMapsRunsWithTheFilesThatFit) {
     // Default limits: the pinned maps are too small, new ones are made, and b.yaml fits.
     agent_->extraConfig().clear();
     agent_->start();
-    EXPECT_NE(agent_->stderrText().find(
-                  "holds 1000 entries, the configuration 262144 (limits): the maps start empty"),
+    EXPECT_NE(agent_->stderrText().find("holds 1000 entries, this build and its limits want "
+                                        "262144: the maps start empty"),
               std::string::npos)
         << agent_->stderrText();
     EXPECT_EQ(client_->connectErrno(kB, 443), 0);
     EXPECT_EQ(policiesInForce(), (std::vector<std::string>{"a", "b"}));
     EXPECT_TRUE(agent_->status()["policiesNotInForce"].empty());
+}
+
+// A set that fills more than half a map fits in empty maps but not beside itself: a restart
+// that adopted its pinned generation takes it whole into new maps, never a part of it.
+TEST_F(Capacity, ARestartKeepsASetThatFitsOnlyInEmptyMaps) {
+    agent_->extraConfig() = "limits: {prefixes: 1000}\n";
+    agent_->writePolicy("b.yaml", policy("b", kB, 600));
+    for (int start = 0; start < 2; start++) {
+        SCOPED_TRACE(start ? "restarted" : "first start");
+        agent_->start();
+        EXPECT_EQ(client_->connectErrno(kB, 443), 0);
+        EXPECT_EQ(client_->connectErrno(kA, 443), EPERM);
+        EXPECT_EQ(policiesInForce(), std::vector<std::string>{"b"});
+        EXPECT_TRUE(agent_->status()["policiesNotInForce"].empty());
+        EXPECT_TRUE(
+            agent_
+                ->waitForEvent(
+                    [](const json& e) { return e["event"]["action"] == "policy-rejected"; }, 200ms)
+                .is_null());
+        EXPECT_EQ(agent_->stop(), 0);
+    }
+    EXPECT_NE(agent_->stderrText().find("new maps take it"), std::string::npos)
+        << agent_->stderrText();
 }
 
 TEST_F(Capacity, ATooLargeStartIsRefusedWhenConfiguredSo) {

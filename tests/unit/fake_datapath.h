@@ -22,7 +22,7 @@ class FakeDatapath : public Datapath {
     uint64_t generation() const override { return adoptedGeneration; }
     void attach() override { attached = true; }
     void apply(const MapEntries& next, uint64_t generation) override {
-        if (std::string problem = capacityProblem(next); !problem.empty()) {
+        if (std::string problem = capacityProblem(next, true); !problem.empty()) {
             throw CapacityError(problem);
         }
         applied.push_back({next, generation});
@@ -30,11 +30,12 @@ class FakeDatapath : public Datapath {
         for (const auto& [cgid, entry] : next.cgroups) cgroups[cgid] = entry;
     }
     void retire() override { retired++; }
-    std::string capacityProblem(const MapEntries& next) const override {
+    std::string capacityProblem(const MapEntries& next, bool besideInForce) const override {
         if (!refuseApply.empty()) return refuseApply;
-        if (next.lpm4.size() + next.hosts4.size() > maxPrefixes4) {
+        const size_t room = maxPrefixes4 - (besideInForce ? prefixes4InForce : 0);
+        if (next.lpm4.size() + next.hosts4.size() > room) {
             return "pal_lpm4 needs " + std::to_string(next.lpm4.size() + next.hosts4.size()) +
-                   " entries, has room for " + std::to_string(maxPrefixes4);
+                   " entries, has room for " + std::to_string(room);
         }
         return "";
     }
@@ -67,6 +68,7 @@ class FakeDatapath : public Datapath {
     RecordHandler onRecord;
     std::string refuseApply;          // not empty: apply() throws CapacityError with it
     size_t maxPrefixes4 = SIZE_MAX;   // IPv4 prefixes of one generation beyond which apply() throws
+    size_t prefixes4InForce = 0;      // of them, held by the generation in force (an adopted one)
     size_t maxContainers = SIZE_MAX;  // pal_cgroups entries beyond which setContainer() throws
 };
 
