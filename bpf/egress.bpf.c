@@ -114,9 +114,16 @@ int pal_sock_create(struct bpf_sock* ctx) {
     struct pal_subject s;
     struct pal_decision dec;
 
-    if (ctx->type != PAL_SOCK_RAW && ctx->family != PAL_AF_PACKET) return 1;
-    if (!pal_current_subject(&s)) return 1;
-    dec = pal_decide_socket(&s, ctx->family, ctx->type);
+    /* A raw socket is judged as one whatever its protocol. */
+    if (ctx->type == PAL_SOCK_RAW || ctx->family == PAL_AF_PACKET) {
+        if (!pal_current_subject(&s)) return 1;
+        dec = pal_decide_socket(&s, ctx->family, ctx->type);
+    } else if (ctx->protocol == PAL_IPPROTO_SCTP || ctx->protocol == PAL_IPPROTO_L2TP) {
+        if (!pal_current_subject(&s)) return 1;
+        dec = pal_decide_unjudged_bind(&s, ctx->protocol);
+    } else {
+        return 1;
+    }
     pal_report_socket(&s, PAL_HOOK_SOCK_CREATE, dec, ctx->family, ctx->type, ctx->protocol);
     return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
 }

@@ -98,15 +98,16 @@ static __always_inline bool pal_skb_source_routed(struct __sk_buff* skb) {
         __u8 nexthdr, ext[2];
 
         if (bpf_skb_load_bytes(skb, 6, &nexthdr, 1)) return false;
-        /* The routing header follows hop-by-hop and destination options, if any. */
-        for (int n = 0; n < 3; n++) {
+        /* The routing header follows hop-by-hop and destination options, if any; more of
+         * them than a packet has any use for count as hiding one. */
+        for (int n = 0; n < 4; n++) {
             if (nexthdr == PAL_IPV6_ROUTING) return true;
             if (nexthdr != PAL_IPV6_HOPOPTS && nexthdr != PAL_IPV6_DSTOPTS) return false;
             if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext))) return true;
             nexthdr = ext[0];
             off += (ext[1] + 1) * 8;
         }
-        return nexthdr == PAL_IPV6_ROUTING;
+        return true;
     }
     return false;
 }

@@ -103,9 +103,12 @@ for lib in $(ldd "${binaries[@]}" | awk '/=> \// {print $3} /^\t\/lib/ {print $1
     install -D -m 0755 "$lib" "$rootfs$lib"
 done
 
-# Modules for the sandbox (veth, bridge), in dependency order.
-modprobe -d "$kdir" -S "$kver" --show-depends veth >"$work/modules"
-modprobe -d "$kdir" -S "$kver" --show-depends bridge >>"$work/modules"
+# Modules for the sandbox (veth, bridge) and for the bind tests' SCTP sockets, in
+# dependency order.
+: >"$work/modules"
+for module in veth bridge sctp; do
+    modprobe -d "$kdir" -S "$kver" --show-depends "$module" >>"$work/modules"
+done
 awk '$1 == "insmod" {print $2}' "$work/modules" | while read -r ko; do
     cp "$ko" "$rootfs/modules/"
     basename "$ko" >>"$rootfs/modules/load"

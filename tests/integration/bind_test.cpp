@@ -1,10 +1,12 @@
 // `bind` rules on the real kernel (docs/reference/enforcement.md#bind): the agent binary, real
 // bind() calls from a netns container and from a host-network one, and the events.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 
 #include "agent_process.h"
 #include "harness.h"
@@ -151,6 +153,31 @@ spec:
     const json e = bindEvent("0.0.0.0", 0);
     ASSERT_FALSE(e.is_null()) << "no event";
     EXPECT_EQ(e["container"]["id"], server_->id);
+}
+
+// SCTP sockets bind through their protocol, past the cgroup bind hooks: a container with
+// bind rules may not make them. vmtests loads the sctp module; on a host without it the
+// test loads none (a container's socket() would).
+TEST_F(Bind, SctpSocketsAreRefusedWhereBindsAreJudged) {
+    if (!std::filesystem::exists("/sys/module/sctp")) {
+        GTEST_SKIP() << "the sctp module is not loaded, and this test loads no module";
+    }
+    startWith("enforce");
+    auto sctp = [] {
+        const int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP);
+        if (fd < 0) return errno;
+        close(fd);
+        return 0;
+    };
+    EXPECT_EQ(server_->inContainer(sctp), EPERM);
+    EXPECT_EQ(other_->inContainer(sctp), 0) << "without bind rules, SCTP is a protocol like any";
+    const json e = agent_->waitForEvent([](const json& ev) {
+        return ev["event"]["action"] == "socket-create" &&
+               ev["palisade"]["reason"] == "bind-not-allowed";
+    });
+    ASSERT_FALSE(e.is_null()) << "no event";
+    EXPECT_EQ(e["socket"]["protocol"], IPPROTO_SCTP);
+    EXPECT_EQ(e["container"]["name"], "server-1");
 }
 
 TEST_F(Bind, AuditModeReportsWhatEnforceWouldRefuse) {
