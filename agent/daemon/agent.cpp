@@ -466,7 +466,13 @@ void Agent::start() {
     datapath_ = loading.get();
     generations_ = std::make_unique<GenerationControl>(*datapath_, store_, inventory_,
                                                        config_.defaults, events_);
-    if (datapath_->adopted() && generations_->fitsOnlyInEmptyMaps()) {
+    if (datapath_->adopted()) {
+        spdlog::info("adopted the maps pinned under {}: generation {} stays in force",
+                     config_.stateDir, generations_->generation());
+    }
+    using Start = GenerationControl::Start;
+    Start first = generations_->applyFirst(config_.limits.tooLargeAtStart);
+    if (first == Start::NeedsEmptyMaps) {
         // Beside the generation an earlier agent left, the set does not fit; in new maps it
         // does. Nothing is attached yet: the programs switch to the new maps at attach().
         spdlog::warn(
@@ -479,14 +485,9 @@ void Agent::start() {
         datapath_ = open(false);
         generations_ = std::make_unique<GenerationControl>(*datapath_, store_, inventory_,
                                                            config_.defaults, events_);
+        first = generations_->applyFirst(config_.limits.tooLargeAtStart);
     }
-    if (datapath_->adopted()) {
-        spdlog::info("adopted the maps pinned under {}: generation {} stays in force",
-                     config_.stateDir, generations_->generation());
-    }
-    if (!generations_->applyFirst(config_.limits.tooLargeAtStart)) {
-        throw DatapathError("the initial policy set cannot be applied");
-    }
+    if (first != Start::InForce) throw DatapathError("the initial policy set cannot be applied");
     refreshAddresses();
     // Whatever can still fail comes before attach(): a start that fails leaves
     // no program attached that was not attached before.

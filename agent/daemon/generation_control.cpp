@@ -26,15 +26,24 @@ std::vector<std::string> pathsOf(const PolicySet& set) {
 
 }  // namespace
 
+MapEntries GenerationControl::compileNext(const PolicySet& set) const {
+    return compile(*set.policies, inventory_.containers(), defaults_,
+                   generationIdBase(generation_ + 1));
+}
+
 std::optional<GenerationControl::Refusal> GenerationControl::tryApply(const PolicySet& set) {
-    const uint64_t next = generation_ + 1;
-    MapEntries entries;
     try {
-        entries =
-            compile(*set.policies, inventory_.containers(), defaults_, generationIdBase(next));
-        datapath_.apply(entries, next);
+        return tryApply(set, compileNext(set));
     } catch (const CompileError& e) {
         return Refusal{e.what(), e.diagnostic().where.file};
+    }
+}
+
+std::optional<GenerationControl::Refusal> GenerationControl::tryApply(const PolicySet& set,
+                                                                      const MapEntries& entries) {
+    const uint64_t next = generation_ + 1;
+    try {
+        datapath_.apply(entries, next);
     } catch (const DatapathError& e) {
         // Too big for the maps (CapacityError) or a write the kernel refused:
         // nothing of it is in force.
@@ -67,24 +76,11 @@ std::optional<GenerationControl::Refusal> GenerationControl::tryApply(const Poli
 
 std::optional<GenerationControl::Refusal> GenerationControl::check(const PolicySet& set) const {
     try {
-        const MapEntries entries = compile(*set.policies, inventory_.containers(), defaults_,
-                                           generationIdBase(generation_ + 1));
-        std::string problem = datapath_.capacityProblem(entries, true);
+        std::string problem = datapath_.capacityProblem(compileNext(set), true);
         if (problem.empty()) return std::nullopt;
         return Refusal{std::move(problem), ""};
     } catch (const CompileError& e) {
         return Refusal{e.what(), e.diagnostic().where.file};
-    }
-}
-
-bool GenerationControl::fitsOnlyInEmptyMaps() const {
-    try {
-        const MapEntries entries = compile(*store_.set().policies, inventory_.containers(),
-                                           defaults_, generationIdBase(generation_ + 1));
-        return !datapath_.capacityProblem(entries, true).empty() &&
-               datapath_.capacityProblem(entries, false).empty();
-    } catch (const CompileError&) {
-        return false;
     }
 }
 
@@ -128,15 +124,26 @@ bool GenerationControl::applyNext() {
     return false;
 }
 
-bool GenerationControl::applyFirst(Config::Limits::TooLargeAtStart tooLarge) {
-    const std::optional<Refusal> whole = tryApply(store_.set());
-    if (!whole) return true;
+GenerationControl::Start GenerationControl::applyFirst(Config::Limits::TooLargeAtStart tooLarge) {
+    // Compiled once: a long allowlist is the costliest step of a start.
+    std::optional<Refusal> whole;
+    try {
+        const MapEntries entries = compileNext(store_.set());
+        if (datapath_.adopted() && !datapath_.capacityProblem(entries, true).empty() &&
+            datapath_.capacityProblem(entries, false).empty()) {
+            return Start::NeedsEmptyMaps;
+        }
+        whole = tryApply(store_.set(), entries);
+    } catch (const CompileError& e) {
+        whole = Refusal{e.what(), e.diagnostic().where.file};
+    }
+    if (!whole) return Start::InForce;
     // Only a set too large (or one that does not compile) runs with part of itself; a write
     // the kernel refused for another reason fails the start.
     const size_t all = store_.files().size();
     if (tooLarge == Config::Limits::TooLargeAtStart::Refuse || all == 0 || !check(store_.set())) {
         reject(pathsOf(store_.set()), *whole);
-        return false;
+        return Start::Failed;
     }
     // The longest run of files, in name order, that compiles and fits: a binary search,
     // so that a start compiles a logarithmic number of sets, not one per file. check() of
@@ -150,7 +157,7 @@ bool GenerationControl::applyFirst(Config::Limits::TooLargeAtStart tooLarge) {
     if (const auto failed = tryApply(first)) {
         spdlog::error("not even the first {} of {} policy files can be put in force: {}", lo, all,
                       failed->error);
-        return false;
+        return Start::Failed;
     }
     const PolicySet failing = store_.firstFiles(lo + 1);
     Refusal why = check(failing).value_or(Refusal{"", ""});
@@ -161,7 +168,7 @@ bool GenerationControl::applyFirst(Config::Limits::TooLargeAtStart tooLarge) {
         if (!first.files.count(path)) left.push_back(path);
     }
     reject(left, why);
-    return true;
+    return Start::InForce;
 }
 
 void GenerationControl::containersChanged(const InventoryDiff& diff) {

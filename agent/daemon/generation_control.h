@@ -40,14 +40,12 @@ class GenerationControl {
 
     // The first generation of this agent. When the store's whole set does not fit
     // (or compile) and `tooLarge` is Run, it puts in force the most files, in name order,
-    // that do (policy-rejected names the others); returns false when not even that works,
-    // or with Refuse.
-    bool applyFirst(Config::Limits::TooLargeAtStart tooLarge);
-
-    // Whether the store's set fits the maps only without the generation in force (one an
-    // earlier agent left, adopted): then new maps must take it
-    // (docs/reference/enforcement.md#capacity).
-    bool fitsOnlyInEmptyMaps() const;
+    // that do (policy-rejected names the others): InForce. Failed when not even that
+    // works, or with Refuse. NeedsEmptyMaps, with nothing written, when the whole set fits
+    // the maps only without the generation an earlier agent left in them (adopted): the
+    // caller opens new maps and asks again (docs/reference/enforcement.md#capacity).
+    enum class Start { InForce, NeedsEmptyMaps, Failed };
+    Start applyFirst(Config::Limits::TooLargeAtStart tooLarge);
 
     // Puts one scan's changes in force: the fast path when it can, else a generation of
     // the policies in force.
@@ -72,9 +70,13 @@ class GenerationControl {
         std::string error;  // a compile error's is FILE:LINE:COL: message
         std::string file;   // the file a compile error points at, else ""
     };
-    // Compiles `set` with the containers and puts it in force (nullopt), or says why not
-    // (nothing of it is then in force).
+    // `set` with the containers, as the next generation's entries; throws CompileError.
+    MapEntries compileNext(const PolicySet& set) const;
+    // Compiles `set` and puts it in force (nullopt), or says why not (nothing of it is
+    // then in force).
     std::optional<Refusal> tryApply(const PolicySet& set);
+    // Puts `set`, compiled as `entries` (compileNext), in force, or says why not.
+    std::optional<Refusal> tryApply(const PolicySet& set, const MapEntries& entries);
     // Why `set` would not compile or fit in the maps beside the generation in force
     // (nothing is written).
     std::optional<Refusal> check(const PolicySet& set) const;

@@ -16,6 +16,7 @@ namespace {
 
 using testing::FakeDatapath;
 using testing::TempDir;
+using Start = GenerationControl::Start;
 
 std::string policy(const std::string& name, const std::string& selectorName,
                    const std::string& extraRule = "") {
@@ -250,7 +251,7 @@ TEST_F(GenerationControlTest, AtStartTheFilesThatFitAreInForceAndTheOthersNamed)
     loadPolicies();
     scan({container("api-1", 10)});
     datapath_.maxPrefixes4 = 5;
-    ASSERT_TRUE(control().applyFirst(Config::Limits::TooLargeAtStart::Run));
+    ASSERT_EQ(control().applyFirst(Config::Limits::TooLargeAtStart::Run), Start::InForce);
     EXPECT_EQ(control().generation(), 1u);
     EXPECT_EQ(control().policiesByCgroup().at(10), std::vector<std::string>{"a"});
     EXPECT_EQ(actions(), (std::vector<std::string>{"policy-applied", "policy-rejected"}));
@@ -273,13 +274,27 @@ TEST_F(GenerationControlTest, AtStartTheFilesThatFitAreInForceAndTheOthersNamed)
     EXPECT_TRUE(control().notInForce().empty());
 }
 
+// A set that fits empty maps but not beside the generation an earlier agent left: nothing
+// is written, and the caller opens new maps for it.
+TEST_F(GenerationControlTest, AtStartASetThatFitsOnlyInEmptyMapsAsksForThem) {
+    writePolicy("b.yaml", policy("b", "api*", hosts(10)));
+    loadPolicies();
+    scan({container("api-1", 10)});
+    datapath_.adoptedGeneration = 3;
+    datapath_.maxPrefixes4 = 15;
+    datapath_.prefixes4InForce = 11;
+    EXPECT_EQ(control().applyFirst(Config::Limits::TooLargeAtStart::Run), Start::NeedsEmptyMaps);
+    EXPECT_TRUE(datapath_.applied.empty());
+    EXPECT_TRUE(actions().empty());
+}
+
 TEST_F(GenerationControlTest, AtStartATooLargeSetIsRefusedWhenConfiguredSo) {
     writePolicy("a.yaml", policy("a", "api*"));
     writePolicy("b.yaml", policy("b", "api*", hosts(10)));
     loadPolicies();
     scan({container("api-1", 10)});
     datapath_.maxPrefixes4 = 5;
-    EXPECT_FALSE(control().applyFirst(Config::Limits::TooLargeAtStart::Refuse));
+    EXPECT_EQ(control().applyFirst(Config::Limits::TooLargeAtStart::Refuse), Start::Failed);
     EXPECT_TRUE(datapath_.applied.empty());
     ASSERT_EQ(actions(), std::vector<std::string>{"policy-rejected"});
     EXPECT_EQ(events_[0]["palisade"]["files"].size(), 2u);
@@ -291,7 +306,7 @@ TEST_F(GenerationControlTest, ContainersAfterARejectedChangeGetThePoliciesInForc
     writePolicy("a.yaml", policy("a", "api*"));
     loadPolicies();
     scan({container("api-1", 10)});
-    ASSERT_TRUE(control().applyFirst(Config::Limits::TooLargeAtStart::Run));
+    ASSERT_EQ(control().applyFirst(Config::Limits::TooLargeAtStart::Run), Start::InForce);
     writePolicy("b.yaml", policy("b", "*", hosts(10)));
     loadPolicies();
     datapath_.maxPrefixes4 = 5;
@@ -318,7 +333,7 @@ TEST_F(GenerationControlTest, AContainerThePalCgroupsMapCannotTakeIsNamed) {
     writePolicy("a.yaml", policy("a", "api*"));
     loadPolicies();
     scan({container("api-1", 10)});
-    ASSERT_TRUE(control().applyFirst(Config::Limits::TooLargeAtStart::Run));
+    ASSERT_EQ(control().applyFirst(Config::Limits::TooLargeAtStart::Run), Start::InForce);
     datapath_.maxContainers = 1;
     events_.clear();
     control().containersChanged(scan({container("api-1", 10), container("api-2", 11)}));
