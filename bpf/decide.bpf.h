@@ -149,21 +149,18 @@ static __always_inline struct pal_decision pal_decide_bind(const struct pal_subj
     return pal_verdict_for(s, PAL_REASON_BIND_NOT_ALLOWED);
 }
 
-/* Creating a socket whose bind() the kernel hands to its protocol before the cgroup bind
- * hooks run (SCTP and L2TP/IP have a bind of their own): a container with bind rules may
- * not, since nothing would judge its binds (docs/reference/enforcement.md#bind). */
-static __always_inline struct pal_decision pal_decide_unjudged_bind(const struct pal_subject* s,
-                                                                    __u32 protocol) {
-    bool unjudged = protocol == PAL_IPPROTO_SCTP || protocol == PAL_IPPROTO_L2TP;
-
-    if (!unjudged || !(s->policy.flags & PAL_POLICY_BIND) || s->policy.mode == PAL_MODE_ALLOW)
+/* Creating an SCTP or L2TP/IP socket, whose bind() the kernel hands to its protocol before
+ * the cgroup bind hooks run: a container with bind rules may not, since nothing would judge
+ * its binds (docs/reference/enforcement.md#bind). */
+static __always_inline struct pal_decision pal_decide_unjudged_bind(const struct pal_subject* s) {
+    if (!(s->policy.flags & PAL_POLICY_BIND) || s->policy.mode == PAL_MODE_ALLOW)
         return pal_verdict_for(s, PAL_REASON_NONE);
     return pal_verdict_for(s, PAL_REASON_BIND_NOT_ALLOWED);
 }
 
 /* A packet that names its own route (pal_skb_source_routed): its first hop is all that
  * any allowlist could judge, so it is refused whatever the rules
- * (docs/reference/enforcement.md#coverage). */
+ * (docs/reference/enforcement.md#source-routes). */
 static __always_inline struct pal_decision pal_decide_source_route(const struct pal_subject* s) {
     if (s->policy.mode == PAL_MODE_ALLOW) return pal_verdict_for(s, PAL_REASON_NONE);
     return pal_verdict_for(s, PAL_REASON_SOURCE_ROUTE);

@@ -120,7 +120,7 @@ int pal_sock_create(struct bpf_sock* ctx) {
         dec = pal_decide_socket(&s, ctx->family, ctx->type);
     } else if (ctx->protocol == PAL_IPPROTO_SCTP || ctx->protocol == PAL_IPPROTO_L2TP) {
         if (!pal_current_subject(&s)) return 1;
-        dec = pal_decide_unjudged_bind(&s, ctx->protocol);
+        dec = pal_decide_unjudged_bind(&s);
     } else {
         return 1;
     }

@@ -85,7 +85,7 @@ static __always_inline bool pal_ipv4_source_route(struct __sk_buff* skb, __u32 l
 /* Whether a packet names its own route: an IPv4 loose or strict source route, or an IPv6
  * routing header (setsockopt IPV6_RTHDR sets a segment routing header without privileges).
  * Its destination address is then only the first hop, while the socket hooks judged the
- * last one (docs/reference/enforcement.md#coverage). */
+ * last one (docs/reference/enforcement.md#source-routes). */
 static __always_inline bool pal_skb_source_routed(struct __sk_buff* skb) {
     if (skb->protocol == bpf_htons(PAL_ETH_P_IP)) {
         __u8 vihl;
