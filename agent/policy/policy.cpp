@@ -91,6 +91,8 @@ std::string Cidr::str() const {
     return std::string(buffer) + "/" + std::to_string(prefixLen);
 }
 
+std::string FqdnSelector::str() const { return pattern ? "*." + name : name; }
+
 bool Cidr::contains(const Cidr& inner) const {
     if (v6 != inner.v6 || inner.prefixLen < prefixLen) return false;
     const int whole = prefixLen / 8;

@@ -87,10 +87,22 @@ struct Selector {
     }
 };
 
+// One entry of `toFQDNs` (docs/reference/enforcement.md#fqdn): a DNS name, or a pattern "*.<name>"
+// that matches any one label in front of <name>.
+struct FqdnSelector {
+    bool pattern = false;  // matchPattern "*.<name>": `name` holds <name>
+    std::string name;      // lower case, no trailing dot, e.g. "s3.amazonaws.com"
+    SourceLocation where;
+    // "api.stripe.com" or "*.s3.amazonaws.com": as the user would write it, normalised.
+    std::string str() const;
+};
+
+// Exactly one of toCIDR, toContainers and toFQDNs is given (the parser sees to it).
 struct EgressRule {
     std::vector<Cidr> toCIDR;
     std::vector<Cidr> except;
     std::optional<Selector> toContainers;
+    std::vector<FqdnSelector> toFQDNs;
     std::vector<PortSpec>
         ports;  // empty: every port (TCP and UDP... see docs/reference/policy-language.md)
     SourceLocation where;

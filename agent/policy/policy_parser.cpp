@@ -271,19 +271,125 @@ void checkExceptsInside(Reader& r, const std::vector<Cidr>& cidrs, const std::ve
     }
 }
 
+// Why `name` (lower case, without its trailing dot; a pattern's leading "*." already
+// taken off) is not a DNS name, or "" when it is. Underscores are allowed: service
+// names such as "_ldap._tcp.example.com" have them. `length` is that of the whole
+// text as matched: a pattern's shortest match is as long as the pattern itself.
+std::string dnsNameProblem(std::string_view name, size_t length) {
+    if (length > 253) {
+        return std::to_string(length) + " characters, more than the 253 of a DNS name";
+    }
+    size_t start = 0;
+    while (start <= name.size()) {
+        const size_t dot = std::min(name.find('.', start), name.size());
+        const std::string_view label = name.substr(start, dot - start);
+        const std::string quoted = "label \"" + std::string(label) + "\"";
+        if (label.empty()) return "a label is empty (\"..\", or a leading dot)";
+        if (label.size() > 63) {
+            return quoted + " has " + std::to_string(label.size()) +
+                   " characters, more than the 63 of a DNS label";
+        }
+        for (const char c : label) {
+            if (static_cast<unsigned char>(c) >= 0x80) {
+                return quoted + " is not ASCII (write an international name in its xn-- form)";
+            }
+            if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '-' && c != '_') {
+                return quoted + " has '" + std::string(1, c) +
+                       "' (a label has letters, digits, '-' and '_')";
+            }
+        }
+        if (label.front() == '-' || label.back() == '-') {
+            return quoted + " starts or ends with '-'";
+        }
+        start = dot + 1;
+    }
+    return "";
+}
+
+// Reads one entry of `toFQDNs`: {matchName: NAME} or {matchPattern: "*.NAME"}.
+// DNS names are case-insensitive and "example.com." is "example.com", so both
+// are normalised here and every later comparison is plain string equality.
+std::optional<FqdnSelector> readFqdn(Reader& r, const Field& f) {
+    if (!r.isMap(f)) return std::nullopt;
+    MapView m(r, f);
+    m.allowOnly({"matchName", "matchPattern"});
+    auto matchName = m.get("matchName");
+    auto matchPattern = m.get("matchPattern");
+    if (!matchName && !matchPattern) {
+        r.error(f.value, "a toFQDNs entry needs matchName or matchPattern");
+        return std::nullopt;
+    }
+    if (matchName && matchPattern) {
+        r.error(f.value, "a toFQDNs entry has either matchName or matchPattern, not both");
+        return std::nullopt;
+    }
+    const Field& given = matchName ? *matchName : *matchPattern;
+    auto text = r.string(given);
+    if (!text) return std::nullopt;
+    std::string name = *text;
+    std::ranges::transform(name, name.begin(), [](char c) {
+        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    });
+    if (name.ends_with('.')) name.pop_back();
+    if (name.empty()) {
+        r.error(given.value, given.path + " must not be empty");
+        return std::nullopt;
+    }
+    FqdnSelector fqdn;
+    fqdn.pattern = matchPattern.has_value();
+    fqdn.where = r.at(given.value);
+    const std::string invalid = (fqdn.pattern ? "invalid pattern \"" : "invalid DNS name \"") +
+                                *text + "\" in " + given.path + ": ";
+    if (fqdn.pattern) {
+        // Only "*." in front: what it matches is then one label, simple to state
+        // and to check against a DNS answer.
+        if (!name.starts_with("*.") || name.find('*', 1) != std::string::npos) {
+            r.error(given.value, invalid +
+                                     "matchPattern supports one leading \"*.\" label (e.g. "
+                                     "\"*.example.com\")");
+            return std::nullopt;
+        }
+        fqdn.name = name.substr(2);
+    } else {
+        if (name.find('*') != std::string::npos) {
+            r.error(given.value, invalid +
+                                     "matchName takes no '*'; write a pattern in matchPattern "
+                                     "(e.g. \"*.example.com\")");
+            return std::nullopt;
+        }
+        fqdn.name = name;
+    }
+    if (std::string why = dnsNameProblem(fqdn.name, name.size()); !why.empty()) {
+        r.error(given.value, invalid + why);
+        return std::nullopt;
+    }
+    return fqdn;
+}
+
+std::vector<FqdnSelector> readFqdnList(Reader& r, const Field& f) {
+    std::vector<FqdnSelector> fqdns;
+    if (!r.isList(f)) return fqdns;
+    r.forEachItem(f, [&](const Field& item) {
+        if (auto fqdn = readFqdn(r, item)) fqdns.push_back(*fqdn);
+    });
+    return fqdns;
+}
+
 EgressRule readRule(Reader& r, const Field& f) {
     EgressRule rule;
     rule.where = r.at(f.value);
     if (!r.isMap(f)) return rule;
     MapView m(r, f);
-    m.allowOnly({"toCIDR", "except", "toContainers", "ports"});
+    m.allowOnly({"toCIDR", "except", "toContainers", "toFQDNs", "ports"});
     auto toCIDR = m.get("toCIDR");
     auto toContainers = m.get("toContainers");
+    auto toFQDNs = m.get("toFQDNs");
     auto except = m.get("except");
-    if (!toCIDR && !toContainers) {
-        r.error(f.value, "an egress rule needs toCIDR or toContainers");
-    } else if (toCIDR && toContainers) {
-        r.error(f.value, "a rule has either toCIDR or toContainers, not both");
+    const int kinds = (toCIDR ? 1 : 0) + (toContainers ? 1 : 0) + (toFQDNs ? 1 : 0);
+    if (kinds == 0) {
+        r.error(f.value, "an egress rule needs toCIDR, toContainers or toFQDNs");
+    } else if (kinds > 1) {
+        r.error(f.value, "a rule has only one of toCIDR, toContainers and toFQDNs");
     }
     const size_t errorsBefore = r.errorCount();
     if (toCIDR) {
@@ -302,6 +408,13 @@ EgressRule readRule(Reader& r, const Field& f) {
     }
     if (toContainers) {
         rule.toContainers = readSelector(r, *toContainers, "toContainers must select something");
+    }
+    if (toFQDNs) {
+        const size_t errorsBeforeFqdns = r.errorCount();
+        rule.toFQDNs = readFqdnList(r, *toFQDNs);
+        if (rule.toFQDNs.empty() && r.errorCount() == errorsBeforeFqdns) {
+            r.error(toFQDNs->value, toFQDNs->path + " must list at least one name or pattern");
+        }
     }
     rule.ports = readPorts(r, m);
     return rule;

@@ -300,15 +300,15 @@ INSTANTIATE_TEST_SUITE_P(
                   {"p.yaml:8:7: spec.egress[0] must be a map, not \"10.0.0.0/8\""}},
         ErrorCase{"NoDestination",
                   withEgress("    - ports: [{port: 443}]\n"),
-                  {"p.yaml:8:7: an egress rule needs toCIDR or toContainers"}},
+                  {"p.yaml:8:7: an egress rule needs toCIDR, toContainers or toFQDNs"}},
         ErrorCase{"BothDestinations",
                   withEgress("    - toCIDR: [10.0.0.0/8]\n      toContainers: {name: db}\n"),
-                  {"p.yaml:8:7: a rule has either toCIDR or toContainers, not both"}},
+                  {"p.yaml:8:7: a rule has only one of toCIDR, toContainers and toFQDNs"}},
         ErrorCase{"MisspeltKey",
                   withEgress("    - toCidr: [10.0.0.0/8]\n"),
                   {"p.yaml:8:7: unknown key \"toCidr\" in spec.egress[0] (did you mean "
                    "\"toCIDR\"?)",
-                   "p.yaml:8:7: an egress rule needs toCIDR or toContainers"}},
+                   "p.yaml:8:7: an egress rule needs toCIDR, toContainers or toFQDNs"}},
         ErrorCase{"HostBitsSet",
                   withEgress("    - toCIDR: [10.0.0.0/8, 10.0.0.1/8]\n"),
                   {"p.yaml:8:28: CIDR 10.0.0.1/8 has host bits set (did you mean 10.0.0.0/8?)"}},
@@ -357,6 +357,191 @@ INSTANTIATE_TEST_SUITE_P(
                   {"p.yaml:8:22: unknown key \"image\" in spec.egress[0].toContainers (expected "
                    "name, id, runtime, namespace, pod, labels, matchLabels, matchExpressions or "
                    "namespaceSelector)"}}),
+    caseName);
+
+// The toFQDNs list's items start on line 9, their values at column 22 (matchName)
+// or 25 (matchPattern).
+std::string withFqdns(const std::string& items) { return withEgress("    - toFQDNs:\n" + items); }
+
+// A name of `length` characters: labels of 63 'a's, the last one shorter.
+std::string longName(size_t length) {
+    std::string name;
+    while (name.size() + 64 < length) name += std::string(63, 'a') + ".";
+    return name + std::string(length - name.size(), 'b');
+}
+
+const std::string kOneSupported =
+    "matchPattern supports one leading \"*.\" label (e.g. \"*.example.com\")";
+
+INSTANTIATE_TEST_SUITE_P(
+    Fqdn, PolicyErrorTest,
+    testing::Values(
+        ErrorCase{"AndToCIDR",
+                  withEgress("    - toCIDR: [10.0.0.0/8]\n"
+                             "      toFQDNs: [{matchName: api.stripe.com}]\n"),
+                  {"p.yaml:8:7: a rule has only one of toCIDR, toContainers and toFQDNs"}},
+        ErrorCase{"AndToContainers",
+                  withEgress("    - toContainers: {name: db}\n"
+                             "      toFQDNs: [{matchName: api.stripe.com}]\n"),
+                  {"p.yaml:8:7: a rule has only one of toCIDR, toContainers and toFQDNs"}},
+        ErrorCase{"AllThree",
+                  withEgress("    - toCIDR: [10.0.0.0/8]\n"
+                             "      toContainers: {name: db}\n"
+                             "      toFQDNs: [{matchName: api.stripe.com}]\n"),
+                  {"p.yaml:8:7: a rule has only one of toCIDR, toContainers and toFQDNs"}},
+        ErrorCase{"WithExcept",
+                  withEgress("    - toFQDNs: [{matchName: api.stripe.com}]\n"
+                             "      except: [10.0.0.0/8]\n"),
+                  {"p.yaml:9:7: except needs toCIDR in the same rule"}},
+        ErrorCase{"EmptyList",
+                  withEgress("    - toFQDNs: []\n"),
+                  {"p.yaml:8:16: spec.egress[0].toFQDNs must list at least one name or "
+                   "pattern"}},
+        ErrorCase{"NoValue",
+                  withEgress("    - toFQDNs:\n      ports: [{port: 443}]\n"),
+                  {"p.yaml:8:7: spec.egress[0].toFQDNs has no value"}},
+        ErrorCase{"NotAList",
+                  withEgress("    - toFQDNs: api.stripe.com\n"),
+                  {"p.yaml:8:16: spec.egress[0].toFQDNs must be a list, not "
+                   "\"api.stripe.com\""}},
+        ErrorCase{"ItemAString",
+                  withEgress("    - toFQDNs: [api.stripe.com]\n"),
+                  {"p.yaml:8:17: spec.egress[0].toFQDNs[0] must be a map, not "
+                   "\"api.stripe.com\""}},
+        ErrorCase{"ItemEmpty",
+                  withEgress("    - toFQDNs: [{}]\n"),
+                  {"p.yaml:8:17: a toFQDNs entry needs matchName or matchPattern"}},
+        ErrorCase{"MisspeltKey",
+                  withEgress("    - toFQDNs: [{matchname: api.stripe.com}]\n"),
+                  {"p.yaml:8:17: a toFQDNs entry needs matchName or matchPattern",
+                   "p.yaml:8:18: unknown key \"matchname\" in spec.egress[0].toFQDNs[0] (did you "
+                   "mean \"matchName\"?)"}},
+        ErrorCase{"NameAndPattern",
+                  withEgress("    - toFQDNs: [{matchName: a.com, matchPattern: \"*.a.com\"}]\n"),
+                  {"p.yaml:8:17: a toFQDNs entry has either matchName or matchPattern, not "
+                   "both"}},
+        ErrorCase{"NameNotAString",
+                  withFqdns("        - matchName: [api.stripe.com]\n"),
+                  {"p.yaml:9:22: spec.egress[0].toFQDNs[0].matchName must be a string, not a "
+                   "list"}},
+        ErrorCase{"NameWithoutValue",
+                  withFqdns("        - matchName:\n"),
+                  {"p.yaml:9:11: spec.egress[0].toFQDNs[0].matchName has no value"}},
+        ErrorCase{"EmptyNames",
+                  withFqdns("        - matchName: \"\"\n"
+                            "        - matchName: \".\"\n"
+                            "        - matchPattern: \"\"\n"),
+                  {"p.yaml:9:22: spec.egress[0].toFQDNs[0].matchName must not be empty",
+                   "p.yaml:10:22: spec.egress[0].toFQDNs[1].matchName must not be empty",
+                   "p.yaml:11:25: spec.egress[0].toFQDNs[2].matchPattern must not be empty"}},
+        ErrorCase{
+            "BadLabels",
+            withFqdns("        - matchName: \"-api.example.com\"\n"
+                      "        - matchName: \"API-.example.com\"\n"
+                      "        - matchName: \"api..example.com\"\n"
+                      "        - matchName: \".example.com\"\n"
+                      "        - matchName: \"example.com..\"\n"
+                      "        - matchName: \"api example.com\"\n"
+                      "        - matchName: \"ex@mple.com\"\n"
+                      "        - matchName: \"b\xC3\xBC"
+                      "cher.de\"\n"),
+            {"p.yaml:9:22: invalid DNS name \"-api.example.com\" in "
+             "spec.egress[0].toFQDNs[0].matchName: label \"-api\" starts or ends with '-'",
+             "p.yaml:10:22: invalid DNS name \"API-.example.com\" in "
+             "spec.egress[0].toFQDNs[1].matchName: label \"api-\" starts or ends with '-'",
+             "p.yaml:11:22: invalid DNS name \"api..example.com\" in "
+             "spec.egress[0].toFQDNs[2].matchName: a label is empty (\"..\", or a leading dot)",
+             "p.yaml:12:22: invalid DNS name \".example.com\" in "
+             "spec.egress[0].toFQDNs[3].matchName: a label is empty (\"..\", or a leading dot)",
+             "p.yaml:13:22: invalid DNS name \"example.com..\" in "
+             "spec.egress[0].toFQDNs[4].matchName: a label is empty (\"..\", or a leading dot)",
+             "p.yaml:14:22: invalid DNS name \"api example.com\" in "
+             "spec.egress[0].toFQDNs[5].matchName: label \"api example\" has ' ' (a label has "
+             "letters, digits, '-' and '_')",
+             "p.yaml:15:22: invalid DNS name \"ex@mple.com\" in "
+             "spec.egress[0].toFQDNs[6].matchName: label \"ex@mple\" has '@' (a label has "
+             "letters, digits, '-' and '_')",
+             "p.yaml:16:22: invalid DNS name \"b\xC3\xBC"
+             "cher.de\" in "
+             "spec.egress[0].toFQDNs[7].matchName: label \"b\xC3\xBC"
+             "cher\" is not ASCII "
+             "(write an international name in its xn-- form)"}},
+        ErrorCase{
+            "LabelTooLong",
+            withFqdns("        - matchName: " + std::string(64, 'a') + ".com\n"),
+            {"p.yaml:9:22: invalid DNS name \"" + std::string(64, 'a') +
+             ".com\" in spec.egress[0].toFQDNs[0].matchName: label \"" + std::string(64, 'a') +
+             "\" has 64 characters, more than the 63 of a DNS "
+             "label"}},
+        ErrorCase{"NameTooLong",
+                  withFqdns("        - matchName: " + longName(254) + "\n"),
+                  {"p.yaml:9:22: invalid DNS name \"" + longName(254) +
+                   "\" in spec.egress[0].toFQDNs[0].matchName: 254 characters, more than the "
+                   "253 of a DNS name"}},
+        // Its shortest match, "x.<name>", would be 254 characters.
+        ErrorCase{"PatternTooLong",
+                  withFqdns("        - matchPattern: \"*." + longName(252) + "\"\n"),
+                  {"p.yaml:9:25: invalid pattern \"*." + longName(252) +
+                   "\" in spec.egress[0].toFQDNs[0].matchPattern: 254 characters, more than "
+                   "the 253 of a DNS name"}},
+        ErrorCase{"StarInName",
+                  withFqdns("        - matchName: \"*.example.com\"\n"),
+                  {"p.yaml:9:22: invalid DNS name \"*.example.com\" in "
+                   "spec.egress[0].toFQDNs[0].matchName: matchName takes no '*'; write a "
+                   "pattern in matchPattern (e.g. \"*.example.com\")"}},
+        ErrorCase{
+            "UnsupportedPatterns",
+            withFqdns("        - matchPattern: \"*\"\n"
+                      "        - matchPattern: \"*.\"\n"
+                      "        - matchPattern: \"**.example.com\"\n"
+                      "        - matchPattern: \"*.*.example.com\"\n"
+                      "        - matchPattern: \"api.*.example.com\"\n"
+                      "        - matchPattern: \"api*.example.com\"\n"
+                      "        - matchPattern: \"*example.com\"\n"
+                      "        - matchPattern: \"example.*\"\n"
+                      "        - matchPattern: \"example.com\"\n"),
+            {"p.yaml:9:25: invalid pattern \"*\" in spec.egress[0].toFQDNs[0].matchPattern: " +
+                 kOneSupported,
+             "p.yaml:10:25: invalid pattern \"*.\" in spec.egress[0].toFQDNs[1].matchPattern: " +
+                 kOneSupported,
+             "p.yaml:11:25: invalid pattern \"**.example.com\" in "
+             "spec.egress[0].toFQDNs[2].matchPattern: " +
+                 kOneSupported,
+             "p.yaml:12:25: invalid pattern \"*.*.example.com\" in "
+             "spec.egress[0].toFQDNs[3].matchPattern: " +
+                 kOneSupported,
+             "p.yaml:13:25: invalid pattern \"api.*.example.com\" in "
+             "spec.egress[0].toFQDNs[4].matchPattern: " +
+                 kOneSupported,
+             "p.yaml:14:25: invalid pattern \"api*.example.com\" in "
+             "spec.egress[0].toFQDNs[5].matchPattern: " +
+                 kOneSupported,
+             "p.yaml:15:25: invalid pattern \"*example.com\" in "
+             "spec.egress[0].toFQDNs[6].matchPattern: " +
+                 kOneSupported,
+             "p.yaml:16:25: invalid pattern \"example.*\" in "
+             "spec.egress[0].toFQDNs[7].matchPattern: " +
+                 kOneSupported,
+             "p.yaml:17:25: invalid pattern \"example.com\" in "
+             "spec.egress[0].toFQDNs[8].matchPattern: " +
+                 kOneSupported}},
+        ErrorCase{"PatternBadLabel",
+                  withFqdns("        - matchPattern: \"*.-api.example.com\"\n"
+                            "        - matchPattern: \"*..example.com\"\n"),
+                  {"p.yaml:9:25: invalid pattern \"*.-api.example.com\" in "
+                   "spec.egress[0].toFQDNs[0].matchPattern: label \"-api\" starts or ends with "
+                   "'-'",
+                   "p.yaml:10:25: invalid pattern \"*..example.com\" in "
+                   "spec.egress[0].toFQDNs[1].matchPattern: a label is empty (\"..\", or a "
+                   "leading dot)"}},
+        // "api_" is a good label ('_' may end one, '-' may not): the empty label
+        // is the only problem, at the second entry.
+        ErrorCase{"SecondEntryBad",
+                  withFqdns("        - matchName: api.stripe.com\n"
+                            "        - matchName: \"api_.stripe..com\"\n"),
+                  {"p.yaml:10:22: invalid DNS name \"api_.stripe..com\" in "
+                   "spec.egress[0].toFQDNs[1].matchName: a label is empty (\"..\", or a leading "
+                   "dot)"}}),
     caseName);
 
 INSTANTIATE_TEST_SUITE_P(
@@ -888,7 +1073,7 @@ TEST(PolicyExamples, EveryShippedPolicyParses) {
         EXPECT_THAT(problems(file.errors), IsEmpty());
         for (const Policy& policy : file.policies) names.push_back(policy.name);
     }
-    EXPECT_THAT(names, ElementsAre("database", "cluster-dns", "web-api"));
+    EXPECT_THAT(names, ElementsAre("database", "cluster-dns", "payments", "web-api"));
 }
 
 TEST(PolicyExamples, WebApiReachesOnlyItsDatabaseAndOneApi) {
@@ -958,6 +1143,84 @@ TEST(PolicyParserTest, KubernetesLabelSelectors) {
     const auto& to = file.policies.at(0).egress.at(0).toContainers;
     ASSERT_TRUE(to && to->namespaceSelector);
     EXPECT_TRUE(to->namespaceSelector->empty()) << "{}: every namespace, not an empty selector";
+}
+
+std::vector<std::string> fqdnTexts(const EgressRule& rule) {
+    std::vector<std::string> out;
+    for (const FqdnSelector& fqdn : rule.toFQDNs) out.push_back(fqdn.str());
+    return out;
+}
+
+TEST(PolicyParser, ReadsFqdnRules) {
+    PolicyFile file = parsePolicyText(withEgress("    - toFQDNs:\n"
+                                                 "        - matchName: api.stripe.com\n"
+                                                 "        - matchPattern: \"*.s3.amazonaws.com\"\n"
+                                                 "      ports: [{port: 443, protocol: TCP}]\n"),
+                                      "p.yaml");
+    ASSERT_THAT(problems(file.errors), IsEmpty());
+    const EgressRule& rule = file.policies.at(0).egress.at(0);
+    EXPECT_THAT(rule.toCIDR, IsEmpty());
+    EXPECT_THAT(rule.except, IsEmpty());
+    EXPECT_FALSE(rule.toContainers);
+    ASSERT_EQ(rule.toFQDNs.size(), 2u);
+    EXPECT_FALSE(rule.toFQDNs[0].pattern);
+    EXPECT_EQ(rule.toFQDNs[0].name, "api.stripe.com");
+    EXPECT_EQ(rule.toFQDNs[0].str(), "api.stripe.com");
+    EXPECT_EQ(rule.toFQDNs[0].where.file, "p.yaml");
+    EXPECT_EQ(rule.toFQDNs[0].where.line, 9);
+    EXPECT_EQ(rule.toFQDNs[0].where.column, 22);
+    EXPECT_TRUE(rule.toFQDNs[1].pattern);
+    EXPECT_EQ(rule.toFQDNs[1].name, "s3.amazonaws.com") << "without its \"*.\"";
+    EXPECT_EQ(rule.toFQDNs[1].str(), "*.s3.amazonaws.com");
+    EXPECT_EQ(rule.toFQDNs[1].where.line, 10);
+    EXPECT_EQ(rule.toFQDNs[1].where.column, 25);
+    ASSERT_EQ(rule.ports.size(), 1u);
+    EXPECT_EQ(rule.ports[0].port, 443);
+    EXPECT_EQ(rule.ports[0].protocol, Protocol::TCP);
+}
+
+TEST(PolicyParser, NormalisesFqdns) {
+    PolicyFile file =
+        parsePolicyText(withEgress("    - toFQDNs:\n"
+                                   "        - matchName: API.Stripe.COM.\n"
+                                   "        - matchPattern: \"*.Example.ORG.\"\n"
+                                   "        - {matchPattern: \"*.com\"}\n"  // one label is a name
+                                   "        - {matchName: localhost}\n"
+                                   "        - {matchName: _ldap._tcp.example.com}\n"
+                                   "        - {matchName: 1password.com}\n"
+                                   "        - {matchName: xn--bcher-kva.de}\n"
+                                   "        - {matchName: api.stripe.com}\n"),  // twice is fine
+                        "p.yaml");
+    ASSERT_THAT(problems(file.errors), IsEmpty());
+    const EgressRule& rule = file.policies.at(0).egress.at(0);
+    EXPECT_EQ(fqdnTexts(rule),
+              (std::vector<std::string>{"api.stripe.com", "*.example.org", "*.com", "localhost",
+                                        "_ldap._tcp.example.com", "1password.com",
+                                        "xn--bcher-kva.de", "api.stripe.com"}));
+    EXPECT_EQ(rule.toFQDNs[1].name, "example.org");
+}
+
+TEST(PolicyParser, AcceptsFqdnsUpToTheDnsLimits) {
+    const std::string label63(63, 'a');
+    const std::string name253 = longName(253);
+    ASSERT_EQ(name253.size(), 253u);
+    const std::string pattern253 = "*." + longName(251);
+    PolicyFile file = parsePolicyText(
+        withFqdns("        - matchName: " + label63 + ".com\n" + "        - matchName: " + name253 +
+                  "\n" + "        - matchName: " + name253 + ".\n" + "        - matchPattern: \"" +
+                  pattern253 + "\"\n"),
+        "p.yaml");
+    ASSERT_THAT(problems(file.errors), IsEmpty());
+    EXPECT_EQ(fqdnTexts(file.policies.at(0).egress.at(0)),
+              (std::vector<std::string>{label63 + ".com", name253, name253, pattern253}));
+}
+
+TEST(PolicyParser, FqdnPatternMustBeQuotedInYaml) {
+    // A plain '*' starts a YAML alias: the error is YAML's, before any of ours.
+    PolicyFile file =
+        parsePolicyText(withFqdns("        - matchPattern: *.example.com\n"), "p.yaml");
+    ASSERT_EQ(file.errors.size(), 1u);
+    EXPECT_THAT(file.errors[0].str(), testing::HasSubstr("YAML syntax error"));
 }
 
 }  // namespace
