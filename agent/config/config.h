@@ -62,11 +62,24 @@ struct Config {
         uint32_t portSets = 16384;    // pal_portsets
         uint32_t addresses = 65536;   // pal_addr4, pal_addr6 (each)
         uint32_t peers = 262144;      // pal_peers
+        // pal_fqdn_names: toFQDNs names and patterns, both generations
+        uint32_t fqdnNames = 16384;
+        // pal_fqdn_addrs: addresses learned from DNS, all containers
+        uint32_t fqdnAddresses = 65536;
+        // pal_dns_queries: DNS queries awaiting their answer (LRU)
+        uint32_t dnsQueries = 16384;
         // A start whose policy set the maps cannot hold: Run with the policy files that fit
         // (in name order, the rest reported); Refuse: exit 2.
         enum class TooLargeAtStart { Run, Refuse };
         TooLargeAtStart tooLargeAtStart = TooLargeAtStart::Run;
     } limits;
+    // Egress by DNS name (docs/reference/enforcement.md#fqdn).
+    struct Fqdn {
+        uint32_t minTTL = 60;     // seconds an address learned from DNS lives at least
+        uint32_t maxTTL = 86400;  // ... and at most, whatever the answer's TTL
+        uint32_t perContainerAddresses = 4096;  // learned addresses one container may hold
+        bool learnedEvents = false;             // a dns-learned event for each answer that teaches
+    } fqdn;
     // `palisade oci-hook` (docs/runtimes/oci-hook.md): how long a container start waits
     // for its policy to be in force, and what happens when that cannot be confirmed.
     struct OciHook {

@@ -267,14 +267,76 @@ void readLimits(Reader& r, const Field& f, Config::Limits& limits) {
     using TooLarge = Config::Limits::TooLargeAtStart;
     if (!r.isMap(f)) return;
     MapView m(r, f);
-    m.allowOnly({"prefixes", "containers", "portSets", "addresses", "peers", "tooLargeAtStart"});
+    m.allowOnly({"prefixes", "containers", "portSets", "addresses", "peers", "fqdnNames",
+                 "fqdnAddresses", "dnsQueries", "tooLargeAtStart"});
     readLimit(r, m.get("prefixes"), limits.prefixes);
     readLimit(r, m.get("containers"), limits.containers);
     readLimit(r, m.get("portSets"), limits.portSets);
     readLimit(r, m.get("addresses"), limits.addresses);
     readLimit(r, m.get("peers"), limits.peers);
+    readLimit(r, m.get("fqdnNames"), limits.fqdnNames);
+    readLimit(r, m.get("fqdnAddresses"), limits.fqdnAddresses);
+    readLimit(r, m.get("dnsQueries"), limits.dnsQueries);
     readChoice<TooLarge>(r, m.get("tooLargeAtStart"), limits.tooLargeAtStart,
                          {{"run", TooLarge::Run}, {"refuse", TooLarge::Refuse}});
+}
+
+// A TTL in whole seconds, 0 included (an integer, like the other counts: no "60s").
+// A TTL bound: "<N>s", "<N>m" or "<N>h" (SPEC's `60s`, `24h`), or a whole number of
+// seconds; into seconds.
+void readTtl(Reader& r, const Field& f, uint32_t& out) {
+    auto text = r.string(f);
+    if (!text) return;
+    std::string_view number = *text;
+    uint64_t scale = 1;
+    if (number.ends_with('s')) {
+        number.remove_suffix(1);
+    } else if (number.ends_with('m')) {
+        number.remove_suffix(1);
+        scale = 60;
+    } else if (number.ends_with('h')) {
+        number.remove_suffix(1);
+        scale = 3600;
+    }
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+    if (number.empty() || ec != std::errc() || end != number.data() + number.size() ||
+        value > std::numeric_limits<uint32_t>::max() / scale) {
+        r.error(f.value, f.path + " must be a duration like 60s, 10m or 24h (at most " +
+                             std::to_string(std::numeric_limits<uint32_t>::max()) + "s), not \"" +
+                             *text + "\"");
+        return;
+    }
+    out = static_cast<uint32_t>(value * scale);
+}
+
+void readFqdn(Reader& r, const Field& f, Config::Fqdn& fqdn) {
+    if (!r.isMap(f)) return;
+    const size_t errorsBefore = r.errorCount();
+    MapView m(r, f);
+    m.allowOnly({"minTTL", "maxTTL", "perContainerAddresses", "learnedEvents"});
+    auto minTtl = m.get("minTTL");
+    auto maxTtl = m.get("maxTTL");
+    if (minTtl) readTtl(r, *minTtl, fqdn.minTTL);
+    if (maxTtl) readTtl(r, *maxTtl, fqdn.maxTTL);
+    if (auto budget = m.get("perContainerAddresses")) {
+        readPositive(r, *budget, fqdn.perContainerAddresses);
+    }
+    if (auto events = m.get("learnedEvents")) {
+        fqdn.learnedEvents = r.boolean(*events).value_or(fqdn.learnedEvents);
+    }
+    // Compared once both read cleanly, a default included: `minTTL: 100000` alone is as
+    // wrong as the two the wrong way round.
+    if (r.errorCount() != errorsBefore || fqdn.maxTTL >= fqdn.minTTL) return;
+    if (maxTtl) {
+        r.error(maxTtl->value, maxTtl->path + " (" + std::to_string(fqdn.maxTTL) +
+                                   ") is less than fqdn.minTTL (" + std::to_string(fqdn.minTTL) +
+                                   ")");
+    } else {
+        r.error(minTtl->value, minTtl->path + " (" + std::to_string(fqdn.minTTL) +
+                                   ") is more than fqdn.maxTTL (" + std::to_string(fqdn.maxTTL) +
+                                   ", the default)");
+    }
 }
 
 void readKubernetes(Reader& r, const Field& f, Config::Kubernetes& k8s) {
@@ -306,7 +368,7 @@ void readConfig(Reader& r, const yaml::Node& root, Config& config) {
     }
     MapView m(r, {root, root, ""});
     m.allowOnly({"cgroupRoot", "policyDir", "stateDir", "controlSocket", "runtimes", "defaults",
-                 "events", "metrics", "signing", "limits", "ociHook", "kubernetes"});
+                 "events", "metrics", "signing", "limits", "fqdn", "ociHook", "kubernetes"});
     if (auto f = m.get("cgroupRoot")) readPath(r, *f, config.cgroupRoot, true);
     if (auto f = m.get("policyDir")) readPath(r, *f, config.policyDir);
     if (auto f = m.get("stateDir")) readPath(r, *f, config.stateDir);
@@ -317,6 +379,7 @@ void readConfig(Reader& r, const yaml::Node& root, Config& config) {
     if (auto f = m.get("metrics")) readMetrics(r, *f, config.metrics);
     if (auto f = m.get("signing")) readSigning(r, *f, config.signing);
     if (auto f = m.get("limits")) readLimits(r, *f, config.limits);
+    if (auto f = m.get("fqdn")) readFqdn(r, *f, config.fqdn);
     if (auto f = m.get("ociHook")) readOciHook(r, *f, config.ociHook);
     if (auto f = m.get("kubernetes")) readKubernetes(r, *f, config.kubernetes);
 }

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 namespace palisade {
 namespace {
 
@@ -76,7 +78,13 @@ void expectDefaults(const Config& c) {
     EXPECT_EQ(c.limits.portSets, 16384u);
     EXPECT_EQ(c.limits.addresses, 65536u);
     EXPECT_EQ(c.limits.peers, 262144u);
+    EXPECT_EQ(c.limits.fqdnNames, 16384u);
+    EXPECT_EQ(c.limits.fqdnAddresses, 65536u);
+    EXPECT_EQ(c.limits.dnsQueries, 16384u);
     EXPECT_EQ(c.limits.tooLargeAtStart, Config::Limits::TooLargeAtStart::Run);
+    EXPECT_EQ(c.fqdn.minTTL, 60u);
+    EXPECT_EQ(c.fqdn.maxTTL, 86400u);
+    EXPECT_EQ(c.fqdn.perContainerAddresses, 4096u);
 }
 
 TEST(Config, BuiltInDefaults) {
@@ -174,7 +182,8 @@ TEST(ConfigLoader, ReadsMapLimits) {
     Diagnostics errors;
     Config c = parseConfigText(
         "limits:\n  prefixes: 1000000\n  containers: 1024\n  portSets: 64\n  addresses: 2048\n"
-        "  peers: 16777216\n  tooLargeAtStart: refuse\n",
+        "  peers: 16777216\n  fqdnNames: 100\n  fqdnAddresses: 1\n  dnsQueries: 512\n"
+        "  tooLargeAtStart: refuse\n",
         "c.yaml", errors);
     ASSERT_THAT(problems(errors), IsEmpty());
     EXPECT_EQ(c.limits.prefixes, 1000000u);
@@ -182,7 +191,42 @@ TEST(ConfigLoader, ReadsMapLimits) {
     EXPECT_EQ(c.limits.portSets, 64u);
     EXPECT_EQ(c.limits.addresses, 2048u);
     EXPECT_EQ(c.limits.peers, 16777216u);
+    EXPECT_EQ(c.limits.fqdnNames, 100u);
+    EXPECT_EQ(c.limits.fqdnAddresses, 1u);
+    EXPECT_EQ(c.limits.dnsQueries, 512u);
     EXPECT_EQ(c.limits.tooLargeAtStart, Config::Limits::TooLargeAtStart::Refuse);
+}
+
+TEST(ConfigLoader, ReadsFqdn) {
+    Diagnostics errors;
+    Config c = parseConfigText(
+        "fqdn:\n  minTTL: 5\n  maxTTL: 3600\n  perContainerAddresses: 1\n  learnedEvents: true\n",
+        "c.yaml", errors);
+    ASSERT_THAT(problems(errors), IsEmpty());
+    EXPECT_EQ(c.fqdn.minTTL, 5u);
+    EXPECT_EQ(c.fqdn.maxTTL, 3600u);
+    EXPECT_EQ(c.fqdn.perContainerAddresses, 1u);
+    EXPECT_TRUE(c.fqdn.learnedEvents);
+    EXPECT_FALSE(Config().fqdn.learnedEvents) << "off by default";
+}
+
+TEST(ConfigLoader, FqdnTtlsMayBeZeroOrEqual) {
+    for (auto [text, min, max] : {std::tuple{"{minTTL: 0}", 0u, 86400u},
+                                  {"{minTTL: 0, maxTTL: 0}", 0u, 0u},
+                                  {"{minTTL: 300, maxTTL: 300}", 300u, 300u},
+                                  {"{minTTL: 86400}", 86400u, 86400u},
+                                  {"{maxTTL: 60}", 60u, 60u},
+                                  {"{minTTL: 100000, maxTTL: 4294967295}", 100000u, 4294967295u},
+                                  {"{minTTL: 30s, maxTTL: 10m}", 30u, 600u},
+                                  {"{maxTTL: 24h}", 60u, 86400u},
+                                  {"{}", 60u, 86400u}}) {
+        Diagnostics errors;
+        Config c = parseConfigText("fqdn: " + std::string(text) + "\n", "c.yaml", errors);
+        EXPECT_THAT(problems(errors), IsEmpty()) << text;
+        EXPECT_EQ(c.fqdn.minTTL, min) << text;
+        EXPECT_EQ(c.fqdn.maxTTL, max) << text;
+        EXPECT_EQ(c.fqdn.perContainerAddresses, 4096u) << text;
+    }
 }
 
 TEST(ConfigLoader, ReadsHookTimeoutsInSecondsOrMilliseconds) {
@@ -271,7 +315,7 @@ INSTANTIATE_TEST_SUITE_P(
                         "logLevel: debug\n",
                         {"c.yaml:1:1: unknown key \"logLevel\" at the top level (expected "
                          "cgroupRoot, policyDir, stateDir, controlSocket, runtimes, defaults, "
-                         "events, metrics, signing, limits, ociHook or kubernetes)"}},
+                         "events, metrics, signing, limits, fqdn, ociHook or kubernetes)"}},
         ConfigErrorCase{"DuplicateKey",
                         "stateDir: /a\nstateDir: /b\n",
                         {"c.yaml:2:1: duplicate key \"stateDir\" at the top level (first at line "
@@ -350,11 +394,77 @@ INSTANTIATE_TEST_SUITE_P(
         ConfigErrorCase{"UnknownLimit",
                         "limits: {rules: 10}\n",
                         {"c.yaml:1:10: unknown key \"rules\" in limits (expected prefixes, "
-                         "containers, portSets, addresses, peers or tooLargeAtStart)"}},
+                         "containers, portSets, addresses, peers, fqdnNames, fqdnAddresses, "
+                         "dnsQueries or tooLargeAtStart)"}},
+        ConfigErrorCase{"FqdnNamesZero",
+                        "limits: {fqdnNames: 0}\n",
+                        {"c.yaml:1:21: limits.fqdnNames must be a positive integer, not 0"}},
+        ConfigErrorCase{"FqdnAddressesTooLarge",
+                        "limits:\n  fqdnAddresses: 16777217\n",
+                        {"c.yaml:2:18: limits.fqdnAddresses is too large (at most 16777216)"}},
+        ConfigErrorCase{"DnsQueriesNotANumber",
+                        "limits: {dnsQueries: lots}\n",
+                        {"c.yaml:1:22: limits.dnsQueries must be an integer, not \"lots\""}},
+        ConfigErrorCase{"MisspeltDnsQueries",
+                        "limits: {dnsQeries: 10}\n",
+                        {"c.yaml:1:10: unknown key \"dnsQeries\" in limits (did you mean "
+                         "\"dnsQueries\"?)"}},
         ConfigErrorCase{"BadTooLargeAtStart",
                         "limits: {tooLargeAtStart: crash}\n",
                         {"c.yaml:1:27: limits.tooLargeAtStart must be run or refuse, not "
                          "\"crash\""}}),
+    caseName);
+
+INSTANTIATE_TEST_SUITE_P(
+    Fqdn, ConfigErrorTest,
+    testing::Values(
+        ConfigErrorCase{"NotAMap", "fqdn: 60\n", {"c.yaml:1:7: fqdn must be a map, not \"60\""}},
+        ConfigErrorCase{"UnknownKey",
+                        "fqdn: {ttl: 60}\n",
+                        {"c.yaml:1:8: unknown key \"ttl\" in fqdn (expected minTTL, maxTTL, "
+                         "perContainerAddresses or learnedEvents)"}},
+        ConfigErrorCase{"MisspeltKey",
+                        "fqdn:\n  addressesPerContainer: 10\n",
+                        {"c.yaml:2:3: unknown key \"addressesPerContainer\" in fqdn (expected "
+                         "minTTL, maxTTL, perContainerAddresses or learnedEvents)"}},
+        ConfigErrorCase{"MaxBelowMin",
+                        "fqdn:\n  minTTL: 300\n  maxTTL: 299\n",
+                        {"c.yaml:3:11: fqdn.maxTTL (299) is less than fqdn.minTTL (300)"}},
+        ConfigErrorCase{"MaxBelowDefaultMin",
+                        "fqdn: {maxTTL: 59}\n",
+                        {"c.yaml:1:16: fqdn.maxTTL (59) is less than fqdn.minTTL (60)"}},
+        ConfigErrorCase{"MinAboveDefaultMax",
+                        "fqdn: {minTTL: 86401}\n",
+                        {"c.yaml:1:16: fqdn.minTTL (86401) is more than fqdn.maxTTL (86400, the "
+                         "default)"}},
+        ConfigErrorCase{"NegativeMinTtl",
+                        "fqdn: {minTTL: -1}\n",
+                        {"c.yaml:1:16: fqdn.minTTL must be a duration like 60s, 10m or 24h (at "
+                         "most 4294967295s), not \"-1\""}},
+        ConfigErrorCase{"HugeMaxTtl",
+                        "fqdn: {maxTTL: 4294967296}\n",
+                        {"c.yaml:1:16: fqdn.maxTTL must be a duration like 60s, 10m or 24h (at "
+                         "most 4294967295s), not \"4294967296\""}},
+        ConfigErrorCase{"TtlWithAnotherUnit",
+                        "fqdn: {minTTL: 2d}\n",
+                        {"c.yaml:1:16: fqdn.minTTL must be a duration like 60s, 10m or 24h (at "
+                         "most 4294967295s), not \"2d\""}},
+        ConfigErrorCase{"HugeTtlInHours",
+                        "fqdn: {maxTTL: 1193047h}\n",
+                        {"c.yaml:1:16: fqdn.maxTTL must be a duration like 60s, 10m or 24h (at "
+                         "most 4294967295s), not \"1193047h\""}},
+        ConfigErrorCase{"BadMaxTtlNotComparedAgain",
+                        "fqdn: {minTTL: 100000, maxTTL: -5}\n",
+                        {"c.yaml:1:32: fqdn.maxTTL must be a duration like 60s, 10m or 24h (at "
+                         "most 4294967295s), not \"-5\""}},
+        ConfigErrorCase{"ZeroAddressesPerContainer",
+                        "fqdn: {perContainerAddresses: 0}\n",
+                        {"c.yaml:1:31: fqdn.perContainerAddresses must be a positive integer, "
+                         "not 0"}},
+        ConfigErrorCase{"AddressesPerContainerQuoted",
+                        "fqdn: {perContainerAddresses: \"10\"}\n",
+                        {"c.yaml:1:31: fqdn.perContainerAddresses must be an integer, not the "
+                         "string \"10\" (remove the quotes)"}}),
     caseName);
 
 INSTANTIATE_TEST_SUITE_P(

@@ -35,6 +35,13 @@ TEST(DeployConfig, SystemdExampleLoadsAsInstalled) {
     EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");  // IPAddressAllow=localhost
     EXPECT_EQ(c.ociHook.timeout, std::chrono::milliseconds(2000));
     EXPECT_EQ(c.ociHook.onTimeout, Config::OciHook::OnTimeout::Fail);
+    // It spells out the built-in values.
+    EXPECT_EQ(c.limits.fqdnNames, Config().limits.fqdnNames);
+    EXPECT_EQ(c.limits.fqdnAddresses, Config().limits.fqdnAddresses);
+    EXPECT_EQ(c.limits.dnsQueries, Config().limits.dnsQueries);
+    EXPECT_EQ(c.fqdn.minTTL, Config().fqdn.minTTL);
+    EXPECT_EQ(c.fqdn.maxTTL, Config().fqdn.maxTTL);
+    EXPECT_EQ(c.fqdn.perContainerAddresses, Config().fqdn.perContainerAddresses);
 }
 
 // podman's and CRI-O's hooks schema 1.0.0; install.cmake rewrites the two paths for
