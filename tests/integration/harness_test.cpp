@@ -3,10 +3,12 @@
 // gone afterwards, even when setup fails half-way.
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,6 +21,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "dns_server.h"
 
 namespace palisade::test {
 namespace {
@@ -411,6 +415,263 @@ TEST_F(HarnessTest, FailureAtEverySetupStepLeavesNothing) {
         EXPECT_TRUE(caught);
         expectNothingLeft();
     }
+}
+
+// ---------------------------------------------------------------------------
+// DnsServer and the resolve-then-connect client (dns_server.h)
+
+const std::vector<DnsAnswerRule> kDnsRules = {
+    {"www.example.test",
+     {{"www.example.test", DnsRecord::A, "198.18.0.1", 60},
+      {"www.example.test", DnsRecord::AAAA, "fd00:18::1", 60}}},
+    {"alias.example.test",
+     {{"alias.example.test", DnsRecord::CNAME, "www.example.test"},
+      {"www.example.test", DnsRecord::A, "198.18.0.1"},
+      {"www.example.test", DnsRecord::AAAA, "fd00:18::1"}}},
+    {"flat.example.test",
+     {{"flat.example.test", DnsRecord::CNAME, "www.example.test"},
+      {"www.example.test", DnsRecord::A, "198.18.0.1"}},
+     DnsMisbehaviour::Uncompressed},
+    {"wrongid.example.test",
+     {{"wrongid.example.test", DnsRecord::A, "198.18.0.1"}},
+     DnsMisbehaviour::WrongId},
+    {"loop.example.test",
+     {{"loop.example.test", DnsRecord::A, "198.18.0.1"}},
+     DnsMisbehaviour::CompressionLoop},
+    {"cut.example.test",
+     {{"cut.example.test", DnsRecord::A, "198.18.0.1"},
+      {"cut.example.test", DnsRecord::A, "198.18.0.2"}},
+     DnsMisbehaviour::Truncated},
+    {"tc.example.test", {{"tc.example.test", DnsRecord::A, "198.18.0.1"}}, DnsMisbehaviour::TcBit},
+    {"long.example.test",
+     {{"long.example.test", DnsRecord::A, "198.18.0.1"}},
+     DnsMisbehaviour::LongName},
+    {"other.example.test",
+     {{"other.example.test", DnsRecord::A, "198.18.0.1"}},
+     DnsMisbehaviour::FromOtherPort},
+};
+
+uint16_t wire16(const std::string& s, size_t at) {
+    return static_cast<uint16_t>((static_cast<unsigned char>(s.at(at)) << 8) |
+                                 static_cast<unsigned char>(s.at(at + 1)));
+}
+
+// Offset of the first answer record: the header and the echoed question.
+size_t answerStart(const std::string& query) { return query.size(); }
+
+// dnsQueryHere from inside the container.
+DnsExchange queryFrom(Container& c, const std::string& server, const std::string& name,
+                      uint16_t qtype, uint16_t id = 0x1234) {
+    const std::string out = c.inContainerStr([&] {
+        const DnsExchange x = dnsQueryHere(server, name, qtype, 53, id);
+        return std::to_string(x.error) + " " + std::to_string(x.fromPort) + " " + x.response;
+    });
+    DnsExchange x;
+    const size_t sp1 = out.find(' ');
+    const size_t sp2 = out.find(' ', sp1 + 1);
+    x.error = std::stoi(out.substr(0, sp1));
+    x.fromPort = static_cast<uint16_t>(std::stoi(out.substr(sp1 + 1, sp2 - sp1 - 1)));
+    x.response = out.substr(sp2 + 1);
+    return x;
+}
+
+TEST_F(HarnessTest, DnsServerAnswersTheResolverOfAContainer) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& c = sb.addContainer("c");
+    Server web = sb.listenOnBridge(80);
+    DnsServerOptions opts;
+    opts.bindAddress = sb.bridgeIp4();
+    opts.rules = kDnsRules;
+    DnsServer dns = DnsServer::start(Placement{sb.bridgeNetns(), ""}, opts);
+    EXPECT_EQ(dns.port(), 53);
+    EXPECT_GT(dns.pid(), 0);
+    const std::string resolver = sb.bridgeIp4();
+    const std::vector<std::string> v4{"198.18.0.1"};
+    const std::vector<std::string> v6{"fd00:18::1"};
+    const std::vector<std::string> both{"198.18.0.1", "fd00:18::1"};
+
+    ResolveConnectResult r =
+        resolveAndConnectIn(c.placement(), resolver, "www.example.test", 80, AF_INET);
+    ASSERT_TRUE(r.resolved()) << r.describe();
+    EXPECT_EQ(r.addressList(), v4);
+    EXPECT_TRUE(r.allReached()) << r.describe();
+    EXPECT_EQ(r.addresses.at(0).connectErrno, 0);
+    EXPECT_EQ(r.addresses.at(0).family, AF_INET);
+    EXPECT_TRUE(web.waitForCount(1));
+    EXPECT_EQ(web.lastPeer(), c.ip4);
+    EXPECT_GE(dns.queries(), 1);
+    EXPECT_EQ(dns.lastQname(), "www.example.test");
+    EXPECT_EQ(dns.lastQtype(), DnsRecord::A);
+    EXPECT_EQ(dns.lastPeer(), c.ip4);
+
+    r = resolveAndConnectIn(c.placement(), resolver, "www.example.test", 80, AF_UNSPEC);
+    EXPECT_EQ(r.addressList(), both) << r.describe();
+    EXPECT_TRUE(r.allReached()) << r.describe();
+
+    // A CNAME chain (the A / AAAA owners are pointers to the CNAME target),
+    // the same written out in full, and a name in another case.
+    r = resolveAndConnectIn(c.placement(), resolver, "alias.example.test", 80, AF_UNSPEC);
+    EXPECT_EQ(r.addressList(), both) << r.describe();
+    EXPECT_TRUE(r.allReached()) << r.describe();
+    r = resolveAndConnectIn(c.placement(), resolver, "flat.example.test", 80, AF_INET);
+    EXPECT_EQ(r.addressList(), v4) << r.describe();
+    r = resolveAndConnectIn(c.placement(), resolver, "WWW.Example.TEST", 80, AF_INET6);
+    EXPECT_EQ(r.addressList(), v6) << r.describe();
+    EXPECT_TRUE(r.allReached()) << r.describe();
+    EXPECT_EQ(dns.lastQname(), "WWW.Example.TEST");
+    EXPECT_EQ(dns.lastQtype(), DnsRecord::AAAA);
+
+    // Refused counts as reached; UDP is a plain connect().
+    r = resolveAndConnectIn(c.placement(), resolver, "www.example.test", 81, AF_UNSPEC);
+    ASSERT_EQ(r.addresses.size(), 2u) << r.describe();
+    EXPECT_EQ(r.addresses[0].connectErrno, ECONNREFUSED);
+    EXPECT_TRUE(r.allReached());
+    r = resolveAndConnectIn(c.placement(), resolver, "www.example.test", 81, AF_INET, SOCK_DGRAM);
+    EXPECT_EQ(r.addressList(), v4) << r.describe();
+    EXPECT_TRUE(r.allReached()) << r.describe();
+
+    // No rule: NXDOMAIN. A wrong ID: the resolver drops the answer and times out.
+    r = resolveAndConnectIn(c.placement(), resolver, "nothing.example.test", 80, AF_INET);
+    EXPECT_EQ(r.gaiError, EAI_NONAME) << r.describe();
+    const int before = dns.queries();
+    r = resolveAndConnectIn(c.placement(), resolver, "wrongid.example.test", 80, AF_INET);
+    EXPECT_FALSE(r.resolved());
+    EXPECT_EQ(r.gaiError, EAI_AGAIN) << r.describe();
+    EXPECT_TRUE(r.addresses.empty());
+    EXPECT_GT(dns.queries(), before);
+    EXPECT_EQ(dns.lastQname(), "wrongid.example.test");
+
+    // The serialized form survives a round trip.
+    const ResolveConnectResult back = ResolveConnectResult::parse(r.serialize());
+    EXPECT_EQ(back.gaiError, r.gaiError);
+    EXPECT_EQ(back.addresses.size(), r.addresses.size());
+
+    // An IPv6 server, answering over IPv6.
+    DnsServerOptions opts6 = opts;
+    opts6.bindAddress = sb.bridgeIp6();
+    DnsServer dns6 = DnsServer::start(Placement{sb.bridgeNetns(), ""}, opts6);
+    r = resolveAndConnectIn(c.placement(), sb.bridgeIp6(), "alias.example.test", 80, AF_UNSPEC);
+    EXPECT_EQ(r.addressList(), both) << r.describe();
+    EXPECT_TRUE(r.allReached()) << r.describe();
+    EXPECT_GE(dns6.queries(), 1);
+    EXPECT_EQ(dns6.lastPeer(), c.ip6);
+
+    // Bad rules are refused before anything starts.
+    DnsServerOptions bad = opts;
+    bad.rules = {{"x.test", {{"x.test", DnsRecord::A, "fd00::1"}}}};
+    EXPECT_THROW(DnsServer::start(Placement{sb.bridgeNetns(), ""}, bad), std::invalid_argument);
+    bad.rules = {{"x..test", {}}};
+    EXPECT_THROW(DnsServer::start(Placement{sb.bridgeNetns(), ""}, bad), std::invalid_argument);
+    bad = opts;
+    bad.bindAddress = "";
+    EXPECT_THROW(DnsServer::start(Placement{sb.bridgeNetns(), ""}, bad), std::invalid_argument);
+
+    const pid_t pid = dns.pid();
+    dns.stop();
+    EXPECT_EQ(dns.pid(), -1);
+    EXPECT_TRUE(processGone(pid));
+}
+
+TEST_F(HarnessTest, DnsServerMisbehavesOnRequest) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& c = sb.addContainer("c");
+    DnsServerOptions opts;
+    opts.bindAddress = sb.bridgeIp4();
+    opts.rules = kDnsRules;
+    DnsServer dns = DnsServer::start(Placement{sb.bridgeNetns(), ""}, opts);
+    const std::string server = sb.bridgeIp4();
+
+    // Well-formed: ID, QR/RD/RA, the question echoed, owner = pointer to the question.
+    std::string q = encodeDnsQuery("www.example.test", DnsRecord::A, 0x4242);
+    DnsExchange x = queryFrom(c, server, "www.example.test", DnsRecord::A, 0x4242);
+    ASSERT_EQ(x.error, 0);
+    EXPECT_EQ(x.fromPort, 53);
+    ASSERT_EQ(x.response.size(), answerStart(q) + 16);
+    EXPECT_EQ(wire16(x.response, 0), 0x4242);
+    EXPECT_EQ(wire16(x.response, 2), 0x8180);  // QR, RD, RA, NOERROR
+    EXPECT_EQ(wire16(x.response, 4), 1);
+    EXPECT_EQ(wire16(x.response, 6), 1);  // the AAAA record is not for an A query
+    EXPECT_EQ(x.response.substr(12, q.size() - 12), q.substr(12));
+    size_t at = answerStart(q);
+    EXPECT_EQ(wire16(x.response, at), 0xc00c);
+    EXPECT_EQ(wire16(x.response, at + 2), DnsRecord::A);
+    EXPECT_EQ(wire16(x.response, at + 4), 1);   // IN
+    EXPECT_EQ(wire16(x.response, at + 8), 60);  // TTL, low half
+    EXPECT_EQ(wire16(x.response, at + 10), 4);
+    EXPECT_EQ(x.response.substr(at + 12, 4), std::string("\xc6\x12\x00\x01", 4));
+    // The same bytes from the pure function.
+    EXPECT_EQ(buildDnsResponse(q, kDnsRules), x.response);
+
+    // A CNAME chain: the A record's owner points at the CNAME target.
+    q = encodeDnsQuery("alias.example.test", DnsRecord::A);
+    x = queryFrom(c, server, "alias.example.test", DnsRecord::A);
+    ASSERT_EQ(x.error, 0);
+    EXPECT_EQ(wire16(x.response, 6), 2);
+    at = answerStart(q);
+    EXPECT_EQ(wire16(x.response, at), 0xc00c);
+    EXPECT_EQ(wire16(x.response, at + 2), DnsRecord::CNAME);
+    const size_t target = at + 12;
+    EXPECT_EQ(x.response.substr(target, 18), std::string("\x03www\x07\x65xample\x04test\x00", 18));
+    EXPECT_EQ(wire16(x.response, target + 18), 0xc000 | target);
+    // Uncompressed: the same chain with the owners in full.
+    q = encodeDnsQuery("flat.example.test", DnsRecord::A);
+    x = queryFrom(c, server, "flat.example.test", DnsRecord::A);
+    ASSERT_EQ(x.error, 0);
+    at = answerStart(q);
+    EXPECT_EQ(x.response.substr(at, 19), std::string("\x04\x66lat\x07\x65xample\x04test\x00", 19));
+    EXPECT_EQ(x.response.find('\xc0'), std::string::npos);
+
+    // NXDOMAIN keeps the question; the AAAA query of a name with none gets an empty answer.
+    x = queryFrom(c, server, "nothing.example.test", DnsRecord::A);
+    EXPECT_EQ(wire16(x.response, 2), 0x8183);
+    EXPECT_EQ(wire16(x.response, 4), 1);
+    EXPECT_EQ(wire16(x.response, 6), 0);
+    x = queryFrom(c, server, "wrongid.example.test", DnsRecord::AAAA);
+    EXPECT_EQ(wire16(x.response, 2), 0x8180);
+    EXPECT_EQ(wire16(x.response, 6), 0);
+
+    x = queryFrom(c, server, "wrongid.example.test", DnsRecord::A, 0x1111);
+    EXPECT_EQ(wire16(x.response, 0), 0x1111 ^ 0x5a5a);
+
+    q = encodeDnsQuery("loop.example.test", DnsRecord::A);
+    x = queryFrom(c, server, "loop.example.test", DnsRecord::A);
+    at = answerStart(q);
+    EXPECT_EQ(x.response.substr(at, 5), "\x04loop");
+    EXPECT_EQ(wire16(x.response, at + 5), 0xc000 | at);
+
+    q = encodeDnsQuery("cut.example.test", DnsRecord::A);
+    x = queryFrom(c, server, "cut.example.test", DnsRecord::A);
+    EXPECT_EQ(wire16(x.response, 2), 0x8180);  // TC clear
+    EXPECT_EQ(wire16(x.response, 6), 2);
+    EXPECT_EQ(x.response.size(), answerStart(q) + 16);  // half of two 16-byte records
+
+    x = queryFrom(c, server, "tc.example.test", DnsRecord::A);
+    EXPECT_EQ(wire16(x.response, 2), 0x8380);
+    EXPECT_EQ(wire16(x.response, 6), 1);
+
+    q = encodeDnsQuery("long.example.test", DnsRecord::A);
+    x = queryFrom(c, server, "long.example.test", DnsRecord::A);
+    at = answerStart(q);
+    ASSERT_EQ(x.response.size(), at + 449 + 14);
+    for (int l = 0; l < 7; ++l) EXPECT_EQ(x.response[at + 64 * l], 63);
+    EXPECT_EQ(x.response[at + 448], 0);
+
+    x = queryFrom(c, server, "other.example.test", DnsRecord::A);
+    ASSERT_EQ(x.error, 0);
+    EXPECT_NE(x.fromPort, 53);
+    EXPECT_EQ(wire16(x.response, 6), 1);
+
+    // Garbage gets FORMERR (when it has a header) or nothing.
+    EXPECT_EQ(buildDnsResponse("\x12\x34", kDnsRules), std::nullopt);
+    const std::optional<std::string> formErr = buildDnsResponse(
+        std::string("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c", 14), kDnsRules);
+    ASSERT_TRUE(formErr.has_value());
+    EXPECT_EQ(*formErr, std::string("\x12\x34\x81\x81\x00\x00\x00\x00\x00\x00\x00\x00", 12));
+
+    EXPECT_EQ(dns.queries(), 11);
+    EXPECT_EQ(dns.answered(), 11);
 }
 
 }  // namespace
