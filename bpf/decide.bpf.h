@@ -109,6 +109,36 @@ static __always_inline __u8 pal_peer_reason(__u32 sender_epid, __u64 receiver, _
     return PAL_REASON_INTER_CONTAINER;
 }
 
+/* docs/reference/enforcement.md#fqdn: an address the container learned from a DNS answer for a
+ * toFQDNs selector of its policy set, within the answer's TTL, on the selector's ports. Else
+ * `reason` stands, or, when the address was learned for a selector that does not allow this,
+ * PAL_REASON_FQDN_NOT_ALLOWED with the selector noted in `d`. */
+static __always_inline __u8 pal_fqdn_reason(const struct pal_subject* s, struct pal_dest* d,
+                                            __u8 reason) {
+    struct pal_fqdn_addr_key k = {.cgroup_id = s->cgroup_id, .family = d->family};
+    struct pal_fqdn_addr* a;
+    __u64 now;
+
+    __builtin_memcpy(k.addr, d->addr, 16);
+    a = bpf_map_lookup_elem(&pal_fqdn_addrs, &k);
+    if (!a) return reason;
+    now = bpf_ktime_get_ns();
+    for (int i = 0; i < PAL_FQDN_SLOTS; i++) {
+        struct pal_peer_key pk = {.epid = s->epid};
+        struct pal_ports* ports;
+        __u64 selector = a->slot[i].selector;
+
+        if (!selector) continue;
+        d->fqdn = selector;
+        if (a->slot[i].expires_ns < now) continue;
+        pk.peer_cgroup = PAL_FQDN_SELECTOR | selector;
+        ports = bpf_map_lookup_elem(&pal_peers, &pk);
+        if (ports && pal_ports_allow(ports, pal_proto_bit(d->protocol), d->port))
+            return PAL_REASON_NONE;
+    }
+    return d->fqdn ? PAL_REASON_FQDN_NOT_ALLOWED : reason;
+}
+
 static __always_inline struct pal_decision pal_verdict_for(const struct pal_subject* s,
                                                            __u8 reason) {
     struct pal_decision dec = {.verdict = PAL_VERDICT_ALLOW, .reason = reason};
@@ -132,7 +162,24 @@ static __always_inline struct pal_decision pal_decide_egress(const struct pal_su
         reason = PAL_REASON_UNMATCHED;
     else
         reason = pal_allowlist_reason(s, d);
+    /* Learned addresses add to the allowlist; they never make another container a peer. */
+    if ((reason == PAL_REASON_NOT_ALLOWLISTED || reason == PAL_REASON_IPV6_NOT_ALLOWED ||
+         reason == PAL_REASON_EXCEPT) &&
+        (s->policy.flags & PAL_POLICY_FQDN))
+        reason = pal_fqdn_reason(s, d, reason);
     return pal_verdict_for(s, reason);
+}
+
+/* Whether `d` (UDP 53) is a resolver the policy set of `s` names: a toContainers rule for
+ * another container's address, else its allowlist. Not the loopback exemption and not an
+ * address learned from DNS, which would let a container vouch for its own answers
+ * (docs/reference/enforcement.md#fqdn). */
+static __always_inline bool pal_resolver_allowed(const struct pal_subject* s, struct pal_dest* d) {
+    if (s->policy.flags & PAL_POLICY_ISOLATED) d->peer_cgroup = pal_addr_owner(d);
+    if (d->peer_cgroup && d->peer_cgroup != s->cgroup_id)
+        return pal_peer_reason(s->epid, d->peer_cgroup, d->protocol, d->port) == PAL_REASON_NONE;
+    return !(s->policy.flags & PAL_POLICY_UNMATCHED) &&
+           pal_allowlist_reason(s, d) == PAL_REASON_NONE;
 }
 
 /* A bind to the local address and port `d` (docs/reference/enforcement.md#bind): judged only

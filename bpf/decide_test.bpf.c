@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Test wrapper: runs the egress decision (bpf/decide.bpf.h) on a crafted IPv4 or
+ * Test wrappers: run the egress decision (bpf/decide.bpf.h) on a crafted IPv4 or
  * IPv6 packet through BPF_PROG_TEST_RUN, so the decision table can be checked
- * without sockets. The caller puts the cgroup id of the container to judge for
+ * without sockets, and the DNS query and answer handling (bpf/dns.bpf.h) for the
+ * benchmarks. The caller puts the cgroup id of the container to judge for
  * in cb[0] (low half) and cb[1]; the verdict, reason and the destination as
  * judged land in pal_test_out.
  */
 #include "decide.bpf.h"
+#include "dns.bpf.h"
 #include "packet.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -28,17 +30,23 @@ struct {
     __type(value, struct pal_test_result);
 } pal_test_out SEC(".maps");
 
+/* The container whose cgroup id the caller put in cb[0] and cb[1]. */
+static __always_inline bool pal_test_subject(struct __sk_buff* skb, struct pal_subject* s) {
+    __u64 cgid = skb->cb[0] | (__u64)skb->cb[1] << 32;
+    struct pal_cgroup* c = bpf_map_lookup_elem(&pal_cgroups, &cgid);
+
+    return c && pal_subject_fill(s, cgid, c);
+}
+
 SEC("cgroup_skb/egress")
 int pal_test_decide(struct __sk_buff* skb) {
     __u32 zero = 0;
     struct pal_test_result* out = bpf_map_lookup_elem(&pal_test_out, &zero);
-    __u64 cgid = skb->cb[0] | (__u64)skb->cb[1] << 32;
-    struct pal_cgroup* c = bpf_map_lookup_elem(&pal_cgroups, &cgid);
     struct pal_subject s;
     struct pal_dest d = {};
     struct pal_decision dec;
 
-    if (!out || !c || !pal_subject_fill(&s, cgid, c) || !pal_skb_dest(skb, &d)) return 1;
+    if (!out || !pal_test_subject(skb, &s) || !pal_skb_dest(skb, &d)) return 1;
     dec = pal_decide_egress(&s, &d);
     out->verdict = dec.verdict;
     out->reason = dec.reason;
@@ -46,5 +54,21 @@ int pal_test_decide(struct __sk_buff* skb) {
     out->orig_family = d.orig_family;
     out->port = d.port;
     __builtin_memcpy(out->addr, d.addr, 16);
+    return 1;
+}
+
+SEC("cgroup_skb/egress")
+int pal_test_dns_query(struct __sk_buff* skb) {
+    struct pal_subject s;
+
+    if (pal_test_subject(skb, &s)) pal_dns_note_query(skb, &s);
+    return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int pal_test_dns_answer(struct __sk_buff* skb) {
+    struct pal_subject s;
+
+    if (pal_test_subject(skb, &s)) pal_dns_take_answer(skb, &s);
     return 1;
 }

@@ -8,6 +8,7 @@
  * touched: fail open for the host, fail closed for a container whose policy
  * denies.
  */
+#include "dns.bpf.h"
 #include "events.bpf.h"
 #include "packet.bpf.h"
 #include <bpf/bpf_tracing.h>
@@ -201,6 +202,7 @@ int pal_skb_egress(struct __sk_buff* skb) {
         pal_report_net(&s, &d, PAL_HOOK_SKB_EGRESS, dec, sock_type);
         return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
     }
+    pal_dns_egress(skb);
     if (pal_socket_hooks_judged(skb, &sock_type)) return 1;
     if (!pal_skb_subject(skb, &s)) return 1;
     if (!pal_skb_dest(skb, &d)) return 1;
@@ -226,8 +228,7 @@ static __always_inline bool pal_opens_flow(struct __sk_buff* skb) {
  * container accepts new flows from another container only when a toContainers rule of the sender's
  * policy names it, so an unmanaged or compromised sender (whose own egress hooks may not be in
  * force) gets nowhere. Returns 0 to drop. */
-SEC("cgroup_skb/ingress")
-int pal_skb_ingress(struct __sk_buff* skb) {
+static __always_inline int pal_ingress_verdict(struct __sk_buff* skb) {
     struct pal_subject receiver;
     struct pal_dest sender = {};
     struct pal_cgroup* c;
@@ -253,4 +254,14 @@ int pal_skb_ingress(struct __sk_buff* skb) {
     dec = pal_verdict_for(&receiver, reason);
     pal_report_net(&receiver, &sender, PAL_HOOK_SKB_INGRESS, dec, 0);
     return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
+}
+
+/* The receiver's check, then, for a packet that goes on to its socket, what a DNS answer in it
+ * teaches (docs/reference/enforcement.md#fqdn): before the application can read it. */
+SEC("cgroup_skb/ingress")
+int pal_skb_ingress(struct __sk_buff* skb) {
+    int pass = pal_ingress_verdict(skb);
+
+    if (pass) pal_dns_ingress(skb);
+    return pass;
 }

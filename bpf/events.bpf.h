@@ -138,6 +138,7 @@ static __always_inline void pal_report_net(const struct pal_subject* s, const st
     e->protocol = d->protocol;
     e->sock_type = sock_type;
     e->peer_cgroup = d->peer_cgroup;
+    e->fqdn = d->fqdn;
     __builtin_memset(e->pad, 0, sizeof(e->pad));
     __builtin_memset(e->h.pad, 0, sizeof(e->h.pad));
     pal_submit(e, sizeof(*e));

@@ -80,11 +80,13 @@ struct {
     __type(value, __u64);
 } pal_counters SEC(".maps");
 
-static __always_inline void pal_count(__u32 slot) {
+static __always_inline void pal_count_add(__u32 slot, __u64 by) {
     __u64* n = bpf_map_lookup_elem(&pal_counters, &slot);
 
-    if (n) *n += 1; /* per-CPU: no atomics needed */
+    if (n) *n += by; /* per-CPU: no atomics needed */
 }
+
+static __always_inline void pal_count(__u32 slot) { pal_count_add(slot, 1); }
 
 /* Inter-container isolation (include/palisade/abi.h). */
 struct {
@@ -136,3 +138,42 @@ struct {
     __type(key, __u32);
     __type(value, struct pal_creds);
 } pal_exec_creds SEC(".maps");
+
+/* Egress by DNS name (include/palisade/abi.h, bpf/dns.bpf.h). The names are written with
+ * each generation; queries, learned addresses and budgets are the programs' own and
+ * outlive generations and agents (pinned). */
+#define PAL_MAX_FQDN_NAMES 16384
+#define PAL_MAX_DNS_QUERIES 16384
+#define PAL_MAX_FQDN_ADDRS 65536
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, PAL_MAX_FQDN_NAMES);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct pal_fqdn_name);
+    __type(value, __u64);
+} pal_fqdn_names SEC(".maps");
+
+/* LRU: a query never answered makes room for new ones. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, PAL_MAX_DNS_QUERIES);
+    __type(key, struct pal_dns_query_key);
+    __type(value, struct pal_dns_query);
+} pal_dns_queries SEC(".maps");
+
+/* Not LRU: an address in use is never pushed out; a full container or map refuses. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, PAL_MAX_FQDN_ADDRS);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct pal_fqdn_addr_key);
+    __type(value, struct pal_fqdn_addr);
+} pal_fqdn_addrs SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, PAL_MAX_CGROUPS);
+    __type(key, __u64);
+    __type(value, struct pal_fqdn_use);
+} pal_fqdn_use SEC(".maps");

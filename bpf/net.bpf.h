@@ -34,6 +34,7 @@ struct pal_dest {
     __u8 addr[16];
     __u8 orig[16];
     __u64 peer_cgroup; /* the container that owns addr, once looked up (0: none) */
+    __u64 fqdn;        /* PAL_REASON_FQDN_NOT_ALLOWED: the toFQDNs selector addr was learned for */
 };
 
 static __always_inline void pal_dest_set_v4(struct pal_dest* d, __u32 ip4_be) {
@@ -77,6 +78,15 @@ static __always_inline bool pal_dest_is_local(const struct pal_dest* d) {
     if (d->family == 4) return d->addr[0] == 127 || w[0] == 0;
     if (w[0] || w[1] || w[2]) return false;
     return w[3] == 0 || w[3] == bpf_htonl(1);
+}
+
+/* 127.0.0.0/8 or ::1. */
+static __always_inline bool pal_dest_is_loopback(const struct pal_dest* d) {
+    __u32 w[4];
+
+    __builtin_memcpy(w, d->addr, sizeof(w));
+    if (d->family == 4) return d->addr[0] == 127;
+    return !w[0] && !w[1] && !w[2] && w[3] == bpf_htonl(1);
 }
 
 static __always_inline __u8 pal_proto_bit(__u8 protocol) {

@@ -49,14 +49,14 @@ source "$here/lib.sh"
 
 # The network tests. The inter-container and exec tests run as root and with the unit's
 # capabilities (Privileges/<suite>.<test>/{root,shipped}).
-net_tests='Egress.*:Bind.*:Control.*:DecideProg.*:CgroupWalk.*:Privileges/InterContainer.*'
+net_tests='Egress.*:Bind.*:Fqdn.*:Control.*:DecideProg.*:CgroupWalk.*:Privileges/InterContainer.*'
 # PALISADE_VM_TESTS=quick: what differs between kernels (the program variants,
 # the cgroup walk, packet sockets, host-network loopback, BPF LSM), a test each.
 quick_lsm='Privileges/Exec.DenyFailsWithEpermUnderBpfLsm/*:Privileges/Exec.DenyAppliesInANestedCgroup/shipped:'\
 'Egress.TableWithRealTrafficAndEvents:Egress.NestedCgroupGetsTheContainersPolicy:'\
 'Egress.PacketSocketRefusedEveryWay:Egress.HostNetworkContainerHasLoopbackJudged:'\
 'CgroupWalk.*:Privileges/InterContainer.ReceiverDropsFlowsNoRuleAllows/shipped:'\
-'Egress.ALowMemlockLimitIsNamedWhereTheKernelChargesIt'
+'Egress.ALowMemlockLimitIsNamedWhereTheKernelChargesIt:Fqdn.AnAddressIsAllowedOnceTheContainerLookedItUp'
 quick_fallback='Privileges/Exec.DenyKillsBeforeTheNewImageRunsUnderTheFallback/*:'\
 'Privileges/Exec.DenyAppliesInANestedCgroup/shipped:Egress.PacketSocketRefusedEveryWay'
 
@@ -89,6 +89,7 @@ for applet in $(busybox --list); do
 done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
 echo 'root:x:0:' >"$rootfs/etc/group"
+: >"$rootfs/etc/resolv.conf"  # the toFQDNs tests mount their own over it
 install -m 0755 "$here/init.sh" "$rootfs/init"
 
 # Binaries with their shared libraries, at the paths they have here: the tests

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "compiler/fqdn_names.h"
 #include "compiler/port_sets.h"
 #include "compiler/prefix_table.h"
 
@@ -83,6 +84,7 @@ class Builder {
         for (const auto& e : buildPrefixTable(rules)) addPrefix(epid, epid, PAL_POLICY_HOSTS, e);
         addBindRules(epid, policies, set);
         addPeers(epid, policies, set, containers);
+        addFqdns(epid, policies, set);
         return epid;
     }
 
@@ -138,6 +140,59 @@ class Builder {
             k.peer_cgroup = cgid;
             out_.peers.emplace_back(k,
                                     ports(normalizePortRanges(entry.first), entry.second->where));
+        }
+    }
+
+    // docs/reference/enforcement.md#fqdn: each toFQDNs selector of the set, with the union of
+    // the ports of the rules naming it, in pal_peers under the selector's id. The programs
+    // look a query's own name up before its pattern, so a name's selector gets the ports of
+    // the set's patterns that match it too.
+    void addFqdns(uint32_t epid, const std::vector<Policy>& policies, const PolicySetKey& set) {
+        struct Selected {
+            const FqdnSelector* selector = nullptr;
+            std::vector<pal_port_range> ranges;
+            const EgressRule* first = nullptr;
+        };
+        std::map<uint64_t, Selected> selected;
+        for (size_t i : set) {
+            for (const auto& rule : policies[i].egress) {
+                const auto ranges = rulePortRanges(rule.ports);
+                for (const auto& selector : rule.toFQDNs) {
+                    const pal_fqdn_name key = fqdnNameKey(selector);
+                    const uint64_t id = fqdnSelectorId(key);
+                    auto [known, fresh] =
+                        out_.fqdnNames.try_emplace(id, MapEntries::FqdnName{key, selector.str()});
+                    if (!fresh && std::memcmp(&known->second.key, &key, sizeof(key)) != 0) {
+                        throw CompileError({selector.where, "the ids of toFQDNs selectors " +
+                                                                selector.str() + " and " +
+                                                                known->second.text + " collide"});
+                    }
+                    auto& s = selected[id];
+                    if (!s.selector) {
+                        s.selector = &selector;
+                        s.first = &rule;
+                    }
+                    s.ranges.insert(s.ranges.end(), ranges.begin(), ranges.end());
+                }
+            }
+        }
+        if (selected.empty()) return;
+        out_.policies[epid].flags |= PAL_POLICY_FQDN;
+        for (auto& [id, name] : selected) {
+            std::vector<pal_port_range> ranges = name.ranges;
+            if (!name.selector->pattern) {
+                for (const auto& [other, pattern] : selected) {
+                    if (!pattern.selector->pattern ||
+                        !fqdnPatternMatches(pattern.selector->name, name.selector->name)) {
+                        continue;
+                    }
+                    ranges.insert(ranges.end(), pattern.ranges.begin(), pattern.ranges.end());
+                }
+            }
+            pal_peer_key k{};
+            k.epid = epid;
+            k.peer_cgroup = PAL_FQDN_SELECTOR | id;
+            out_.peers.emplace_back(k, ports(normalizePortRanges(ranges), name.first->where));
         }
     }
 

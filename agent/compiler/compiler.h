@@ -36,7 +36,17 @@ struct MapEntries {
     std::vector<std::pair<pal_lpm6_key, pal_lpm_value>> lpm6;
     // toContainers rules (docs/reference/enforcement.md#inter-container): (sender's epid, receiving
     // container) -> ports.
+    // The ports of each toFQDNs selector a policy set has are here too, under
+    // PAL_FQDN_SELECTOR | selector id (docs/reference/enforcement.md#fqdn).
     std::vector<std::pair<pal_peer_key, pal_ports>> peers;
+    // Every toFQDNs selector of the generation, by id: its pal_fqdn_names key, and its
+    // text for status and events ("api.stripe.com", "*.s3.amazonaws.com"; empty when
+    // adopted from a previous agent's maps).
+    struct FqdnName {
+        pal_fqdn_name key{};
+        std::string text;
+    };
+    std::map<uint64_t, FqdnName> fqdnNames;
     // For status and events: the policy names behind each epid (empty: unmatched).
     std::map<uint32_t, std::vector<std::string>> epidPolicies;
 };

@@ -13,6 +13,7 @@
 #include <future>
 #include <map>
 #include <optional>
+#include <set>
 #include <system_error>
 
 #include "containers/cgroup_watch.h"
@@ -61,6 +62,10 @@ constexpr int kDrainMs = 100;
 // Events held back by events.rateLimit are reported, and the metrics page
 // rendered, this often.
 constexpr auto kReportPeriod = std::chrono::seconds(1);
+// How often the maps of DNS learning are swept (datapath/fqdn_maps.h): addresses long out
+// of time (the programs ignore them already; this frees the containers' budgets), queries
+// never answered, and the counts (docs/reference/enforcement.md#fqdn).
+constexpr auto kFqdnSweepPeriod = std::chrono::seconds(5);
 // At start, how long the first generation waits for the API server's first
 // lists, so that a restart does not take pod labels away from the containers
 // for a moment (docs/runtimes/kubernetes.md).
@@ -114,6 +119,7 @@ class Agent {
     void refreshKubernetes();
     // Learns every container's addresses and puts them in the kernel.
     void refreshAddresses();
+    void sweepFqdn();
     // Re-reads the policies and applies them if they changed; the reload
     // latency is measured from `noticed`.
     void reloadPolicies(SteadyClock::time_point noticed);
@@ -149,6 +155,7 @@ class Agent {
     Debounce policyDebounce_{kPolicyQuiet, kPolicyMaxDelay};
     AddressLearner addressLearner_;
     LearnedAddresses addresses_;
+    FqdnSweep fqdn_;                // addresses learned from DNS, at the last sweep
     bool addressesSynced_ = false;  // the kernel's address maps hold addresses_.byContainer
     std::string addressProblem_;    // why they hold only part of it (full), or ""
     bool rescan_ = false;           // the last scan was incomplete
@@ -361,6 +368,12 @@ void Agent::resync() {
     addressLearner_.forgetNamespaces();
 }
 
+void Agent::sweepFqdn() {
+    std::set<uint64_t> containers;
+    for (const Container& c : inventory_.containers()) containers.insert(c.cgroupId);
+    fqdn_ = datapath_->sweepFqdn(containers);
+}
+
 void Agent::refreshMetrics() {
     if (!metrics_) return;
     AgentMetrics m;
@@ -381,6 +394,8 @@ void Agent::refreshMetrics() {
         m.kernelFeatures[feature] = have.get<bool>();
     m.reloadSeconds = &reloadSeconds_;
     if (pods_) m.kubernetes = pods_->counters();
+    m.fqdnSelectors = generations_->fqdnSelectorsInForce();
+    m.fqdnAddresses = fqdn_.live.size();
     metrics_->update(renderAgentMetrics(m));
 }
 
@@ -400,6 +415,8 @@ StatusInputs Agent::statusInputs() const {
     in.subscriberDrops = control_ ? control_->droppedForSlowSubscribers() : 0;
     in.addressProblem = addressProblem_;
     in.kubernetes = pods_ ? pods_->statusJson() : kubernetesProblem_;
+    in.fqdn = &fqdn_;
+    in.fqdnNames = &generations_->fqdnNames();
     return in;
 }
 
@@ -451,7 +468,7 @@ void Agent::start() {
                                 config_.events.burst, hostNetns.value_or(PAL_HOST_NETNS_INIT),
                                 features.has(Feature::TracingAncestorCgroup),
                                 features.has(Feature::SkbCurrentTask), pre.memlockLimit.value_or(0),
-                                config_.limits, adoptPinned});
+                                config_.limits, adoptPinned, config_.fqdn});
     };
     auto loading = std::async(std::launch::async, open, true);
     // Watching starts before the first scan, so nothing created in between is missed.
@@ -496,8 +513,15 @@ void Agent::start() {
     });
     control_ = std::make_unique<ControlServer>(
         config_.controlSocket,
-        ControlServer::Handlers{[this] { return statusJson(statusInputs()); },
-                                [this] { return containersJson(statusInputs()); },
+        // Each sweeps the learned DNS addresses first, so that their time left is now's.
+        ControlServer::Handlers{[this] {
+                                    sweepFqdn();
+                                    return statusJson(statusInputs());
+                                },
+                                [this] {
+                                    sweepFqdn();
+                                    return containersJson(statusInputs());
+                                },
                                 [this](const ControlRequest& req) { return awaitContainer(req); }});
     bus_.add(std::make_unique<ControlSink>(*control_));
     datapath_->attach();
@@ -527,7 +551,7 @@ bool Agent::handleSignal(int sigfd) {
 void Agent::loop(int sigfd) {
     const auto begin = SteadyClock::now();
     Periodic resyncTimer(kResyncPeriod, begin), addressTimer(kAddressPeriod, begin),
-        reportTimer(kReportPeriod, begin);
+        reportTimer(kReportPeriod, begin), fqdnTimer(kFqdnSweepPeriod, begin);
     std::vector<pollfd> fds;
     for (;;) {
         fds = {{sigfd, POLLIN, 0},
@@ -555,6 +579,7 @@ void Agent::loop(int sigfd) {
         refreshKubernetes();
         if (resyncTimer.due(now)) resync();
         if (addressTimer.due(now)) refreshAddresses();
+        if (fqdnTimer.due(now)) sweepFqdn();
         if (reportTimer.due(now)) {
             events_.reportSuppressed(datapath_->suppressedEvents(), inventory_);
             refreshMetrics();

@@ -30,8 +30,12 @@ void EventPump::onRecord(const void* data, size_t size, const ContainerInventory
     ctx.container = inventory.find(h->cgroup_id);
     ctx.policies = generations.policiesOf(h->epid);
     if (h->type == PAL_EVENT_NET && size >= sizeof(pal_net_event)) {
-        const uint64_t peer = static_cast<const pal_net_event*>(data)->peer_cgroup;
-        if (peer) ctx.peer = inventory.find(peer);
+        const auto* net = static_cast<const pal_net_event*>(data);
+        if (net->peer_cgroup) ctx.peer = inventory.find(net->peer_cgroup);
+        if (net->fqdn) ctx.fqdn = generations.fqdnNameOf(net->fqdn);
+    }
+    if (h->type == PAL_EVENT_DNS && size >= sizeof(pal_dns_event)) {
+        ctx.fqdn = generations.fqdnNameOf(static_cast<const pal_dns_event*>(data)->selector);
     }
     if (std::string line = formatRecord(data, size, ctx, clock_); !line.empty()) {
         publish(Event(std::move(line)));

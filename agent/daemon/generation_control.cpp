@@ -56,6 +56,8 @@ std::optional<GenerationControl::Refusal> GenerationControl::tryApply(const Poli
         return (kv.first & generationIdBase(1)) == generationIdBase(next);
     });
     epidPolicies_.insert(entries.epidPolicies.begin(), entries.epidPolicies.end());
+    for (const auto& [id, name] : entries.fqdnNames) fqdnNames_[id] = name.text;
+    fqdnSelectorsInForce_ = entries.fqdnNames.size();
     epidByCgroup_.clear();
     for (const auto& [cgid, e] : entries.cgroups) epidByCgroup_[cgid] = e.epid;
     pruneNotInForce();
@@ -229,6 +231,11 @@ bool GenerationControl::isPeerTarget(const Container& c) const {
         }
     }
     return false;
+}
+
+const std::string* GenerationControl::fqdnNameOf(uint64_t selector) const {
+    auto it = fqdnNames_.find(selector);
+    return it == fqdnNames_.end() ? nullptr : &it->second;
 }
 
 const std::vector<std::string>* GenerationControl::policiesOf(uint32_t epid) const {

@@ -54,6 +54,11 @@ class GenerationControl {
     // The policy names behind an epid of this or the previous generation
     // (nullptr: not known; empty: the container is unmatched).
     const std::vector<std::string>* policiesOf(uint32_t epid) const;
+    // The text of a toFQDNs selector id ("api.stripe.com", "*.s3.amazonaws.com") of any
+    // generation this agent compiled (nullptr: not known).
+    const std::string* fqdnNameOf(uint64_t selector) const;
+    const std::map<uint64_t, std::string>& fqdnNames() const { return fqdnNames_; }
+    size_t fqdnSelectorsInForce() const { return fqdnSelectorsInForce_; }
     // Whether the container of that cgroup has its pal_cgroups entry (its policy
     // set's, or the unmatched default's) in the kernel.
     bool inForce(uint64_t cgroupId) const { return epidByCgroup_.contains(cgroupId); }
@@ -104,6 +109,9 @@ class GenerationControl {
     std::map<std::string, std::string> notInForce_;
     std::map<uint64_t, uint32_t> epidByCgroup_;
     std::map<uint32_t, std::vector<std::string>> epidPolicies_;  // this and the last generation
+    // Every toFQDNs selector compiled: learned addresses name them after they left the policies.
+    std::map<uint64_t, std::string> fqdnNames_;
+    size_t fqdnSelectorsInForce_ = 0;
 };
 
 }  // namespace palisade

@@ -10,6 +10,30 @@
 
 namespace palisade {
 
+namespace {
+
+// docs/reference/enforcement.md#fqdn: the addresses a container learned and their time left,
+// and how many it was refused; null when it has none.
+nlohmann::json fqdnOf(const StatusInputs& in, uint64_t cgroupId) {
+    if (!in.fqdn) return nullptr;
+    nlohmann::json learned = nlohmann::json::array();
+    for (const FqdnLearned& l : in.fqdn->live) {
+        if (l.cgroupId != cgroupId) continue;
+        std::string name = "selector " + std::to_string(l.selector);
+        if (in.fqdnNames) {
+            if (auto n = in.fqdnNames->find(l.selector); n != in.fqdnNames->end()) name = n->second;
+        }
+        learned.push_back(
+            {{"name", name}, {"address", l.address.str()}, {"secondsLeft", l.secondsLeft}});
+    }
+    auto r = in.fqdn->refused.find(cgroupId);
+    const uint64_t refused = r == in.fqdn->refused.end() ? 0 : r->second;
+    if (learned.empty() && refused == 0) return nullptr;
+    return {{"learned", learned}, {"refused", refused}};
+}
+
+}  // namespace
+
 nlohmann::json containersJson(const StatusInputs& in) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& c : in.containers) {
@@ -47,6 +71,7 @@ nlohmann::json containersJson(const StatusInputs& in) {
         if (!c.podUid.empty()) entry["podUid"] = c.podUid;
         if (c.namespaceLabels) entry["namespaceLabels"] = *c.namespaceLabels;
         if (!c.metadataError.empty()) entry["metadataError"] = c.metadataError;
+        if (auto fqdn = fqdnOf(in, c.cgroupId); !fqdn.is_null()) entry["fqdn"] = std::move(fqdn);
         out.push_back(std::move(entry));
     }
     return out;
@@ -159,7 +184,13 @@ nlohmann::json statusJson(const StatusInputs& in) {
             {"counters",
              {{"verdicts", verdicts},
               {"ringbufDrops", in.counters.ringbufDrops},
-              {"subscriberDrops", in.subscriberDrops}}}};
+              {"subscriberDrops", in.subscriberDrops},
+              {"dns",
+               {{"answersLearnedFrom", in.counters.dnsAnswers},
+                {"answersIgnored", in.counters.dnsIgnored},
+                {"addressesLearned", in.counters.dnsLearned},
+                {"addressesRefused", in.counters.dnsRefused},
+                {"queriesNotNoted", in.counters.dnsUnnoted}}}}}};
 }
 
 std::string statusText(const nlohmann::json& s) {

@@ -31,6 +31,10 @@ struct StatusInputs {
     std::string addressProblem = "";  // the address maps hold only part of `addresses`: why
     // The API server (PodSource::statusJson, or why it cannot be used); null: off.
     nlohmann::json kubernetes = nullptr;
+    // Addresses learned from DNS (docs/reference/enforcement.md#fqdn) at the last sweep, and
+    // the text of each selector id.
+    const FqdnSweep* fqdn = nullptr;
+    const std::map<uint64_t, std::string>* fqdnNames = nullptr;
 };
 
 nlohmann::json statusJson(const StatusInputs& in);
@@ -40,8 +44,8 @@ std::string kernelRelease();
 // (docs/kernels.md#what-differs-between-kernels).
 nlohmann::json kernelFallbacks(const nlohmann::json& features);
 // An array of {id, name, runtime, namespace, pod, cgroup, cgroupId, policies,
-// addresses, addressError when they could not be read, and metadataError when the
-// runtime's metadata could not be}.
+// addresses, addressError when they could not be read, metadataError when the
+// runtime's metadata could not be, and fqdn: the addresses it learned from DNS}.
 nlohmann::json containersJson(const StatusInputs& in);
 
 std::string statusText(const nlohmann::json& status);

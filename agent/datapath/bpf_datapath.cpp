@@ -112,6 +112,10 @@ void setMapSizes(palisade_bpf& skel, const Config::Limits& limits) {
     size(skel.maps.pal_addr4, limits.addresses);
     size(skel.maps.pal_addr6, limits.addresses);
     size(skel.maps.pal_peers, limits.peers);
+    size(skel.maps.pal_fqdn_names, limits.fqdnNames);
+    size(skel.maps.pal_fqdn_addrs, limits.fqdnAddresses);
+    size(skel.maps.pal_dns_queries, limits.dnsQueries);
+    size(skel.maps.pal_fqdn_use, limits.containers);
 }
 
 // Makes the skeleton use the maps a previous agent pinned, when every one of
@@ -232,6 +236,10 @@ std::unique_ptr<BpfDatapath> openBpfDatapath(const DatapathOptions& options) {
     config.nat64_prefixlen = options.nat64Prefix.prefixLen;
     std::memcpy(config.nat64_prefix, options.nat64Prefix.addr.data(), 16);
     config.host_netns_cookie = options.hostNetnsCookie;
+    config.fqdn_min_ttl = options.fqdn.minTTL;
+    config.fqdn_max_ttl = options.fqdn.maxTTL;
+    config.fqdn_budget = options.fqdn.perContainerAddresses;
+    config.fqdn_events = options.fqdn.learnedEvents;
     if (options.eventsPerSecond > 0 && options.eventsPerSecond <= 1'000'000'000) {
         config.event_interval_ns = 1'000'000'000 / options.eventsPerSecond;
         config.event_burst_ns = config.event_interval_ns * std::max(options.eventBurst, 1u);
@@ -336,6 +344,11 @@ VerdictCounters BpfDatapath::counters() const {
         }
     }
     out.ringbufDrops = sum(PAL_COUNTER_RINGBUF_DROPS);
+    out.dnsAnswers = sum(PAL_COUNTER_DNS_ANSWERS);
+    out.dnsIgnored = sum(PAL_COUNTER_DNS_IGNORED);
+    out.dnsLearned = sum(PAL_COUNTER_DNS_LEARNED);
+    out.dnsRefused = sum(PAL_COUNTER_DNS_REFUSED);
+    out.dnsUnnoted = sum(PAL_COUNTER_DNS_UNNOTED);
     return out;
 }
 
@@ -365,6 +378,12 @@ std::map<uint64_t, uint64_t> BpfDatapath::suppressedEvents() const {
         prev = &key;
     }
     return out;
+}
+
+FqdnSweep BpfDatapath::sweepFqdn(const std::set<uint64_t>& containers) {
+    return sweepFqdnAddresses(
+        impl_->fd(impl_->skel->maps.pal_fqdn_addrs), impl_->fd(impl_->skel->maps.pal_fqdn_use),
+        impl_->fd(impl_->skel->maps.pal_dns_queries), containers, bpfClockNs());
 }
 
 void BpfDatapath::openEvents(RecordHandler handler) {

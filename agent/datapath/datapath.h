@@ -14,6 +14,7 @@
 
 #include "compiler/compiler.h"
 #include "containers/netns_addresses.h"
+#include "datapath/fqdn_maps.h"
 
 namespace palisade {
 
@@ -22,6 +23,14 @@ struct VerdictCounters {
     std::array<std::array<std::array<uint64_t, PAL_REASON_MAX>, PAL_VERDICT_MAX>, PAL_HOOK_MAX>
         byReason{};
     uint64_t ringbufDrops = 0;
+    // DNS answers (docs/reference/enforcement.md#fqdn): that taught, that taught nothing, the
+    // addresses learned and refused (budget or map full), and queries not noted (the
+    // container had PAL_DNS_MAX_PENDING waiting).
+    uint64_t dnsAnswers = 0;
+    uint64_t dnsIgnored = 0;
+    uint64_t dnsLearned = 0;
+    uint64_t dnsRefused = 0;
+    uint64_t dnsUnnoted = 0;
 };
 
 struct AttachedProgram {
@@ -73,6 +82,9 @@ class Datapath {
     // its security events; counted since the bucket was created (monotonic
     // while it exists).
     virtual std::map<uint64_t, uint64_t> suppressedEvents() const = 0;
+    // The addresses learned from DNS (docs/reference/enforcement.md#fqdn), after deleting those
+    // whose time ran out and those of containers not in `containers`.
+    virtual FqdnSweep sweepFqdn(const std::set<uint64_t>& containers) = 0;
 
     // Kernel events: opens the ring buffer; consumeEvents() hands every record
     // waiting in it to `handler`, and eventsPollFd() is readable when records wait.
@@ -109,6 +121,7 @@ struct DatapathOptions {
     uint64_t memlockLimit = 0;          // nonzero: the kernel charges maps to this RLIMIT_MEMLOCK
     Config::Limits limits;              // the maps' max_entries
     bool adoptPinned = true;            // false: new maps even where pinned ones would do
+    Config::Fqdn fqdn;                  // TTL bounds and budget of addresses learned from DNS
 };
 
 class BpfDatapath;
@@ -143,6 +156,7 @@ class BpfDatapath : public Datapath {
     // With run counts and times read from the kernel now.
     std::vector<AttachedProgram> programs() const override;
     std::map<uint64_t, uint64_t> suppressedEvents() const override;
+    FqdnSweep sweepFqdn(const std::set<uint64_t>& containers) override;
     void openEvents(RecordHandler handler) override;
     int eventsPollFd() const override;
     void consumeEvents() override;

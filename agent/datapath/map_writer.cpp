@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "datapath/datapath.h"
+#include "datapath/map_keys.h"
 #include "util/errno_text.h"
 
 namespace palisade {
@@ -77,16 +78,13 @@ void waitForGracePeriod() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
-template <typename K>
-std::vector<K> keysOf(int fd) {
-    std::vector<K> keys;
-    K key{};
-    const K* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &key) == 0) {
-        keys.push_back(key);
-        prev = &keys.back();
-    }
-    return keys;
+// pal_fqdn_names entries: the selectors' keys -> ids.
+std::vector<std::pair<pal_fqdn_name, uint64_t>> fqdnNameEntries(
+    const std::map<uint64_t, MapEntries::FqdnName>& names) {
+    std::vector<std::pair<pal_fqdn_name, uint64_t>> entries;
+    entries.reserve(names.size());
+    for (const auto& [id, name] : names) entries.emplace_back(name.key, id);
+    return entries;
 }
 
 uint32_t slotBits(uint32_t id) { return id & generationIdBase(1); }
@@ -126,7 +124,6 @@ MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt)
     pal_config found{};
     const uint32_t zero = 0;
     if (bpf_map_lookup_elem(fds_.config, &zero, &found) == 0) config_.active_gen = found.active_gen;
-    update(fds_.config, zero, config_, "pal_config");
 
     const uint32_t active = generationIdBase(config_.active_gen);
     const unsigned slot = config_.active_gen & 1;
@@ -155,6 +152,14 @@ MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt)
     adoptKeys<pal_peer_key>(fds_.peers, active, keyEpid<pal_peer_key>, [&](const pal_peer_key& k) {
         current_.peers.push_back({k, {}});
     });
+    // Names carry no generation: all of them are the generation in force's until the next
+    // apply() retires those it does not have.
+    for (const pal_fqdn_name& key : keysOf<pal_fqdn_name>(fds_.fqdnNames)) {
+        uint64_t id = 0;
+        if (bpf_map_lookup_elem(fds_.fqdnNames, &key, &id) == 0) current_.fqdnNames[id] = {key, ""};
+    }
+    config_.fqdn_on = !current_.fqdnNames.empty();
+    update(fds_.config, zero, config_, "pal_config");
 }
 
 std::string MapWriter::capacityProblem(const MapEntries& next, bool besideInForce) const {
@@ -177,6 +182,11 @@ std::string MapWriter::capacityProblem(const MapEntries& next, bool besideInForc
     check(fds_.lpm4, "pal_lpm4", current_.lpm4.size(), next.lpm4.size());
     check(fds_.lpm6, "pal_lpm6", current_.lpm6.size(), next.lpm6.size());
     check(fds_.peers, "pal_peers", current_.peers.size(), next.peers.size());
+    size_t newNames = 0;
+    for (const auto& [id, name] : next.fqdnNames) {
+        newNames += !besideInForce || !current_.fqdnNames.count(id);
+    }
+    check(fds_.fqdnNames, "pal_fqdn_names", current_.fqdnNames.size(), newNames);
     size_t newContainers = 0;
     for (const auto& [cgid, e] : next.cgroups) {
         newContainers += !besideInForce || !current_.cgroups.count(cgid);
@@ -186,10 +196,13 @@ std::string MapWriter::capacityProblem(const MapEntries& next, bool besideInForc
 }
 
 // Deletes the entries of generation `gen` (not the one in force), and the
-// pal_cgroups entries of its containers that current_ does not have.
+// pal_cgroups and pal_fqdn_names entries that current_ does not have.
 void MapWriter::removeGeneration(const MapEntries& gen) {
     for (const auto& [cgid, e] : gen.cgroups) {
         if (!current_.cgroups.count(cgid)) remove(fds_.cgroups, cgid);
+    }
+    for (const auto& [id, name] : gen.fqdnNames) {
+        if (!current_.fqdnNames.count(id)) remove(fds_.fqdnNames, name.key);
     }
     removeAll(fds_.hosts4, gen.hosts4);
     removeAll(fds_.hosts6, gen.hosts6);
@@ -214,6 +227,7 @@ void MapWriter::apply(const MapEntries& next, uint64_t generation) {
         updateAll(fds_.lpm4, next.lpm4, "pal_lpm4");
         updateAll(fds_.lpm6, next.lpm6, "pal_lpm6");
         updateAll(fds_.peers, next.peers, "pal_peers");
+        updateAll(fds_.fqdnNames, fqdnNameEntries(next.fqdnNames), "pal_fqdn_names");
         for (const auto& [cgid, e] : next.cgroups) {
             const pal_policy& policy = next.policies.at(e.epid);
             pal_cgroup c{};
@@ -236,6 +250,7 @@ void MapWriter::apply(const MapEntries& next, uint64_t generation) {
 
     // 2. One write moves every container to the new generation.
     config_.active_gen = static_cast<uint32_t>(generation);
+    config_.fqdn_on = !next.fqdnNames.empty();
     update(fds_.config, uint32_t{0}, config_, "pal_config");
 
     // 3. The old generation goes at retire().

@@ -20,6 +20,7 @@ struct PolicyMapFds {
     int lpm6 = -1;
     int config = -1;
     int peers = -1;
+    int fqdnNames = -1;
 };
 
 // The policy maps of a skeleton (the agent's palisade object or a test object:
@@ -28,7 +29,7 @@ template <typename SkeletonMaps>
 PolicyMapFds policyMapFds(const SkeletonMaps& m) {
     return {bpf_map__fd(m.pal_cgroups), bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_hosts4),
             bpf_map__fd(m.pal_hosts6),  bpf_map__fd(m.pal_lpm4),     bpf_map__fd(m.pal_lpm6),
-            bpf_map__fd(m.pal_config),  bpf_map__fd(m.pal_peers)};
+            bpf_map__fd(m.pal_config),  bpf_map__fd(m.pal_peers),    bpf_map__fd(m.pal_fqdn_names)};
 }
 
 class MapWriter {

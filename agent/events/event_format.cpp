@@ -215,6 +215,8 @@ const char* reasonName(uint8_t reason) {
             return "bind-not-allowed";
         case PAL_REASON_SOURCE_ROUTE:
             return "source-route";
+        case PAL_REASON_FQDN_NOT_ALLOWED:
+            return "fqdn-not-allowed";
         case PAL_REASON_INTER_CONTAINER:
             return "inter-container";
         case PAL_REASON_IPV6_NOT_ALLOWED:
@@ -239,6 +241,9 @@ std::string formatNetEvent(const pal_net_event& e, const EventContext& ctx, cons
     const bool bind = e.h.hook == PAL_HOOK_BIND4 || e.h.hook == PAL_HOOK_BIND6;
     if (e.h.type == PAL_EVENT_NET && e.orig_family == 6) {
         w.string(bind ? "original_address" : "original_destination", ipText(e.orig_daddr, 6));
+    }
+    if (e.h.type == PAL_EVENT_NET && e.fqdn) {
+        w.string("fqdn", ctx.fqdn ? *ctx.fqdn : "selector " + std::to_string(e.fqdn));
     }
     w.end();
     // A packet's arrival runs in whatever task the softirq interrupted: nobody's.
@@ -332,6 +337,43 @@ std::string formatExecEvent(const pal_exec_event& e, const EventContext& ctx, co
     return line;
 }
 
+std::string formatDnsEvent(const pal_dns_event& e, const EventContext& ctx, const Clock& clock) {
+    std::string line;
+    line.reserve(512);
+    JsonWriter w(line);
+    w.string("@timestamp", clock.iso8601(e.h.ts_ns));
+    w.object("event");
+    w.string("action", "dns-learned");
+    w.end();
+    w.object("palisade");
+    w.string("fqdn", ctx.fqdn ? *ctx.fqdn : "selector " + std::to_string(e.selector));
+    w.number("count", e.count);
+    w.end();
+    writeSubject(w, e.h, ctx, false);
+    // The question, from wire form (length-prefixed labels) to dotted text.
+    std::string name;
+    for (size_t at = 0; at < sizeof(e.name) && e.name[at] != 0;) {
+        const size_t len = e.name[at];
+        if (len > 63 || at + 1 + len > sizeof(e.name)) break;
+        if (!name.empty()) name += '.';
+        name.append(reinterpret_cast<const char*>(e.name) + at + 1, len);
+        at += 1 + len;
+    }
+    w.object("dns");
+    w.object("question");
+    w.string("name", name);
+    w.end();
+    std::vector<std::string> resolved;
+    for (uint32_t i = 0; i < std::min<uint32_t>(e.count, PAL_DNS_EVENT_ADDRS); i++) {
+        if (e.family[i] == 4 || e.family[i] == 6)
+            resolved.push_back(ipText(e.addr[i], e.family[i]));
+    }
+    w.strings("resolved_ip", resolved);
+    w.end();
+    w.end();
+    return line;
+}
+
 std::string formatRecord(const void* data, size_t size, const EventContext& ctx,
                          const Clock& clock) {
     if (size < sizeof(pal_event_header)) return {};
@@ -343,6 +385,9 @@ std::string formatRecord(const void* data, size_t size, const EventContext& ctx,
         case PAL_EVENT_EXEC:
             if (size < sizeof(pal_exec_event)) return {};
             return formatExecEvent(*static_cast<const pal_exec_event*>(data), ctx, clock);
+        case PAL_EVENT_DNS:
+            if (size < sizeof(pal_dns_event)) return {};
+            return formatDnsEvent(*static_cast<const pal_dns_event*>(data), ctx, clock);
         default:
             return {};
     }

@@ -23,6 +23,9 @@ struct EventContext {
     const std::vector<std::string>* policies = nullptr;
     const Container* peer =
         nullptr;  // by pal_net_event.peer_cgroup (docs/reference/enforcement.md#inter-container)
+    // By pal_net_event.fqdn: the toFQDNs selector the destination was learned for
+    // (docs/reference/enforcement.md#fqdn).
+    const std::string* fqdn = nullptr;
 };
 
 // Converts bpf_ktime_get_boot_ns() stamps to wall-clock time.
@@ -50,6 +53,9 @@ std::string formatNetEvent(const pal_net_event& e, const EventContext& ctx, cons
 // A PAL_EVENT_EXEC record: process.executable, file.{path,mode,uid,gid} and
 // palisade.exec.{privileges,raised,euid,egid,capabilities,no_new_privs}.
 std::string formatExecEvent(const pal_exec_event& e, const EventContext& ctx, const Clock& clock);
+// A PAL_EVENT_DNS record (fqdn.learnedEvents): event.action dns-learned, palisade.fqdn and
+// .count, dns.question.name and dns.resolved_ip (the first PAL_DNS_EVENT_ADDRS).
+std::string formatDnsEvent(const pal_dns_event& e, const EventContext& ctx, const Clock& clock);
 // Any ring buffer record, by its header's type; empty for a short or unknown one.
 std::string formatRecord(const void* data, size_t size, const EventContext& ctx,
                          const Clock& clock);

@@ -64,6 +64,25 @@ std::string renderAgentMetrics(const AgentMetrics& m) {
                    "Failed requests to the API server and answers that could not be used.");
         out.sample("palisade_kubernetes_errors_total", {}, m.kubernetes->errors);
     }
+    out.family("palisade_dns_answers_total", "counter",
+               "DNS answers to containers whose policies have toFQDNs: that taught addresses, "
+               "and that taught nothing (no matching query, malformed, truncated).");
+    out.sample("palisade_dns_answers_total", {{"result", "learned"}}, m.counters.dnsAnswers);
+    out.sample("palisade_dns_answers_total", {{"result", "ignored"}}, m.counters.dnsIgnored);
+    out.family("palisade_fqdn_addresses_total", "counter",
+               "Addresses taken from DNS answers for toFQDNs, and addresses refused because the "
+               "container's budget (fqdn.perContainerAddresses) or the map was full.");
+    out.sample("palisade_fqdn_addresses_total", {{"result", "learned"}}, m.counters.dnsLearned);
+    out.sample("palisade_fqdn_addresses_total", {{"result", "refused"}}, m.counters.dnsRefused);
+    out.family("palisade_dns_queries_unnoted_total", "counter",
+               "DNS queries for toFQDNs names not noted because their container had 256 "
+               "waiting for an answer already: their answers teach nothing.");
+    out.sample("palisade_dns_queries_unnoted_total", {}, m.counters.dnsUnnoted);
+    out.family("palisade_fqdn_selectors", "gauge", "toFQDNs names and patterns in force.");
+    out.sample("palisade_fqdn_selectors", {}, m.fqdnSelectors);
+    out.family("palisade_fqdn_addresses", "gauge",
+               "Addresses learned from DNS and in force (per container and selector).");
+    out.sample("palisade_fqdn_addresses", {}, m.fqdnAddresses);
     out.family("palisade_policies", "gauge", "Policies in force.");
     out.sample("palisade_policies", {}, m.policies);
     out.family("palisade_generation", "gauge", "The policy generation in force.");

@@ -31,6 +31,9 @@ struct AgentMetrics {
     const Histogram* reloadSeconds = nullptr;
     // The API server's pods and namespaces (docs/runtimes/kubernetes.md); nullopt: off.
     std::optional<KubernetesCounters> kubernetes;
+    // Egress by DNS name (docs/reference/enforcement.md#fqdn), as of the last sweep.
+    uint64_t fqdnSelectors = 0;  // toFQDNs names and patterns in force
+    uint64_t fqdnAddresses = 0;  // (container, address, selector) learned and in force
 };
 
 // The page: palisade_verdicts_total{action,mechanism,verdict,reason},
@@ -40,7 +43,8 @@ struct AgentMetrics {
 // palisade_reload_duration_seconds, palisade_bpf_prog_runs_total / _run_seconds_total,
 // palisade_bpf_stats_enabled, and with kubernetes on palisade_kubernetes_connected,
 // palisade_kubernetes_pods, palisade_kubernetes_lists_total,
-// palisade_kubernetes_errors_total.
+// palisade_kubernetes_errors_total; palisade_dns_answers_total{result},
+// palisade_fqdn_addresses_total{result}, palisade_fqdn_selectors, palisade_fqdn_addresses.
 std::string renderAgentMetrics(const AgentMetrics& m);
 
 // kernel.bpf_stats_enabled from /proc/sys; nullopt when it cannot be read.

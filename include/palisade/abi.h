@@ -81,6 +81,9 @@ enum pal_policy_flags {
      * by the entries under epid | PAL_BIND_EPID in the tries and host maps. */
     PAL_POLICY_BIND = 16,
     PAL_POLICY_BIND_HOSTS = 32, /* the bind entries include pal_hosts4 / pal_hosts6 ones */
+    /* A policy of the set has toFQDNs (docs/reference/enforcement.md#fqdn): its DNS answers
+     * teach addresses, which its decisions then consult. */
+    PAL_POLICY_FQDN = 64,
 };
 
 /* The key of a policy set's bind entries: its epid with this bit (epids count up
@@ -130,13 +133,17 @@ enum pal_reason {
     PAL_REASON_UNMATCHED = 7,
     PAL_REASON_BIND_NOT_ALLOWED = 8,
     PAL_REASON_SOURCE_ROUTE = 9, /* an IPv4 source route or IPv6 routing header */
-    PAL_REASON_MAX = 10,
+    /* The address was learned from DNS for a toFQDNs selector, but its time ran out or the
+     * selector's rules do not allow this port (struct pal_net_event.fqdn names the selector). */
+    PAL_REASON_FQDN_NOT_ALLOWED = 10,
+    PAL_REASON_MAX = 11,
 };
 
 enum pal_event_type {
     PAL_EVENT_NET = 1,    /* connect, sendmsg, packet */
     PAL_EVENT_SOCKET = 2, /* socket creation */
     PAL_EVENT_EXEC = 3,   /* an exec that raises privileges (struct pal_exec_event) */
+    PAL_EVENT_DNS = 4,    /* a DNS answer taught toFQDNs addresses (struct pal_dns_event) */
 };
 
 /* pal_counters (per-CPU array) slots: verdicts by hook, verdict and reason,
@@ -144,7 +151,16 @@ enum pal_event_type {
 #define PAL_COUNTER_VERDICT(hook, verdict, reason) \
     (((int)(hook) * (int)PAL_VERDICT_MAX + (int)(verdict)) * (int)PAL_REASON_MAX + (int)(reason))
 #define PAL_COUNTER_RINGBUF_DROPS ((int)PAL_HOOK_MAX * (int)PAL_VERDICT_MAX * (int)PAL_REASON_MAX)
-#define PAL_COUNTER_MAX (PAL_COUNTER_RINGBUF_DROPS + 1)
+/* DNS answers (docs/reference/enforcement.md#fqdn): answers that taught addresses, answers
+ * that taught nothing (no matching query, malformed, truncated), addresses learned, and
+ * addresses refused because the container's budget or the map was full. */
+#define PAL_COUNTER_DNS_ANSWERS (PAL_COUNTER_RINGBUF_DROPS + 1)
+#define PAL_COUNTER_DNS_IGNORED (PAL_COUNTER_RINGBUF_DROPS + 2)
+#define PAL_COUNTER_DNS_LEARNED (PAL_COUNTER_RINGBUF_DROPS + 3)
+#define PAL_COUNTER_DNS_REFUSED (PAL_COUNTER_RINGBUF_DROPS + 4)
+/* Queries not noted because their container had PAL_DNS_MAX_PENDING waiting already. */
+#define PAL_COUNTER_DNS_UNNOTED (PAL_COUNTER_RINGBUF_DROPS + 5)
+#define PAL_COUNTER_MAX (PAL_COUNTER_RINGBUF_DROPS + 6)
 
 /* The effective policy of a set of policies selecting a container (the
  * compiler's unit, identified by an epid); containers sharing policies share an
@@ -253,11 +269,21 @@ struct pal_config {
      * the kernel does not tell the agent its cookie (no SO_NETNS_COOKIE); 0: loopback is
      * exempt everywhere. */
     __u64 host_netns_cookie;
+    /* toFQDNs (docs/reference/enforcement.md#fqdn): 1 when a policy set of the generation in
+     * force has toFQDNs, so that DNS packets are read at all; a learned address lives for its
+     * answer's TTL raised to fqdn_min_ttl and lowered to fqdn_max_ttl (seconds); a container
+     * holds at most fqdn_budget learned addresses. */
+    __u32 fqdn_on;
+    __u32 fqdn_min_ttl;
+    __u32 fqdn_max_ttl;
+    __u32 fqdn_budget;
+    __u32 fqdn_events; /* 1: a PAL_EVENT_DNS record for each answer that teaches */
+    __u32 pad;
 };
 /* pal_config.host_netns_cookie: the host's namespace is the initial one, whose cookie
  * the programs ask for (bpf_get_netns_cookie(NULL)). Cookies count up from 1. */
 #define PAL_HOST_NETNS_INIT (~0ULL)
-PAL_STATIC_ASSERT(sizeof(struct pal_config) == 48, "pal_config layout");
+PAL_STATIC_ASSERT(sizeof(struct pal_config) == 72, "pal_config layout");
 
 /* pal_ratelimit: key = container cgroup id (__u64), an LRU hash. The bucket
  * is kept as the time it is empty until (GCRA: a token bucket in one number). */
@@ -305,8 +331,11 @@ struct pal_net_event {
      * egress, the sender's for PAL_HOOK_SKB_INGRESS (daddr is then the sender's address and dport
      * the receiver's port); 0 when the peer is no container. */
     __u64 peer_cgroup;
+    /* PAL_REASON_FQDN_NOT_ALLOWED: the selector the address was learned for (a pal_fqdn_name
+     * value); else 0. */
+    __u64 fqdn;
 };
-PAL_STATIC_ASSERT(sizeof(struct pal_net_event) == 64 + 48, "pal_net_event layout");
+PAL_STATIC_ASSERT(sizeof(struct pal_net_event) == 64 + 56, "pal_net_event layout");
 
 /* Inter-container isolation (docs/reference/enforcement.md#inter-container). pal_addr4 / pal_addr6:
  * a container's address (network byte order) -> its cgroup id (__u64). pal_peers: which peers a
@@ -319,7 +348,98 @@ struct pal_peer_key {
     __u64 peer_cgroup; /* the receiving container */
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_peer_key) == 16, "pal_peer_key layout");
-/* pal_peers value: struct pal_ports. */
+/* pal_peers value: struct pal_ports. The same map holds the ports of a policy set's toFQDNs
+ * selectors (docs/reference/enforcement.md#fqdn), under peer_cgroup = PAL_FQDN_SELECTOR | the
+ * selector's id: cgroup ids are inode numbers, far below 2^63. */
+#define PAL_FQDN_SELECTOR (1ULL << 63)
+
+/* Egress by DNS name (docs/reference/enforcement.md#fqdn).
+ *
+ * pal_fqdn_names: every toFQDNs selector of the policies in force, by name in DNS wire form
+ * (length-prefixed labels, lower case, zero-padded), -> its id (__u64, below 2^63, the same
+ * in every generation: a hash of the key, agent/compiler/fqdn_names.cpp). A matchName is looked up
+ * as itself (PAL_FQDN_EXACT), a matchPattern "*.<name>" under <name> (PAL_FQDN_ONE_LABEL),
+ * found by dropping a query name's first label. Whether a policy set has the selector, and
+ * on which ports, is in pal_peers. */
+#define PAL_DNS_NAME_MAX 256 /* a wire-form name is at most 255 bytes */
+enum pal_fqdn_kind {
+    PAL_FQDN_EXACT = 1,
+    PAL_FQDN_ONE_LABEL = 2,
+};
+struct pal_fqdn_name {
+    __u32 kind; /* enum pal_fqdn_kind */
+    __u8 name[PAL_DNS_NAME_MAX];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_fqdn_name) == 4 + PAL_DNS_NAME_MAX, "pal_fqdn_name layout");
+
+/* pal_dns_queries (LRU): a container's DNS query for a name some selector of its policy set
+ * matches, from cgroup_skb/egress until its answer arrives at cgroup_skb/ingress. */
+struct pal_dns_query_key {
+    __u64 cgroup_id; /* the container */
+    __u8 server[16]; /* the resolver's address (IPv4 in the first 4 bytes) */
+    __u16 port;      /* the container's port, network byte order */
+    __u16 id;        /* the DNS transaction id, network byte order */
+    __u8 family;     /* 4 or 6 */
+    __u8 pad[3];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_dns_query_key) == 32, "pal_dns_query_key layout");
+struct pal_dns_query {
+    __u64 name_hash; /* FNV-1a of the question's wire-form name, lower case */
+    __u64 selector;  /* the selector id the name matched */
+    __u64 sent_ns;   /* bpf_ktime_get_ns() */
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_dns_query) == 24, "pal_dns_query layout");
+
+/* pal_fqdn_addrs: an address a container learned from an answer -> the selectors it was
+ * learned for, each until its TTL runs out (bpf_ktime_get_ns() time). The agent deletes
+ * entries whose every slot has run out, and those of containers that are gone. */
+#define PAL_FQDN_SLOTS 4
+struct pal_fqdn_addr_key {
+    __u64 cgroup_id;
+    __u8 addr[16]; /* IPv4 in the first 4 bytes */
+    __u8 family;   /* 4 or 6 */
+    __u8 pad[7];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_fqdn_addr_key) == 32, "pal_fqdn_addr_key layout");
+struct pal_fqdn_slot {
+    __u64 selector; /* 0: free */
+    __u64 expires_ns;
+};
+struct pal_fqdn_addr {
+    struct pal_fqdn_slot slot[PAL_FQDN_SLOTS];
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_fqdn_addr) == 16 * PAL_FQDN_SLOTS, "pal_fqdn_addr layout");
+
+/* PAL_EVENT_DNS (fqdn.learnedEvents): what one answer taught. h.hook is
+ * PAL_HOOK_SKB_INGRESS, h.verdict PAL_VERDICT_ALLOW. */
+#define PAL_DNS_EVENT_ADDRS 8
+struct pal_dns_event {
+    struct pal_event_header h;
+    __u64 selector;
+    __u32 count; /* addresses learned; the first PAL_DNS_EVENT_ADDRS of them follow */
+    __u8 family[PAL_DNS_EVENT_ADDRS];
+    __u8 pad[4];
+    __u8 addr[PAL_DNS_EVENT_ADDRS][16];
+    __u8 name[PAL_DNS_NAME_MAX]; /* the question, in wire form, lower case */
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_dns_event) ==
+                      64 + 8 + 16 + 16 * PAL_DNS_EVENT_ADDRS + PAL_DNS_NAME_MAX,
+                  "pal_dns_event layout");
+
+/* pal_fqdn_use: per container (cgroup id), its entries in pal_fqdn_addrs and its queries in
+ * pal_dns_queries (counted by the programs, recounted by the agent when it sweeps), and the
+ * addresses refused, ever. A container has at most PAL_DNS_MAX_PENDING queries noted, so
+ * that one container's flood cannot push the others' out of the LRU map; a query
+ * unanswered for PAL_DNS_QUERY_TIMEOUT_NS teaches nothing and is swept. */
+#define PAL_DNS_MAX_PENDING 256
+#define PAL_DNS_QUERY_TIMEOUT_NS (30ULL * 1000000000ULL)
+struct pal_fqdn_use {
+    __u64 addresses;
+    __u64 refused;
+    __u32 pending;
+    __u32 pad;
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_fqdn_use) == 24, "pal_fqdn_use layout");
 
 /* What an exec grants (docs/reference/enforcement.md#exec-policy), found by comparing the
  * credentials the kernel computed for the new image with the caller's (bpf/exec.bpf.h). */

@@ -4,8 +4,10 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 
+#include "compiler/fqdn_names.h"
 #include "compiler/port_sets.h"
 #include "policy/policy_parser.h"
 
@@ -380,6 +382,213 @@ spec:
     open.interContainer = InterContainer::Allow;
     auto m2 = compile(policiesFrom(yaml), {container("api", 100), db}, open, 0);
     for (const auto& [epid, p] : m2.policies) EXPECT_FALSE(p.flags & PAL_POLICY_ISOLATED) << epid;
+}
+
+}  // namespace
+}  // namespace palisade
+
+namespace palisade {
+namespace {
+
+uint64_t selectorIdOf(bool pattern, const std::string& name) {
+    FqdnSelector s;
+    s.pattern = pattern;
+    s.name = name;
+    return fqdnSelectorId(fqdnNameKey(s));
+}
+
+// The pal_peers entries of policy set `epid` that are toFQDNs selectors: selector id -> its
+// ranges.
+std::map<uint64_t, std::vector<std::string>> fqdnPeersOf(const MapEntries& m, uint32_t epid) {
+    std::map<uint64_t, std::vector<std::string>> out;
+    for (const auto& [k, v] : m.peers) {
+        if (k.epid != epid || !(k.peer_cgroup & PAL_FQDN_SELECTOR)) continue;
+        EXPECT_EQ(k.pad, 0u);
+        EXPECT_FALSE(out.count(k.peer_cgroup & ~PAL_FQDN_SELECTOR)) << "one entry per selector";
+        out[k.peer_cgroup & ~PAL_FQDN_SELECTOR] = rangesOf(m, v);
+    }
+    return out;
+}
+
+// docs/reference/enforcement.md#fqdn: each selector is a pal_fqdn_names entry (id -> its key,
+// with its text for status and events), and a pal_peers entry of each policy set having it,
+// under PAL_FQDN_SELECTOR | id, with the rule's ports; the set is marked PAL_POLICY_FQDN.
+TEST(Compiler, ToFqdnsBecomeNamesAndSelectorPeers) {
+    auto policies = policiesFrom(R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: web}
+spec:
+  selector: {name: web}
+  egress:
+    - toFQDNs: [{matchName: api.stripe.com}, {matchPattern: "*.s3.amazonaws.com"}]
+      ports: [{port: 443, protocol: TCP}]
+    - toFQDNs: [{matchName: ntp.example.org}]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: db}
+spec:
+  selector: {name: db}
+  egress:
+    - toCIDR: ["192.0.2.0/24"]
+)");
+    auto m = compile(policies, {container("web", 1), container("db", 2), container("x", 3)}, {}, 0);
+    const uint32_t web = m.cgroups.at(1).epid;
+    const uint32_t db = m.cgroups.at(2).epid;
+    const uint32_t unmatched = m.cgroups.at(3).epid;
+
+    const uint64_t stripe = selectorIdOf(false, "api.stripe.com");
+    const uint64_t s3 = selectorIdOf(true, "s3.amazonaws.com");
+    const uint64_t ntp = selectorIdOf(false, "ntp.example.org");
+    ASSERT_EQ(m.fqdnNames.size(), 3u);
+    ASSERT_TRUE(m.fqdnNames.count(stripe) && m.fqdnNames.count(s3) && m.fqdnNames.count(ntp));
+    EXPECT_EQ(m.fqdnNames.at(stripe).text, "api.stripe.com");
+    EXPECT_EQ(m.fqdnNames.at(s3).text, "*.s3.amazonaws.com");
+    EXPECT_EQ(m.fqdnNames.at(ntp).text, "ntp.example.org");
+    for (const auto& [id, name] : m.fqdnNames) {
+        EXPECT_EQ(fqdnSelectorId(name.key), id) << name.text;
+    }
+    EXPECT_EQ(m.fqdnNames.at(stripe).key.kind, uint32_t{PAL_FQDN_EXACT});
+    EXPECT_EQ(m.fqdnNames.at(s3).key.kind, uint32_t{PAL_FQDN_ONE_LABEL});
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(m.fqdnNames.at(s3).key.name)),
+              "\x02s3\x09"
+              "amazonaws\x03"
+              "com");
+
+    ASSERT_EQ(m.peers.size(), 3u) << "no entries but the web set's selectors";
+    const auto peers = fqdnPeersOf(m, web);
+    EXPECT_EQ(peers, (std::map<uint64_t, std::vector<std::string>>{
+                         {stripe, {"443-443:1"}},
+                         {s3, {"443-443:1"}},
+                         {ntp, {"0-65535:15"}},  // no ports: every protocol and port
+                     }));
+
+    EXPECT_TRUE(m.policies.at(web).flags & PAL_POLICY_FQDN);
+    EXPECT_FALSE(m.policies.at(web).flags & PAL_POLICY_HOSTS) << "no address entries";
+    EXPECT_FALSE(m.policies.at(db).flags & PAL_POLICY_FQDN);
+    EXPECT_FALSE(m.policies.at(unmatched).flags & PAL_POLICY_FQDN);
+    EXPECT_TRUE(m.hosts4.empty());
+    ASSERT_EQ(m.lpm4.size(), 1u) << "db's prefix only";
+    EXPECT_EQ(ntohl(m.lpm4[0].first.epid), db);
+}
+
+// The programs look a query's own name up before its pattern: a matchName's entry gets the
+// ports of the set's patterns that match it (whatever policy of the set they are in), while a
+// set with only the pattern has the pattern's entry alone.
+TEST(Compiler, MatchNameGetsThePortsOfTheSetsMatchingPatterns) {
+    auto policies = policiesFrom(R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: names}
+spec:
+  selector: {name: api}
+  egress:
+    - toFQDNs: [{matchName: a.x.com}]
+      ports: [{port: 443, protocol: TCP}]
+    - toFQDNs: [{matchName: b.c.x.com}, {matchName: x.com}]
+      ports: [{port: 80, protocol: TCP}]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: patterns}
+spec:
+  selector: {name: "*"}
+  egress:
+    - toFQDNs: [{matchPattern: "*.x.com"}]
+      ports: [{port: 8443, protocol: TCP}]
+    - toFQDNs: [{matchPattern: "*.x.com"}]
+      ports: [{port: 53, protocol: UDP}]
+)");
+    auto m = compile(policies, {container("api", 1), container("other", 2)}, {}, 0);
+    const uint32_t api = m.cgroups.at(1).epid;
+    const uint32_t other = m.cgroups.at(2).epid;
+    ASSERT_NE(api, other);
+    const uint64_t a = selectorIdOf(false, "a.x.com");
+    const uint64_t bc = selectorIdOf(false, "b.c.x.com");
+    const uint64_t x = selectorIdOf(false, "x.com");
+    const uint64_t pattern = selectorIdOf(true, "x.com");
+    EXPECT_EQ(m.fqdnNames.size(), 4u);
+
+    EXPECT_EQ(fqdnPeersOf(m, api),
+              (std::map<uint64_t, std::vector<std::string>>{
+                  {a, {"53-53:2", "443-443:1", "8443-8443:1"}},  // its own and the pattern's
+                  {bc, {"80-80:1"}},                             // two labels: not matched
+                  {x, {"80-80:1"}},                              // the parent itself: neither
+                  {pattern, {"53-53:2", "8443-8443:1"}},
+              }));
+    EXPECT_EQ(fqdnPeersOf(m, other), (std::map<uint64_t, std::vector<std::string>>{
+                                         {pattern, {"53-53:2", "8443-8443:1"}},
+                                     }));
+    EXPECT_TRUE(m.policies.at(api).flags & PAL_POLICY_FQDN);
+    EXPECT_TRUE(m.policies.at(other).flags & PAL_POLICY_FQDN);
+}
+
+// A selector named by two policy sets (in any spelling DNS treats as the same name) is one
+// pal_fqdn_names entry and one pal_peers entry per set, each with that set's ports.
+TEST(Compiler, PolicySetsSharingASelectorShareItsName) {
+    auto policies = policiesFrom(R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: one}
+spec:
+  selector: {name: one}
+  egress:
+    - toFQDNs: [{matchName: api.stripe.com}]
+      ports: [{port: 443, protocol: TCP}]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: two}
+spec:
+  selector: {name: two}
+  egress:
+    - toFQDNs: [{matchName: API.Stripe.COM.}, {matchName: api.stripe.com}]
+      ports: [{port: 8443, protocol: TCP}]
+)");
+    auto m = compile(policies, {container("one", 1), container("two", 2)}, {}, 0);
+    const uint32_t one = m.cgroups.at(1).epid;
+    const uint32_t two = m.cgroups.at(2).epid;
+    ASSERT_NE(one, two);
+    const uint64_t stripe = selectorIdOf(false, "api.stripe.com");
+    ASSERT_EQ(m.fqdnNames.size(), 1u);
+    EXPECT_EQ(m.fqdnNames.begin()->first, stripe);
+    EXPECT_EQ(m.fqdnNames.begin()->second.text, "api.stripe.com");
+    EXPECT_EQ(m.peers.size(), 2u);
+    EXPECT_EQ(fqdnPeersOf(m, one),
+              (std::map<uint64_t, std::vector<std::string>>{{stripe, {"443-443:1"}}}));
+    EXPECT_EQ(fqdnPeersOf(m, two),
+              (std::map<uint64_t, std::vector<std::string>>{{stripe, {"8443-8443:1"}}}));
+}
+
+// Selector ids carry no generation: what a container learned under one stays valid after a
+// reload that keeps the selector, while epids and port sets move to the other slot.
+TEST(Compiler, FqdnSelectorIdsAreTheSameInEveryGeneration) {
+    auto policies = policiesFrom(R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: web}
+spec:
+  selector: {name: web}
+  egress:
+    - toFQDNs: [{matchName: api.stripe.com}, {matchPattern: "*.s3.amazonaws.com"}]
+      ports: [{port: 443, protocol: TCP}, {port: 53, protocol: UDP}]
+)");
+    auto even = compile(policies, {container("web", 1)}, {}, generationIdBase(2));
+    auto odd = compile(policies, {container("web", 1)}, {}, generationIdBase(3));
+    ASSERT_EQ(even.fqdnNames.size(), 2u);
+    ASSERT_EQ(odd.fqdnNames.size(), 2u);
+    for (auto e = even.fqdnNames.begin(), o = odd.fqdnNames.begin(); e != even.fqdnNames.end();
+         ++e, ++o) {
+        EXPECT_EQ(e->first, o->first);
+        EXPECT_EQ(e->second.text, o->second.text);
+        EXPECT_EQ(std::memcmp(&e->second.key, &o->second.key, sizeof(pal_fqdn_name)), 0);
+    }
+    const uint32_t evenEpid = even.cgroups.at(1).epid;
+    const uint32_t oddEpid = odd.cgroups.at(1).epid;
+    EXPECT_NE(evenEpid, oddEpid);
+    const auto evenPeers = fqdnPeersOf(even, evenEpid);
+    EXPECT_EQ(evenPeers.size(), 2u);
+    EXPECT_EQ(evenPeers, fqdnPeersOf(odd, oddEpid));
+    for (const auto& [k, v] : odd.peers) {
+        EXPECT_GE(v.portset, 0x80000000u) << "two ranges: a port set of the odd slot";
+    }
 }
 
 }  // namespace

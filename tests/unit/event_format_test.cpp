@@ -147,6 +147,72 @@ TEST(EventFormat, IngressNamesTheSenderAsSource) {
     EXPECT_FALSE(j.contains("process"));
 }
 
+// docs/reference/enforcement.md#fqdn: an address learned for a selector that does not allow this
+// port (or whose time ran out) names the selector, by its text when the agent knows it.
+TEST(EventFormat, FqdnNotAllowedNamesTheSelector) {
+    auto e = netEvent(PAL_HOOK_CONNECT4, PAL_VERDICT_DENY, PAL_REASON_FQDN_NOT_ALLOWED);
+    e.dport = 8080;
+    e.fqdn = 0x1234567890abcdefULL;
+    const std::string name = "www.example.test";
+    EventContext ctx;
+    ctx.fqdn = &name;
+    auto j = nlohmann::json::parse(formatNetEvent(e, ctx, Clock()));
+    EXPECT_EQ(j["palisade"]["reason"], "fqdn-not-allowed");
+    EXPECT_EQ(j["palisade"]["fqdn"], "www.example.test");
+    EXPECT_EQ(j["palisade"]["verdict"], "deny");
+    EXPECT_EQ(j["destination"], nlohmann::json({{"ip", "52.94.1.7"}, {"port", 8080}}));
+
+    j = nlohmann::json::parse(formatNetEvent(e, {}, Clock()));
+    EXPECT_EQ(j["palisade"]["fqdn"], "selector " + std::to_string(0x1234567890abcdefULL))
+        << "a selector this agent did not compile";
+
+    e.fqdn = 0;
+    e.h.reason = PAL_REASON_NOT_ALLOWLISTED;
+    j = nlohmann::json::parse(formatNetEvent(e, ctx, Clock()));
+    EXPECT_EQ(j["palisade"]["reason"], "not-allowlisted");
+    EXPECT_FALSE(j["palisade"].contains("fqdn")) << j.dump();
+}
+
+TEST(EventFormat, DnsLearnedNamesTheQuestionAndTheAddresses) {
+    pal_dns_event e{};
+    e.h.type = PAL_EVENT_DNS;
+    e.h.hook = PAL_HOOK_SKB_INGRESS;
+    e.h.cgroup_id = 77;
+    e.selector = 5;
+    e.count = 9;  // more than the record carries: the first PAL_DNS_EVENT_ADDRS are named
+    for (int i = 0; i < PAL_DNS_EVENT_ADDRS; i++) {
+        e.family[i] = 4;
+        const uint8_t a[4] = {198, 19, 1, static_cast<uint8_t>(i + 1)};
+        std::memcpy(e.addr[i], a, 4);
+    }
+    e.family[1] = 6;
+    const uint8_t v6[16] = {0xfd, 0, 0, 0x19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    std::memcpy(e.addr[1], v6, 16);
+    const char wire[] =
+        "\x03"
+        "www"
+        "\x07"
+        "example"
+        "\x04"
+        "test";
+    std::memcpy(e.name, wire, sizeof(wire));
+    const std::string name = "*.example.test";
+    EventContext ctx;
+    ctx.fqdn = &name;
+    const std::string line = formatRecord(&e, sizeof(e), ctx, Clock());
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["event"]["action"], "dns-learned");
+    EXPECT_EQ(j["dns"]["question"]["name"], "www.example.test");
+    ASSERT_EQ(j["dns"]["resolved_ip"].size(), static_cast<size_t>(PAL_DNS_EVENT_ADDRS));
+    EXPECT_EQ(j["dns"]["resolved_ip"][0], "198.19.1.1");
+    EXPECT_EQ(j["dns"]["resolved_ip"][1], "fd00:19::1");
+    EXPECT_EQ(j["palisade"]["fqdn"], "*.example.test");
+    EXPECT_EQ(j["palisade"]["count"], 9);
+    EXPECT_EQ(j["container"]["cgroup_id"], 77);
+    EXPECT_FALSE(j.contains("process")) << "a packet's arrival is nobody's task";
+    EXPECT_TRUE(formatRecord(&e, sizeof(e) - 1, ctx, Clock()).empty()) << "a short record";
+}
+
 TEST(EventFormat, Iso8601HasNanoseconds) {
     EXPECT_EQ(iso8601FromEpochNs(1795428000123456789LL), "2026-11-23T10:00:00.123456789Z");
     EXPECT_EQ(iso8601FromEpochNs(5), "1970-01-01T00:00:00.000000005Z");

@@ -52,11 +52,13 @@ class FakeDatapath : public Datapath {
     VerdictCounters counters() const override { return {}; }
     std::vector<AttachedProgram> programs() const override { return {}; }
     std::map<uint64_t, uint64_t> suppressedEvents() const override { return suppressed; }
+    FqdnSweep sweepFqdn(const std::set<uint64_t>&) override { return fqdn; }
     void openEvents(RecordHandler handler) override { onRecord = std::move(handler); }
     int eventsPollFd() const override { return -1; }
     void consumeEvents() override {}
 
     uint64_t adoptedGeneration = 0;  // what a previous agent left in the maps
+    FqdnSweep fqdn;                  // what sweepFqdn() answers
     bool attached = false;
     std::vector<Applied> applied;
     int retired = 0;

@@ -179,6 +179,39 @@ TEST(AgentMetrics, VerdictsByActionMechanismVerdictAndReason) {
                                 "hook=\"cgroup/connect4\"} 2\n"));
 }
 
+// docs/reference/events-and-metrics.md: DNS answers and the addresses learned from them
+// (docs/reference/enforcement.md#fqdn), counted by the programs, and the selectors and
+// addresses in force as of the last sweep.
+TEST(AgentMetrics, DnsAnswersAndFqdnAddresses) {
+    AgentMetrics m;
+    m.counters.dnsAnswers = 11;
+    m.counters.dnsIgnored = 3;
+    m.counters.dnsLearned = 17;
+    m.counters.dnsRefused = 2;
+    m.counters.dnsUnnoted = 6;
+    m.fqdnSelectors = 5;
+    m.fqdnAddresses = 9;
+    const std::string page = renderAgentMetrics(m);
+    EXPECT_THAT(page, HasSubstr("# TYPE palisade_dns_answers_total counter\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_dns_answers_total{result=\"learned\"} 11\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_dns_answers_total{result=\"ignored\"} 3\n"));
+    EXPECT_THAT(page, HasSubstr("# TYPE palisade_fqdn_addresses_total counter\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_fqdn_addresses_total{result=\"learned\"} 17\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_fqdn_addresses_total{result=\"refused\"} 2\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_dns_queries_unnoted_total 6\n"));
+    EXPECT_THAT(page, HasSubstr("# TYPE palisade_fqdn_selectors gauge\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_fqdn_selectors 5\n"));
+    EXPECT_THAT(page, HasSubstr("# TYPE palisade_fqdn_addresses gauge\n"));
+    EXPECT_THAT(page, HasSubstr("palisade_fqdn_addresses 9\n"));
+
+    // Zero is a sample too: the series exist from the start.
+    const std::string idle = renderAgentMetrics(AgentMetrics{});
+    EXPECT_THAT(idle, HasSubstr("palisade_dns_answers_total{result=\"learned\"} 0\n"));
+    EXPECT_THAT(idle, HasSubstr("palisade_fqdn_addresses_total{result=\"refused\"} 0\n"));
+    EXPECT_THAT(idle, HasSubstr("palisade_fqdn_selectors 0\n"));
+    EXPECT_THAT(idle, HasSubstr("palisade_fqdn_addresses 0\n"));
+}
+
 TEST(ListenAddress, Parses) {
     std::string error;
     auto a = parseListenAddress("127.0.0.1:9464", error);

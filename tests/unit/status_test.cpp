@@ -171,5 +171,89 @@ TEST(Status, UnreadableMetadataIsPerContainer) {
     EXPECT_EQ(text.find("metadata unreadable"), text.rfind("metadata unreadable")) << text;
 }
 
+// docs/reference/cli.md: `palisade containers --json` shows what a container learned from DNS
+// for toFQDNs (docs/reference/enforcement.md#fqdn) and how many addresses it was refused;
+// nothing for a container with neither.
+TEST(Status, ContainersShowTheAddressesLearnedFromDns) {
+    const Config config;
+    const std::string root = "/sys/fs/cgroup";
+    const nlohmann::json features = nlohmann::json::object();
+    const PolicySet files;
+    const std::map<std::string, std::string> notInForce;
+    std::vector<Container> containers(4);
+    for (uint64_t i = 0; i < containers.size(); i++) {
+        containers[i].id = std::string(64, static_cast<char>('a' + i));
+        containers[i].runtime = "docker";
+        containers[i].cgroupPath = root + "/" + containers[i].id;
+        containers[i].cgroupId = 7 + i;
+    }
+    const LearnedAddresses addresses;
+
+    FqdnSweep sweep;
+    FqdnLearned v4;
+    v4.cgroupId = 7;
+    v4.address.bytes = {198, 51, 100, 7};
+    v4.selector = 41;
+    v4.secondsLeft = 299;
+    FqdnLearned v6;
+    v6.cgroupId = 7;
+    v6.address.family = 6;
+    v6.address.bytes = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    v6.selector = 99;  // compiled by no generation this agent knows
+    v6.secondsLeft = 4;
+    FqdnLearned elsewhere = v4;
+    elsewhere.cgroupId = 1000;  // no container of the list
+    sweep.live = {v4, v6, elsewhere};
+    sweep.refused = {{7, 2}, {8, 0}, {9, 5}};
+    const std::map<uint64_t, std::string> names = {{41, "api.stripe.com"},
+                                                   {42, "*.s3.amazonaws.com"}};
+
+    StatusInputs in{config, root,       features,   1,  {}, {},
+                    files,  notInForce, containers, {}, 0,  addresses};
+    in.fqdn = &sweep;
+    in.fqdnNames = &names;
+    nlohmann::json list = containersJson(in);
+    ASSERT_EQ(list.size(), 4u);
+    EXPECT_EQ(list[0]["fqdn"], nlohmann::json::parse(R"({"learned": [
+                  {"name": "api.stripe.com", "address": "198.51.100.7", "secondsLeft": 299},
+                  {"name": "selector 99", "address": "2001:db8::1", "secondsLeft": 4}],
+                  "refused": 2})"));
+    EXPECT_FALSE(list[1].contains("fqdn")) << "no addresses, none refused: " << list[1].dump();
+    EXPECT_EQ(list[2]["fqdn"], nlohmann::json::parse(R"({"learned": [], "refused": 5})"));
+    EXPECT_FALSE(list[3].contains("fqdn")) << list[3].dump();
+
+    // Without the names (no generation compiled yet), every selector is named by its id.
+    in.fqdnNames = nullptr;
+    list = containersJson(in);
+    EXPECT_EQ(list[0]["fqdn"]["learned"][0]["name"], "selector 41");
+    // Before the first sweep: no key at all.
+    in.fqdn = nullptr;
+    for (const auto& c : containersJson(in)) EXPECT_FALSE(c.contains("fqdn")) << c.dump();
+}
+
+// docs/reference/cli.md: status's counters.dns, the programs' DNS answer counters.
+TEST(Status, CountsDnsAnswersAndAddresses) {
+    const Config config;
+    const std::string root = "/sys/fs/cgroup";
+    const nlohmann::json features = nlohmann::json::object();
+    const PolicySet files;
+    const std::map<std::string, std::string> notInForce;
+    const std::vector<Container> containers;
+    const LearnedAddresses addresses;
+    VerdictCounters counters;
+    counters.dnsAnswers = 12;
+    counters.dnsIgnored = 3;
+    counters.dnsLearned = 20;
+    counters.dnsRefused = 1;
+    counters.dnsUnnoted = 4;
+    const StatusInputs in{config, root,       features,   1,  {}, counters,
+                          files,  notInForce, containers, {}, 0,  addresses};
+    EXPECT_EQ(statusJson(in)["counters"]["dns"], nlohmann::json({{"answersLearnedFrom", 12},
+                                                                 {"answersIgnored", 3},
+                                                                 {"addressesLearned", 20},
+                                                                 {"addressesRefused", 1},
+                                                                 {"queriesNotNoted", 4}}));
+}
+
 }  // namespace
 }  // namespace palisade

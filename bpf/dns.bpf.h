@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Egress by DNS name (docs/reference/enforcement.md#fqdn): the kernel learns a toFQDNs
+ * address from the DNS answer on its way to the container's socket, so it is in force before
+ * the application can read the answer.
+ *
+ *   cgroup_skb/egress: a container's UDP query to port 53 of a resolver its policy names
+ *       (pal_resolver_allowed), for a name a toFQDNs selector of its policy set matches, is
+ *       noted in pal_dns_queries (container, resolver, port, transaction id -> name hash,
+ *       selector, time);
+ *   cgroup_skb/ingress: an answer from that resolver to that port with that id and question,
+ *       which the receiver's check let through, takes the query out and teaches the A and
+ *       AAAA records of its answer section: pal_fqdn_addrs (container, address) ->
+ *       (selector, expiry).
+ *
+ * Everything read from a packet is bounded: the question name by PAL_DNS_NAME_MAX, the
+ * answer section by PAL_DNS_MAX_STEPS labels and records; compression pointers are never
+ * followed (each must point before the name it ends, so a loop is malformed). An answer that
+ * does not parse to its last record teaches nothing.
+ */
+#pragma once
+
+#include "decide.bpf.h"
+#include "events.bpf.h"
+#include "packet.bpf.h"
+
+#define PAL_DNS_PORT 53
+#define PAL_LOOPBACK_IFINDEX 1 /* lo, in every network namespace */
+#define PAL_DNS_HEADER 12
+#define PAL_DNS_FLAG_QR 0x8000
+#define PAL_DNS_FLAG_TC 0x0200
+#define PAL_DNS_OPCODE_RCODE 0x780f /* opcode (QUERY is 0) and rcode (NOERROR is 0) */
+#define PAL_DNS_TYPE_A 1
+#define PAL_DNS_TYPE_AAAA 28
+#define PAL_DNS_CLASS_IN 1
+#define PAL_DNS_MAX_ADDRS 128 /* addresses one answer can teach */
+#define PAL_DNS_MAX_STEPS 512 /* owner-name labels and records walked in one answer */
+#define PAL_FNV_OFFSET 0xcbf29ce484222325ULL
+#define PAL_FNV_PRIME 0x100000001b3ULL
+
+/* Per-CPU working memory: a name is too large for the stack, and the walk keeps its state
+ * here, not in registers, so that the verifier sees one state per step. Slot
+ * PAL_DNS_SLOT_EGRESS is used by the egress program, PAL_DNS_SLOT_INGRESS by ingress, which
+ * may interrupt it on the same CPU. On a preemptible kernel two egress runs can still share
+ * the egress slot: the query then noted carries the other one's name hash, and its answer
+ * teaches nothing (the selector is always checked against the container's own policy set). */
+#define PAL_DNS_SLOT_EGRESS 0
+#define PAL_DNS_SLOT_INGRESS 1
+struct pal_dns_scratch {
+    struct pal_fqdn_name key;
+    struct pal_fqdn_name parent; /* key without its first label */
+    __u32 msg;                   /* offset of the DNS message in the packet */
+    __u32 off;                   /* the walk's next byte */
+    __u32 end;                   /* end of the DNS message */
+    __u32 left;                  /* answer records not walked yet */
+    __u32 in_name;               /* 1 while walking an owner name */
+    __u32 name_len;              /* bytes of the owner name so far */
+    __u32 name_start;            /* where the owner name began */
+    __u32 naddrs;
+    __u32 over; /* addresses past PAL_DNS_MAX_ADDRS */
+    __u32 qlen; /* the question name's length in wire form */
+    __u32 pad;
+    __u64 hash;     /* of the question name */
+    __u64 selector; /* the selector the question name matched, or 0 */
+    __u32 ttl[PAL_DNS_MAX_ADDRS];
+    __u8 family[PAL_DNS_MAX_ADDRS];
+    __u8 addr[PAL_DNS_MAX_ADDRS][16];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 2);
+    __type(key, __u32);
+    __type(value, struct pal_dns_scratch);
+} pal_dns_scratch SEC(".maps");
+
+struct pal_dns_header {
+    __be16 id;
+    __be16 flags;
+    __be16 qdcount;
+    __be16 ancount;
+    __be16 nscount;
+    __be16 arcount;
+};
+
+struct pal_dns_rr {
+    __be16 type;
+    __be16 class;
+    __be32 ttl;
+    __be16 rdlength;
+} __attribute__((packed));
+
+/* A UDP packet of a socket (cgroup_skb): the offset of its UDP header and the header. IPv6
+ * packets with extension headers are not DNS this reads. */
+static __always_inline bool pal_skb_udp(struct __sk_buff* skb, __u32* l4, struct udphdr* uh) {
+    if (skb->protocol == bpf_htons(PAL_ETH_P_IP)) {
+        struct iphdr ip;
+
+        if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip))) return false;
+        if (ip.protocol != IPPROTO_UDP || (ip.frag_off & bpf_htons(0x1fff))) return false;
+        *l4 = ip.ihl * 4;
+    } else if (skb->protocol == bpf_htons(PAL_ETH_P_IPV6)) {
+        __u8 nexthdr;
+
+        if (bpf_skb_load_bytes(skb, 6, &nexthdr, 1) || nexthdr != IPPROTO_UDP) return false;
+        *l4 = sizeof(struct ipv6hdr);
+    } else {
+        return false;
+    }
+    return bpf_skb_load_bytes(skb, *l4, uh, sizeof(*uh)) == 0;
+}
+
+static __always_inline struct pal_dns_scratch* pal_dns_scratch_slot(__u32 slot) {
+    return bpf_map_lookup_elem(&pal_dns_scratch, &slot);
+}
+
+/*
+ * The loops are in global functions (not static, not inlined): the verifier checks each
+ * once, on its own (Linux 5.6+), where an inlined loop would be walked again for every path
+ * of its caller that reaches it. Their arguments are the context and scalars; what they
+ * find is left in the scratch slot.
+ */
+
+/* Reads the question name at `off` into the slot's key: lower case, zero-padded, its hash in
+ * `hash`. Returns its length in wire form; 0 when it is not a plain name, which a question
+ * always is. */
+__attribute__((noinline)) int pal_dns_question(struct __sk_buff* skb, __u32 slot, __u32 off,
+                                               __u32 end) {
+    struct pal_dns_scratch* sc = pal_dns_scratch_slot(slot);
+    __u64 avail = end > off ? end - off : 0;
+    __u32 at = 0, len;
+    __u64 h = PAL_FNV_OFFSET;
+
+    if (!sc || avail == 0) return 0;
+    if (avail > PAL_DNS_NAME_MAX - 1) avail = PAL_DNS_NAME_MAX - 1;
+    /* 1..255 bytes, in a form the verifier can follow. */
+    avail -= 1;
+    asm volatile("%[n] &= 0xff" : [n] "+r"(avail));
+    avail += 1;
+    if (bpf_skb_load_bytes(skb, off, sc->key.name, avail)) return 0;
+    sc->qlen = 0;
+    for (int n = 0; n < PAL_DNS_NAME_MAX / 2; n++) {
+        __u8 label = sc->key.name[at & (PAL_DNS_NAME_MAX - 1)];
+
+        if (label == 0) {
+            sc->qlen = at + 1;
+            break;
+        }
+        if (label > 63) return 0; /* a compression pointer, or reserved */
+        at += label + 1;
+        if (at >= avail) return 0;
+    }
+    /* Read back from memory: the verifier then has one state for the loop below, not one
+     * per length the loop above can end with. */
+    asm volatile("" ::: "memory");
+    len = sc->qlen;
+    if (!len) return 0;
+    /* Length bytes are at most 63, below 'A': lower-casing every byte leaves them alone. */
+    for (__u32 i = 0; i < PAL_DNS_NAME_MAX; i++) {
+        __u8 c = sc->key.name[i];
+
+        if (i >= len)
+            c = 0;
+        else if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
+        sc->key.name[i] = c;
+        h = (h ^ c) * PAL_FNV_PRIME;
+    }
+    sc->hash = h;
+    return len;
+}
+
+/* Whether policy set `epid` has toFQDNs selector `id` (its ports are in pal_peers). */
+static __always_inline bool pal_fqdn_selected(__u32 epid, __u64 id) {
+    struct pal_peer_key k = {.epid = epid, .peer_cgroup = PAL_FQDN_SELECTOR | id};
+
+    return bpf_map_lookup_elem(&pal_peers, &k) != NULL;
+}
+
+/* The selector of policy set `epid` that the name in the slot's key matches, into `selector`
+ * (0: none): a matchName of the name itself, else a matchPattern "*.<parent>". The compiler
+ * gives a name's own selector the ports of the patterns that match it too. Returns whether
+ * one matched. */
+__attribute__((noinline)) int pal_dns_selector(__u32 slot, __u32 epid) {
+    struct pal_dns_scratch* sc = pal_dns_scratch_slot(slot);
+    __u32 skip;
+    __u64* id;
+
+    if (!sc) return 0;
+    sc->selector = 0;
+    sc->key.kind = PAL_FQDN_EXACT;
+    id = bpf_map_lookup_elem(&pal_fqdn_names, &sc->key);
+    if (id && pal_fqdn_selected(epid, *id)) {
+        sc->selector = *id;
+        return 1;
+    }
+    skip = sc->key.name[0] + 1;
+    if (skip == 1) return 0; /* the root has no parent */
+    for (__u32 i = 0; i < PAL_DNS_NAME_MAX; i++) {
+        __u32 from = i + skip;
+
+        sc->parent.name[i] =
+            from < PAL_DNS_NAME_MAX ? sc->key.name[from & (PAL_DNS_NAME_MAX - 1)] : 0;
+    }
+    sc->parent.kind = PAL_FQDN_ONE_LABEL;
+    id = bpf_map_lookup_elem(&pal_fqdn_names, &sc->parent);
+    if (id && pal_fqdn_selected(epid, *id)) {
+        sc->selector = *id;
+        return 1;
+    }
+    return 0;
+}
+
+/* The UDP message of a packet from or to port 53 (`to`: the query's direction): where it starts
+ * and ends, and the container's port (network byte order). */
+static __always_inline bool pal_dns_message(struct __sk_buff* skb, bool to, __u32* msg, __u32* end,
+                                            __u16* port) {
+    struct udphdr uh;
+    __u32 l4;
+
+    if (!pal_skb_udp(skb, &l4, &uh)) return false;
+    if ((to ? uh.dest : uh.source) != bpf_htons(PAL_DNS_PORT)) return false;
+    *msg = l4 + sizeof(uh);
+    *end = l4 + bpf_ntohs(uh.len);
+    *port = to ? uh.source : uh.dest;
+    return *end <= skb->len && *end >= *msg + PAL_DNS_HEADER;
+}
+
+/* The container's pal_fqdn_use entry, made when it has none (NULL: the map is full). */
+static __always_inline struct pal_fqdn_use* pal_fqdn_use_of(__u64 cgid) {
+    struct pal_fqdn_use* use = bpf_map_lookup_elem(&pal_fqdn_use, &cgid);
+    struct pal_fqdn_use none = {};
+
+    if (use) return use;
+    bpf_map_update_elem(&pal_fqdn_use, &cgid, &none, BPF_NOEXIST);
+    return bpf_map_lookup_elem(&pal_fqdn_use, &cgid);
+}
+
+/* Notes the DNS query `skb` carries, if it is one, for subject `s` (see the top of this file). */
+static __always_inline void pal_dns_note_query(struct __sk_buff* skb, const struct pal_subject* s) {
+    struct pal_dns_query_key k = {};
+    struct pal_dns_query q = {};
+    struct pal_dns_header hdr;
+    struct pal_dns_scratch* sc;
+    struct pal_fqdn_use* use;
+    struct pal_dest d = {};
+    __u32 msg, end;
+    __u16 port;
+
+    if (!pal_dns_message(skb, true, &msg, &end, &port)) return;
+    if (!(s->policy.flags & PAL_POLICY_FQDN) || s->policy.mode == PAL_MODE_ALLOW) return;
+    if (!pal_skb_dest(skb, &d)) return;
+    /* Only a resolver the policy names can teach it anything. */
+    if (!pal_resolver_allowed(s, &d)) return;
+    if (bpf_skb_load_bytes(skb, msg, &hdr, sizeof(hdr))) return;
+    if ((hdr.flags & bpf_htons(PAL_DNS_FLAG_QR | PAL_DNS_OPCODE_RCODE)) ||
+        hdr.qdcount != bpf_htons(1))
+        return;
+    if (!pal_dns_question(skb, PAL_DNS_SLOT_EGRESS, msg + PAL_DNS_HEADER, end)) return;
+    if (!pal_dns_selector(PAL_DNS_SLOT_EGRESS, s->epid)) return;
+    sc = pal_dns_scratch_slot(PAL_DNS_SLOT_EGRESS);
+    if (!sc) return;
+    q.name_hash = sc->hash;
+    q.selector = sc->selector;
+    q.sent_ns = bpf_ktime_get_ns();
+    k.cgroup_id = s->cgroup_id;
+    __builtin_memcpy(k.server, d.addr, 16);
+    k.family = d.family;
+    k.port = port;
+    k.id = hdr.id;
+    use = pal_fqdn_use_of(s->cgroup_id);
+    if (!use) return;
+    if (bpf_map_lookup_elem(&pal_dns_queries, &k)) {
+        bpf_map_update_elem(&pal_dns_queries, &k, &q, BPF_EXIST); /* asked again */
+    } else if (use->pending >= PAL_DNS_MAX_PENDING) {
+        pal_count(PAL_COUNTER_DNS_UNNOTED);
+    } else if (bpf_map_update_elem(&pal_dns_queries, &k, &q, BPF_NOEXIST) == 0) {
+        __sync_fetch_and_add(&use->pending, 1);
+    }
+}
+
+/* cgroup_skb/egress: notes a container's DNS query. Never drops. The packet is looked at
+ * before the container, which costs a map lookup. */
+static __always_inline void pal_dns_egress(struct __sk_buff* skb) {
+    struct pal_config* cfg = pal_cfg();
+    struct pal_subject s;
+    __u32 msg, end;
+    __u16 port;
+
+    if (!cfg || !cfg->fqdn_on || !pal_dns_message(skb, true, &msg, &end, &port)) return;
+    if (pal_skb_subject(skb, &s)) pal_dns_note_query(skb, &s);
+}
+
+/* One step of the walk over the answer section: a label of an owner name, or a record's
+ * fixed part and data. Returns false when the answer is malformed. */
+static __always_inline bool pal_dns_step(struct __sk_buff* skb, struct pal_dns_scratch* sc) {
+    __u32 off = sc->off, data, rdlen, n;
+    struct pal_dns_rr rr;
+
+    if (sc->in_name) {
+        __u8 b[2];
+
+        if (off >= sc->end || bpf_skb_load_bytes(skb, off, b, 1)) return false;
+        if (b[0] == 0) {
+            sc->off = off + 1;
+            sc->in_name = 0;
+            return true;
+        }
+        if ((b[0] & 0xc0) == 0xc0) {
+            /* A pointer ends the name. It must point before the name it ends, past the
+             * header: then no chain of pointers can loop. */
+            __u32 to;
+
+            if (off + 2 > sc->end || bpf_skb_load_bytes(skb, off, b, 2)) return false;
+            to = ((__u32)(b[0] & 0x3f) << 8) | b[1];
+            if (to < PAL_DNS_HEADER || sc->msg + to >= sc->name_start) return false;
+            sc->off = off + 2;
+            sc->in_name = 0;
+            return true;
+        }
+        if (b[0] > 63) return false;
+        sc->name_len += b[0] + 1;
+        if (sc->name_len >= PAL_DNS_NAME_MAX) return false;
+        sc->off = off + 1 + b[0];
+        return true;
+    }
+    if (off + sizeof(rr) > sc->end || bpf_skb_load_bytes(skb, off, &rr, sizeof(rr))) return false;
+    data = off + sizeof(rr);
+    rdlen = bpf_ntohs(rr.rdlength);
+    if (data + rdlen > sc->end) return false;
+    if (rr.class == bpf_htons(PAL_DNS_CLASS_IN) &&
+        (rr.type == bpf_htons(PAL_DNS_TYPE_A) || rr.type == bpf_htons(PAL_DNS_TYPE_AAAA))) {
+        bool v4 = rr.type == bpf_htons(PAL_DNS_TYPE_A);
+
+        if (rdlen != (v4 ? 4 : 16)) return false;
+        n = sc->naddrs;
+        if (n < PAL_DNS_MAX_ADDRS) {
+            __u8* a = sc->addr[n & (PAL_DNS_MAX_ADDRS - 1)];
+
+            __builtin_memset(a, 0, 16);
+            if (v4 ? bpf_skb_load_bytes(skb, data, a, 4) : bpf_skb_load_bytes(skb, data, a, 16))
+                return false;
+            sc->family[n & (PAL_DNS_MAX_ADDRS - 1)] = v4 ? 4 : 6;
+            sc->ttl[n & (PAL_DNS_MAX_ADDRS - 1)] = bpf_ntohl(rr.ttl);
+            sc->naddrs = n + 1;
+        } else {
+            sc->over++;
+        }
+    }
+    sc->off = data + rdlen;
+    sc->left--;
+    sc->in_name = 1;
+    sc->name_len = 0;
+    sc->name_start = sc->off;
+    return true;
+}
+
+/* Learns one address for `selector` until `expires` (budget: pal_config.fqdn_budget). */
+static __always_inline void pal_fqdn_learn(__u64 cgid, __u8 family, const __u8* addr,
+                                           __u64 selector, __u64 expires, __u64 now,
+                                           const struct pal_config* cfg) {
+    struct pal_fqdn_addr_key k = {.cgroup_id = cgid, .family = family};
+    struct pal_fqdn_addr* a;
+    struct pal_fqdn_use* use;
+    int free_slot = -1;
+
+    __builtin_memcpy(k.addr, addr, 16);
+    a = bpf_map_lookup_elem(&pal_fqdn_addrs, &k);
+    if (!a) {
+        struct pal_fqdn_addr fresh = {};
+
+        use = pal_fqdn_use_of(cgid);
+        if (!use) goto refused;
+        if (use->addresses >= cfg->fqdn_budget) {
+            __sync_fetch_and_add(&use->refused, 1);
+            goto refused;
+        }
+        fresh.slot[0].selector = selector;
+        fresh.slot[0].expires_ns = expires;
+        if (bpf_map_update_elem(&pal_fqdn_addrs, &k, &fresh, BPF_NOEXIST) == 0) {
+            __sync_fetch_and_add(&use->addresses, 1);
+            pal_count(PAL_COUNTER_DNS_LEARNED);
+            return;
+        }
+        a = bpf_map_lookup_elem(&pal_fqdn_addrs, &k); /* another CPU was first, or full */
+        if (!a) {
+            __sync_fetch_and_add(&use->refused, 1);
+            goto refused;
+        }
+    }
+    for (int i = 0; i < PAL_FQDN_SLOTS; i++) {
+        if (a->slot[i].selector == selector) {
+            if (a->slot[i].expires_ns < expires) a->slot[i].expires_ns = expires;
+            pal_count(PAL_COUNTER_DNS_LEARNED);
+            return;
+        }
+        if (free_slot < 0 && (!a->slot[i].selector || a->slot[i].expires_ns < now)) free_slot = i;
+    }
+    if (free_slot >= 0) {
+        a->slot[free_slot & (PAL_FQDN_SLOTS - 1)].expires_ns = expires;
+        a->slot[free_slot & (PAL_FQDN_SLOTS - 1)].selector = selector;
+        pal_count(PAL_COUNTER_DNS_LEARNED);
+        return;
+    }
+    /* Learned for PAL_FQDN_SLOTS other selectors, all in force. */
+    use = bpf_map_lookup_elem(&pal_fqdn_use, &cgid);
+    if (use) __sync_fetch_and_add(&use->refused, 1);
+refused:
+    pal_count(PAL_COUNTER_DNS_REFUSED);
+}
+
+/* The answer's TTL in nanoseconds, within the configured bounds. */
+static __always_inline __u64 pal_fqdn_ttl_ns(__u32 ttl, const struct pal_config* cfg) {
+    if (ttl < cfg->fqdn_min_ttl) ttl = cfg->fqdn_min_ttl;
+    if (ttl > cfg->fqdn_max_ttl) ttl = cfg->fqdn_max_ttl;
+    return (__u64)ttl * 1000000000ULL;
+}
+
+/* Walks the answer section from the slot's `off` (set up by the caller): returns 1 when every
+ * record parsed, within PAL_DNS_MAX_STEPS, with the addresses found in the slot. */
+__attribute__((noinline)) int pal_dns_walk(struct __sk_buff* skb, __u32 slot) {
+    struct pal_dns_scratch* sc = pal_dns_scratch_slot(slot);
+
+    if (!sc) return 0;
+    for (int step = 0; step < PAL_DNS_MAX_STEPS; step++) {
+        if (!sc->left) return 1;
+        if (!pal_dns_step(skb, sc)) return 0;
+    }
+    return !sc->left;
+}
+
+/* Learns the slot's addresses for its selector, for container `cgid`. */
+__attribute__((noinline)) int pal_dns_learn(__u32 slot, __u64 cgid) {
+    struct pal_dns_scratch* sc = pal_dns_scratch_slot(slot);
+    struct pal_config* cfg = pal_cfg();
+    struct pal_fqdn_use* use;
+    __u64 now = bpf_ktime_get_ns();
+
+    if (!sc || !cfg) return 0;
+    for (__u32 i = 0; i < PAL_DNS_MAX_ADDRS; i++) {
+        __u32 at = i & (PAL_DNS_MAX_ADDRS - 1);
+
+        struct pal_dest d = {};
+
+        if (i >= sc->naddrs) break;
+        /* Keyed as a connect is judged: an IPv4-mapped or NAT64 (DNS64) AAAA record is the
+         * IPv4 address it carries. */
+        if (sc->family[at] == 4) {
+            __u32 v4;
+
+            __builtin_memcpy(&v4, sc->addr[at], 4);
+            pal_dest_set_v4(&d, v4);
+        } else {
+            __u32 w[4];
+
+            __builtin_memcpy(w, sc->addr[at], 16);
+            pal_dest_set_v6(&d, w, cfg);
+        }
+        pal_fqdn_learn(cgid, d.family, d.addr, sc->selector,
+                       now + pal_fqdn_ttl_ns(sc->ttl[at], cfg), now, cfg);
+    }
+    if (sc->over) {
+        pal_count_add(PAL_COUNTER_DNS_REFUSED, sc->over);
+        use = bpf_map_lookup_elem(&pal_fqdn_use, &cgid);
+        if (use) __sync_fetch_and_add(&use->refused, sc->over);
+    }
+    return 0;
+}
+
+/* fqdn.learnedEvents: a PAL_EVENT_DNS record of what the answer in `sc` taught. */
+static __always_inline void pal_report_dns(const struct pal_subject* s,
+                                           const struct pal_dns_scratch* sc) {
+    struct pal_decision dec = {.verdict = PAL_VERDICT_ALLOW};
+    struct pal_config* cfg = pal_cfg();
+    struct pal_dns_event* e;
+
+    if (!cfg || !cfg->fqdn_events) return;
+    e = pal_reserve(s, sizeof(*e), false);
+    if (!e) return;
+    __builtin_memset(e, 0, sizeof(*e));
+    pal_header_fill(&e->h, PAL_EVENT_DNS, s, PAL_HOOK_SKB_INGRESS, dec);
+    e->selector = sc->selector;
+    e->count = sc->naddrs;
+    for (__u32 i = 0; i < PAL_DNS_EVENT_ADDRS; i++) {
+        if (i >= sc->naddrs) break;
+        e->family[i] = sc->family[i];
+        __builtin_memcpy(e->addr[i], sc->addr[i], 16);
+    }
+    __builtin_memcpy(e->name, sc->key.name, PAL_DNS_NAME_MAX);
+    pal_submit(e, sizeof(*e));
+}
+
+/* Learns from the DNS answer `skb` carries, if it answers a query noted for subject `s` (see the
+ * top of this file). */
+static __always_inline void pal_dns_take_answer(struct __sk_buff* skb,
+                                                const struct pal_subject* s) {
+    struct pal_dns_query_key k = {};
+    struct pal_dns_header hdr;
+    struct pal_dns_scratch* sc;
+    struct pal_dns_query* q;
+    struct pal_dest server = {};
+    __u32 msg, end, qlen;
+    __u16 port;
+
+    if (!pal_dns_message(skb, false, &msg, &end, &port)) return;
+    if (!(s->policy.flags & PAL_POLICY_FQDN) || !pal_skb_sender(skb, &server)) return;
+    /* A packet that came over loopback was sent inside the namespace, where a process can
+     * bind any address (IP_FREEBIND): it speaks for the resolver only when that is a
+     * loopback address, which the policy then names on purpose. */
+    if (skb->ingress_ifindex == PAL_LOOPBACK_IFINDEX && !pal_dest_is_loopback(&server))
+        goto ignored;
+    if (bpf_skb_load_bytes(skb, msg, &hdr, sizeof(hdr))) goto ignored;
+    /* A truncated answer (TC) is asked again over TCP: this one teaches nothing. */
+    if ((hdr.flags & bpf_htons(PAL_DNS_FLAG_QR | PAL_DNS_FLAG_TC | PAL_DNS_OPCODE_RCODE)) !=
+            bpf_htons(PAL_DNS_FLAG_QR) ||
+        hdr.qdcount != bpf_htons(1))
+        goto ignored;
+    k.cgroup_id = s->cgroup_id;
+    __builtin_memcpy(k.server, server.addr, 16);
+    k.family = server.family;
+    k.port = port;
+    k.id = hdr.id;
+    q = bpf_map_lookup_elem(&pal_dns_queries, &k);
+    if (!q || bpf_ktime_get_ns() - q->sent_ns > PAL_DNS_QUERY_TIMEOUT_NS) goto ignored;
+    qlen = pal_dns_question(skb, PAL_DNS_SLOT_INGRESS, msg + PAL_DNS_HEADER, end);
+    sc = pal_dns_scratch_slot(PAL_DNS_SLOT_INGRESS);
+    if (!qlen || !sc || sc->hash != q->name_hash) goto ignored;
+    sc->selector = q->selector;
+    sc->msg = msg;
+    sc->off = msg + PAL_DNS_HEADER + qlen + 4; /* past QTYPE and QCLASS */
+    sc->end = end;
+    sc->left = bpf_ntohs(hdr.ancount);
+    sc->in_name = 1;
+    sc->name_len = 0;
+    sc->name_start = sc->off;
+    sc->naddrs = 0;
+    sc->over = 0;
+    if (!pal_dns_walk(skb, PAL_DNS_SLOT_INGRESS)) goto ignored;
+    if (bpf_map_delete_elem(&pal_dns_queries, &k) == 0) {
+        struct pal_fqdn_use* use = bpf_map_lookup_elem(&pal_fqdn_use, &s->cgroup_id);
+
+        if (use && use->pending) __sync_fetch_and_add(&use->pending, -1);
+    }
+    pal_count(PAL_COUNTER_DNS_ANSWERS);
+    pal_dns_learn(PAL_DNS_SLOT_INGRESS, s->cgroup_id);
+    pal_report_dns(s, sc);
+    return;
+ignored:
+    pal_count(PAL_COUNTER_DNS_IGNORED);
+}
+
+/* cgroup_skb/ingress: learns from an answer to a noted query. Never drops. */
+static __always_inline void pal_dns_ingress(struct __sk_buff* skb) {
+    struct pal_config* cfg = pal_cfg();
+    struct pal_subject s;
+    __u32 msg, end;
+    __u16 port;
+
+    if (!cfg || !cfg->fqdn_on || !pal_dns_message(skb, false, &msg, &end, &port)) return;
+    if (pal_skb_subject(skb, &s)) pal_dns_take_answer(skb, &s);
+}
