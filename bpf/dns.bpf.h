@@ -36,6 +36,9 @@
 #define PAL_DNS_MAX_ADDRS 128 /* addresses one answer can teach */
 #define PAL_DNS_MAX_STEPS 512 /* owner-name labels and records walked in one answer */
 #define PAL_FNV_OFFSET 0xcbf29ce484222325ULL
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the name words of bpf/dns.bpf.h assume a little-endian target"
+#endif
 #define PAL_FNV_PRIME 0x100000001b3ULL
 
 /* Per-CPU working memory: a name is too large for the stack, and the walk keeps its state
@@ -46,16 +49,23 @@
  * teaches nothing (the selector is always checked against the container's own policy set). */
 #define PAL_DNS_SLOT_EGRESS 0
 #define PAL_DNS_SLOT_INGRESS 1
+/* A pal_fqdn_name, also as words. */
+#define PAL_DNS_NAME_WORDS (PAL_DNS_NAME_MAX / 8)
+union pal_dns_name {
+    struct pal_fqdn_name k;
+    __u64 words[PAL_DNS_NAME_WORDS]; /* k.name */
+};
+
 struct pal_dns_scratch {
-    struct pal_fqdn_name key;
-    struct pal_fqdn_name parent; /* key without its first label */
-    __u32 msg;                   /* offset of the DNS message in the packet */
-    __u32 off;                   /* the walk's next byte */
-    __u32 end;                   /* end of the DNS message */
-    __u32 left;                  /* answer records not walked yet */
-    __u32 in_name;               /* 1 while walking an owner name */
-    __u32 name_len;              /* bytes of the owner name so far */
-    __u32 name_start;            /* where the owner name began */
+    union pal_dns_name key;
+    union pal_dns_name parent; /* key without its first label */
+    __u32 msg;                 /* offset of the DNS message in the packet */
+    __u32 off;                 /* the walk's next byte */
+    __u32 end;                 /* end of the DNS message */
+    __u32 left;                /* answer records not walked yet */
+    __u32 in_name;             /* 1 while walking an owner name */
+    __u32 name_len;            /* bytes of the owner name so far */
+    __u32 name_start;          /* where the owner name began */
     __u32 naddrs;
     __u32 over; /* addresses past PAL_DNS_MAX_ADDRS */
     __u32 qlen; /* the question name's length in wire form */
@@ -114,6 +124,17 @@ static __always_inline struct pal_dns_scratch* pal_dns_scratch_slot(__u32 slot) 
     return bpf_map_lookup_elem(&pal_dns_scratch, &slot);
 }
 
+/* The bytes 'A'..'Z' of `x` in lower case, the others as they are (no carry crosses a byte:
+ * each sum stays below 0x100). */
+static __always_inline __u64 pal_lower8(__u64 x) {
+    __u64 low7 = x & 0x7f7f7f7f7f7f7f7fULL;
+    __u64 from_a = low7 + 0x3f3f3f3f3f3f3f3fULL; /* high bit: at least 'A' */
+    __u64 past_z = low7 + 0x2525252525252525ULL; /* high bit: past 'Z' */
+    __u64 upper = from_a & ~past_z & ~x & 0x8080808080808080ULL;
+
+    return x | (upper >> 2); /* 0x80 >> 2 == 'a' - 'A' */
+}
+
 /*
  * The loops are in global functions (not static, not inlined): the verifier checks each
  * once, on its own (Linux 5.6+), where an inlined loop would be walked again for every path
@@ -137,10 +158,10 @@ __attribute__((noinline)) int pal_dns_question(struct __sk_buff* skb, __u32 slot
     avail -= 1;
     asm volatile("%[n] &= 0xff" : [n] "+r"(avail));
     avail += 1;
-    if (bpf_skb_load_bytes(skb, off, sc->key.name, avail)) return 0;
+    if (bpf_skb_load_bytes(skb, off, sc->key.k.name, avail)) return 0;
     sc->qlen = 0;
     for (int n = 0; n < PAL_DNS_NAME_MAX / 2; n++) {
-        __u8 label = sc->key.name[at & (PAL_DNS_NAME_MAX - 1)];
+        __u8 label = sc->key.k.name[at & (PAL_DNS_NAME_MAX - 1)];
 
         if (label == 0) {
             sc->qlen = at + 1;
@@ -155,16 +176,19 @@ __attribute__((noinline)) int pal_dns_question(struct __sk_buff* skb, __u32 slot
     asm volatile("" ::: "memory");
     len = sc->qlen;
     if (!len) return 0;
-    /* Length bytes are at most 63, below 'A': lower-casing every byte leaves them alone. */
-    for (__u32 i = 0; i < PAL_DNS_NAME_MAX; i++) {
-        __u8 c = sc->key.name[i];
+    /* Eight bytes at a time (PAL_DNS_NAME_WORDS rounds, not 256): the bytes past the name
+     * zeroed, the rest lower-cased, and hashed. */
+    for (__u32 w = 0; w < PAL_DNS_NAME_WORDS; w++) {
+        __u64 x = sc->key.words[w];
+        __u32 first = w * 8;
 
-        if (i >= len)
-            c = 0;
-        else if (c >= 'A' && c <= 'Z')
-            c += 'a' - 'A';
-        sc->key.name[i] = c;
-        h = (h ^ c) * PAL_FNV_PRIME;
+        if (first >= len)
+            x = 0;
+        else if (first + 8 > len)
+            x &= (1ULL << ((len - first) * 8)) - 1; /* little-endian: the first bytes */
+        x = pal_lower8(x);
+        sc->key.words[w] = x;
+        h = (h ^ x) * PAL_FNV_PRIME;
     }
     sc->hash = h;
     return len;
@@ -183,26 +207,33 @@ static __always_inline bool pal_fqdn_selected(__u32 epid, __u64 id) {
  * one matched. */
 __attribute__((noinline)) int pal_dns_selector(__u32 slot, __u32 epid) {
     struct pal_dns_scratch* sc = pal_dns_scratch_slot(slot);
-    __u32 skip;
+    __u32 skip, q, r;
     __u64* id;
 
     if (!sc) return 0;
     sc->selector = 0;
-    sc->key.kind = PAL_FQDN_EXACT;
+    sc->key.k.kind = PAL_FQDN_EXACT;
+    sc->key.k.pad = 0;
     id = bpf_map_lookup_elem(&pal_fqdn_names, &sc->key);
     if (id && pal_fqdn_selected(epid, *id)) {
         sc->selector = *id;
         return 1;
     }
-    skip = sc->key.name[0] + 1;
+    skip = sc->key.k.name[0] + 1;
     if (skip == 1) return 0; /* the root has no parent */
-    for (__u32 i = 0; i < PAL_DNS_NAME_MAX; i++) {
-        __u32 from = i + skip;
+    /* The name without its first label: shifted down by `skip` bytes, a word at a time. */
+    q = skip / 8;
+    r = (skip % 8) * 8;
+    for (__u32 w = 0; w < PAL_DNS_NAME_WORDS; w++) {
+        __u32 a = w + q;
+        __u64 lo = a < PAL_DNS_NAME_WORDS ? sc->key.words[a & (PAL_DNS_NAME_WORDS - 1)] : 0;
+        __u64 hi =
+            a + 1 < PAL_DNS_NAME_WORDS ? sc->key.words[(a + 1) & (PAL_DNS_NAME_WORDS - 1)] : 0;
 
-        sc->parent.name[i] =
-            from < PAL_DNS_NAME_MAX ? sc->key.name[from & (PAL_DNS_NAME_MAX - 1)] : 0;
+        sc->parent.words[w] = r ? (lo >> r) | (hi << (64 - r)) : lo;
     }
-    sc->parent.kind = PAL_FQDN_ONE_LABEL;
+    sc->parent.k.kind = PAL_FQDN_ONE_LABEL;
+    sc->parent.k.pad = 0;
     id = bpf_map_lookup_elem(&pal_fqdn_names, &sc->parent);
     if (id && pal_fqdn_selected(epid, *id)) {
         sc->selector = *id;
@@ -292,54 +323,58 @@ static __always_inline void pal_dns_egress(struct __sk_buff* skb) {
 }
 
 /* One step of the walk over the answer section: a label of an owner name, or a record's
- * fixed part and data. Returns false when the answer is malformed. */
-static __always_inline bool pal_dns_step(struct __sk_buff* skb, struct pal_dns_scratch* sc) {
-    __u32 off = sc->off, data, rdlen, n;
+ * fixed part and data. Returns 0 when the answer is malformed. A global function, like the
+ * walk's other parts: the loops that call them stay a few instructions per round. */
+__attribute__((noinline)) int pal_dns_step(struct __sk_buff* skb, __u32 slot) {
+    struct pal_dns_scratch* sc = pal_dns_scratch_slot(slot);
+    __u32 off, data, rdlen, n;
     struct pal_dns_rr rr;
 
+    if (!sc) return 0;
+    off = sc->off;
     if (sc->in_name) {
         __u8 b[2];
 
-        if (off >= sc->end || bpf_skb_load_bytes(skb, off, b, 1)) return false;
+        if (off >= sc->end || bpf_skb_load_bytes(skb, off, b, 1)) return 0;
         if (b[0] == 0) {
             sc->off = off + 1;
             sc->in_name = 0;
-            return true;
+            return 1;
         }
         if ((b[0] & 0xc0) == 0xc0) {
             /* A pointer ends the name. It must point before the name it ends, past the
              * header: then no chain of pointers can loop. */
             __u32 to;
 
-            if (off + 2 > sc->end || bpf_skb_load_bytes(skb, off, b, 2)) return false;
+            if (off + 2 > sc->end || bpf_skb_load_bytes(skb, off, b, 2)) return 0;
             to = ((__u32)(b[0] & 0x3f) << 8) | b[1];
-            if (to < PAL_DNS_HEADER || sc->msg + to >= sc->name_start) return false;
+            if (to < PAL_DNS_HEADER || sc->msg + to >= sc->name_start) return 0;
             sc->off = off + 2;
             sc->in_name = 0;
-            return true;
+            return 1;
         }
-        if (b[0] > 63) return false;
+        if (b[0] > 63) return 0;
         sc->name_len += b[0] + 1;
-        if (sc->name_len >= PAL_DNS_NAME_MAX) return false;
+        if (sc->name_len >= PAL_DNS_NAME_MAX) return 0;
         sc->off = off + 1 + b[0];
-        return true;
+        return 1;
     }
-    if (off + sizeof(rr) > sc->end || bpf_skb_load_bytes(skb, off, &rr, sizeof(rr))) return false;
+    if (off + sizeof(rr) > sc->end || bpf_skb_load_bytes(skb, off, &rr, sizeof(rr))) return 0;
     data = off + sizeof(rr);
     rdlen = bpf_ntohs(rr.rdlength);
-    if (data + rdlen > sc->end) return false;
+    if (data + rdlen > sc->end) return 0;
     if (rr.class == bpf_htons(PAL_DNS_CLASS_IN) &&
         (rr.type == bpf_htons(PAL_DNS_TYPE_A) || rr.type == bpf_htons(PAL_DNS_TYPE_AAAA))) {
         bool v4 = rr.type == bpf_htons(PAL_DNS_TYPE_A);
 
-        if (rdlen != (v4 ? 4 : 16)) return false;
+        if (rdlen != (v4 ? 4 : 16)) return 0;
         n = sc->naddrs;
         if (n < PAL_DNS_MAX_ADDRS) {
             __u8* a = sc->addr[n & (PAL_DNS_MAX_ADDRS - 1)];
 
             __builtin_memset(a, 0, 16);
             if (v4 ? bpf_skb_load_bytes(skb, data, a, 4) : bpf_skb_load_bytes(skb, data, a, 16))
-                return false;
+                return 0;
             sc->family[n & (PAL_DNS_MAX_ADDRS - 1)] = v4 ? 4 : 6;
             sc->ttl[n & (PAL_DNS_MAX_ADDRS - 1)] = bpf_ntohl(rr.ttl);
             sc->naddrs = n + 1;
@@ -352,7 +387,7 @@ static __always_inline bool pal_dns_step(struct __sk_buff* skb, struct pal_dns_s
     sc->in_name = 1;
     sc->name_len = 0;
     sc->name_start = sc->off;
-    return true;
+    return 1;
 }
 
 /* Learns one address for `selector` until `expires` (budget: pal_config.fqdn_budget). */
@@ -424,40 +459,47 @@ __attribute__((noinline)) int pal_dns_walk(struct __sk_buff* skb, __u32 slot) {
     if (!sc) return 0;
     for (int step = 0; step < PAL_DNS_MAX_STEPS; step++) {
         if (!sc->left) return 1;
-        if (!pal_dns_step(skb, sc)) return 0;
+        if (!pal_dns_step(skb, slot)) return 0;
     }
     return !sc->left;
+}
+
+/* Learns the slot's address number `i` for its selector, for container `cgid`. */
+__attribute__((noinline)) int pal_dns_learn_one(__u32 slot, __u32 i, __u64 cgid) {
+    struct pal_dns_scratch* sc = pal_dns_scratch_slot(slot);
+    struct pal_config* cfg = pal_cfg();
+    __u32 at = i & (PAL_DNS_MAX_ADDRS - 1);
+    struct pal_dest d = {};
+    __u64 now = bpf_ktime_get_ns();
+
+    if (!sc || !cfg) return 0;
+    /* Keyed as a connect is judged: an IPv4-mapped or NAT64 (DNS64) AAAA record is the
+     * IPv4 address it carries. */
+    if (sc->family[at] == 4) {
+        __u32 v4;
+
+        __builtin_memcpy(&v4, sc->addr[at], 4);
+        pal_dest_set_v4(&d, v4);
+    } else {
+        __u32 w[4];
+
+        __builtin_memcpy(w, sc->addr[at], 16);
+        pal_dest_set_v6(&d, w, cfg);
+    }
+    pal_fqdn_learn(cgid, d.family, d.addr, sc->selector, now + pal_fqdn_ttl_ns(sc->ttl[at], cfg),
+                   now, cfg);
+    return 0;
 }
 
 /* Learns the slot's addresses for its selector, for container `cgid`. */
 __attribute__((noinline)) int pal_dns_learn(__u32 slot, __u64 cgid) {
     struct pal_dns_scratch* sc = pal_dns_scratch_slot(slot);
-    struct pal_config* cfg = pal_cfg();
     struct pal_fqdn_use* use;
-    __u64 now = bpf_ktime_get_ns();
 
-    if (!sc || !cfg) return 0;
+    if (!sc) return 0;
     for (__u32 i = 0; i < PAL_DNS_MAX_ADDRS; i++) {
-        __u32 at = i & (PAL_DNS_MAX_ADDRS - 1);
-
-        struct pal_dest d = {};
-
         if (i >= sc->naddrs) break;
-        /* Keyed as a connect is judged: an IPv4-mapped or NAT64 (DNS64) AAAA record is the
-         * IPv4 address it carries. */
-        if (sc->family[at] == 4) {
-            __u32 v4;
-
-            __builtin_memcpy(&v4, sc->addr[at], 4);
-            pal_dest_set_v4(&d, v4);
-        } else {
-            __u32 w[4];
-
-            __builtin_memcpy(w, sc->addr[at], 16);
-            pal_dest_set_v6(&d, w, cfg);
-        }
-        pal_fqdn_learn(cgid, d.family, d.addr, sc->selector,
-                       now + pal_fqdn_ttl_ns(sc->ttl[at], cfg), now, cfg);
+        pal_dns_learn_one(slot, i, cgid);
     }
     if (sc->over) {
         pal_count_add(PAL_COUNTER_DNS_REFUSED, sc->over);
@@ -486,7 +528,7 @@ static __always_inline void pal_report_dns(const struct pal_subject* s,
         e->family[i] = sc->family[i];
         __builtin_memcpy(e->addr[i], sc->addr[i], 16);
     }
-    __builtin_memcpy(e->name, sc->key.name, PAL_DNS_NAME_MAX);
+    __builtin_memcpy(e->name, sc->key.k.name, PAL_DNS_NAME_MAX);
     pal_submit(e, sizeof(*e));
 }
 

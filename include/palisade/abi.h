@@ -367,10 +367,11 @@ enum pal_fqdn_kind {
     PAL_FQDN_ONE_LABEL = 2,
 };
 struct pal_fqdn_name {
-    __u32 kind; /* enum pal_fqdn_kind */
-    __u8 name[PAL_DNS_NAME_MAX];
+    __u8 name[PAL_DNS_NAME_MAX]; /* first, so the programs can read it in aligned 8-byte words */
+    __u32 kind;                  /* enum pal_fqdn_kind */
+    __u32 pad;
 };
-PAL_STATIC_ASSERT(sizeof(struct pal_fqdn_name) == 4 + PAL_DNS_NAME_MAX, "pal_fqdn_name layout");
+PAL_STATIC_ASSERT(sizeof(struct pal_fqdn_name) == PAL_DNS_NAME_MAX + 8, "pal_fqdn_name layout");
 
 /* pal_dns_queries (LRU): a container's DNS query for a name some selector of its policy set
  * matches, from cgroup_skb/egress until its answer arrives at cgroup_skb/ingress. */
