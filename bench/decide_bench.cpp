@@ -14,7 +14,14 @@
 //             back, caches hot (the floor)
 //   single_ns the median of many one-iteration runs: a syscall between each
 //             decision, closer to the cache state of a real connect()
-// Prints one JSON object per K.
+// A second container has the same CIDRs and a toFQDNs rule (docs/reference/enforcement.md#fqdn),
+// whose address it learned from a DNS answer run through the DNS programs:
+//   fqdn_allow_*  an address allowed as learned (the CIDRs miss, then the learned lookup)
+//   fqdn_deny_*   an address neither allows (both lookups miss)
+// and, once, the DNS handling itself: a query noted (`dns_query_ns`), its answer with 1, 16
+// and 64 A records learned (`dns_answer_<n>_ns`), and an answer no query asked for
+// (`dns_unasked_ns`), each the median of one-iteration runs.
+// Prints one JSON object per K, then the DNS one.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <netinet/in.h>
@@ -43,10 +50,17 @@ using palisade::test::fillerAddress;
 std::string policyYaml(uint64_t cidrs) {
     std::string y =
         "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: bench}\n"
-        "spec:\n  selector: {name: bench}\n  egress:\n    - toCIDR:\n";
+        "spec:\n  selector: {name: bench*}\n  egress:\n    - toCIDR:\n";
     for (uint64_t i = 0; i < cidrs; i++) y += "        - " + fillerAddress(i) + "/32\n";
-    return y + "    - toCIDR: [198.18.0.1/32]\n";
+    return y + "    - toCIDR: [198.18.0.1/32]\n" +
+           "---\napiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: by-name}\n"
+           "spec:\n  selector: {name: bench-fqdn}\n  egress:\n"
+           "    - toFQDNs: [{matchName: api.example.test}]\n"
+           "      ports: [{port: 7001, protocol: TCP}]\n"
+           "    - toCIDR: [198.18.0.53/32]\n      ports: [{port: 53, protocol: UDP}]\n";
 }
+
+constexpr const char* kFqdnName = "api.example.test";
 
 struct Timing {
     double warmNs = 0;
@@ -55,12 +69,66 @@ struct Timing {
 };
 
 constexpr uint64_t kCgroup = 42;
+constexpr uint64_t kFqdnCgroup = 43;
 
-Timing judge(decide_test* skel, const char* dest, int repeat, int singles) {
-    auto pkt = palisade::test::packetTo(dest, IPPROTO_TCP, 7001);
+__sk_buff contextFor(uint64_t cgroup) {
     __sk_buff ctx{};
-    ctx.cb[0] = static_cast<uint32_t>(kCgroup);
-    ctx.cb[1] = static_cast<uint32_t>(kCgroup >> 32);
+    ctx.cb[0] = static_cast<uint32_t>(cgroup);
+    ctx.cb[1] = static_cast<uint32_t>(cgroup >> 32);
+    return ctx;
+}
+
+// One run of `prog` on `pkt` for the container of `cgroup`: its duration in ns.
+uint32_t runOnce(int prog, std::vector<uint8_t>& pkt, uint64_t cgroup) {
+    __sk_buff ctx = contextFor(cgroup);
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt.data(),
+                .data_size_in = static_cast<uint32_t>(pkt.size()), .ctx_in = &ctx,
+                .ctx_size_in = sizeof(ctx), .repeat = 1);
+    if (bpf_prog_test_run_opts(prog, &o) != 0) {
+        std::fprintf(stderr, "BPF_PROG_TEST_RUN: %s\n", std::strerror(errno));
+        std::exit(2);
+    }
+    return o.duration;
+}
+
+// The container's DNS query and the resolver's answer with these addresses.
+struct DnsExchange {
+    std::vector<uint8_t> query, answer;
+};
+DnsExchange dnsExchange(const std::vector<std::string>& addresses) {
+    using palisade::test::dnsMessage;
+    using palisade::test::udpPacket;
+    return {udpPacket("198.18.0.10", 5353, "198.18.0.53", 53, dnsMessage(false, kFqdnName, 7)),
+            udpPacket("198.18.0.53", 53, "198.18.0.10", 5353,
+                      dnsMessage(true, kFqdnName, 7, addresses))};
+}
+
+// The median duration of the answer (after its query, each time), or of the query alone.
+double dnsMedian(decide_test* skel, DnsExchange ex, bool timeAnswer, int singles) {
+    const int query = bpf_program__fd(skel->progs.pal_test_dns_query);
+    const int answer = bpf_program__fd(skel->progs.pal_test_dns_answer);
+    std::vector<uint32_t> runs;
+    for (int i = 0; i < singles; i++) {
+        const uint32_t q = runOnce(query, ex.query, kFqdnCgroup);
+        const uint32_t a = runOnce(answer, ex.answer, kFqdnCgroup);
+        runs.push_back(timeAnswer ? a : q);
+    }
+    std::sort(runs.begin(), runs.end());
+    return runs[runs.size() / 2];
+}
+
+double unaskedMedian(decide_test* skel, DnsExchange ex, int singles) {
+    const int answer = bpf_program__fd(skel->progs.pal_test_dns_answer);
+    std::vector<uint32_t> runs;
+    for (int i = 0; i < singles; i++) runs.push_back(runOnce(answer, ex.answer, kFqdnCgroup));
+    std::sort(runs.begin(), runs.end());
+    return runs[runs.size() / 2];
+}
+
+Timing judge(decide_test* skel, const char* dest, int repeat, int singles,
+             uint64_t cgroup = kCgroup) {
+    auto pkt = palisade::test::packetTo(dest, IPPROTO_TCP, 7001);
+    __sk_buff ctx = contextFor(cgroup);
     const int prog = bpf_program__fd(skel->progs.pal_test_decide);
     Timing t;
     LIBBPF_OPTS(bpf_test_run_opts, warm, .data_in = pkt.data(),
@@ -117,16 +185,32 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "%s\n", f.errors.front().str().c_str());
             return 1;
         }
-        palisade::Container c;
+        palisade::Container c, byName;
         c.name = "bench";
         c.cgroupId = kCgroup;
+        byName.name = "bench-fqdn";
+        byName.cgroupId = kFqdnCgroup;
         const palisade::MapEntries e =
-            palisade::compile(f.policies, {c}, {}, palisade::generationIdBase(1));
-        palisade::MapWriter writer(palisade::policyMapFds(skel->maps), pal_config{});
+            palisade::compile(f.policies, {c, byName}, {}, palisade::generationIdBase(1));
+        pal_config config{};
+        config.fqdn_min_ttl = 60;
+        config.fqdn_max_ttl = 86400;
+        config.fqdn_budget = 1u << 20;
+        palisade::MapWriter writer(palisade::policyMapFds(skel->maps), config);
         writer.apply(e, 1);
 
         const Timing allow = judge(skel, "198.18.0.1", repeat, singles);
         const Timing deny = judge(skel, "198.18.0.2", repeat, singles);
+        std::vector<std::string> many{"198.18.0.3"};
+        for (int i = 1; i < 64; i++) many.push_back("198.18.2." + std::to_string(i));
+        const double dnsQuery = dnsMedian(skel, dnsExchange({"198.18.0.3"}), false, singles);
+        const double dnsAnswer1 = dnsMedian(skel, dnsExchange({"198.18.0.3"}), true, singles);
+        const double dnsAnswer16 =
+            dnsMedian(skel, dnsExchange({many.begin(), many.begin() + 16}), true, singles);
+        const double dnsAnswer64 = dnsMedian(skel, dnsExchange(many), true, singles);
+        const double dnsUnasked = unaskedMedian(skel, dnsExchange({"198.18.0.3"}), singles);
+        const Timing fqdnAllow = judge(skel, "198.18.0.3", repeat, singles, kFqdnCgroup);
+        const Timing fqdnDeny = judge(skel, "198.18.0.2", repeat, singles, kFqdnCgroup);
         nlohmann::json out = {{"cidrs", k},
                               {"lpm4_entries", e.lpm4.size()},
                               {"allow_warm_ns", allow.warmNs},
@@ -134,7 +218,18 @@ int main(int argc, char** argv) {
                               {"allow_verdict", allow.verdict},
                               {"deny_warm_ns", deny.warmNs},
                               {"deny_single_ns", deny.singleNs},
-                              {"deny_verdict", deny.verdict}};
+                              {"deny_verdict", deny.verdict},
+                              {"fqdn_allow_warm_ns", fqdnAllow.warmNs},
+                              {"fqdn_allow_single_ns", fqdnAllow.singleNs},
+                              {"fqdn_allow_verdict", fqdnAllow.verdict},
+                              {"fqdn_deny_warm_ns", fqdnDeny.warmNs},
+                              {"fqdn_deny_single_ns", fqdnDeny.singleNs},
+                              {"fqdn_deny_verdict", fqdnDeny.verdict},
+                              {"dns_query_ns", dnsQuery},
+                              {"dns_answer_1_ns", dnsAnswer1},
+                              {"dns_answer_16_ns", dnsAnswer16},
+                              {"dns_answer_64_ns", dnsAnswer64},
+                              {"dns_unasked_ns", dnsUnasked}};
         std::printf("%s\n", out.dump().c_str());
         std::fflush(stdout);
         decide_test__destroy(skel);

@@ -120,8 +120,14 @@ def decide(t, data, args, summary):
     if not data.get("decide"):
         return ""
     rows = [[f"{d['cidrs']:,}", f"{d['allow_warm_ns']:.0f}", f"{d['allow_single_ns']:.0f}",
-             f"{d['deny_warm_ns']:.0f}", f"{d['deny_single_ns']:.0f}"] for d in data["decide"]]
-    return t.fill("decide", rows=table(rows))
+             f"{d['deny_warm_ns']:.0f}", f"{d['deny_single_ns']:.0f}",
+             f"{d['fqdn_allow_warm_ns']:.0f}", f"{d['fqdn_allow_single_ns']:.0f}",
+             f"{d['fqdn_deny_warm_ns']:.0f}", f"{d['fqdn_deny_single_ns']:.0f}"]
+            for d in data["decide"]]
+    dns = [[f"{d['cidrs']:,}", f"{d['dns_query_ns']:.0f}", f"{d['dns_answer_1_ns']:.0f}",
+            f"{d['dns_answer_16_ns']:.0f}", f"{d['dns_answer_64_ns']:.0f}",
+            f"{d['dns_unasked_ns']:.0f}"] for d in data["decide"]]
+    return t.fill("decide", rows=table(rows), dns_rows=table(dns))
 
 
 def agent_start(t, data, args, summary):
