@@ -149,19 +149,23 @@ static __always_inline struct pal_decision pal_verdict_for(const struct pal_subj
 }
 
 /* `d` is not const: the destination's container is noted for the event. */
+/* What the rules say of `d`, before the loopback exemption and learned addresses: the
+ * inter-container rules for another container's address (noted in `d`), else the allowlist. */
+static __always_inline __u8 pal_rules_reason(const struct pal_subject* s, struct pal_dest* d) {
+    if (s->policy.flags & PAL_POLICY_ISOLATED) d->peer_cgroup = pal_addr_owner(d);
+    if (d->peer_cgroup && d->peer_cgroup != s->cgroup_id)
+        return pal_peer_reason(s->epid, d->peer_cgroup, d->protocol, d->port);
+    if (s->policy.flags & PAL_POLICY_UNMATCHED) return PAL_REASON_UNMATCHED;
+    return pal_allowlist_reason(s, d);
+}
+
 static __always_inline struct pal_decision pal_decide_egress(const struct pal_subject* s,
                                                              struct pal_dest* d) {
     __u8 reason;
 
     if (s->policy.mode == PAL_MODE_ALLOW || pal_dest_is_local(d))
         return pal_verdict_for(s, PAL_REASON_NONE);
-    if (s->policy.flags & PAL_POLICY_ISOLATED) d->peer_cgroup = pal_addr_owner(d);
-    if (d->peer_cgroup && d->peer_cgroup != s->cgroup_id)
-        reason = pal_peer_reason(s->epid, d->peer_cgroup, d->protocol, d->port);
-    else if (s->policy.flags & PAL_POLICY_UNMATCHED)
-        reason = PAL_REASON_UNMATCHED;
-    else
-        reason = pal_allowlist_reason(s, d);
+    reason = pal_rules_reason(s, d);
     /* Learned addresses add to the allowlist; they never make another container a peer. */
     if ((reason == PAL_REASON_NOT_ALLOWLISTED || reason == PAL_REASON_IPV6_NOT_ALLOWED ||
          reason == PAL_REASON_EXCEPT) &&
@@ -175,11 +179,7 @@ static __always_inline struct pal_decision pal_decide_egress(const struct pal_su
  * address learned from DNS, which would let a container vouch for its own answers
  * (docs/reference/enforcement.md#fqdn). */
 static __always_inline bool pal_resolver_allowed(const struct pal_subject* s, struct pal_dest* d) {
-    if (s->policy.flags & PAL_POLICY_ISOLATED) d->peer_cgroup = pal_addr_owner(d);
-    if (d->peer_cgroup && d->peer_cgroup != s->cgroup_id)
-        return pal_peer_reason(s->epid, d->peer_cgroup, d->protocol, d->port) == PAL_REASON_NONE;
-    return !(s->policy.flags & PAL_POLICY_UNMATCHED) &&
-           pal_allowlist_reason(s, d) == PAL_REASON_NONE;
+    return pal_rules_reason(s, d) == PAL_REASON_NONE;
 }
 
 /* A bind to the local address and port `d` (docs/reference/enforcement.md#bind): judged only

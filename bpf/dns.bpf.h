@@ -267,18 +267,17 @@ static __always_inline struct pal_fqdn_use* pal_fqdn_use_of(__u64 cgid) {
     return bpf_map_lookup_elem(&pal_fqdn_use, &cgid);
 }
 
-/* Notes the DNS query `skb` carries, if it is one, for subject `s` (see the top of this file). */
-static __always_inline void pal_dns_note_query(struct __sk_buff* skb, const struct pal_subject* s) {
+/* Notes the DNS query `skb` carries (its message from `msg` to `end`, pal_dns_message) for
+ * subject `s`, sent from its `port` (see the top of this file). */
+static __always_inline void pal_dns_note_query(struct __sk_buff* skb, const struct pal_subject* s,
+                                               __u32 msg, __u32 end, __u16 port) {
     struct pal_dns_query_key k = {};
     struct pal_dns_query q = {};
     struct pal_dns_header hdr;
     struct pal_dns_scratch* sc;
     struct pal_fqdn_use* use;
     struct pal_dest d = {};
-    __u32 msg, end;
-    __u16 port;
 
-    if (!pal_dns_message(skb, true, &msg, &end, &port)) return;
     if (!(s->policy.flags & PAL_POLICY_FQDN) || s->policy.mode == PAL_MODE_ALLOW) return;
     if (!pal_skb_dest(skb, &d)) return;
     /* Only a resolver the policy names can teach it anything. */
@@ -319,7 +318,7 @@ static __always_inline void pal_dns_egress(struct __sk_buff* skb) {
     __u16 port;
 
     if (!cfg || !cfg->fqdn_on || !pal_dns_message(skb, true, &msg, &end, &port)) return;
-    if (pal_skb_subject(skb, &s)) pal_dns_note_query(skb, &s);
+    if (pal_skb_subject(skb, &s)) pal_dns_note_query(skb, &s, msg, end, port);
 }
 
 /* One step of the walk over the answer section: a label of an owner name, or a record's
@@ -532,19 +531,17 @@ static __always_inline void pal_report_dns(const struct pal_subject* s,
     pal_submit(e, sizeof(*e));
 }
 
-/* Learns from the DNS answer `skb` carries, if it answers a query noted for subject `s` (see the
- * top of this file). */
-static __always_inline void pal_dns_take_answer(struct __sk_buff* skb,
-                                                const struct pal_subject* s) {
+/* Learns from the DNS answer `skb` carries (its message from `msg` to `end`, to the container's
+ * `port`), if it answers a query noted for subject `s` (see the top of this file). */
+static __always_inline void pal_dns_take_answer(struct __sk_buff* skb, const struct pal_subject* s,
+                                                __u32 msg, __u32 end, __u16 port) {
     struct pal_dns_query_key k = {};
     struct pal_dns_header hdr;
     struct pal_dns_scratch* sc;
     struct pal_dns_query* q;
     struct pal_dest server = {};
-    __u32 msg, end, qlen;
-    __u16 port;
+    __u32 qlen;
 
-    if (!pal_dns_message(skb, false, &msg, &end, &port)) return;
     if (!(s->policy.flags & PAL_POLICY_FQDN) || !pal_skb_sender(skb, &server)) return;
     /* A packet that came over loopback was sent inside the namespace, where a process can
      * bind any address (IP_FREEBIND): it speaks for the resolver only when that is a
@@ -599,5 +596,5 @@ static __always_inline void pal_dns_ingress(struct __sk_buff* skb) {
     __u16 port;
 
     if (!cfg || !cfg->fqdn_on || !pal_dns_message(skb, false, &msg, &end, &port)) return;
-    if (pal_skb_subject(skb, &s)) pal_dns_take_answer(skb, &s);
+    if (pal_skb_subject(skb, &s)) pal_dns_take_answer(skb, &s, msg, end, port);
 }
