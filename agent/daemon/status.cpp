@@ -12,30 +12,38 @@ namespace palisade {
 
 namespace {
 
-// docs/reference/enforcement.md#fqdn: the addresses a container learned and their time left,
-// and how many it was refused; null when it has none.
-nlohmann::json fqdnOf(const StatusInputs& in, uint64_t cgroupId) {
-    if (!in.fqdn) return nullptr;
-    nlohmann::json learned = nlohmann::json::array();
+// docs/reference/enforcement.md#fqdn: by container, the addresses it learned and their time
+// left, and how many it was refused; only containers with either. One pass over the sweep.
+std::map<uint64_t, nlohmann::json> fqdnByContainer(const StatusInputs& in) {
+    std::map<uint64_t, nlohmann::json> out;
+    if (!in.fqdn) return out;
     for (const FqdnLearned& l : in.fqdn->live) {
-        if (l.cgroupId != cgroupId) continue;
-        std::string name = "selector " + std::to_string(l.selector);
+        const std::string* known = nullptr;
         if (in.fqdnNames) {
-            if (auto n = in.fqdnNames->find(l.selector); n != in.fqdnNames->end()) name = n->second;
+            if (auto n = in.fqdnNames->find(l.selector); n != in.fqdnNames->end()) {
+                known = &n->second;
+            }
         }
-        learned.push_back(
-            {{"name", name}, {"address", l.address.str()}, {"secondsLeft", l.secondsLeft}});
+        nlohmann::json& entry = out[l.cgroupId];
+        if (entry.is_null()) entry = {{"learned", nlohmann::json::array()}, {"refused", 0}};
+        entry["learned"].push_back({{"name", fqdnSelectorText(known, l.selector)},
+                                    {"address", l.address.str()},
+                                    {"secondsLeft", l.secondsLeft}});
     }
-    auto r = in.fqdn->refused.find(cgroupId);
-    const uint64_t refused = r == in.fqdn->refused.end() ? 0 : r->second;
-    if (learned.empty() && refused == 0) return nullptr;
-    return {{"learned", learned}, {"refused", refused}};
+    for (const auto& [cgid, refused] : in.fqdn->refused) {
+        if (refused == 0) continue;
+        nlohmann::json& entry = out[cgid];
+        if (entry.is_null()) entry = {{"learned", nlohmann::json::array()}, {"refused", 0}};
+        entry["refused"] = refused;
+    }
+    return out;
 }
 
 }  // namespace
 
 nlohmann::json containersJson(const StatusInputs& in) {
     nlohmann::json out = nlohmann::json::array();
+    std::map<uint64_t, nlohmann::json> fqdn = fqdnByContainer(in);
     for (const auto& c : in.containers) {
         auto p = in.policiesByCgroup.find(c.cgroupId);
         std::vector<std::string> addresses;
@@ -71,7 +79,7 @@ nlohmann::json containersJson(const StatusInputs& in) {
         if (!c.podUid.empty()) entry["podUid"] = c.podUid;
         if (c.namespaceLabels) entry["namespaceLabels"] = *c.namespaceLabels;
         if (!c.metadataError.empty()) entry["metadataError"] = c.metadataError;
-        if (auto fqdn = fqdnOf(in, c.cgroupId); !fqdn.is_null()) entry["fqdn"] = std::move(fqdn);
+        if (auto f = fqdn.find(c.cgroupId); f != fqdn.end()) entry["fqdn"] = std::move(f->second);
         out.push_back(std::move(entry));
     }
     return out;

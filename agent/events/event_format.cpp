@@ -190,6 +190,10 @@ std::string iso8601FromEpochNs(int64_t epochNs) {
     return out;
 }
 
+std::string fqdnSelectorText(const std::string* name, uint64_t id) {
+    return name ? *name : "selector " + std::to_string(id);
+}
+
 const char* verdictName(uint8_t verdict) {
     switch (verdict) {
         case PAL_VERDICT_ALLOW:
@@ -243,7 +247,7 @@ std::string formatNetEvent(const pal_net_event& e, const EventContext& ctx, cons
         w.string(bind ? "original_address" : "original_destination", ipText(e.orig_daddr, 6));
     }
     if (e.h.type == PAL_EVENT_NET && e.fqdn) {
-        w.string("fqdn", ctx.fqdn ? *ctx.fqdn : "selector " + std::to_string(e.fqdn));
+        w.string("fqdn", fqdnSelectorText(ctx.fqdn, e.fqdn));
     }
     w.end();
     // A packet's arrival runs in whatever task the softirq interrupted: nobody's.
@@ -346,7 +350,7 @@ std::string formatDnsEvent(const pal_dns_event& e, const EventContext& ctx, cons
     w.string("action", "dns-learned");
     w.end();
     w.object("palisade");
-    w.string("fqdn", ctx.fqdn ? *ctx.fqdn : "selector " + std::to_string(e.selector));
+    w.string("fqdn", fqdnSelectorText(ctx.fqdn, e.selector));
     w.number("count", e.count);
     w.end();
     writeSubject(w, e.h, ctx, false);

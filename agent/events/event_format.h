@@ -45,6 +45,9 @@ std::string iso8601FromEpochNs(int64_t epochNs);
 // palisade.mechanism and event.action: hookMechanism() and hookAction() of
 // datapath/hooks.h.
 const char* verdictName(uint8_t verdict);
+// A toFQDNs selector as events and status show it: its text, or "selector <id>" when this
+// agent did not compile it (`name` null).
+std::string fqdnSelectorText(const std::string* name, uint64_t id);
 const char* reasonName(uint8_t reason);
 
 // Kernel records as JSON lines (no newline), written directly (events/event.h).
