@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <resolv.h>
 #include <sched.h>
@@ -37,6 +38,7 @@ namespace detail {
 // Shared between a DnsServer handle and its child (a MAP_SHARED page).
 struct DnsShared {
     std::atomic<int> queries{0};
+    std::atomic<int> tcpQueries{0};
     std::atomic<int> answered{0};
     std::atomic<int> lastQtype{0};
     char lastQname[320]{};
@@ -74,6 +76,8 @@ namespace {
 constexpr size_t kHeaderSize = 12;
 constexpr size_t kMaxNameWire = 255;
 constexpr uint16_t kClassIn = 1;
+constexpr uint16_t kTypeTxt = 16;
+constexpr size_t kMaxCharacterString = 255;
 constexpr uint16_t kFlagQr = 0x8000;
 constexpr uint16_t kMaskOpcode = 0x7800;
 constexpr uint16_t kFlagTc = 0x0200;
@@ -207,10 +211,53 @@ std::string header(uint16_t id, uint16_t flags, uint16_t qd, uint16_t an) {
     return out;
 }
 
+// The records `kept` as an answer section after a header and `question` (see the top of
+// dns_server.h); `asked` is the question's name in normal form.
+void putRecords(std::string& out, const std::vector<const DnsRecord*>& kept,
+                const std::string& asked, DnsMisbehaviour mis) {
+    std::vector<std::pair<std::string, size_t>> targets;  // CNAME target (normal) -> offset
+    const bool compress = mis != DnsMisbehaviour::Uncompressed;
+    for (size_t i = 0; i < kept.size(); ++i) {
+        const DnsRecord& rec = *kept[i];
+        const std::string owner = normalName(rec.name);
+        const size_t ownerAt = out.size();
+        const auto earlier = std::find_if(targets.begin(), targets.end(),
+                                          [&owner](const auto& t) { return t.first == owner; });
+        if (i == 0 && mis == DnsMisbehaviour::CompressionLoop && ownerAt <= kMaxPointerTarget) {
+            out += "\x04loop";
+            putPointer(out, ownerAt);
+        } else if (i == 0 && mis == DnsMisbehaviour::LongName) {
+            for (int l = 0; l < 7; ++l) {
+                out.push_back(static_cast<char>(63));
+                out.append(63, static_cast<char>('a' + l));
+            }
+            out.push_back('\0');
+        } else if (compress && owner == asked) {
+            putPointer(out, kHeaderSize);
+        } else if (compress && earlier != targets.end()) {
+            putPointer(out, earlier->second);
+        } else {
+            putName(out, rec.name);
+        }
+        const std::string rdata = rdataOf(rec);
+        put16(out, rec.type);
+        put16(out, kClassIn);
+        put32(out, rec.ttl);
+        put16(out, static_cast<uint16_t>(rdata.size()));
+        if (rec.type == DnsRecord::CNAME && out.size() <= kMaxPointerTarget)
+            targets.emplace_back(normalName(rec.data), out.size());
+        out += rdata;
+    }
+}
+
+// The answer to `query` (see the top of dns_server.h). Over TCP, `smuggledAt` is set to the
+// offset of a TcpSmuggled answer's inner message (its length) in the answer, 0 otherwise.
 std::optional<std::string> respond(const std::string& query,
                                    const std::vector<DnsAnswerRule>& rules, ParsedQuery& parsed,
-                                   DnsMisbehaviour& applied) {
+                                   DnsMisbehaviour& applied, bool overTcp = false,
+                                   size_t* smuggledAt = nullptr) {
     applied = DnsMisbehaviour::None;
+    if (smuggledAt) *smuggledAt = 0;
     if (query.size() < kHeaderSize) return std::nullopt;
     const uint16_t id = get16(query, 0);
     const uint16_t qflags = get16(query, 2);
@@ -262,43 +309,31 @@ std::optional<std::string> respond(const std::string& query,
     uint16_t id2 = id;
     uint16_t flags = baseFlags;
     if (mis == DnsMisbehaviour::WrongId) id2 = id ^ 0x5a5a;
-    if (mis == DnsMisbehaviour::TcBit) flags |= kFlagTc;
+    const bool smuggle = mis == DnsMisbehaviour::TcpSmuggled;
+    if (!overTcp && (mis == DnsMisbehaviour::TcBit || smuggle)) flags |= kFlagTc;
 
-    std::string out = header(id2, flags, 1, static_cast<uint16_t>(kept.size()));
+    const bool inner = overTcp && smuggle && smuggledAt;
+    std::string out = header(id2, flags, 1, static_cast<uint16_t>(kept.size() + (inner ? 1 : 0)));
     out += question;
     const size_t answerStart = out.size();
-    std::vector<std::pair<std::string, size_t>> targets;  // CNAME target (normal) -> offset
-    const bool compress = mis != DnsMisbehaviour::Uncompressed;
-    for (size_t i = 0; i < kept.size(); ++i) {
-        const DnsRecord& rec = *kept[i];
-        const std::string owner = normalName(rec.name);
-        const size_t ownerAt = out.size();
-        const auto earlier = std::find_if(targets.begin(), targets.end(),
-                                          [&owner](const auto& t) { return t.first == owner; });
-        if (i == 0 && mis == DnsMisbehaviour::CompressionLoop && ownerAt <= kMaxPointerTarget) {
-            out += "\x04loop";
-            putPointer(out, ownerAt);
-        } else if (i == 0 && mis == DnsMisbehaviour::LongName) {
-            for (int l = 0; l < 7; ++l) {
-                out.push_back(static_cast<char>(63));
-                out.append(63, static_cast<char>('a' + l));
-            }
-            out.push_back('\0');
-        } else if (compress && owner == asked) {
-            putPointer(out, kHeaderSize);
-        } else if (compress && earlier != targets.end()) {
-            putPointer(out, earlier->second);
-        } else {
-            putName(out, rec.name);
-        }
-        const std::string rdata = rdataOf(rec);
-        put16(out, rec.type);
+    putRecords(out, kept, asked, mis);
+    if (inner) {
+        std::string forged = header(id2, flags, 1, static_cast<uint16_t>(kept.size()));
+        forged += question;
+        putRecords(forged, kept, asked, DnsMisbehaviour::None);
+        std::string data;
+        put16(data, static_cast<uint16_t>(forged.size()));
+        data += forged;
+        if (data.size() > kMaxCharacterString)
+            throw std::invalid_argument("TcpSmuggled: the answer of '" + dotted + "' is too long");
+        putPointer(out, kHeaderSize);
+        put16(out, kTypeTxt);
         put16(out, kClassIn);
-        put32(out, rec.ttl);
-        put16(out, static_cast<uint16_t>(rdata.size()));
-        if (rec.type == DnsRecord::CNAME && out.size() <= kMaxPointerTarget)
-            targets.emplace_back(normalName(rec.data), out.size());
-        out += rdata;
+        put32(out, 300);
+        put16(out, static_cast<uint16_t>(1 + data.size()));
+        out.push_back(static_cast<char>(data.size()));
+        *smuggledAt = out.size();
+        out += data;
     }
     if (mis == DnsMisbehaviour::Truncated && !kept.empty())
         out.resize(answerStart + std::max<size_t>(1, (out.size() - answerStart) / 2));
@@ -343,6 +378,82 @@ Fd boundUdp(const SockAddr& a, std::string& err) {
     return fd;
 }
 
+// A TCP socket listening on `a` (IPv6: dual-stack when it is "::").
+Fd listeningTcp(const SockAddr& a, std::string& err) {
+    Fd fd(::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (fd.get() < 0) {
+        err = "socket: " + detail::errnoText(errno);
+        return Fd();
+    }
+    const int one = 1;
+    const int zero = 0;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (a.family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    if (::bind(fd.get(), a.get(), a.len) != 0 || ::listen(fd.get(), 16) != 0) {
+        err = "bind/listen: " + detail::errnoText(errno);
+        return Fd();
+    }
+    return fd;
+}
+
+// Reads exactly `n` bytes from `fd` within `wait` (false: closed, failed or silent).
+bool readFully(int fd, char* buf, size_t n, Millis wait) {
+    const auto deadline = Clock::now() + wait;
+    for (size_t got = 0, i = 0; got < n && i < 10000; ++i) {
+        const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+        const ssize_t r = ::recv(fd, buf + got, n - got, MSG_DONTWAIT);
+        if (r == 0) return false;
+        if (r > 0) got += static_cast<size_t>(r);
+        if (got == n) return true;
+    }
+    return false;
+}
+
+// Serves one accepted TCP connection: length-prefixed queries until the client closes it or
+// is silent for 2 s (see the top of dns_server.h).
+void serveTcp(Fd conn, const DnsServerOptions& options, detail::DnsShared* shared) {
+    const int one = 1;
+    ::setsockopt(conn.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    static char buf[65536];
+    for (int n = 0; n < 100; ++n) {
+        unsigned char len[2];
+        if (!readFully(conn.get(), reinterpret_cast<char*>(len), 2, Millis{2000})) return;
+        const size_t size = static_cast<size_t>(len[0] << 8 | len[1]);
+        if (!readFully(conn.get(), buf, size, Millis{2000})) return;
+        shared->queries.fetch_add(1, std::memory_order_release);
+        shared->tcpQueries.fetch_add(1, std::memory_order_release);
+        ParsedQuery parsed;
+        DnsMisbehaviour applied = DnsMisbehaviour::None;
+        size_t smuggledAt = 0;
+        std::optional<std::string> response;
+        try {
+            response =
+                respond(std::string(buf, size), options.rules, parsed, applied, true, &smuggledAt);
+        } catch (const std::exception&) {
+            response.reset();
+        }
+        if (parsed.ok) {
+            std::snprintf(shared->lastQname, sizeof shared->lastQname, "%s", parsed.qname.c_str());
+            shared->lastQtype.store(parsed.qtype, std::memory_order_relaxed);
+        }
+        if (!response) return;
+        std::string wire;
+        put16(wire, static_cast<uint16_t>(response->size()));
+        wire += *response;
+        // TcpSmuggled: the second write starts at the inner message's length.
+        const size_t cut = smuggledAt ? 2 + smuggledAt : wire.size();
+        if (!detail::writeAll(conn.get(), wire.data(), cut)) return;
+        if (cut < wire.size()) {
+            std::this_thread::sleep_for(Millis{100});
+            if (!detail::writeAll(conn.get(), wire.data() + cut, wire.size() - cut)) return;
+        }
+        shared->answered.fetch_add(1, std::memory_order_release);
+    }
+}
+
 // The server child: bind, report 'R'+port (or 'E'+why) on readyFd, serve.
 int serveDns(const Placement& where, const DnsServerOptions& options, Fd readyFd,
              detail::DnsShared* shared, pid_t parent) {
@@ -370,6 +481,8 @@ int serveDns(const Placement& where, const DnsServerOptions& options, Fd readyFd
     socklen_t boundLen = sizeof bound;
     ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &boundLen);
     const uint16_t boundPort = portOf(bound);
+    Fd tcp = listeningTcp(parseSockAddr(options.bindAddress, boundPort), err);
+    if (!tcp) return fail("TCP: " + err);
     const char ready[3] = {'R', static_cast<char>(boundPort >> 8),
                            static_cast<char>(boundPort & 0xff)};
     detail::writeAll(readyFd.get(), ready, sizeof ready);
@@ -379,9 +492,14 @@ int serveDns(const Placement& where, const DnsServerOptions& options, Fd readyFd
     const auto deadline = Clock::now() + options.lifetime;
     for (long events = 0; events < 1000000 && Clock::now() < deadline;) {
         if (::getppid() != parent) break;
-        pollfd p{fd.get(), POLLIN, 0};
-        if (::poll(&p, 1, 200) <= 0) continue;
+        pollfd p[2] = {{fd.get(), POLLIN, 0}, {tcp.get(), POLLIN, 0}};
+        if (::poll(p, 2, 200) <= 0) continue;
         ++events;
+        if (p[1].revents & POLLIN) {
+            Fd conn(::accept4(tcp.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            if (conn) serveTcp(std::move(conn), options, shared);
+        }
+        if (!(p[0].revents & POLLIN)) continue;
         sockaddr_storage peer{};
         socklen_t peerLen = sizeof peer;
         const ssize_t n = ::recvfrom(fd.get(), buf, sizeof buf, MSG_DONTWAIT,
@@ -499,6 +617,9 @@ pid_t DnsServer::pid() const { return state_ ? state_->pid : -1; }
 
 int DnsServer::queries() const {
     return state_ ? state_->shared->queries.load(std::memory_order_acquire) : 0;
+}
+int DnsServer::tcpQueries() const {
+    return state_ ? state_->shared->tcpQueries.load(std::memory_order_acquire) : 0;
 }
 int DnsServer::answered() const {
     return state_ ? state_->shared->answered.load(std::memory_order_acquire) : 0;
@@ -733,6 +854,40 @@ DnsExchange dnsQueryHere(const std::string& server, const std::string& name, uin
     }
     x.error = ETIMEDOUT;
     return x;
+}
+
+std::vector<DnsExchange> dnsTcpQueriesHere(const std::string& server,
+                                           const std::vector<std::string>& names, uint16_t qtype,
+                                           uint16_t port, Millis timeout) {
+    std::vector<DnsExchange> out;
+    const SockAddr a = parseSockAddr(server, port);
+    Fd fd(::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd || ::connect(fd.get(), a.get(), a.len) != 0) {
+        out.push_back(DnsExchange{errno, "", 0});
+        return out;
+    }
+    static char buf[65536];
+    for (size_t i = 0; i < names.size() && i < 100; ++i) {
+        DnsExchange x;
+        x.fromPort = port;
+        std::string wire;
+        const std::string query =
+            encodeDnsQuery(names[i], qtype, static_cast<uint16_t>(0x2000 + i));
+        put16(wire, static_cast<uint16_t>(query.size()));
+        wire += query;
+        unsigned char len[2];
+        if (!detail::writeAll(fd.get(), wire.data(), wire.size())) {
+            x.error = errno;
+        } else if (!readFully(fd.get(), reinterpret_cast<char*>(len), 2, timeout) ||
+                   !readFully(fd.get(), buf, static_cast<size_t>(len[0] << 8 | len[1]), timeout)) {
+            x.error = ECONNRESET;
+        } else {
+            x.response.assign(buf, static_cast<size_t>(len[0] << 8 | len[1]));
+        }
+        out.push_back(x);
+        if (x.error) break;
+    }
+    return out;
 }
 
 }  // namespace palisade::test

@@ -2,8 +2,8 @@
 // kernel learns addresses from the DNS answers a container receives), and a
 // resolve-then-connect client to run inside a container.
 //
-// DnsServer is a UDP server in a child process placed like Server (a netns,
-// optionally a cgroup): it answers every query from a fixed table of rules,
+// DnsServer is a UDP and TCP server in a child process placed like Server (a
+// netns, optionally a cgroup): it answers every query from a fixed table of rules,
 // well-formed or in one of a few deliberately broken ways (DnsMisbehaviour).
 // The wire encoding is written out here (RFC 1035, no library), every loop is
 // bounded, the child dies with the test process (PR_SET_PDEATHSIG) and after
@@ -24,6 +24,10 @@
 //            question (0xC00C); one equal to the target of an earlier CNAME
 //            of this answer, a pointer to that target; any other name, the
 //            CNAME targets themselves included, is written out in full.
+// Over TCP (RFC 7766) each query and answer has its 2-byte length in front; a
+// connection is served until the client closes it or stays silent for 2 s,
+// one connection at a time, and every answer leaves in one write (TCP_NODELAY)
+// unless TcpSmuggled says otherwise.
 #pragma once
 
 #include <sys/types.h>
@@ -56,11 +60,18 @@ enum class DnsMisbehaviour {
                       // that label: a backward pointer that never ends
     Truncated,        // the packet is cut in the middle of the answer section (the
                       // header still counts every record; TC stays clear)
-    TcBit,            // the TC flag is set; the answer section is complete
+    TcBit,            // over UDP the TC flag is set (the answer section is
+                      // complete); over TCP the answer as None
     LongName,         // the first record's owner is 7 labels of 63 bytes (448 bytes
                       // of labels, over the 255-byte limit), written out in full
     FromOtherPort,    // sent from a second socket on the same address, another port
     Uncompressed,     // every owner name written out in full, no pointers
+    TcpSmuggled,      // over UDP as TcBit; over TCP the answer has one more record,
+                      // a TXT whose data is a 2-byte length and a complete answer
+                      // to the same query (same ID and question, the same records),
+                      // and it leaves in two writes 100 ms apart, the second
+                      // starting at that length: read from where a segment starts,
+                      // it looks like the next answer of the stream
 };
 
 struct DnsAnswerRule {
@@ -98,8 +109,9 @@ class DnsServer {
     uint16_t port() const;  // the bound port
     pid_t pid() const;      // -1 once stopped
 
-    int queries() const;   // datagrams received, well-formed or not
-    int answered() const;  // responses sent (all but unparseable datagrams)
+    int queries() const;     // datagrams and TCP messages received, well-formed or not
+    int tcpQueries() const;  // of those, the TCP messages
+    int answered() const;    // responses sent (all but unparseable datagrams)
     // Polls queries() until it reaches n (true) or the timeout passes (false).
     bool waitForQueries(int n, Millis timeout = Millis{3000}) const;
     std::string lastQname() const;  // dotted, as sent (case kept), of the last parsed query
@@ -184,5 +196,13 @@ struct DnsExchange {
 };
 DnsExchange dnsQueryHere(const std::string& server, const std::string& name, uint16_t qtype,
                          uint16_t port = 53, uint16_t id = 0x1234, Millis timeout = Millis{2000});
+
+// The same over one TCP connection to server:port: for each name in turn,
+// encodeDnsQuery(name, qtype, 0x2000 + its index) sent with its length, then
+// its answer read whole (each `timeout` at most). Stops at the first failure,
+// whose errno is in that exchange's `error` (ECONNRESET: no whole answer came).
+std::vector<DnsExchange> dnsTcpQueriesHere(const std::string& server,
+                                           const std::vector<std::string>& names, uint16_t qtype,
+                                           uint16_t port = 53, Millis timeout = Millis{2000});
 
 }  // namespace palisade::test

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <chrono>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -449,6 +450,9 @@ const std::vector<DnsAnswerRule> kDnsRules = {
     {"other.example.test",
      {{"other.example.test", DnsRecord::A, "198.18.0.1"}},
      DnsMisbehaviour::FromOtherPort},
+    {"smuggled.example.test",
+     {{"smuggled.example.test", DnsRecord::A, "198.18.0.1"}},
+     DnsMisbehaviour::TcpSmuggled},
 };
 
 uint16_t wire16(const std::string& s, size_t at) {
@@ -571,6 +575,66 @@ TEST_F(HarnessTest, DnsServerAnswersTheResolverOfAContainer) {
     dns.stop();
     EXPECT_EQ(dns.pid(), -1);
     EXPECT_TRUE(processGone(pid));
+}
+
+TEST_F(HarnessTest, DnsServerAnswersOverTcp) {
+    PALISADE_REQUIRE_ROOT();
+    Sandbox sb;
+    Container& c = sb.addContainer("c");
+    DnsServerOptions opts;
+    opts.bindAddress = sb.bridgeIp4();
+    opts.rules = kDnsRules;
+    DnsServer dns = DnsServer::start(Placement{sb.bridgeNetns(), ""}, opts);
+    const std::string server = sb.bridgeIp4();
+    const std::vector<std::string> names = {"www.example.test", "tc.example.test",
+                                            "smuggled.example.test"};
+    // Each response as "<errno> <hex bytes>" on a line of its own.
+    const std::string out = c.inContainerStr([&] {
+        std::string text;
+        for (const DnsExchange& x : dnsTcpQueriesHere(server, names, DnsRecord::A)) {
+            text += std::to_string(x.error) + " ";
+            for (unsigned char b : x.response) {
+                const char* hex = "0123456789abcdef";
+                text += hex[b >> 4];
+                text += hex[b & 15];
+            }
+            text += "\n";
+        }
+        return text;
+    });
+    std::vector<std::string> responses;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        ASSERT_EQ(line.substr(0, 2), "0 ") << out;
+        std::string bytes;
+        for (size_t i = 2; i + 1 < line.size(); i += 2) {
+            bytes.push_back(static_cast<char>(std::stoi(line.substr(i, 2), nullptr, 16)));
+        }
+        responses.push_back(bytes);
+    }
+    ASSERT_EQ(responses.size(), 3u) << out;
+    EXPECT_EQ(dns.tcpQueries(), 3);
+    // As over UDP, each query with the ID 0x2000 + its index.
+    EXPECT_EQ(responses[0],
+              buildDnsResponse(encodeDnsQuery(names[0], DnsRecord::A, 0x2000), kDnsRules));
+    EXPECT_EQ(wire16(responses[1], 2), 0x8180) << "TC is for UDP only";
+    EXPECT_EQ(wire16(responses[1], 6), 1);
+    // TcpSmuggled: one A record and a TXT record whose data is a length and the same
+    // answer again; over UDP, TC.
+    const std::string& smuggled = responses[2];
+    EXPECT_EQ(wire16(smuggled, 6), 2);
+    const std::string alone =
+        buildDnsResponse(encodeDnsQuery(names[2], DnsRecord::A, 0x2002),
+                         {{names[2], {{names[2], DnsRecord::A, "198.18.0.1"}}}})
+            .value();
+    ASSERT_GT(smuggled.size(), alone.size() + 13);
+    const size_t data = smuggled.size() - alone.size() - 2;  // the TXT's character-string
+    EXPECT_EQ(smuggled.substr(data + 2), alone);
+    EXPECT_EQ(wire16(smuggled, data), alone.size());
+    EXPECT_EQ(wire16(smuggled, data - 11), 16) << "type TXT";
+    const DnsExchange udp = queryFrom(c, server, names[2], DnsRecord::A);
+    ASSERT_EQ(udp.error, 0);
+    EXPECT_EQ(wire16(udp.response, 2), 0x8380) << "TC over UDP";
 }
 
 TEST_F(HarnessTest, DnsServerMisbehavesOnRequest) {
