@@ -59,22 +59,19 @@ int pal_test_decide(struct __sk_buff* skb) {
 
 SEC("cgroup_skb/egress")
 int pal_test_dns_query(struct __sk_buff* skb) {
+    struct pal_dns_packet p;
     struct pal_subject s;
-    __u32 msg, end;
-    __u16 port;
 
-    if (pal_test_subject(skb, &s) && pal_dns_message(skb, true, &msg, &end, &port))
-        pal_dns_note_query(skb, &s, msg, end, port);
+    if (pal_dns_packet(skb, true, &p) && pal_test_subject(skb, &s)) pal_dns_queries_of(skb, &s, &p);
     return 1;
 }
 
 SEC("cgroup_skb/ingress")
 int pal_test_dns_answer(struct __sk_buff* skb) {
+    struct pal_dns_packet p;
     struct pal_subject s;
-    __u32 msg, end;
-    __u16 port;
 
-    if (pal_test_subject(skb, &s) && pal_dns_message(skb, false, &msg, &end, &port))
-        pal_dns_take_answer(skb, &s, msg, end, port);
+    if (pal_dns_packet(skb, false, &p) && pal_test_subject(skb, &s))
+        pal_dns_answers_of(skb, &s, &p);
     return 1;
 }

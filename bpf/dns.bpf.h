@@ -4,14 +4,15 @@
  * address from the DNS answer on its way to the container's socket, so it is in force before
  * the application can read the answer.
  *
- *   cgroup_skb/egress: a container's UDP query to port 53 of a resolver its policy names
- *       (pal_resolver_allowed), for a name a toFQDNs selector of its policy set matches, is
- *       noted in pal_dns_queries (container, resolver, port, transaction id -> name hash,
- *       selector, time);
- *   cgroup_skb/ingress: an answer from that resolver to that port with that id and question,
- *       which the receiver's check let through, takes the query out and teaches the A and
- *       AAAA records of its answer section: pal_fqdn_addrs (container, address) ->
- *       (selector, expiry).
+ *   cgroup_skb/egress: a container's query over UDP or TCP to port 53 of a resolver its
+ *       policy names (pal_resolver_allowed), for a name a toFQDNs selector of its policy set
+ *       matches, is noted in pal_dns_queries (container, resolver, protocol, port,
+ *       transaction id -> name hash, selector, time);
+ *   cgroup_skb/ingress: an answer from that resolver to that port over that protocol with
+ *       that id and question, which the receiver's check let through, takes the query out
+ *       and teaches the A and AAAA records of its answer section: pal_fqdn_addrs (container,
+ *       address) -> (selector, expiry). Over TCP, only from where a message starts (see
+ *       pal_dns_streams).
  *
  * Everything read from a packet is bounded: the question name by PAL_DNS_NAME_MAX, the
  * answer section by PAL_DNS_MAX_STEPS labels and records; compression pointers are never
@@ -33,8 +34,9 @@
 #define PAL_DNS_TYPE_A 1
 #define PAL_DNS_TYPE_AAAA 28
 #define PAL_DNS_CLASS_IN 1
-#define PAL_DNS_MAX_ADDRS 128 /* addresses one answer can teach */
-#define PAL_DNS_MAX_STEPS 512 /* owner-name labels and records walked in one answer */
+#define PAL_DNS_MAX_ADDRS 128  /* addresses one answer can teach */
+#define PAL_DNS_MAX_STEPS 512  /* owner-name labels and records walked in one answer */
+#define PAL_DNS_TCP_MESSAGES 4 /* messages read from one TCP segment */
 #define PAL_FNV_OFFSET 0xcbf29ce484222325ULL
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the name words of bpf/dns.bpf.h assume a little-endian target"
@@ -100,24 +102,76 @@ struct pal_dns_rr {
     __be16 rdlength;
 } __attribute__((packed));
 
-/* A UDP packet of a socket (cgroup_skb): the offset of its UDP header and the header. IPv6
- * packets with extension headers are not DNS this reads. */
-static __always_inline bool pal_skb_udp(struct __sk_buff* skb, __u32* l4, struct udphdr* uh) {
+/* Where the DNS messages of a packet to or from port 53 are: the one message of a UDP datagram,
+ * or those a TCP segment carries, each after its 2-byte length (RFC 1035 4.2.2). */
+struct pal_dns_packet {
+    __u32 payload; /* offset of the UDP or TCP payload */
+    __u32 end;     /* its end */
+    __u32 seq;     /* TCP: the segment's sequence number */
+    __u16 port;    /* the container's port, network byte order */
+    __u8 protocol; /* IPPROTO_UDP or IPPROTO_TCP */
+    __u8 syn_ack;  /* TCP: SYN and ACK set, the resolver's answer to the container's SYN */
+};
+
+/* A UDP or TCP packet of a socket (cgroup_skb) from (`to`: to) port 53. IPv6 packets with
+ * extension headers and IPv4 fragments are not DNS this reads. */
+static __always_inline bool pal_dns_packet(struct __sk_buff* skb, bool to,
+                                           struct pal_dns_packet* p) {
+    __u32 l4, ip_end;
+    __be16 dns_port, port;
+
     if (skb->protocol == bpf_htons(PAL_ETH_P_IP)) {
         struct iphdr ip;
 
         if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip))) return false;
-        if (ip.protocol != IPPROTO_UDP || (ip.frag_off & bpf_htons(0x1fff))) return false;
-        *l4 = ip.ihl * 4;
+        if (ip.frag_off & bpf_htons(0x3fff)) return false; /* MF, or an offset */
+        p->protocol = ip.protocol;
+        l4 = ip.ihl * 4;
+        ip_end = bpf_ntohs(ip.tot_len);
     } else if (skb->protocol == bpf_htons(PAL_ETH_P_IPV6)) {
-        __u8 nexthdr;
+        struct ipv6hdr ip6;
 
-        if (bpf_skb_load_bytes(skb, 6, &nexthdr, 1) || nexthdr != IPPROTO_UDP) return false;
-        *l4 = sizeof(struct ipv6hdr);
+        if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6))) return false;
+        p->protocol = ip6.nexthdr;
+        l4 = sizeof(ip6);
+        ip_end = l4 + bpf_ntohs(ip6.payload_len);
     } else {
         return false;
     }
-    return bpf_skb_load_bytes(skb, *l4, uh, sizeof(*uh)) == 0;
+    if (ip_end > skb->len) return false;
+    if (p->protocol == IPPROTO_UDP) {
+        struct udphdr uh;
+
+        if (bpf_skb_load_bytes(skb, l4, &uh, sizeof(uh))) return false;
+        dns_port = to ? uh.dest : uh.source;
+        port = to ? uh.source : uh.dest;
+        p->payload = l4 + sizeof(uh);
+        p->end = l4 + bpf_ntohs(uh.len);
+        p->seq = 0;
+        p->syn_ack = 0;
+    } else if (p->protocol == IPPROTO_TCP) {
+        struct tcphdr th;
+
+        if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th))) return false;
+        dns_port = to ? th.dest : th.source;
+        port = to ? th.source : th.dest;
+        p->payload = l4 + th.doff * 4;
+        p->end = ip_end;
+        p->seq = bpf_ntohl(th.seq);
+        p->syn_ack = th.syn && th.ack;
+    } else {
+        return false;
+    }
+    p->port = port;
+    return dns_port == bpf_htons(PAL_DNS_PORT) && p->end <= ip_end && p->payload <= p->end;
+}
+
+/* The 2-byte length of the TCP DNS message at `at` (0 when it is not all in the segment). */
+static __always_inline __u32 pal_dns_tcp_length(struct __sk_buff* skb, __u32 at, __u32 end) {
+    __be16 len;
+
+    if (at + sizeof(len) > end || bpf_skb_load_bytes(skb, at, &len, sizeof(len))) return 0;
+    return bpf_ntohs(len);
 }
 
 static __always_inline struct pal_dns_scratch* pal_dns_scratch_slot(__u32 slot) {
@@ -242,21 +296,6 @@ __attribute__((noinline)) int pal_dns_selector(__u32 slot, __u32 epid) {
     return 0;
 }
 
-/* The UDP message of a packet from or to port 53 (`to`: the query's direction): where it starts
- * and ends, and the container's port (network byte order). */
-static __always_inline bool pal_dns_message(struct __sk_buff* skb, bool to, __u32* msg, __u32* end,
-                                            __u16* port) {
-    struct udphdr uh;
-    __u32 l4;
-
-    if (!pal_skb_udp(skb, &l4, &uh)) return false;
-    if ((to ? uh.dest : uh.source) != bpf_htons(PAL_DNS_PORT)) return false;
-    *msg = l4 + sizeof(uh);
-    *end = l4 + bpf_ntohs(uh.len);
-    *port = to ? uh.source : uh.dest;
-    return *end <= skb->len && *end >= *msg + PAL_DNS_HEADER;
-}
-
 /* The container's pal_fqdn_use entry, made when it has none (NULL: the map is full). */
 static __always_inline struct pal_fqdn_use* pal_fqdn_use_of(__u64 cgid) {
     struct pal_fqdn_use* use = bpf_map_lookup_elem(&pal_fqdn_use, &cgid);
@@ -267,22 +306,31 @@ static __always_inline struct pal_fqdn_use* pal_fqdn_use_of(__u64 cgid) {
     return bpf_map_lookup_elem(&pal_fqdn_use, &cgid);
 }
 
-/* Notes the DNS query `skb` carries (its message from `msg` to `end`, pal_dns_message) for
- * subject `s`, sent from its `port` (see the top of this file). */
+/* The noted-query key of message `id` between subject `s`'s `port` and `server`. */
+static __always_inline void pal_dns_key(struct pal_dns_query_key* k, const struct pal_subject* s,
+                                        const struct pal_dest* server,
+                                        const struct pal_dns_packet* p, __be16 id) {
+    k->cgroup_id = s->cgroup_id;
+    __builtin_memcpy(k->server, server->addr, 16);
+    k->family = server->family;
+    k->protocol = p->protocol;
+    k->port = p->port;
+    k->id = id;
+}
+
+/* Notes the DNS query in `skb` from `msg` to `end` (a message of packet `p`, to resolver `d`)
+ * for subject `s` (see the top of this file). */
 static __always_inline void pal_dns_note_query(struct __sk_buff* skb, const struct pal_subject* s,
-                                               __u32 msg, __u32 end, __u16 port) {
+                                               const struct pal_dest* d,
+                                               const struct pal_dns_packet* p, __u32 msg,
+                                               __u32 end) {
     struct pal_dns_query_key k = {};
     struct pal_dns_query q = {};
     struct pal_dns_header hdr;
     struct pal_dns_scratch* sc;
     struct pal_fqdn_use* use;
-    struct pal_dest d = {};
 
-    if (!(s->policy.flags & PAL_POLICY_FQDN) || s->policy.mode == PAL_MODE_ALLOW) return;
-    if (!pal_skb_dest(skb, &d)) return;
-    /* Only a resolver the policy names can teach it anything. */
-    if (!pal_resolver_allowed(s, &d)) return;
-    if (bpf_skb_load_bytes(skb, msg, &hdr, sizeof(hdr))) return;
+    if (end < msg + PAL_DNS_HEADER || bpf_skb_load_bytes(skb, msg, &hdr, sizeof(hdr))) return;
     if ((hdr.flags & bpf_htons(PAL_DNS_FLAG_QR | PAL_DNS_OPCODE_RCODE)) ||
         hdr.qdcount != bpf_htons(1))
         return;
@@ -293,11 +341,7 @@ static __always_inline void pal_dns_note_query(struct __sk_buff* skb, const stru
     q.name_hash = sc->hash;
     q.selector = sc->selector;
     q.sent_ns = bpf_ktime_get_ns();
-    k.cgroup_id = s->cgroup_id;
-    __builtin_memcpy(k.server, d.addr, 16);
-    k.family = d.family;
-    k.port = port;
-    k.id = hdr.id;
+    pal_dns_key(&k, s, d, p, hdr.id);
     use = pal_fqdn_use_of(s->cgroup_id);
     if (!use) return;
     if (bpf_map_lookup_elem(&pal_dns_queries, &k)) {
@@ -309,16 +353,39 @@ static __always_inline void pal_dns_note_query(struct __sk_buff* skb, const stru
     }
 }
 
-/* cgroup_skb/egress: notes a container's DNS query. Never drops. The packet is looked at
+/* Notes the DNS queries a packet of subject `s` carries: a UDP datagram's, or the whole
+ * messages a TCP segment starts with (a segment that begins inside a message notes nothing:
+ * a misread query is harmless, since only the resolver's answer to it teaches). */
+static __always_inline void pal_dns_queries_of(struct __sk_buff* skb, const struct pal_subject* s,
+                                               const struct pal_dns_packet* p) {
+    struct pal_dest d = {};
+    __u32 at, len;
+
+    if (!(s->policy.flags & PAL_POLICY_FQDN) || s->policy.mode == PAL_MODE_ALLOW) return;
+    /* Only a resolver the policy names can teach it anything. */
+    if (!pal_skb_dest(skb, &d) || !pal_resolver_allowed(s, &d)) return;
+    if (p->protocol == IPPROTO_UDP) {
+        pal_dns_note_query(skb, s, &d, p, p->payload, p->end);
+        return;
+    }
+    at = p->payload;
+    for (int n = 0; n < PAL_DNS_TCP_MESSAGES; n++) {
+        len = pal_dns_tcp_length(skb, at, p->end);
+        if (!len || at + 2 + len > p->end) return;
+        pal_dns_note_query(skb, s, &d, p, at + 2, at + 2 + len);
+        at += 2 + len;
+    }
+}
+
+/* cgroup_skb/egress: notes a container's DNS queries. Never drops. The packet is looked at
  * before the container, which costs a map lookup. */
 static __always_inline void pal_dns_egress(struct __sk_buff* skb) {
     struct pal_config* cfg = pal_cfg();
+    struct pal_dns_packet p;
     struct pal_subject s;
-    __u32 msg, end;
-    __u16 port;
 
-    if (!cfg || !cfg->fqdn_on || !pal_dns_message(skb, true, &msg, &end, &port)) return;
-    if (pal_skb_subject(skb, &s)) pal_dns_note_query(skb, &s, msg, end, port);
+    if (!cfg || !cfg->fqdn_on || !pal_dns_packet(skb, true, &p)) return;
+    if (pal_skb_subject(skb, &s)) pal_dns_queries_of(skb, &s, &p);
 }
 
 /* One step of the walk over the answer section: a label of an owner name, or a record's
@@ -531,34 +598,25 @@ static __always_inline void pal_report_dns(const struct pal_subject* s,
     pal_submit(e, sizeof(*e));
 }
 
-/* Learns from the DNS answer `skb` carries (its message from `msg` to `end`, to the container's
- * `port`), if it answers a query noted for subject `s` (see the top of this file). */
+/* Learns from the DNS answer in `skb` from `msg` to `end` (a message of packet `p`, from
+ * `server`), if it answers a query noted for subject `s` (see the top of this file). */
 static __always_inline void pal_dns_take_answer(struct __sk_buff* skb, const struct pal_subject* s,
-                                                __u32 msg, __u32 end, __u16 port) {
+                                                const struct pal_dest* server,
+                                                const struct pal_dns_packet* p, __u32 msg,
+                                                __u32 end) {
     struct pal_dns_query_key k = {};
     struct pal_dns_header hdr;
     struct pal_dns_scratch* sc;
     struct pal_dns_query* q;
-    struct pal_dest server = {};
     __u32 qlen;
 
-    if (!(s->policy.flags & PAL_POLICY_FQDN) || !pal_skb_sender(skb, &server)) return;
-    /* A packet that came over loopback was sent inside the namespace, where a process can
-     * bind any address (IP_FREEBIND): it speaks for the resolver only when that is a
-     * loopback address, which the policy then names on purpose. */
-    if (skb->ingress_ifindex == PAL_LOOPBACK_IFINDEX && !pal_dest_is_loopback(&server))
-        goto ignored;
-    if (bpf_skb_load_bytes(skb, msg, &hdr, sizeof(hdr))) goto ignored;
+    if (end < msg + PAL_DNS_HEADER || bpf_skb_load_bytes(skb, msg, &hdr, sizeof(hdr))) goto ignored;
     /* A truncated answer (TC) is asked again over TCP: this one teaches nothing. */
     if ((hdr.flags & bpf_htons(PAL_DNS_FLAG_QR | PAL_DNS_FLAG_TC | PAL_DNS_OPCODE_RCODE)) !=
             bpf_htons(PAL_DNS_FLAG_QR) ||
         hdr.qdcount != bpf_htons(1))
         goto ignored;
-    k.cgroup_id = s->cgroup_id;
-    __builtin_memcpy(k.server, server.addr, 16);
-    k.family = server.family;
-    k.port = port;
-    k.id = hdr.id;
+    pal_dns_key(&k, s, server, p, hdr.id);
     q = bpf_map_lookup_elem(&pal_dns_queries, &k);
     if (!q || bpf_ktime_get_ns() - q->sent_ns > PAL_DNS_QUERY_TIMEOUT_NS) goto ignored;
     qlen = pal_dns_question(skb, PAL_DNS_SLOT_INGRESS, msg + PAL_DNS_HEADER, end);
@@ -588,13 +646,100 @@ ignored:
     pal_count(PAL_COUNTER_DNS_IGNORED);
 }
 
-/* cgroup_skb/ingress: learns from an answer to a noted query. Never drops. */
+/*
+ * DNS over TCP (RFC 7766): a segment is read from where the resolver's next message starts,
+ * which the container's socket keeps in pal_dns_streams from the resolver's SYN-ACK on (its
+ * sequence number + 1, then each message's length). A segment that starts inside a message
+ * is thus never read as one, whatever the resolver sends or the container makes the
+ * segments be (its window and MSS): the bytes of a record cannot pose as an answer. Whole
+ * messages of a segment are read, up to PAL_DNS_TCP_MESSAGES; one that continues in the next
+ * segment (an answer larger than the path's MSS) teaches nothing and is stepped over. A
+ * segment received out of order is not read (its answer teaches nothing); nor is anything
+ * once a stream's place is lost.
+ */
+struct pal_dns_stream {
+    __u32 next_seq; /* the resolver's sequence number of the next message's length */
+    __u32 lost;     /* 1: where the next message starts is not known */
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct pal_dns_stream);
+} pal_dns_streams SEC(".maps");
+
+/* The answers a TCP segment `p` from `server` carries, for subject `s`. */
+static __always_inline void pal_dns_tcp_answers(struct __sk_buff* skb, const struct pal_subject* s,
+                                                const struct pal_dest* server,
+                                                const struct pal_dns_packet* p) {
+    struct bpf_sock* sk = skb->sk;
+    struct pal_dns_stream* st;
+    __u32 at, skip, len;
+
+    if (sk) sk = bpf_sk_fullsock(sk);
+    if (!sk) return;
+    if (p->syn_ack) {
+        struct pal_dest resolver = *server;
+
+        resolver.port = PAL_DNS_PORT;
+        resolver.protocol = IPPROTO_TCP;
+        if (!pal_resolver_allowed(s, &resolver)) return;
+        st = bpf_sk_storage_get(&pal_dns_streams, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+        if (st) {
+            st->next_seq = p->seq + 1;
+            st->lost = 0;
+        }
+        return;
+    }
+    if (p->end == p->payload) return; /* an ACK */
+    st = bpf_sk_storage_get(&pal_dns_streams, sk, NULL, 0);
+    if (!st || st->lost) goto ignored;
+    /* Serial number arithmetic: a retransmission ends before next_seq, a segment past a gap
+     * starts after it; either way `skip` is not inside this segment. */
+    skip = st->next_seq - p->seq;
+    if (skip >= p->end - p->payload) return;
+    at = p->payload + skip;
+    for (int n = 0; n < PAL_DNS_TCP_MESSAGES; n++) {
+        if (at >= p->end) return;
+        len = pal_dns_tcp_length(skb, at, p->end);
+        if (!len) break; /* the length is cut (or 0, which no resolver sends) */
+        st->next_seq += 2 + len;
+        if (at + 2 + len > p->end) goto ignored; /* stepped over */
+        pal_dns_take_answer(skb, s, server, p, at + 2, at + 2 + len);
+        at += 2 + len;
+    }
+    if (at >= p->end) return;
+    st->lost = 1;
+ignored:
+    pal_count(PAL_COUNTER_DNS_IGNORED);
+}
+
+/* Learns from the DNS answers a packet `p` to subject `s` carries (see the top of this file). */
+static __always_inline void pal_dns_answers_of(struct __sk_buff* skb, const struct pal_subject* s,
+                                               const struct pal_dns_packet* p) {
+    struct pal_dest server = {};
+
+    if (!(s->policy.flags & PAL_POLICY_FQDN) || !pal_skb_sender(skb, &server)) return;
+    /* A packet that came over loopback was sent inside the namespace, where a process can
+     * bind any address (IP_FREEBIND): it speaks for the resolver only when that is a
+     * loopback address, which the policy then names on purpose. */
+    if (skb->ingress_ifindex == PAL_LOOPBACK_IFINDEX && !pal_dest_is_loopback(&server)) {
+        if (p->end > p->payload) pal_count(PAL_COUNTER_DNS_IGNORED);
+        return;
+    }
+    if (p->protocol == IPPROTO_UDP)
+        pal_dns_take_answer(skb, s, &server, p, p->payload, p->end);
+    else
+        pal_dns_tcp_answers(skb, s, &server, p);
+}
+
+/* cgroup_skb/ingress: learns from the answers to noted queries. Never drops. */
 static __always_inline void pal_dns_ingress(struct __sk_buff* skb) {
     struct pal_config* cfg = pal_cfg();
+    struct pal_dns_packet p;
     struct pal_subject s;
-    __u32 msg, end;
-    __u16 port;
 
-    if (!cfg || !cfg->fqdn_on || !pal_dns_message(skb, false, &msg, &end, &port)) return;
-    if (pal_skb_subject(skb, &s)) pal_dns_take_answer(skb, &s, msg, end, port);
+    if (!cfg || !cfg->fqdn_on || !pal_dns_packet(skb, false, &p)) return;
+    if (pal_skb_subject(skb, &s)) pal_dns_answers_of(skb, &s, &p);
 }

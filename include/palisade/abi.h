@@ -381,7 +381,8 @@ struct pal_dns_query_key {
     __u16 port;      /* the container's port, network byte order */
     __u16 id;        /* the DNS transaction id, network byte order */
     __u8 family;     /* 4 or 6 */
-    __u8 pad[3];
+    __u8 protocol;   /* IPPROTO_UDP or IPPROTO_TCP */
+    __u8 pad[2];
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_dns_query_key) == 32, "pal_dns_query_key layout");
 struct pal_dns_query {

@@ -55,34 +55,73 @@ inline std::vector<uint8_t> packetTo(const std::string& dest, uint8_t protocol, 
     return pkt;
 }
 
-// An Ethernet frame with an IPv4 UDP datagram from src:sport to dst:dport carrying `payload`.
-inline std::vector<uint8_t> udpPacket(const std::string& src, uint16_t sport,
-                                      const std::string& dst, uint16_t dport,
-                                      const std::vector<uint8_t>& payload) {
+// An Ethernet frame with an IPv4 packet from src to dst of `protocol` whose transport header
+// `l4` is followed by `payload`.
+inline std::vector<uint8_t> ipv4Packet(const std::string& src, const std::string& dst,
+                                       uint8_t protocol, const std::vector<uint8_t>& l4,
+                                       const std::vector<uint8_t>& payload) {
     iphdr ip{};
     ip.version = 4;
     ip.ihl = 5;
     ip.ttl = 64;
-    ip.protocol = IPPROTO_UDP;
-    ip.tot_len = htons(static_cast<uint16_t>(sizeof(ip) + 8 + payload.size()));
+    ip.protocol = protocol;
+    ip.tot_len = htons(static_cast<uint16_t>(sizeof(ip) + l4.size() + payload.size()));
     if (inet_pton(AF_INET, src.c_str(), &ip.saddr) != 1 ||
         inet_pton(AF_INET, dst.c_str(), &ip.daddr) != 1) {
-        throw std::invalid_argument("udpPacket: not IPv4 addresses: " + src + ", " + dst);
+        throw std::invalid_argument("ipv4Packet: not IPv4 addresses: " + src + ", " + dst);
     }
     ethhdr eth{};
     eth.h_proto = htons(ETH_P_IP);
-    const uint16_t udp[4] = {htons(sport), htons(dport),
-                             htons(static_cast<uint16_t>(8 + payload.size())), 0};
     // One allocation, filled in place (GCC 12 warns falsely about inserts into a small vector).
-    std::vector<uint8_t> pkt(sizeof(eth) + sizeof(ip) + sizeof(udp) + payload.size());
+    std::vector<uint8_t> pkt(sizeof(eth) + sizeof(ip) + l4.size() + payload.size());
     std::memcpy(pkt.data(), &eth, sizeof(eth));
     std::memcpy(pkt.data() + sizeof(eth), &ip, sizeof(ip));
-    std::memcpy(pkt.data() + sizeof(eth) + sizeof(ip), udp, sizeof(udp));
+    std::memcpy(pkt.data() + sizeof(eth) + sizeof(ip), l4.data(), l4.size());
     if (!payload.empty()) {
-        std::memcpy(pkt.data() + sizeof(eth) + sizeof(ip) + sizeof(udp), payload.data(),
+        std::memcpy(pkt.data() + sizeof(eth) + sizeof(ip) + l4.size(), payload.data(),
                     payload.size());
     }
     return pkt;
+}
+
+// An Ethernet frame with an IPv4 UDP datagram from src:sport to dst:dport carrying `payload`.
+inline std::vector<uint8_t> udpPacket(const std::string& src, uint16_t sport,
+                                      const std::string& dst, uint16_t dport,
+                                      const std::vector<uint8_t>& payload) {
+    const uint16_t len = static_cast<uint16_t>(8 + payload.size());
+    const std::vector<uint8_t> udp = {static_cast<uint8_t>(sport >> 8),
+                                      static_cast<uint8_t>(sport),
+                                      static_cast<uint8_t>(dport >> 8),
+                                      static_cast<uint8_t>(dport),
+                                      static_cast<uint8_t>(len >> 8),
+                                      static_cast<uint8_t>(len),
+                                      0,
+                                      0};
+    return ipv4Packet(src, dst, IPPROTO_UDP, udp, payload);
+}
+
+// An Ethernet frame with an IPv4 TCP segment (ACK set, and SYN when `syn`) from src:sport to
+// dst:dport, sequence number `seq`, carrying `payload`.
+inline std::vector<uint8_t> tcpPacket(const std::string& src, uint16_t sport,
+                                      const std::string& dst, uint16_t dport, uint32_t seq,
+                                      bool syn, const std::vector<uint8_t>& payload) {
+    std::vector<uint8_t> tcp(20, 0);
+    const uint8_t fixed[] = {static_cast<uint8_t>(sport >> 8), static_cast<uint8_t>(sport),
+                             static_cast<uint8_t>(dport >> 8), static_cast<uint8_t>(dport),
+                             static_cast<uint8_t>(seq >> 24),  static_cast<uint8_t>(seq >> 16),
+                             static_cast<uint8_t>(seq >> 8),   static_cast<uint8_t>(seq)};
+    std::memcpy(tcp.data(), fixed, sizeof(fixed));
+    tcp[12] = 5 << 4;                                   // data offset: 20 bytes
+    tcp[13] = static_cast<uint8_t>(syn ? 0x12 : 0x10);  // SYN+ACK or ACK
+    return ipv4Packet(src, dst, IPPROTO_TCP, tcp, payload);
+}
+
+// `message` with its 2-byte length in front, as DNS over TCP sends it.
+inline std::vector<uint8_t> withLength(const std::vector<uint8_t>& message) {
+    std::vector<uint8_t> out = {static_cast<uint8_t>(message.size() >> 8),
+                                static_cast<uint8_t>(message.size())};
+    out.insert(out.end(), message.begin(), message.end());
+    return out;
 }
 
 // A DNS message: a query for `name` (type A), or (`answer`) its NOERROR answer with one A

@@ -36,7 +36,7 @@ spec:
     - toFQDNs: [{matchName: api.example.test}, {matchPattern: "*.cdn.example.test"}]
       ports: [{port: 443, protocol: TCP}]
     - toCIDR: [198.18.0.53/32]
-      ports: [{port: 53, protocol: UDP}]
+      ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]
 )";
 
 uint64_t monotonicNs() {
@@ -181,6 +181,36 @@ TEST_F(DnsProg, MalformedAnswersTeachNothing) {
         EXPECT_FALSE(learned("198.19.0.1"));
         EXPECT_FALSE(learned("198.19.0.9"));
         id++;
+    }
+}
+
+// Each run of BPF_PROG_TEST_RUN has a socket of its own: a TCP answer here is one whose
+// connection's SYN-ACK was never seen (docs/reference/enforcement.md#dns-over-tcp);
+// tests/integration/fqdn_test.cpp has the real connections.
+TEST_F(DnsProg, AnAnswerCountsOnlyOverItsQuerysProtocolAndTcpStream) {
+    const std::vector<uint8_t> q = dnsMessage(false, "api.example.test", 20);
+    const std::vector<uint8_t> ans = dnsMessage(true, "api.example.test", 20, {"198.19.0.1"});
+    // Two queries in one segment, as glibc writes them: both are noted.
+    std::vector<uint8_t> two = withLength(q);
+    const std::vector<uint8_t> second = withLength(dnsMessage(false, "api.example.test", 21));
+    two.insert(two.end(), second.begin(), second.end());
+    run(skel_->progs.pal_test_dns_query, tcpPacket(kClient, 5353, kResolver, 53, 1, false, two));
+    answer(ans);  // over UDP, to the same port and id
+    EXPECT_FALSE(learned("198.19.0.1")) << "a UDP answer to a TCP query";
+    run(skel_->progs.pal_test_dns_answer,
+        tcpPacket(kResolver, 53, kClient, 5353, 1, false, withLength(ans)));
+    EXPECT_FALSE(learned("198.19.0.1")) << "a TCP answer on a stream never seen starting";
+    pal_dns_query_key k{};
+    k.cgroup_id = kCgroup;
+    inet_pton(AF_INET, kResolver, k.server);
+    k.family = 4;
+    k.protocol = IPPROTO_TCP;
+    k.port = htons(5353);
+    pal_dns_query v{};
+    const int queries = bpf_map__fd(skel_->maps.pal_dns_queries);
+    for (uint16_t id : {20, 21}) {
+        k.id = htons(id);
+        EXPECT_EQ(bpf_map_lookup_elem(queries, &k, &v), 0) << "query " << id << " not noted";
     }
 }
 

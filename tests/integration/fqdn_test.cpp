@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <sstream>
 #include <thread>
 
 #include "agent_process.h"
@@ -43,6 +44,7 @@ spec:
         - matchName: tc.example.test
         - matchName: long.example.test
         - matchName: other-port.example.test
+        - matchName: smuggled.example.test
       ports: [{port: 80, protocol: TCP}]
 )";
 
@@ -90,7 +92,8 @@ class Fqdn : public ::testing::Test {
                  {"cut.example.test", DnsMisbehaviour::Truncated},
                  {"tc.example.test", DnsMisbehaviour::TcBit},
                  {"long.example.test", DnsMisbehaviour::LongName},
-                 {"other-port.example.test", DnsMisbehaviour::FromOtherPort}}) {
+                 {"other-port.example.test", DnsMisbehaviour::FromOtherPort},
+                 {"smuggled.example.test", DnsMisbehaviour::TcpSmuggled}}) {
             dns.rules.push_back({name, {a(name, ip(9))}, how});
         }
         dns_ = std::make_unique<DnsServer>(
@@ -108,9 +111,15 @@ class Fqdn : public ::testing::Test {
 
     static std::string ip(int i) { return "198.19.1." + std::to_string(i); }
 
-    void startWith(const std::string& mode) {
+    // `tcpDns`: the resolver may be asked over TCP as well as UDP.
+    void startWith(const std::string& mode, bool tcpDns = false) {
         std::string policy = kPolicy;
         policy.replace(policy.find("MODE"), 4, mode);
+        if (tcpDns) {
+            const std::string udp = "[{port: 53, protocol: UDP}]";
+            policy.replace(policy.find(udp), udp.size(),
+                           "[{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]");
+        }
         agent_->writePolicy("by-name.yaml", policy);
         agent_->start();
     }
@@ -279,9 +288,42 @@ TEST_F(Fqdn, MalformedOrUnaskedAnswersTeachNothing) {
         EXPECT_EQ(app_->connectErrno(ip(9), 80), EPERM) << r.describe();
     }
     EXPECT_EQ(app_->connectErrno(ip(9), 80), EPERM);
+    EXPECT_EQ(dns_->tcpQueries(), 0) << "glibc's TCP query after TC: its connect is refused";
     const json s = agent_->status();
     EXPECT_GE(s["counters"]["dns"]["answersIgnored"].get<int>(), 4) << s["counters"].dump();
     EXPECT_EQ(s["counters"]["dns"]["addressesLearned"], 0) << s["counters"].dump();
+}
+
+// An answer too large for a datagram comes truncated (TC) and glibc asks again over TCP.
+TEST_F(Fqdn, AnAnswerOverTcpTeachesWhenTheResolverMayBeAskedOverTcp) {
+    startWith("enforce", true);
+    const ResolveConnectResult r = lookup(*app_, "tc.example.test");
+    EXPECT_GE(dns_->tcpQueries(), 1) << "glibc did not ask again over TCP";
+    EXPECT_TRUE(r.allReached()) << r.describe();
+    EXPECT_EQ(app_->connectErrno(ip(9), 80), 0);
+}
+
+// Over TCP an answer is read only where the resolver's stream puts a message: an answer cut
+// into two segments is stepped over (it teaches nothing, a documented limit), the second
+// segment, which starts with a well-formed answer to the same query hidden in a TXT record
+// of the first, is not read as an answer, and the next answer on the connection teaches.
+TEST_F(Fqdn, OverTcpOnlyWholeMessagesWhereTheStreamPutsThemTeach) {
+    startWith("enforce", true);
+    const std::string resolver = sandbox_->bridgeIp4();
+    const std::string result = app_->inContainerStr([&] {
+        const std::vector<DnsExchange> x = dnsTcpQueriesHere(
+            resolver, {"smuggled.example.test", "www.example.test"}, DnsRecord::A);
+        std::string out;
+        for (const DnsExchange& e : x) {
+            out += std::to_string(e.error) + ":" + std::to_string(e.response.size()) + " ";
+        }
+        return out;
+    });
+    ASSERT_EQ(result.substr(0, 2), "0:") << "the smuggled answer did not arrive: " << result;
+    ASSERT_NE(result.find(" 0:"), std::string::npos)
+        << "the second answer did not arrive: " << result;
+    EXPECT_EQ(app_->connectErrno(ip(9), 80), EPERM) << "learned from inside a record";
+    EXPECT_EQ(app_->connectErrno(ip(1), 80), 0) << "the stream's next answer was not read";
 }
 
 TEST_F(Fqdn, AnAddressLivesForItsTtlWithinTheConfiguredBounds) {
@@ -331,6 +373,49 @@ TEST_F(Fqdn, LearnedAddressesOutliveAnAgentRestart) {
     EXPECT_EQ(app_->connectErrno(ip(1), 80), 0);
     EXPECT_EQ(app_->connectErrno(ip(3), 80), 0);
     EXPECT_EQ(app_->connectErrno(ip(5), 80), EPERM);
+}
+
+// Lookups and connects go on, in a loop, while the agent is stopped, started, killed and
+// started again: none is refused, none waits for the agent.
+TEST_F(Fqdn, LookupsGoOnUnrefusedWhileTheAgentRestarts) {
+    startWith("enforce");
+    const std::string resolver = sandbox_->bridgeIp4();
+    std::string result;
+    std::thread traffic([&] {
+        result = app_->inContainerStr(
+            [&] {
+                useResolverHere(resolver);
+                int runs = 0;
+                int refused = 0;
+                std::string first;
+                const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(12);
+                while (std::chrono::steady_clock::now() < end && runs < 20000) {
+                    const ResolveConnectResult r = resolveAndConnectHere("many.example.test", 80);
+                    runs++;
+                    if (!r.resolved() || !r.allReached()) {
+                        if (first.empty()) first = r.describe();
+                        refused++;
+                    }
+                }
+                return std::to_string(refused) + " " + std::to_string(runs) + " " + first;
+            },
+            Millis{60000});
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_EQ(agent_->stop(), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    agent_->start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    agent_->kill9();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    agent_->start();
+    traffic.join();
+    std::istringstream fields(result);
+    int refused = -1;
+    int runs = 0;
+    fields >> refused >> runs;
+    EXPECT_EQ(refused, 0) << result;
+    EXPECT_GT(runs, 20) << result;
 }
 
 TEST_F(Fqdn, LearnedEventsSayWhatAnAnswerTaught) {
