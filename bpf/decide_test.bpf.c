@@ -59,19 +59,16 @@ int pal_test_decide(struct __sk_buff* skb) {
 
 SEC("cgroup_skb/egress")
 int pal_test_dns_query(struct __sk_buff* skb) {
-    struct pal_dns_packet p;
-    struct pal_subject s;
+    struct pal_dns_scratch* sc = pal_dns_packet_in(skb, true);
 
-    if (pal_dns_packet(skb, true, &p) && pal_test_subject(skb, &s)) pal_dns_queries_of(skb, &s, &p);
+    if (sc && pal_test_subject(skb, &sc->subject)) pal_dns_queries_of(skb, sc);
     return 1;
 }
 
 SEC("cgroup_skb/ingress")
 int pal_test_dns_answer(struct __sk_buff* skb) {
-    struct pal_dns_packet p;
-    struct pal_subject s;
+    struct pal_dns_scratch* sc = pal_dns_packet_in(skb, false);
 
-    if (pal_dns_packet(skb, false, &p) && pal_test_subject(skb, &s))
-        pal_dns_answers_of(skb, &s, &p);
+    if (sc && pal_test_subject(skb, &sc->subject)) pal_dns_answers_of(skb, sc);
     return 1;
 }

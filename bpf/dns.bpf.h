@@ -44,11 +44,14 @@
 #define PAL_FNV_PRIME 0x100000001b3ULL
 
 /* Per-CPU working memory: a name is too large for the stack, and the walk keeps its state
- * here, not in registers, so that the verifier sees one state per step. Slot
- * PAL_DNS_SLOT_EGRESS is used by the egress program, PAL_DNS_SLOT_INGRESS by ingress, which
- * may interrupt it on the same CPU. On a preemptible kernel two egress runs can still share
- * the egress slot: the query then noted carries the other one's name hash, and its answer
- * teaches nothing (the selector is always checked against the container's own policy set). */
+ * here, not in registers, so that the verifier sees one state per step; the packet's context
+ * waits here for the functions that read its messages. Slot PAL_DNS_SLOT_EGRESS is used by
+ * the egress program, PAL_DNS_SLOT_INGRESS by ingress, which may interrupt it on the same CPU.
+ * Two egress runs can still share the egress slot (one in a softirq, a TCP retransmission,
+ * interrupting one in a task, or on a preemptible kernel): the query then noted mixes the
+ * two's container, resolver, name and selector, and teaches nothing either container's own
+ * queries would not (an answer must match the whole key, and a learned selector allows only
+ * where the connecting container's policy set has it). */
 #define PAL_DNS_SLOT_EGRESS 0
 #define PAL_DNS_SLOT_INGRESS 1
 /* A pal_fqdn_name, also as words. */
@@ -58,7 +61,22 @@ union pal_dns_name {
     __u64 words[PAL_DNS_NAME_WORDS]; /* k.name */
 };
 
+/* Where the DNS messages of a packet to or from port 53 are: the one message of a UDP datagram,
+ * or those a TCP segment carries, each after its 2-byte length (RFC 1035 4.2.2). */
+struct pal_dns_packet {
+    __u32 payload; /* offset of the UDP or TCP payload */
+    __u32 end;     /* its end */
+    __u32 seq;     /* TCP: the segment's sequence number */
+    __u16 port;    /* the container's port, network byte order */
+    __u8 protocol; /* IPPROTO_UDP or IPPROTO_TCP */
+    __u8 syn_ack;  /* TCP: SYN and ACK set, the resolver's answer to the container's SYN */
+};
+
 struct pal_dns_scratch {
+    /* The packet and whose it is, for the functions that read one of its messages. */
+    struct pal_subject subject;
+    struct pal_dest peer; /* the resolver */
+    struct pal_dns_packet pkt;
     union pal_dns_name key;
     union pal_dns_name parent; /* key without its first label */
     __u32 msg;                 /* offset of the DNS message in the packet */
@@ -101,17 +119,6 @@ struct pal_dns_rr {
     __be32 ttl;
     __be16 rdlength;
 } __attribute__((packed));
-
-/* Where the DNS messages of a packet to or from port 53 are: the one message of a UDP datagram,
- * or those a TCP segment carries, each after its 2-byte length (RFC 1035 4.2.2). */
-struct pal_dns_packet {
-    __u32 payload; /* offset of the UDP or TCP payload */
-    __u32 end;     /* its end */
-    __u32 seq;     /* TCP: the segment's sequence number */
-    __u16 port;    /* the container's port, network byte order */
-    __u8 protocol; /* IPPROTO_UDP or IPPROTO_TCP */
-    __u8 syn_ack;  /* TCP: SYN and ACK set, the resolver's answer to the container's SYN */
-};
 
 /* A UDP or TCP packet of a socket (cgroup_skb) from (`to`: to) port 53. IPv6 packets with
  * extension headers and IPv4 fragments are not DNS this reads. */
@@ -318,32 +325,28 @@ static __always_inline void pal_dns_key(struct pal_dns_query_key* k, const struc
     k->id = id;
 }
 
-/* Notes the DNS query in `skb` from `msg` to `end` (a message of packet `p`, to resolver `d`)
- * for subject `s` (see the top of this file). */
-static __always_inline void pal_dns_note_query(struct __sk_buff* skb, const struct pal_subject* s,
-                                               const struct pal_dest* d,
-                                               const struct pal_dns_packet* p, __u32 msg,
-                                               __u32 end) {
+/* Notes the DNS query in `skb` from `msg` to `end`, for the subject, resolver and packet in the
+ * egress slot (pal_dns_queries_of puts them there; see the top of this file). */
+__attribute__((noinline)) int pal_dns_note_query(struct __sk_buff* skb, __u32 msg, __u32 end) {
+    struct pal_dns_scratch* sc = pal_dns_scratch_slot(PAL_DNS_SLOT_EGRESS);
     struct pal_dns_query_key k = {};
     struct pal_dns_query q = {};
     struct pal_dns_header hdr;
-    struct pal_dns_scratch* sc;
     struct pal_fqdn_use* use;
 
-    if (end < msg + PAL_DNS_HEADER || bpf_skb_load_bytes(skb, msg, &hdr, sizeof(hdr))) return;
+    if (!sc || end < msg + PAL_DNS_HEADER || bpf_skb_load_bytes(skb, msg, &hdr, sizeof(hdr)))
+        return 0;
     if ((hdr.flags & bpf_htons(PAL_DNS_FLAG_QR | PAL_DNS_OPCODE_RCODE)) ||
         hdr.qdcount != bpf_htons(1))
-        return;
-    if (!pal_dns_question(skb, PAL_DNS_SLOT_EGRESS, msg + PAL_DNS_HEADER, end)) return;
-    if (!pal_dns_selector(PAL_DNS_SLOT_EGRESS, s->epid)) return;
-    sc = pal_dns_scratch_slot(PAL_DNS_SLOT_EGRESS);
-    if (!sc) return;
+        return 0;
+    if (!pal_dns_question(skb, PAL_DNS_SLOT_EGRESS, msg + PAL_DNS_HEADER, end)) return 0;
+    if (!pal_dns_selector(PAL_DNS_SLOT_EGRESS, sc->subject.epid)) return 0;
     q.name_hash = sc->hash;
     q.selector = sc->selector;
     q.sent_ns = bpf_ktime_get_ns();
-    pal_dns_key(&k, s, d, p, hdr.id);
-    use = pal_fqdn_use_of(s->cgroup_id);
-    if (!use) return;
+    pal_dns_key(&k, &sc->subject, &sc->peer, &sc->pkt, hdr.id);
+    use = pal_fqdn_use_of(sc->subject.cgroup_id);
+    if (!use) return 0;
     if (bpf_map_lookup_elem(&pal_dns_queries, &k)) {
         bpf_map_update_elem(&pal_dns_queries, &k, &q, BPF_EXIST); /* asked again */
     } else if (use->pending >= PAL_DNS_MAX_PENDING) {
@@ -351,28 +354,40 @@ static __always_inline void pal_dns_note_query(struct __sk_buff* skb, const stru
     } else if (bpf_map_update_elem(&pal_dns_queries, &k, &q, BPF_NOEXIST) == 0) {
         __sync_fetch_and_add(&use->pending, 1);
     }
+    return 0;
 }
 
-/* Notes the DNS queries a packet of subject `s` carries: a UDP datagram's, or the whole
- * messages a TCP segment starts with (a segment that begins inside a message notes nothing:
- * a misread query is harmless, since only the resolver's answer to it teaches). */
-static __always_inline void pal_dns_queries_of(struct __sk_buff* skb, const struct pal_subject* s,
-                                               const struct pal_dns_packet* p) {
-    struct pal_dest d = {};
-    __u32 at, len;
+/* The slot for this direction with packet `skb` in its `pkt`, when it is a packet from (`to`:
+ * to) port 53 (else NULL); the caller puts its subject in `subject`. */
+static __always_inline struct pal_dns_scratch* pal_dns_packet_in(struct __sk_buff* skb, bool to) {
+    struct pal_dns_scratch* sc =
+        pal_dns_scratch_slot(to ? PAL_DNS_SLOT_EGRESS : PAL_DNS_SLOT_INGRESS);
 
-    if (!(s->policy.flags & PAL_POLICY_FQDN) || s->policy.mode == PAL_MODE_ALLOW) return;
+    return sc && pal_dns_packet(skb, to, &sc->pkt) ? sc : NULL;
+}
+
+/* Notes the DNS queries of the packet and subject in egress slot `sc` (pal_dns_packet_in): a
+ * UDP datagram's, or the whole messages a TCP segment starts with (a segment that begins
+ * inside a message notes nothing: a misread query is harmless, since only the resolver's
+ * answer to it teaches). */
+static __always_inline void pal_dns_queries_of(struct __sk_buff* skb, struct pal_dns_scratch* sc) {
+    __u32 at, len, end;
+
+    if (!(sc->subject.policy.flags & PAL_POLICY_FQDN) || sc->subject.policy.mode == PAL_MODE_ALLOW)
+        return;
     /* Only a resolver the policy names can teach it anything. */
-    if (!pal_skb_dest(skb, &d) || !pal_resolver_allowed(s, &d)) return;
-    if (p->protocol == IPPROTO_UDP) {
-        pal_dns_note_query(skb, s, &d, p, p->payload, p->end);
+    __builtin_memset(&sc->peer, 0, sizeof(sc->peer));
+    if (!pal_skb_dest(skb, &sc->peer) || !pal_resolver_allowed(&sc->subject, &sc->peer)) return;
+    at = sc->pkt.payload;
+    end = sc->pkt.end;
+    if (sc->pkt.protocol == IPPROTO_UDP) {
+        pal_dns_note_query(skb, at, end);
         return;
     }
-    at = p->payload;
     for (int n = 0; n < PAL_DNS_TCP_MESSAGES; n++) {
-        len = pal_dns_tcp_length(skb, at, p->end);
-        if (!len || at + 2 + len > p->end) return;
-        pal_dns_note_query(skb, s, &d, p, at + 2, at + 2 + len);
+        len = pal_dns_tcp_length(skb, at, end);
+        if (!len || at + 2 + len > end) return;
+        pal_dns_note_query(skb, at + 2, at + 2 + len);
         at += 2 + len;
     }
 }
@@ -381,11 +396,11 @@ static __always_inline void pal_dns_queries_of(struct __sk_buff* skb, const stru
  * before the container, which costs a map lookup. */
 static __always_inline void pal_dns_egress(struct __sk_buff* skb) {
     struct pal_config* cfg = pal_cfg();
-    struct pal_dns_packet p;
-    struct pal_subject s;
+    struct pal_dns_scratch* sc;
 
-    if (!cfg || !cfg->fqdn_on || !pal_dns_packet(skb, true, &p)) return;
-    if (pal_skb_subject(skb, &s)) pal_dns_queries_of(skb, &s, &p);
+    if (!cfg || !cfg->fqdn_on) return;
+    sc = pal_dns_packet_in(skb, true);
+    if (sc && pal_skb_subject(skb, &sc->subject)) pal_dns_queries_of(skb, sc);
 }
 
 /* One step of the walk over the answer section: a label of an owner name, or a record's
@@ -598,30 +613,28 @@ static __always_inline void pal_report_dns(const struct pal_subject* s,
     pal_submit(e, sizeof(*e));
 }
 
-/* Learns from the DNS answer in `skb` from `msg` to `end` (a message of packet `p`, from
- * `server`), if it answers a query noted for subject `s` (see the top of this file). */
-static __always_inline void pal_dns_take_answer(struct __sk_buff* skb, const struct pal_subject* s,
-                                                const struct pal_dest* server,
-                                                const struct pal_dns_packet* p, __u32 msg,
-                                                __u32 end) {
+/* Learns from the DNS answer in `skb` from `msg` to `end`, if it answers a query noted for the
+ * subject, from the resolver and over the packet in the ingress slot (pal_dns_answers_of puts
+ * them there; see the top of this file). */
+__attribute__((noinline)) int pal_dns_take_answer(struct __sk_buff* skb, __u32 msg, __u32 end) {
+    struct pal_dns_scratch* sc = pal_dns_scratch_slot(PAL_DNS_SLOT_INGRESS);
     struct pal_dns_query_key k = {};
     struct pal_dns_header hdr;
-    struct pal_dns_scratch* sc;
     struct pal_dns_query* q;
     __u32 qlen;
 
+    if (!sc) return 0;
     if (end < msg + PAL_DNS_HEADER || bpf_skb_load_bytes(skb, msg, &hdr, sizeof(hdr))) goto ignored;
     /* A truncated answer (TC) is asked again over TCP: this one teaches nothing. */
     if ((hdr.flags & bpf_htons(PAL_DNS_FLAG_QR | PAL_DNS_FLAG_TC | PAL_DNS_OPCODE_RCODE)) !=
             bpf_htons(PAL_DNS_FLAG_QR) ||
         hdr.qdcount != bpf_htons(1))
         goto ignored;
-    pal_dns_key(&k, s, server, p, hdr.id);
+    pal_dns_key(&k, &sc->subject, &sc->peer, &sc->pkt, hdr.id);
     q = bpf_map_lookup_elem(&pal_dns_queries, &k);
     if (!q || bpf_ktime_get_ns() - q->sent_ns > PAL_DNS_QUERY_TIMEOUT_NS) goto ignored;
     qlen = pal_dns_question(skb, PAL_DNS_SLOT_INGRESS, msg + PAL_DNS_HEADER, end);
-    sc = pal_dns_scratch_slot(PAL_DNS_SLOT_INGRESS);
-    if (!qlen || !sc || sc->hash != q->name_hash) goto ignored;
+    if (!qlen || sc->hash != q->name_hash) goto ignored;
     sc->selector = q->selector;
     sc->msg = msg;
     sc->off = msg + PAL_DNS_HEADER + qlen + 4; /* past QTYPE and QCLASS */
@@ -634,16 +647,17 @@ static __always_inline void pal_dns_take_answer(struct __sk_buff* skb, const str
     sc->over = 0;
     if (!pal_dns_walk(skb, PAL_DNS_SLOT_INGRESS)) goto ignored;
     if (bpf_map_delete_elem(&pal_dns_queries, &k) == 0) {
-        struct pal_fqdn_use* use = bpf_map_lookup_elem(&pal_fqdn_use, &s->cgroup_id);
+        struct pal_fqdn_use* use = bpf_map_lookup_elem(&pal_fqdn_use, &sc->subject.cgroup_id);
 
         if (use && use->pending) __sync_fetch_and_add(&use->pending, -1);
     }
     pal_count(PAL_COUNTER_DNS_ANSWERS);
-    pal_dns_learn(PAL_DNS_SLOT_INGRESS, s->cgroup_id);
-    pal_report_dns(s, sc);
-    return;
+    pal_dns_learn(PAL_DNS_SLOT_INGRESS, sc->subject.cgroup_id);
+    pal_report_dns(&sc->subject, sc);
+    return 0;
 ignored:
     pal_count(PAL_COUNTER_DNS_IGNORED);
+    return 0;
 }
 
 /*
@@ -669,77 +683,75 @@ struct {
     __type(value, struct pal_dns_stream);
 } pal_dns_streams SEC(".maps");
 
-/* The answers a TCP segment `p` from `server` carries, for subject `s`. */
-static __always_inline void pal_dns_tcp_answers(struct __sk_buff* skb, const struct pal_subject* s,
-                                                const struct pal_dest* server,
-                                                const struct pal_dns_packet* p) {
+/* The answers of the TCP segment in ingress slot `sc` (pal_dns_answers_of). */
+static __always_inline void pal_dns_tcp_answers(struct __sk_buff* skb, struct pal_dns_scratch* sc) {
     struct bpf_sock* sk = skb->sk;
     struct pal_dns_stream* st;
-    __u32 at, skip, len;
+    __u32 at, skip, len, end;
 
     if (sk) sk = bpf_sk_fullsock(sk);
     if (!sk) return;
-    if (p->syn_ack) {
-        struct pal_dest resolver = *server;
-
-        resolver.port = PAL_DNS_PORT;
-        resolver.protocol = IPPROTO_TCP;
-        if (!pal_resolver_allowed(s, &resolver)) return;
+    if (sc->pkt.syn_ack) {
+        sc->peer.port = PAL_DNS_PORT;
+        sc->peer.protocol = IPPROTO_TCP;
+        if (!pal_resolver_allowed(&sc->subject, &sc->peer)) return;
         st = bpf_sk_storage_get(&pal_dns_streams, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
         if (st) {
-            st->next_seq = p->seq + 1;
+            st->next_seq = sc->pkt.seq + 1;
             st->lost = 0;
         }
         return;
     }
-    if (p->end == p->payload) return; /* an ACK */
+    at = sc->pkt.payload;
+    end = sc->pkt.end;
+    if (at == end) return; /* an ACK */
     st = bpf_sk_storage_get(&pal_dns_streams, sk, NULL, 0);
     if (!st || st->lost) goto ignored;
     /* Serial number arithmetic: a retransmission ends before next_seq, a segment past a gap
      * starts after it; either way `skip` is not inside this segment. */
-    skip = st->next_seq - p->seq;
-    if (skip >= p->end - p->payload) return;
-    at = p->payload + skip;
+    skip = st->next_seq - sc->pkt.seq;
+    if (skip >= end - at) return;
+    at += skip;
     for (int n = 0; n < PAL_DNS_TCP_MESSAGES; n++) {
-        if (at >= p->end) return;
-        len = pal_dns_tcp_length(skb, at, p->end);
+        if (at >= end) return;
+        len = pal_dns_tcp_length(skb, at, end);
         if (!len) break; /* the length is cut (or 0, which no resolver sends) */
         st->next_seq += 2 + len;
-        if (at + 2 + len > p->end) goto ignored; /* stepped over */
-        pal_dns_take_answer(skb, s, server, p, at + 2, at + 2 + len);
+        if (at + 2 + len > end) goto ignored; /* stepped over */
+        pal_dns_take_answer(skb, at + 2, at + 2 + len);
         at += 2 + len;
     }
-    if (at >= p->end) return;
+    if (at >= end) return;
     st->lost = 1;
 ignored:
     pal_count(PAL_COUNTER_DNS_IGNORED);
 }
 
-/* Learns from the DNS answers a packet `p` to subject `s` carries (see the top of this file). */
-static __always_inline void pal_dns_answers_of(struct __sk_buff* skb, const struct pal_subject* s,
-                                               const struct pal_dns_packet* p) {
-    struct pal_dest server = {};
-
-    if (!(s->policy.flags & PAL_POLICY_FQDN) || !pal_skb_sender(skb, &server)) return;
+/* Learns from the DNS answers of the packet and subject in ingress slot `sc`
+ * (pal_dns_packet_in; see the top of this file). */
+static __always_inline void pal_dns_answers_of(struct __sk_buff* skb, struct pal_dns_scratch* sc) {
+    if (!(sc->subject.policy.flags & PAL_POLICY_FQDN)) return;
+    __builtin_memset(&sc->peer, 0, sizeof(sc->peer));
+    if (!pal_skb_sender(skb, &sc->peer)) return;
     /* A packet that came over loopback was sent inside the namespace, where a process can
      * bind any address (IP_FREEBIND): it speaks for the resolver only when that is a
      * loopback address, which the policy then names on purpose. */
-    if (skb->ingress_ifindex == PAL_LOOPBACK_IFINDEX && !pal_dest_is_loopback(&server)) {
-        if (p->end > p->payload) pal_count(PAL_COUNTER_DNS_IGNORED);
+    if (skb->ingress_ifindex == PAL_LOOPBACK_IFINDEX && !pal_dest_is_loopback(&sc->peer)) {
+        if (sc->pkt.end > sc->pkt.payload) pal_count(PAL_COUNTER_DNS_IGNORED);
         return;
     }
-    if (p->protocol == IPPROTO_UDP)
-        pal_dns_take_answer(skb, s, &server, p, p->payload, p->end);
+    if (sc->pkt.protocol == IPPROTO_UDP)
+        pal_dns_take_answer(skb, sc->pkt.payload, sc->pkt.end);
     else
-        pal_dns_tcp_answers(skb, s, &server, p);
+        pal_dns_tcp_answers(skb, sc);
 }
 
 /* cgroup_skb/ingress: learns from the answers to noted queries. Never drops. */
 static __always_inline void pal_dns_ingress(struct __sk_buff* skb) {
     struct pal_config* cfg = pal_cfg();
-    struct pal_dns_packet p;
-    struct pal_subject s;
+    struct pal_dns_scratch* sc;
 
-    if (!cfg || !cfg->fqdn_on || !pal_dns_packet(skb, false, &p)) return;
-    if (pal_skb_subject(skb, &s)) pal_dns_answers_of(skb, &s, &p);
+    if (!cfg || !cfg->fqdn_on) return;
+    sc = pal_dns_packet_in(skb, false);
+    if (sc && pal_skb_subject(skb, &sc->subject)) pal_dns_answers_of(skb, sc);
 }
