@@ -1,7 +1,9 @@
 """The configurations the bench compares, each judging the same thing (the
 destination address): no filter; palisade with K CIDRs for the "bench"
 container; palisade loaded with the client outside every container
-(palisade-host: what node-wide hooks cost everyone); iptables and nftables
+(palisade-host: what node-wide hooks cost everyone); programs that do nothing
+on palisade's cgroup hooks (floor: what the hooks cost, which no policy engine
+on them can go under; they judge nothing); iptables and nftables
 with K rules, each in a container namespace of its own whose rules live in
 that namespace only.
 
@@ -112,18 +114,19 @@ def setup(args, sb):
     configs = [configuration("none", "none", 0, c0)]
     configs += [configuration(f"palisade-{k}", "palisade", k, c0) for k in args.rules]
     configs.append(configuration("palisade-host", "palisade-host", 10, c0))
+    configs.append(configuration("floor", "floor", 0, c0))
     wanted = set(args.mechanisms)
     if "iptables" in wanted:
         configs += [load_iptables(sb, k, args.iptables) for k in args.rules]
     if "nftables" in wanted:
         configs += [load_nftables(sb, k) for k in args.rules]
     if "palisade" in wanted:
-        wanted.add("palisade-host")
+        wanted |= {"palisade-host", "floor"}
     return c0, [c for c in configs if c["mech"] in wanted | {"none"}]
 
 
 def cgroup_of(sb, config):
-    return sb.bench_cg if config["mech"] == "palisade" else sb.plain_cg
+    return sb.bench_cg if config["mech"] in ("palisade", "floor") else sb.plain_cg
 
 
 def verify(b, config):
@@ -133,7 +136,7 @@ def verify(b, config):
     ok = b.nb.sendto(BRIDGE_IP, config["netns"], cg)
     if ok["errors"]:
         raise BenchError(f"{config['name']}: the target is not reachable: {ok['errors']}")
-    if config["mech"] in ("none", "palisade-host"):
+    if config["mech"] in ("none", "palisade-host", "floor"):
         return
     denied = b.nb.sendto(DENIED_IP, config["netns"], cg)
     if set(denied["errors"]) != {"EPERM"} or denied["ops"]:

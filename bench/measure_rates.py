@@ -12,7 +12,7 @@ import os
 import statistics
 import time
 
-from common import BenchError, log, run
+from common import BenchError, log, run, stop_process
 from configs import cgroup_of, palisade_policies, verify
 from netbench import TCP_PORT, UDP_PORT
 from proc import proc_cpu_seconds
@@ -43,7 +43,7 @@ def block(b, config, test, rnd, extra=()):
 def alt_block(b, config, test, rnd):
     """One netbench process alternating every slice between `config`
     (placement A) and the baseline (B): the container netns c0 and the plain
-    cgroup, i.e. no filter at all for iptables and nftables, and the same
+    cgroup, i.e. no filter at all for iptables, nftables and the floor, and the same
     process outside every container (agent loaded) for palisade."""
     sub, port, per_side, warmup = _load(b.args, test)
     r = b.nb.call(sub, ["--to", f"{BRIDGE_IP}:{port}", "--seconds", per_side,
@@ -102,7 +102,17 @@ def host_pairs(b, c, rnd, baseline_first):
 
 def alternating(b, c, rnd, agent_cpu):
     """The alternating runs of `c`; for palisade under an agent started for
-    them, whose start time and CPU share (of the runs' wall time) are noted."""
+    them, whose start time and CPU share (of the runs' wall time) are noted;
+    for the floor with its programs attached for them."""
+    if c["mech"] == "floor":
+        hooks = b.sb.spawn([b.floor_exe, "--cgroup", b.sb.pal_root, "--seconds", "600"],
+                           "hook floor")
+        if hooks.stdout.readline().strip() != "ready":
+            raise BenchError("palisade-hook-floor did not attach its programs")
+        verify(b, c)
+        res = {t: alt_block(b, c, t, rnd) for t in TESTS}
+        stop_process(hooks)
+        return _log_alternating(c, res)
     if c["mech"] != "palisade":
         return _log_alternating(c, {t: alt_block(b, c, t, rnd) for t in TESTS})
     agent = b.agents.start(palisade_policies(c["k"]))

@@ -18,7 +18,8 @@ MACHINE_ROWS = (("date", "date"), ("cpu", "CPU"), ("cpus", "CPUs"),
                 ("clocksource", "clock source"), ("commit", "palisade commit"),
                 ("iptables", "iptables"), ("nft", "nftables"), ("iperf3", "iperf3"))
 MECH_LABELS = {"none": "no filter",
-               "palisade-host": "palisade loaded, process outside containers"}
+               "palisade-host": "palisade loaded, process outside containers",
+               "floor": "the hooks alone (programs that do nothing)"}
 
 
 class Template:

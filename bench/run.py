@@ -105,7 +105,8 @@ def with_settings(a):
 def preflight(args):
     if os.geteuid() != 0:
         raise BenchError("run as root (sudo bench/run.sh)")
-    for exe in (args.build / "palisade", args.build / "bench" / "palisade-netbench"):
+    for exe in (args.build / "palisade", args.build / "bench" / "palisade-netbench",
+                args.build / "bench" / "palisade-hook-floor"):
         if not os.access(exe, os.X_OK):
             raise BenchError(f"{exe} missing: build first (bench/run.sh does)")
     tools = ["ip", "nft", f"iptables-{args.iptables}-restore", "iperf3", "bpftool", "ss"]
@@ -125,6 +126,7 @@ class Bench:
         self.sb = sandbox
         self.results = results
         self.nb = Netbench(str(args.build / "bench" / "palisade-netbench"), sandbox)
+        self.floor_exe = str(args.build / "bench" / "palisade-hook-floor")
         self.agents = Agents(str(args.build / "palisade"), sandbox, self.nb, results)
         self.data = {}
         self.load = []

@@ -19,5 +19,5 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 scripts/install-deps.sh
 # The same build type as scripts/build.sh: what users run is what is measured.
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPALISADE_TESTS=OFF >/dev/null
-cmake --build build-bench -j"$(nproc)" --target palisade palisade-netbench palisade-decide-bench >/dev/null
+cmake --build build-bench -j"$(nproc)" --target palisade palisade-netbench palisade-decide-bench palisade-hook-floor >/dev/null
 exec /usr/bin/python3 bench/run.py --build build-bench "$@"
