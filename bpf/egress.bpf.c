@@ -172,21 +172,32 @@ static __always_inline void pal_socket_enter(__u32 family, __u32 type, __u32 pro
     if (dec.verdict == PAL_VERDICT_DENY) bpf_send_signal(PAL_SIGKILL);
 }
 
-/* TCP and UDP sockets were judged at connect/sendmsg; TCP request and timewait
- * sockets (replies to inbound connections) are not full sockets. */
-static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8* sock_type) {
+/* TCP and UDP sockets were judged at connect/sendmsg, by the calling task's cgroup. A TCP
+ * connection's first packet (its socket in SYN_SENT: the SYN, its retransmissions, a Fast
+ * Open SYN) is judged again by the socket's own cgroup, unless the task sending it is in that
+ * very cgroup, so a socket connected by another task (a socket handed over with SCM_RIGHTS,
+ * a kernel thread on the container's behalf) is held to its container's policy
+ * (docs/reference/enforcement.md#the-socket-not-the-task); `*first` says so. TCP request and
+ * timewait sockets (replies to inbound connections) are not full sockets. */
+static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8* sock_type,
+                                                    bool* first) {
     struct bpf_sock* sk = skb->sk;
 
     if (!sk) return true; /* not sent by a local socket */
     sk = bpf_sk_fullsock(sk);
     if (!sk) return true;
     *sock_type = sk->type;
-    return (sk->type == PAL_SOCK_STREAM && sk->protocol == IPPROTO_TCP) ||
-           (sk->type == PAL_SOCK_DGRAM && sk->protocol == IPPROTO_UDP);
+    if (sk->type == PAL_SOCK_STREAM && sk->protocol == IPPROTO_TCP) {
+        if (sk->state != BPF_TCP_SYN_SENT) return true;
+        *first = true;
+        return pal_skb_has_current && bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb);
+    }
+    return sk->type == PAL_SOCK_DGRAM && sk->protocol == IPPROTO_UDP;
 }
 
 /* The packet-level check for what passes no socket hook: raw sockets, ICMP
- * (ping) sockets and any other IP protocol, and source-routed packets of any socket
+ * (ping) sockets and any other IP protocol, a TCP connection's first packet when another
+ * task connected its socket, and source-routed packets of any socket
  * (docs/reference/enforcement.md#coverage). Returns 0 to drop. */
 SEC("cgroup_skb/egress")
 int pal_skb_egress(struct __sk_buff* skb) {
@@ -194,20 +205,26 @@ int pal_skb_egress(struct __sk_buff* skb) {
     struct pal_dest d = {};
     struct pal_decision dec;
     __u8 sock_type = 0;
+    bool first = false;
 
     if (pal_skb_source_routed(skb)) {
         if (!pal_skb_subject(skb, &s) || !pal_skb_dest(skb, &d)) return 1;
-        pal_socket_hooks_judged(skb, &sock_type);
+        pal_socket_hooks_judged(skb, &sock_type, &first);
         dec = pal_decide_source_route(&s);
         pal_report_net(&s, &d, PAL_HOOK_SKB_EGRESS, dec, sock_type);
         return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
     }
     pal_dns_egress(skb);
-    if (pal_socket_hooks_judged(skb, &sock_type)) return 1;
+    if (pal_socket_hooks_judged(skb, &sock_type, &first)) return 1;
     if (!pal_skb_subject(skb, &s)) return 1;
     if (!pal_skb_dest(skb, &d)) return 1;
     dec = pal_decide_egress(&s, &d);
-    pal_report_net(&s, &d, PAL_HOOK_SKB_EGRESS, dec, sock_type);
+    /* Where cgroup_skb programs cannot ask for the task (pal_skb_has_current), every SYN is
+     * judged again, those of the container's own connect()s too, which reported their
+     * verdict already: only a refusal, which such a connect() cannot have let through, is
+     * reported. */
+    if (!first || pal_skb_has_current || dec.verdict == PAL_VERDICT_DENY)
+        pal_report_net(&s, &d, PAL_HOOK_SKB_EGRESS, dec, sock_type);
     return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
 }
 

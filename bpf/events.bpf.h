@@ -87,9 +87,10 @@ static __always_inline bool pal_ring_room(bool security) {
         rec_;                                                           \
     })
 
-/* Whether cgroup_skb programs may call the bpf_get_current_* helpers: newer
- * kernels allow it, 6.1 refuses to load a program that does. Set by the agent
- * from a probe before load; the verifier skips the branch it rules out. */
+/* Whether cgroup_skb programs may call the bpf_get_current_* helpers (the task's
+ * pid, uid, comm and cgroup id): newer kernels allow it, 6.1 refuses to load a
+ * program that does. Set by the agent from a probe before load; the verifier
+ * skips the branch it rules out. */
 const volatile bool pal_skb_has_current = false;
 
 static __always_inline void pal_header_fill(struct pal_event_header* h, __u32 type,

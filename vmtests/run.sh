@@ -56,7 +56,8 @@ quick_lsm='Privileges/Exec.DenyFailsWithEpermUnderBpfLsm/*:Privileges/Exec.DenyA
 'Egress.TableWithRealTrafficAndEvents:Egress.NestedCgroupGetsTheContainersPolicy:'\
 'Egress.PacketSocketRefusedEveryWay:Egress.HostNetworkContainerHasLoopbackJudged:'\
 'CgroupWalk.*:Privileges/InterContainer.ReceiverDropsFlowsNoRuleAllows/shipped:'\
-'Egress.ALowMemlockLimitIsNamedWhereTheKernelChargesIt:Fqdn.AnAddressIsAllowedOnceTheContainerLookedItUp'
+'Egress.ALowMemlockLimitIsNamedWhereTheKernelChargesIt:Fqdn.AnAddressIsAllowedOnceTheContainerLookedItUp:'\
+'Egress.ASocketHandedToAnotherTaskKeepsItsContainersPolicy:Fqdn.OverTcpOnlyWholeMessagesWhereTheStreamPutsThemTeach'
 quick_fallback='Privileges/Exec.DenyKillsBeforeTheNewImageRunsUnderTheFallback/*:'\
 'Privileges/Exec.DenyAppliesInANestedCgroup/shipped:Egress.PacketSocketRefusedEveryWay'
 

@@ -123,7 +123,8 @@ nlohmann::json kernelFallbacks(const nlohmann::json& features) {
     if (!features.value("skb-current-task", true)) {
         fallbacks["packetEventTask"] =
             "no bpf_get_current_* in cgroup_skb programs: events of the packet-level check "
-            "name no process (pid, uid, comm 0)";
+            "name no process (pid, uid, comm 0), and every TCP SYN is judged again by its "
+            "socket's cgroup, a refusal only reported";
     }
     return fallbacks;
 }

@@ -104,7 +104,7 @@ bool KernelProbe::probe(Feature f) {
                                  BPF_FUNC_get_current_ancestor_cgroup_id);
         case Feature::SkbCurrentTask:
             for (bpf_func_id h : {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_uid_gid,
-                                  BPF_FUNC_get_current_comm}) {
+                                  BPF_FUNC_get_current_comm, BPF_FUNC_get_current_cgroup_id}) {
                 if (!helperAllowed(BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, h))
                     return false;
             }

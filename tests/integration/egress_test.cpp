@@ -7,6 +7,7 @@
 #include <linux/seg6.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -96,6 +97,42 @@ int sendtoSourceRoutedHere(const std::string& firstHop, const std::string& dest,
     const int err = rc < 0 ? errno : 0;
     close(fd);
     return err;
+}
+
+// Sends `fd` over the Unix socket `via` (SCM_RIGHTS); 0 or the errno.
+int sendFd(int via, int fd) {
+    char byte = 'f';
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(via, &msg, 0) == 1 ? 0 : errno;
+}
+
+// The file descriptor sent over `via` by sendFd, or -1.
+int receiveFd(int via) {
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    if (recvmsg(via, &msg, MSG_CMSG_CLOEXEC) != 1) return -1;
+    const cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
+    int fd = -1;
+    std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
 }
 
 class Egress : public ::testing::Test {
@@ -222,6 +259,44 @@ TEST_F(Egress, AuditModeReportsButNeverBlocks) {
     EXPECT_EQ(e["palisade"]["verdict"], "audit");
     EXPECT_EQ(e["palisade"]["reason"], "except");
     EXPECT_EQ(e["event"]["outcome"], "unknown");
+}
+
+// A TCP socket made in the container and connected by a task outside every container (here
+// the test process, to which the container sent it): connect() judges the task, which no
+// policy selects; the SYN is judged by the socket's container, whose policy refuses it.
+TEST_F(Egress, ASocketHandedToAnotherTaskKeepsItsContainersPolicy) {
+    startWith(kEgressTablePolicy);
+    Server tcp443 = sandbox_->listenOnBridge(443, SOCK_STREAM);
+    ASSERT_EQ(client_->connectErrno("198.18.0.200", 443), EPERM) << "refused to the container";
+    int pair[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    const int via = pair[1];
+    const int sent = client_->inContainer([via] {
+        const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        return fd < 0 ? 100 + errno : sendFd(via, fd);
+    });
+    ASSERT_EQ(sent, 0);
+    const int fd = receiveFd(pair[0]);
+    close(pair[0]);
+    close(pair[1]);
+    ASSERT_GE(fd, 0);
+    const SockAddr to = parseSockAddr("198.18.0.200", 443);
+    const int rc = connect(fd, to.get(), to.len);
+    ASSERT_TRUE(rc == 0 || errno == EINPROGRESS) << "connect() judged the task: " << errno;
+    pollfd p{fd, POLLOUT, 0};
+    const int ready = poll(&p, 1, 2000);
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    close(fd);
+    EXPECT_TRUE(ready == 0 || err != 0) << "the connection opened";
+    EXPECT_FALSE(tcp443.waitForCount(1, Millis{200})) << "the server accepted it";
+    const json e = eventFor("198.18.0.200", 443, "cgroup_skb/egress");
+    ASSERT_FALSE(e.is_null()) << "no event for the SYN";
+    EXPECT_EQ(e["palisade"]["verdict"], "deny");
+    EXPECT_EQ(e["palisade"]["reason"], "except");
+    EXPECT_EQ(e["container"]["name"], "client-1");
+    EXPECT_EQ(e["network"]["transport"], "tcp");
 }
 
 TEST_F(Egress, RawAndPacketSocketsRefusedUnderRawSocketsDeny) {
