@@ -360,9 +360,10 @@ uint16_t portOf(const sockaddr_storage& ss) {
     return 0;
 }
 
-// A UDP socket bound to `a` (IPv6: dual-stack when it is "::").
-Fd boundUdp(const SockAddr& a, std::string& err) {
-    Fd fd(::socket(a.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+// A socket of `type` bound to `a` (IPv6: dual-stack when it is "::"); a SOCK_STREAM one
+// listening.
+Fd boundSocket(int type, const SockAddr& a, std::string& err) {
+    Fd fd(::socket(a.family, type | SOCK_CLOEXEC, 0));
     if (fd.get() < 0) {
         err = "socket: " + detail::errnoText(errno);
         return Fd();
@@ -375,22 +376,8 @@ Fd boundUdp(const SockAddr& a, std::string& err) {
         err = "bind: " + detail::errnoText(errno);
         return Fd();
     }
-    return fd;
-}
-
-// A TCP socket listening on `a` (IPv6: dual-stack when it is "::").
-Fd listeningTcp(const SockAddr& a, std::string& err) {
-    Fd fd(::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0) {
-        err = "socket: " + detail::errnoText(errno);
-        return Fd();
-    }
-    const int one = 1;
-    const int zero = 0;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (a.family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    if (::bind(fd.get(), a.get(), a.len) != 0 || ::listen(fd.get(), 16) != 0) {
-        err = "bind/listen: " + detail::errnoText(errno);
+    if (type == SOCK_STREAM && ::listen(fd.get(), 16) != 0) {
+        err = "listen: " + detail::errnoText(errno);
         return Fd();
     }
     return fd;
@@ -472,16 +459,16 @@ int serveDns(const Placement& where, const DnsServerOptions& options, Fd readyFd
         return fail(e.what());
     }
     std::string err;
-    Fd fd = boundUdp(a, err);
+    Fd fd = boundSocket(SOCK_DGRAM, a, err);
     if (!fd)
         return fail(err + " (" + options.bindAddress + ":" + std::to_string(options.port) + ")");
-    Fd otherFd = boundUdp(other, err);  // FromOtherPort answers leave from here
+    Fd otherFd = boundSocket(SOCK_DGRAM, other, err);  // FromOtherPort answers leave from here
     if (!otherFd) return fail("second socket: " + err);
     sockaddr_storage bound{};
     socklen_t boundLen = sizeof bound;
     ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &boundLen);
     const uint16_t boundPort = portOf(bound);
-    Fd tcp = listeningTcp(parseSockAddr(options.bindAddress, boundPort), err);
+    Fd tcp = boundSocket(SOCK_STREAM, parseSockAddr(options.bindAddress, boundPort), err);
     if (!tcp) return fail("TCP: " + err);
     const char ready[3] = {'R', static_cast<char>(boundPort >> 8),
                            static_cast<char>(boundPort & 0xff)};
