@@ -291,4 +291,20 @@ MapEntries compile(const std::vector<Policy>& policies, const std::vector<Contai
     return out;
 }
 
+std::vector<uint64_t> containersBeyondRoom(
+    const MapEntries& next, const std::map<uint64_t, MapEntries::ContainerEntry>& inForce,
+    size_t capacity) {
+    size_t room = capacity > inForce.size() ? capacity - inForce.size() : 0;
+    std::vector<uint64_t> beyond;
+    for (const auto& [cgid, e] : next.cgroups) {  // in id order: the oldest cgroups first
+        if (inForce.count(cgid)) continue;
+        if (room > 0) {
+            room--;
+        } else {
+            beyond.push_back(cgid);
+        }
+    }
+    return beyond;
+}
+
 }  // namespace palisade

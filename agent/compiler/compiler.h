@@ -70,4 +70,10 @@ inline uint32_t generationIdBase(uint64_t generation) {
 MapEntries compile(const std::vector<Policy>& policies, const std::vector<Container>& containers,
                    const Config::Defaults& defaults, uint32_t idBase);
 
+// The containers of `next` that a pal_cgroups of `capacity` entries holding `inForce` has no
+// room for: of those not in force, the newest cgroups (highest ids) beyond the room.
+std::vector<uint64_t> containersBeyondRoom(
+    const MapEntries& next, const std::map<uint64_t, MapEntries::ContainerEntry>& inForce,
+    size_t capacity);
+
 }  // namespace palisade

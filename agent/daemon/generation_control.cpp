@@ -27,8 +27,12 @@ std::vector<std::string> pathsOf(const PolicySet& set) {
 }  // namespace
 
 MapEntries GenerationControl::compileNext(const PolicySet& set) const {
-    return compile(*set.policies, inventory_.containers(), defaults_,
-                   generationIdBase(generation_ + 1));
+    MapEntries entries = compile(*set.policies, inventory_.containers(), defaults_,
+                                 generationIdBase(generation_ + 1));
+    for (uint64_t cgid : datapath_.containersBeyondRoom(entries)) {
+        entries.cgroups.erase(cgid);
+    }
+    return entries;
 }
 
 std::optional<GenerationControl::Refusal> GenerationControl::tryApply(const PolicySet& set) {
@@ -67,8 +71,20 @@ std::optional<GenerationControl::Refusal> GenerationControl::tryApply(const Poli
                                                               {"sha256", file.sha256},
                                                               {"policies", file.policyNames}}));
     }
+    // Containers pal_cgroups had no room for (compileNext), named once.
+    std::set<uint64_t> waiting;
+    for (const auto& c : inventory_.containers()) {
+        if (entries.cgroups.count(c.cgroupId)) continue;
+        waiting.insert(c.cgroupId);
+        if (!waiting_.count(c.cgroupId)) {
+            notEnforced(c.cgroupId,
+                        "pal_cgroups has no room for it (limits.containers); it "
+                        "waits for other containers to stop");
+        }
+    }
+    waiting_ = std::move(waiting);
     spdlog::info("generation {} in force: {} policies, {} containers, {} IPv4 and {} IPv6 prefixes",
-                 generation_, set.policies->size(), inventory_.containers().size(),
+                 generation_, set.policies->size(), entries.cgroups.size(),
                  entries.lpm4.size() + entries.hosts4.size(),
                  entries.lpm6.size() + entries.hosts6.size());
     events_.flush();     // "in force" is said as soon as it is true,
@@ -174,7 +190,14 @@ GenerationControl::Start GenerationControl::applyFirst(Config::Limits::TooLargeA
 }
 
 void GenerationControl::containersChanged(const InventoryDiff& diff) {
-    if (!diff.changed() || tryFastPath(diff)) return;
+    if (!diff.changed()) return;
+    if (waiting_.empty() || diff.stopped.empty()) {
+        if (tryFastPath(diff)) return;
+    } else {
+        // Containers waiting for room (limits.containers) get that of those that stopped:
+        // their entries go now, and a generation gives the room out.
+        removeStopped(diff.stopped);
+    }
     // A generation of the policies in force: a policy change that was rejected stays so.
     const PolicySet set = inForce_;
     if (auto refused = tryApply(set)) {
@@ -203,10 +226,7 @@ bool GenerationControl::tryFastPath(const InventoryDiff& diff) {
         if (!index) return false;
         entries.push_back({c.cgroupId, {it->second, static_cast<uint32_t>(*index)}});
     }
-    for (const auto& c : diff.stopped) {
-        datapath_.removeContainer(c.cgroupId);
-        epidByCgroup_.erase(c.cgroupId);
-    }
+    removeStopped(diff.stopped);
     for (const auto& [cgid, entry] : entries) {
         try {
             datapath_.setContainer(cgid, entry);
@@ -214,14 +234,24 @@ bool GenerationControl::tryFastPath(const InventoryDiff& diff) {
         } catch (const DatapathError& e) {
             // pal_cgroups full (limits.containers): this container is not enforced, and
             // says so (inForce() is false for it); the others go on.
-            spdlog::error("container of cgroup {} not enforced: {}", cgid, e.what());
-            events_.publish(events_.agentEvent(
-                "policy-rejected",
-                {{"cgroupId", cgid},
-                 {"error", std::string("container not enforced: ") + e.what()}}));
+            if (waiting_.insert(cgid).second) notEnforced(cgid, e.what());
         }
     }
     return true;
+}
+
+void GenerationControl::removeStopped(const std::vector<Container>& stopped) {
+    for (const auto& c : stopped) {
+        datapath_.removeContainer(c.cgroupId);
+        epidByCgroup_.erase(c.cgroupId);
+        waiting_.erase(c.cgroupId);
+    }
+}
+
+void GenerationControl::notEnforced(uint64_t cgroupId, const std::string& why) {
+    spdlog::error("container of cgroup {} not enforced: {}", cgroupId, why);
+    events_.publish(events_.agentEvent(
+        "policy-rejected", {{"cgroupId", cgroupId}, {"error", "container not enforced: " + why}}));
 }
 
 bool GenerationControl::isPeerTarget(const Container& c) const {

@@ -8,11 +8,14 @@
 // A policy change the compiler or the maps cannot take is rejected as a whole
 // (docs/reference/enforcement.md#capacity): the policies in force stay in force, and
 // containers that come and go later get entries under them, not under the rejected ones.
+// Containers beyond pal_cgroups' room are not the policies' fault: they wait, named, and
+// get their entries once others have stopped.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -75,7 +78,8 @@ class GenerationControl {
         std::string error;  // a compile error's is FILE:LINE:COL: message
         std::string file;   // the file a compile error points at, else ""
     };
-    // `set` with the containers, as the next generation's entries; throws CompileError.
+    // `set` with the containers, as the next generation's entries, less the containers
+    // pal_cgroups has no room for beside the generation in force; throws CompileError.
     MapEntries compileNext(const PolicySet& set) const;
     // Compiles `set` and puts it in force (nullopt), or says why not (nothing of it is
     // then in force).
@@ -98,6 +102,10 @@ class GenerationControl {
     // The fast path: true when every started container got an entry of a
     // policy set in force (and the stopped ones lost theirs).
     bool tryFastPath(const InventoryDiff& diff);
+    // Deletes the entries of containers that stopped.
+    void removeStopped(const std::vector<Container>& stopped);
+    // A policy-rejected event and a log line for a container without an entry.
+    void notEnforced(uint64_t cgroupId, const std::string& why);
 
     Datapath& datapath_;
     const PolicyStore& store_;
@@ -108,6 +116,8 @@ class GenerationControl {
     PolicySet inForce_;
     std::map<std::string, std::string> notInForce_;
     std::map<uint64_t, uint32_t> epidByCgroup_;
+    // Containers pal_cgroups had no room for, each named once (notEnforced).
+    std::set<uint64_t> waiting_;
     std::map<uint32_t, std::vector<std::string>> epidPolicies_;  // this and the last generation
     // Every toFQDNs selector compiled: learned addresses name them after they left the policies.
     std::map<uint64_t, std::string> fqdnNames_;

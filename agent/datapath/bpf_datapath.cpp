@@ -312,6 +312,10 @@ std::string BpfDatapath::capacityProblem(const MapEntries& next, bool besideInFo
     return impl_->writer->capacityProblem(next, besideInForce);
 }
 
+std::vector<uint64_t> BpfDatapath::containersBeyondRoom(const MapEntries& next) const {
+    return impl_->writer->containersBeyondRoom(next);
+}
+
 void BpfDatapath::setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) {
     impl_->writer->setContainer(cgroupId, entry);
 }

@@ -68,6 +68,10 @@ class Datapath {
     // `besideInForce` false, in empty maps), naming each map and the numbers (what apply()
     // would throw as a CapacityError); "" when it fits.
     virtual std::string capacityProblem(const MapEntries& next, bool besideInForce) const = 0;
+    // The containers of `next` that pal_cgroups has no room for beside the generation in
+    // force: of those not in force, the newest cgroups (highest ids) beyond the room. Those in
+    // force always keep their entries.
+    virtual std::vector<uint64_t> containersBeyondRoom(const MapEntries& next) const = 0;
     // Containers coming and going between generations (see MapWriter).
     virtual void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) = 0;
     virtual void removeContainer(uint64_t cgroupId) = 0;
@@ -149,6 +153,7 @@ class BpfDatapath : public Datapath {
     void apply(const MapEntries& next, uint64_t generation) override;
     void retire() override;
     std::string capacityProblem(const MapEntries& next, bool besideInForce) const override;
+    std::vector<uint64_t> containersBeyondRoom(const MapEntries& next) const override;
     void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) override;
     void removeContainer(uint64_t cgroupId) override;
     int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) override;

@@ -195,6 +195,13 @@ std::string MapWriter::capacityProblem(const MapEntries& next, bool besideInForc
     return problems;
 }
 
+std::vector<uint64_t> MapWriter::containersBeyondRoom(const MapEntries& next) const {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fds_.cgroups, &info, &len) != 0) return {};  // apply() will say
+    return palisade::containersBeyondRoom(next, current_.cgroups, info.max_entries);
+}
+
 // Deletes the entries of generation `gen` (not the one in force), and the
 // pal_cgroups and pal_fqdn_names entries that current_ does not have.
 void MapWriter::removeGeneration(const MapEntries& gen) {

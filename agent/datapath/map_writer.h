@@ -69,6 +69,8 @@ class MapWriter {
     // Why `next` would not fit beside the generation in force, or in empty maps
     // (`besideInForce` false); "" when it fits.
     std::string capacityProblem(const MapEntries& next, bool besideInForce) const;
+    // Datapath::containersBeyondRoom.
+    std::vector<uint64_t> containersBeyondRoom(const MapEntries& next) const;
 
   private:
     void removeGeneration(const MapEntries& gen);

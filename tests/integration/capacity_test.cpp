@@ -1,7 +1,8 @@
 // docs/reference/enforcement.md#capacity on the real kernel: the maps' sizes come from
 // `limits`, a start whose policy set they cannot hold runs with the files that fit (and
-// again after a restart: no crash loop), changed limits are new maps at the next start, and
-// full address maps are said while the agent goes on.
+// again after a restart: no crash loop), changed limits are new maps at the next start,
+// containers beyond pal_cgroups wait, named, and full address maps are said while the agent
+// goes on.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -155,6 +156,30 @@ TEST_F(Capacity, FullAddressMapsAreSaidAndTheAgentGoesOn) {
               std::string::npos)
         << said;
     EXPECT_EQ(client_->connectErrno(kA, 443), 0);
+    EXPECT_EQ(kill(agent_->pid(), 0), 0) << "the agent goes on";
+}
+
+// More containers than limits.containers used to fail the start: now the oldest are
+// enforced and the rest named, and the agent runs.
+TEST_F(Capacity, MoreContainersThanTheMapHoldsStartAndTheOldestAreEnforced) {
+    Container& second = sandbox_->addContainer("client-2");
+    agent_->describe(second);
+    ASSERT_LT(client_->cgroupId, second.cgroupId) << "cgroup ids grow with creation";
+    agent_->extraConfig() = "limits: {containers: 1}\n";
+    agent_->writePolicy("a.yaml", policy("a", kA));
+    agent_->start();
+    EXPECT_EQ(client_->connectErrno(kA, 443), 0);
+    EXPECT_EQ(client_->connectErrno(kB, 443), EPERM) << "the oldest container is enforced";
+    EXPECT_EQ(second.connectErrno(kB, 443), 0) << "no room: not enforced";
+    const json e = agent_->waitForEvent([&](const json& ev) {
+        return ev["event"].value("action", "") == "policy-rejected" &&
+               ev["palisade"].value("cgroupId", uint64_t{0}) == second.cgroupId;
+    });
+    ASSERT_FALSE(e.is_null()) << "the container left out is not named";
+    EXPECT_NE(e["palisade"]["error"].get<std::string>().find("limits.containers"),
+              std::string::npos)
+        << e.dump();
+    EXPECT_EQ(policiesInForce(), std::vector<std::string>{"a"}) << "no policy is at fault";
     EXPECT_EQ(kill(agent_->pid(), 0), 0) << "the agent goes on";
 }
 

@@ -39,6 +39,9 @@ class FakeDatapath : public Datapath {
         }
         return "";
     }
+    std::vector<uint64_t> containersBeyondRoom(const MapEntries& next) const override {
+        return palisade::containersBeyondRoom(next, cgroups, maxContainers);
+    }
     void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) override {
         if (cgroups.size() >= maxContainers) throw CapacityError("pal_cgroups is full");
         cgroups[cgroupId] = entry;
@@ -71,7 +74,7 @@ class FakeDatapath : public Datapath {
     std::string refuseApply;          // not empty: apply() throws CapacityError with it
     size_t maxPrefixes4 = SIZE_MAX;   // IPv4 prefixes of one generation beyond which apply() throws
     size_t prefixes4InForce = 0;      // of them, held by the generation in force (an adopted one)
-    size_t maxContainers = SIZE_MAX;  // pal_cgroups entries beyond which setContainer() throws
+    size_t maxContainers = SIZE_MAX;  // pal_cgroups' size: setContainer() throws beyond it
 };
 
 }  // namespace palisade::testing

@@ -345,5 +345,38 @@ TEST_F(GenerationControlTest, AContainerThePalCgroupsMapCannotTakeIsNamed) {
               std::string::npos);
 }
 
+// More containers than pal_cgroups holds is not the policies' fault: the files go in force,
+// the newest cgroups beyond the room wait, named once, and get their entries when others stop.
+TEST_F(GenerationControlTest, ContainersBeyondPalCgroupsWaitNamedAndGetRoomLater) {
+    writePolicy("a.yaml", policy("a", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10), container("api-2", 11), container("api-3", 12)});
+    datapath_.maxContainers = 2;
+    ASSERT_EQ(control().applyFirst(Config::Limits::TooLargeAtStart::Refuse), Start::InForce);
+    EXPECT_TRUE(control().inForce(10));
+    EXPECT_TRUE(control().inForce(11));
+    EXPECT_FALSE(control().inForce(12));
+    ASSERT_EQ(actions(), (std::vector<std::string>{"policy-applied", "policy-rejected"}));
+    EXPECT_EQ(events_[1]["palisade"]["cgroupId"], 12);
+    EXPECT_FALSE(events_[1]["palisade"].contains("files")) << "no file is at fault";
+    EXPECT_NE(events_[1]["palisade"]["error"].get<std::string>().find("limits.containers"),
+              std::string::npos);
+    EXPECT_TRUE(control().notInForce().empty());
+
+    // A policy change: the one waiting is not named again.
+    writePolicy("b.yaml", policy("b", "api*"));
+    loadPolicies();
+    events_.clear();
+    ASSERT_TRUE(control().applyNext());
+    EXPECT_FALSE(control().inForce(12));
+    EXPECT_EQ(actions(), (std::vector<std::string>{"policy-applied", "policy-applied"}));
+
+    // api-2 stops: api-3 gets its room.
+    control().containersChanged(scan({container("api-1", 10), container("api-3", 12)}));
+    EXPECT_TRUE(control().inForce(12));
+    EXPECT_EQ(datapath_.cgroups.count(12), 1u);
+    EXPECT_EQ(datapath_.cgroups.count(11), 0u);
+}
+
 }  // namespace
 }  // namespace palisade
