@@ -358,12 +358,17 @@ __attribute__((noinline)) int pal_dns_note_query(struct __sk_buff* skb, __u32 ms
 }
 
 /* The slot for this direction with packet `skb` in its `pkt`, when it is a packet from (`to`:
- * to) port 53 (else NULL); the caller puts its subject in `subject`. */
+ * to) port 53 (else NULL, the slot untouched: a packet of another socket, sent from a softirq
+ * that interrupts a run on this CPU, must not spoil it); the caller puts its subject in
+ * `subject`. */
 static __always_inline struct pal_dns_scratch* pal_dns_packet_in(struct __sk_buff* skb, bool to) {
-    struct pal_dns_scratch* sc =
-        pal_dns_scratch_slot(to ? PAL_DNS_SLOT_EGRESS : PAL_DNS_SLOT_INGRESS);
+    struct pal_dns_scratch* sc;
+    struct pal_dns_packet p;
 
-    return sc && pal_dns_packet(skb, to, &sc->pkt) ? sc : NULL;
+    if (!pal_dns_packet(skb, to, &p)) return NULL;
+    sc = pal_dns_scratch_slot(to ? PAL_DNS_SLOT_EGRESS : PAL_DNS_SLOT_INGRESS);
+    if (sc) sc->pkt = p;
+    return sc;
 }
 
 /* Notes the DNS queries of the packet and subject in egress slot `sc` (pal_dns_packet_in): a
@@ -668,8 +673,7 @@ ignored:
  * segments be (its window and MSS): the bytes of a record cannot pose as an answer. Whole
  * messages of a segment are read, up to PAL_DNS_TCP_MESSAGES; one that continues in the next
  * segment (an answer larger than the path's MSS) teaches nothing and is stepped over. A
- * segment received out of order is not read (its answer teaches nothing); nor is anything
- * once a stream's place is lost.
+ * segment received out of order loses the stream's place: nothing more is read from it.
  */
 struct pal_dns_stream {
     __u32 next_seq; /* the resolver's sequence number of the next message's length */
@@ -687,7 +691,7 @@ struct {
 static __always_inline void pal_dns_tcp_answers(struct __sk_buff* skb, struct pal_dns_scratch* sc) {
     struct bpf_sock* sk = skb->sk;
     struct pal_dns_stream* st;
-    __u32 at, skip, len, end;
+    __u32 at, skip, len, end, next;
 
     if (sk) sk = bpf_sk_fullsock(sk);
     if (!sk) return;
@@ -707,21 +711,26 @@ static __always_inline void pal_dns_tcp_answers(struct __sk_buff* skb, struct pa
     if (at == end) return; /* an ACK */
     st = bpf_sk_storage_get(&pal_dns_streams, sk, NULL, 0);
     if (!st || st->lost) goto ignored;
-    /* Serial number arithmetic: a retransmission ends before next_seq, a segment past a gap
-     * starts after it; either way `skip` is not inside this segment. */
-    skip = st->next_seq - sc->pkt.seq;
+    next = st->next_seq;
+    /* Serial number arithmetic. A segment past a gap (received out of order): the bytes
+     * before it will come again, but not it, so where messages start is lost. */
+    if ((__s32)(sc->pkt.seq - next) > 0) goto lost;
+    /* A retransmission of bytes read already: `skip` is past its end. */
+    skip = next - sc->pkt.seq;
     if (skip >= end - at) return;
     at += skip;
     for (int n = 0; n < PAL_DNS_TCP_MESSAGES; n++) {
         if (at >= end) return;
         len = pal_dns_tcp_length(skb, at, end);
         if (!len) break; /* the length is cut (or 0, which no resolver sends) */
-        st->next_seq += 2 + len;
+        next = sc->pkt.seq + (at - sc->pkt.payload) + 2 + len;
+        st->next_seq = next;
         if (at + 2 + len > end) goto ignored; /* stepped over */
         pal_dns_take_answer(skb, at + 2, at + 2 + len);
         at += 2 + len;
     }
     if (at >= end) return;
+lost:
     st->lost = 1;
 ignored:
     pal_count(PAL_COUNTER_DNS_IGNORED);
