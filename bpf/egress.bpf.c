@@ -11,6 +11,7 @@
 #include "dns.bpf.h"
 #include "events.bpf.h"
 #include "packet.bpf.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
 /* Whether the socket is in the host's network namespace (pal_config.host_netns_cookie). */
@@ -172,25 +173,43 @@ static __always_inline void pal_socket_enter(__u32 family, __u32 type, __u32 pro
     if (dec.verdict == PAL_VERDICT_DENY) bpf_send_signal(PAL_SIGKILL);
 }
 
-/* TCP and UDP sockets were judged at connect/sendmsg, by the calling task's cgroup. A TCP
- * connection's first packet (its socket in SYN_SENT: the SYN, its retransmissions, a Fast
- * Open SYN) is judged again by the socket's own cgroup, unless the task sending it is in that
- * very cgroup, so a socket connected by another task (a socket handed over with SCM_RIGHTS,
- * a kernel thread on the container's behalf) is held to its container's policy
- * (docs/reference/enforcement.md#the-socket-not-the-task); `*first` says so. TCP request and
- * timewait sockets (replies to inbound connections) are not full sockets. */
+#define PAL_TCP_CA_LOSS 4 /* TCP_CA_Loss: the retransmission timer fired */
+
+/* TCP sockets whose first packet pal_skb_egress refused: their retransmissions are refused
+ * too (the value says nothing more). */
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, __u32);
+} pal_syn_refused SEC(".maps");
+
+/* TCP and UDP sockets were judged at connect/sendmsg, by the calling task's cgroup. Where
+ * cgroup_skb programs can ask for the task (pal_skb_has_current), a TCP connection's first
+ * packet (its socket in SYN_SENT: the SYN or a Fast Open SYN) is judged again by the socket's
+ * own cgroup when another task sent it, so a socket connected for the container by someone
+ * else (handed over with SCM_RIGHTS, a kernel thread on its behalf) is held to the
+ * container's policy (docs/reference/enforcement.md#the-socket-not-the-task); `*first` then
+ * points at the socket. A retransmission from the timer goes as the first SYN went. TCP
+ * request and timewait sockets (replies to inbound connections) are not full sockets. */
 static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8* sock_type,
-                                                    bool* first) {
+                                                    struct bpf_sock** first) {
     struct bpf_sock* sk = skb->sk;
+    struct tcp_sock* tp;
 
     if (!sk) return true; /* not sent by a local socket */
     sk = bpf_sk_fullsock(sk);
     if (!sk) return true;
     *sock_type = sk->type;
     if (sk->type == PAL_SOCK_STREAM && sk->protocol == IPPROTO_TCP) {
-        if (sk->state != BPF_TCP_SYN_SENT) return true;
-        *first = true;
-        return pal_skb_has_current && bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb);
+        if (sk->state != BPF_TCP_SYN_SENT || !pal_skb_has_current) return true;
+        /* Sent by connect() in a task of the socket's cgroup, which judged it. */
+        if (bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb)) return true;
+        tp = bpf_skc_to_tcp_sock(sk);
+        if (tp && BPF_CORE_READ_BITFIELD(&tp->inet_conn, icsk_ca_state) == PAL_TCP_CA_LOSS)
+            return !bpf_sk_storage_get(&pal_syn_refused, sk, NULL, 0);
+        *first = sk;
+        return false;
     }
     return sk->type == PAL_SOCK_DGRAM && sk->protocol == IPPROTO_UDP;
 }
@@ -201,11 +220,11 @@ static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8*
  * (docs/reference/enforcement.md#coverage). Returns 0 to drop. */
 SEC("cgroup_skb/egress")
 int pal_skb_egress(struct __sk_buff* skb) {
+    struct bpf_sock* first = NULL;
     struct pal_subject s;
     struct pal_dest d = {};
     struct pal_decision dec;
     __u8 sock_type = 0;
-    bool first = false;
 
     if (pal_skb_source_routed(skb)) {
         if (!pal_skb_subject(skb, &s) || !pal_skb_dest(skb, &d)) return 1;
@@ -219,13 +238,10 @@ int pal_skb_egress(struct __sk_buff* skb) {
     if (!pal_skb_subject(skb, &s)) return 1;
     if (!pal_skb_dest(skb, &d)) return 1;
     dec = pal_decide_egress(&s, &d);
-    /* Where cgroup_skb programs cannot ask for the task (pal_skb_has_current), every SYN is
-     * judged again, those of the container's own connect()s too, which reported their
-     * verdict already: only a refusal, which such a connect() cannot have let through, is
-     * reported. */
-    if (!first || pal_skb_has_current || dec.verdict == PAL_VERDICT_DENY)
-        pal_report_net(&s, &d, PAL_HOOK_SKB_EGRESS, dec, sock_type);
-    return dec.verdict == PAL_VERDICT_DENY ? 0 : 1;
+    pal_report_net(&s, &d, PAL_HOOK_SKB_EGRESS, dec, sock_type);
+    if (dec.verdict != PAL_VERDICT_DENY) return 1;
+    if (first) bpf_sk_storage_get(&pal_syn_refused, first, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+    return 0;
 }
 
 /* Whether a received packet may open a flow: a TCP segment for a listening

@@ -57,7 +57,7 @@ quick_lsm='Privileges/Exec.DenyFailsWithEpermUnderBpfLsm/*:Privileges/Exec.DenyA
 'Egress.PacketSocketRefusedEveryWay:Egress.HostNetworkContainerHasLoopbackJudged:'\
 'CgroupWalk.*:Privileges/InterContainer.ReceiverDropsFlowsNoRuleAllows/shipped:'\
 'Egress.ALowMemlockLimitIsNamedWhereTheKernelChargesIt:Fqdn.AnAddressIsAllowedOnceTheContainerLookedItUp:'\
-'Egress.ASocketHandedToAnotherTaskKeepsItsContainersPolicy:Fqdn.OverTcpOnlyWholeMessagesWhereTheStreamPutsThemTeach'
+'Fqdn.OverTcpOnlyWholeMessagesWhereTheStreamPutsThemTeach'
 quick_fallback='Privileges/Exec.DenyKillsBeforeTheNewImageRunsUnderTheFallback/*:'\
 'Privileges/Exec.DenyAppliesInANestedCgroup/shipped:Egress.PacketSocketRefusedEveryWay'
 

@@ -123,8 +123,8 @@ nlohmann::json kernelFallbacks(const nlohmann::json& features) {
     if (!features.value("skb-current-task", true)) {
         fallbacks["packetEventTask"] =
             "no bpf_get_current_* in cgroup_skb programs: events of the packet-level check "
-            "name no process (pid, uid, comm 0), and every TCP SYN is judged again by its "
-            "socket's cgroup, a refusal only reported";
+            "name no process (pid, uid, comm 0), and a container's TCP socket connected by "
+            "another task is not judged by the container's policy";
     }
     return fallbacks;
 }

@@ -265,6 +265,10 @@ TEST_F(Egress, AuditModeReportsButNeverBlocks) {
 // the test process, to which the container sent it): connect() judges the task, which no
 // policy selects; the SYN is judged by the socket's container, whose policy refuses it.
 TEST_F(Egress, ASocketHandedToAnotherTaskKeepsItsContainersPolicy) {
+    if (!packetEventsKnowTheTask()) {
+        GTEST_SKIP() << "cgroup_skb programs cannot ask for the current task on this kernel "
+                        "(Linux 6.13): the SYN check is not made (enforcement.md)";
+    }
     startWith(kEgressTablePolicy);
     Server tcp443 = sandbox_->listenOnBridge(443, SOCK_STREAM);
     ASSERT_EQ(client_->connectErrno("198.18.0.200", 443), EPERM) << "refused to the container";
