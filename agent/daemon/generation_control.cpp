@@ -89,7 +89,28 @@ std::optional<GenerationControl::Refusal> GenerationControl::tryApply(const Poli
                  entries.lpm6.size() + entries.hosts6.size());
     events_.flush();     // "in force" is said as soon as it is true,
     datapath_.retire();  // then the old generation goes
+    giveRoomToWaiting();
     return std::nullopt;
+}
+
+void GenerationControl::giveRoomToWaiting() {
+    if (waiting_.empty()) return;
+    // The entries of containers the last generation dropped (gone while an earlier agent
+    // was away, say) went only at retire(): the room they leave is for those waiting.
+    std::optional<Refusal> refused;
+    try {
+        const MapEntries entries = compileNext(inForce_);
+        size_t stillWaiting = 0;
+        for (uint64_t cgid : waiting_) stillWaiting += !entries.cgroups.count(cgid);
+        if (stillWaiting == waiting_.size()) return;
+        refused = tryApply(inForce_, entries);  // which comes back here while some fit
+    } catch (const CompileError& e) {
+        refused = Refusal{e.what(), e.diagnostic().where.file};
+    }
+    if (refused) {
+        refused->error = "containers waiting for room, not enforced yet: " + refused->error;
+        reject({}, *refused);
+    }
 }
 
 std::optional<GenerationControl::Refusal> GenerationControl::check(const PolicySet& set) const {
@@ -191,13 +212,10 @@ GenerationControl::Start GenerationControl::applyFirst(Config::Limits::TooLargeA
 
 void GenerationControl::containersChanged(const InventoryDiff& diff) {
     if (!diff.changed()) return;
-    if (waiting_.empty() || diff.stopped.empty()) {
-        if (tryFastPath(diff)) return;
-    } else {
-        // Containers waiting for room (limits.containers) get that of those that stopped:
-        // their entries go now, and a generation gives the room out.
-        removeStopped(diff.stopped);
-    }
+    // With containers waiting for room (limits.containers), a stop gives it: a generation.
+    if ((waiting_.empty() || diff.stopped.empty()) && tryFastPath(diff)) return;
+    // The stopped containers' entries go first: their room is the generation's.
+    removeStopped(diff.stopped);
     // A generation of the policies in force: a policy change that was rejected stays so.
     const PolicySet set = inForce_;
     if (auto refused = tryApply(set)) {

@@ -102,6 +102,8 @@ class GenerationControl {
     // The fast path: true when every started container got an entry of a
     // policy set in force (and the stopped ones lost theirs).
     bool tryFastPath(const InventoryDiff& diff);
+    // When some of the containers waiting for room fit now, a generation for them.
+    void giveRoomToWaiting();
     // Deletes the entries of containers that stopped.
     void removeStopped(const std::vector<Container>& stopped);
     // A policy-rejected event and a log line for a container without an entry.

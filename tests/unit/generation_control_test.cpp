@@ -378,5 +378,20 @@ TEST_F(GenerationControlTest, ContainersBeyondPalCgroupsWaitNamedAndGetRoomLater
     EXPECT_EQ(datapath_.cgroups.count(11), 0u);
 }
 
+// An earlier agent's map still holds a container that stopped while no agent ran: its entry
+// goes with the first generation, and the room it leaves goes to the container that waited.
+TEST_F(GenerationControlTest, RoomLeftByTheAdoptedGenerationGoesToWaitingContainers) {
+    writePolicy("a.yaml", policy("a", "api*"));
+    loadPolicies();
+    scan({container("api-1", 10), container("api-2", 11)});
+    datapath_.maxContainers = 2;
+    datapath_.cgroups[9] = {};  // gone since
+    ASSERT_EQ(control().applyFirst(Config::Limits::TooLargeAtStart::Run), Start::InForce);
+    EXPECT_TRUE(control().inForce(10));
+    EXPECT_TRUE(control().inForce(11));
+    EXPECT_EQ(datapath_.cgroups.count(9), 0u);
+    EXPECT_EQ(datapath_.applied.size(), 2u) << "a second generation for the one that waited";
+}
+
 }  // namespace
 }  // namespace palisade
