@@ -31,49 +31,55 @@ static __always_inline bool pal_ports_allow(const struct pal_ports* p, __u8 prot
     return false;
 }
 
-/* The most specific entry under `epid` (a policy set's, or its bind key) that holds
- * `d`: its single address first when there are any (`hosts`), then the tries. */
+/* What the policy set `epid` (or its bind key) allows at `d`: the class of the most
+ * specific prefix on the node holding `d`, its single address first when the set has
+ * any (`hosts`), then the tries; then the set's entry for that class
+ * (include/palisade/abi.h). */
 static __always_inline struct pal_lpm_value* pal_prefix_of(__u32 epid, bool hosts,
                                                            const struct pal_dest* d) {
-    struct pal_lpm_value* v = NULL;
+    const __u32 slot = epid & PAL_SLOT_BIT;
+    struct pal_class_key c = {.epid = epid};
+    __u32* class_id = NULL;
 
     if (d->family == 4) {
-        struct pal_host4_key h = {.epid = epid};
+        struct pal_host4_key h = {.slot = slot};
         struct pal_lpm4_key k = {
-            .prefixlen = PAL_LPM_EPID_BITS + 32,
-            .epid = bpf_htonl(epid),
+            .prefixlen = PAL_LPM_SLOT_BITS + 32,
+            .slot = bpf_htonl(slot),
         };
 
         if (hosts) {
             __builtin_memcpy(h.addr, d->addr, 4);
-            v = bpf_map_lookup_elem(&pal_hosts4, &h);
+            class_id = bpf_map_lookup_elem(&pal_hosts4, &h);
         }
-        if (!v) {
+        if (!class_id) {
             __builtin_memcpy(k.addr, d->addr, 4);
-            v = bpf_map_lookup_elem(&pal_lpm4, &k);
+            class_id = bpf_map_lookup_elem(&pal_lpm4, &k);
         }
     } else {
-        struct pal_host6_key h = {.epid = epid};
+        struct pal_host6_key h = {.slot = slot};
         struct pal_lpm6_key k = {
-            .prefixlen = PAL_LPM_EPID_BITS + 128,
-            .epid = bpf_htonl(epid),
+            .prefixlen = PAL_LPM_SLOT_BITS + 128,
+            .slot = bpf_htonl(slot),
         };
 
         if (hosts) {
             __builtin_memcpy(h.addr, d->addr, 16);
-            v = bpf_map_lookup_elem(&pal_hosts6, &h);
+            class_id = bpf_map_lookup_elem(&pal_hosts6, &h);
         }
-        if (!v) {
+        if (!class_id) {
             __builtin_memcpy(k.addr, d->addr, 16);
-            v = bpf_map_lookup_elem(&pal_lpm6, &k);
+            class_id = bpf_map_lookup_elem(&pal_lpm6, &k);
         }
     }
-    return v;
+    if (!class_id) return NULL;
+    c.class_id = *class_id;
+    return bpf_map_lookup_elem(&pal_classes, &c);
 }
 
 /* Why the allowlist of `s` refuses `d`, or PAL_REASON_NONE if it allows it.
- * The most specific prefix of this policy set that holds the address already
- * carries the union of every rule's ports there (agent/compiler/). */
+ * The set's entry for the address's class already carries the union of every
+ * rule's ports there (agent/compiler/). */
 static __always_inline __u8 pal_allowlist_reason(const struct pal_subject* s,
                                                  const struct pal_dest* d) {
     struct pal_lpm_value* v = pal_prefix_of(s->epid, s->policy.flags & PAL_POLICY_HOSTS, d);

@@ -19,7 +19,7 @@ struct {
     __uint(max_entries, PAL_MAX_LPM_ENTRIES);
     __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct pal_lpm4_key);
-    __type(value, struct pal_lpm_value);
+    __type(value, __u32); /* class */
 } pal_lpm4 SEC(".maps");
 
 struct {
@@ -27,7 +27,7 @@ struct {
     __uint(max_entries, PAL_MAX_LPM_ENTRIES);
     __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct pal_lpm6_key);
-    __type(value, struct pal_lpm_value);
+    __type(value, __u32);
 } pal_lpm6 SEC(".maps");
 
 /* Allocated as written, like the tries: most policy sets use a fraction. */
@@ -36,7 +36,7 @@ struct {
     __uint(max_entries, PAL_MAX_LPM_ENTRIES);
     __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct pal_host4_key);
-    __type(value, struct pal_lpm_value);
+    __type(value, __u32);
 } pal_hosts4 SEC(".maps");
 
 struct {
@@ -44,8 +44,16 @@ struct {
     __uint(max_entries, PAL_MAX_LPM_ENTRIES);
     __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct pal_host6_key);
-    __type(value, struct pal_lpm_value);
+    __type(value, __u32);
 } pal_hosts6 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, PAL_MAX_CLASSES);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct pal_class_key);
+    __type(value, struct pal_lpm_value);
+} pal_classes SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);

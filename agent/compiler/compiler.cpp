@@ -7,7 +7,7 @@
 
 #include "compiler/fqdn_names.h"
 #include "compiler/port_sets.h"
-#include "compiler/prefix_table.h"
+#include "compiler/prefix_classes.h"
 
 namespace palisade {
 namespace {
@@ -64,25 +64,19 @@ pal_policy mergedPolicy(const std::vector<Policy>& policies, const PolicySetKey&
 class Builder {
   public:
     Builder(MapEntries& out, uint32_t idBase)
-        : out_(out), nextEpid_(idBase + 1), nextPortset_(idBase + 1) {}
+        : out_(out), idBase_(idBase), nextEpid_(idBase + 1), nextPortset_(idBase + 1) {}
 
     uint32_t addPolicySet(const std::vector<Policy>& policies, const PolicySetKey& set,
                           const std::vector<Container>& containers, uint16_t flags) {
         uint32_t epid = nextEpid_++;
         out_.policies[epid] = mergedPolicy(policies, set);
         out_.policies[epid].flags |= flags;
-        for (size_t i : set) out_.epidPolicies[epid].push_back(policies[i].name);
-
-        std::vector<CidrRule> rules;
         for (size_t i : set) {
-            for (const auto& rule : policies[i].egress) {
-                if (rule.toCIDR.empty()) continue;
-                rules.push_back(
-                    {&rule.toCIDR, &rule.except, rulePortRanges(rule.ports), rule.where});
-            }
+            out_.epidPolicies[epid].push_back(policies[i].name);
+            // docs/reference/enforcement.md#bind: binds are judged when a policy has `bind`.
+            if (policies[i].bind) out_.policies[epid].flags |= PAL_POLICY_BIND;
         }
-        for (const auto& e : buildPrefixTable(rules)) addPrefix(epid, epid, PAL_POLICY_HOSTS, e);
-        addBindRules(epid, policies, set);
+        sets_.emplace_back(epid, set);
         addPeers(epid, policies, set, containers);
         addFqdns(epid, policies, set);
         return epid;
@@ -96,25 +90,93 @@ class Builder {
         return epid;
     }
 
-  private:
-    // docs/reference/enforcement.md#bind: when a policy of the set has `bind`, the union of
-    // the set's bind rules, in the tries under the epid's bind key (PAL_BIND_EPID).
-    void addBindRules(uint32_t epid, const std::vector<Policy>& policies, const PolicySetKey& set) {
+    // docs/prefix-classes.md: every toCIDR, except and bind address of the policies the sets
+    // use goes into the node's prefixes once, and each set (or its bind key) gets an entry
+    // for each class its rules hold.
+    void addPrefixes(const std::vector<Policy>& policies) {
+        std::vector<bool> used(policies.size(), false);
+        for (const auto& [epid, set] : sets_) {
+            for (size_t i : set) used[i] = true;
+        }
         std::vector<CidrRule> rules;
-        bool judged = false;
-        for (size_t i : set) {
+        std::vector<std::vector<size_t>> egressRules(policies.size());
+        std::vector<std::vector<size_t>> bindRules(policies.size());
+        for (size_t i = 0; i < policies.size(); i++) {
+            if (!used[i]) continue;
+            for (const auto& rule : policies[i].egress) {
+                if (rule.toCIDR.empty()) continue;
+                egressRules[i].push_back(rules.size());
+                rules.push_back(
+                    {&rule.toCIDR, &rule.except, rulePortRanges(rule.ports), rule.where});
+            }
             if (!policies[i].bind) continue;
-            judged = true;
             for (const auto& rule : *policies[i].bind) {
+                bindRules[i].push_back(rules.size());
                 rules.push_back(
                     {&rule.addresses, &rule.except, rulePortRanges(rule.ports), rule.where});
             }
         }
-        if (!judged) return;
-        out_.policies[epid].flags |= PAL_POLICY_BIND;
-        for (const auto& e : buildPrefixTable(rules)) {
-            addPrefix(epid | PAL_BIND_EPID, epid, PAL_POLICY_BIND_HOSTS, e);
+        // The keys whose entries each rule is part of: the epid of every set with its policy,
+        // with PAL_BIND_EPID for a bind rule. A set with a single-address rule tries the host
+        // maps first.
+        std::vector<std::vector<uint32_t>> keysOf(rules.size());
+        for (const auto& [epid, set] : sets_) {
+            for (size_t i : set) {
+                for (size_t r : egressRules[i]) {
+                    keysOf[r].push_back(epid);
+                    if (hasSingleAddress(rules[r])) out_.policies[epid].flags |= PAL_POLICY_HOSTS;
+                }
+                for (size_t r : bindRules[i]) {
+                    keysOf[r].push_back(epid | PAL_BIND_EPID);
+                    if (hasSingleAddress(rules[r])) {
+                        out_.policies[epid].flags |= PAL_POLICY_BIND_HOSTS;
+                    }
+                }
+            }
         }
+
+        const PrefixClasses node = classifyPrefixes(rules);
+        for (const auto& p : node.prefixes) addPrefix(p, classId(p.cls));
+        for (size_t c = 0; c < node.classes.size(); c++) {
+            std::map<uint32_t, std::vector<RuleHold>> byKey;  // in rule order
+            for (const RuleHold& h : node.classes[c]) {
+                for (uint32_t key : keysOf[h.rule]) byKey[key].push_back(h);
+            }
+            for (const auto& [key, holds] : byKey) {
+                pal_class_key k{};
+                k.epid = key;
+                k.class_id = classId(c);
+                out_.classes.emplace_back(k, allowed(rules, holds));
+            }
+        }
+    }
+
+  private:
+    uint32_t classId(size_t cls) const { return idBase_ + 1 + static_cast<uint32_t>(cls); }
+
+    static bool hasSingleAddress(const CidrRule& rule) {
+        auto single = [](const Cidr& c) { return c.prefixLen == (c.v6 ? 128 : 32); };
+        return std::any_of(rule.cidrs->begin(), rule.cidrs->end(), single) ||
+               std::any_of(rule.except->begin(), rule.except->end(), single);
+    }
+
+    // What one key's rules allow where they hold a prefix as `holds` says: the union of
+    // the ports of each rule that holds it inside its CIDRs and outside its excepts.
+    pal_lpm_value allowed(const std::vector<CidrRule>& rules, const std::vector<RuleHold>& holds) {
+        std::vector<pal_port_range> ranges;
+        const CidrRule* first = nullptr;
+        pal_lpm_value v{};
+        for (const RuleHold& h : holds) {
+            const CidrRule& rule = rules[h.rule];
+            if (h.how == RuleHold::kInside) {
+                ranges.insert(ranges.end(), rule.ranges.begin(), rule.ranges.end());
+                if (!first) first = &rule;
+            } else if (h.how == RuleHold::kInsideExcept) {
+                v.flags |= PAL_LPM_EXCEPT;
+            }
+        }
+        v.ports = ports(normalizePortRanges(ranges), first ? first->where : SourceLocation{});
+        return v;
     }
 
     // Every container a toContainers rule of the set selects, with the union of
@@ -225,41 +287,40 @@ class Builder {
         return p;
     }
 
-    // An entry under `epid` (a policy set's, or its bind key); a host entry sets
-    // `hostsFlag` in the policy of `owner`, whose lookups then try the host maps.
-    void addPrefix(uint32_t epid, uint32_t owner, uint16_t hostsFlag, const PrefixEntry& e) {
-        pal_lpm_value v{};
-        v.ports = ports(*e.ranges, e.firstRule ? e.firstRule->where : SourceLocation{});
-        v.flags = e.flags;
-        if (e.prefixLen == (e.v6 ? 128 : 32)) {
-            out_.policies[owner].flags |= hostsFlag;
-            if (e.v6) {
+    // A prefix of the node, under the generation slot of the ids: single addresses in the
+    // host maps, the others in the tries.
+    void addPrefix(const PrefixClasses::Prefix& p, uint32_t cls) {
+        const uint32_t slot = idBase_ & PAL_SLOT_BIT;
+        if (p.prefixLen == (p.v6 ? 128 : 32)) {
+            if (p.v6) {
                 pal_host6_key k{};
-                k.epid = epid;
-                std::memcpy(k.addr, e.addr.data(), 16);
-                out_.hosts6.emplace_back(k, v);
+                k.slot = slot;
+                std::memcpy(k.addr, p.addr.data(), 16);
+                out_.hosts6.emplace_back(k, cls);
             } else {
                 pal_host4_key k{};
-                k.epid = epid;
-                std::memcpy(k.addr, e.addr.data(), 4);
-                out_.hosts4.emplace_back(k, v);
+                k.slot = slot;
+                std::memcpy(k.addr, p.addr.data(), 4);
+                out_.hosts4.emplace_back(k, cls);
             }
-        } else if (e.v6) {
+        } else if (p.v6) {
             pal_lpm6_key k{};
-            k.prefixlen = PAL_LPM_EPID_BITS + e.prefixLen;
-            k.epid = htonl(epid);
-            std::memcpy(k.addr, e.addr.data(), 16);
-            out_.lpm6.emplace_back(k, v);
+            k.prefixlen = PAL_LPM_SLOT_BITS + p.prefixLen;
+            k.slot = htonl(slot);
+            std::memcpy(k.addr, p.addr.data(), 16);
+            out_.lpm6.emplace_back(k, cls);
         } else {
             pal_lpm4_key k{};
-            k.prefixlen = PAL_LPM_EPID_BITS + e.prefixLen;
-            k.epid = htonl(epid);
-            std::memcpy(k.addr, e.addr.data(), 4);
-            out_.lpm4.emplace_back(k, v);
+            k.prefixlen = PAL_LPM_SLOT_BITS + p.prefixLen;
+            k.slot = htonl(slot);
+            std::memcpy(k.addr, p.addr.data(), 4);
+            out_.lpm4.emplace_back(k, cls);
         }
     }
 
     MapEntries& out_;
+    uint32_t idBase_;
+    std::vector<std::pair<uint32_t, PolicySetKey>> sets_;  // by epid, as added
     uint32_t nextEpid_;
     uint32_t nextPortset_;
     std::map<std::vector<uint64_t>, uint32_t> portsetIds_;
@@ -288,6 +349,7 @@ MapEntries compile(const std::vector<Policy>& policies, const std::vector<Contai
         }
         out.cgroups[containers[ci].cgroupId] = {it->second, static_cast<uint32_t>(ci)};
     }
+    builder.addPrefixes(policies);
     return out;
 }
 

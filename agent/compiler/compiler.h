@@ -29,11 +29,14 @@ struct MapEntries {
     std::map<uint64_t, ContainerEntry> cgroups;  // by cgroup id
     std::map<uint32_t, pal_policy> policies;     // by epid (written into pal_cgroups)
     std::map<uint32_t, pal_portset> portsets;    // by port set id
-    // Prefixes: single addresses (/32, /128) in the host maps, the rest in the tries.
-    std::vector<std::pair<pal_host4_key, pal_lpm_value>> hosts4;
-    std::vector<std::pair<pal_host6_key, pal_lpm_value>> hosts6;
-    std::vector<std::pair<pal_lpm4_key, pal_lpm_value>> lpm4;
-    std::vector<std::pair<pal_lpm6_key, pal_lpm_value>> lpm6;
+    // The node's prefixes, each once, with its class (docs/prefix-classes.md): single
+    // addresses (/32, /128) in the host maps, the rest in the tries.
+    std::vector<std::pair<pal_host4_key, uint32_t>> hosts4;
+    std::vector<std::pair<pal_host6_key, uint32_t>> hosts6;
+    std::vector<std::pair<pal_lpm4_key, uint32_t>> lpm4;
+    std::vector<std::pair<pal_lpm6_key, uint32_t>> lpm6;
+    // What each policy set (or its bind key) allows in each class that any of its rules holds.
+    std::vector<std::pair<pal_class_key, pal_lpm_value>> classes;
     // toContainers rules (docs/reference/enforcement.md#inter-container): (sender's epid, receiving
     // container) -> ports.
     // The ports of each toFQDNs selector a policy set has are here too, under
@@ -64,7 +67,7 @@ class CompileError : public std::runtime_error {
 
 // The high bit of every id tells the two generation slots apart.
 inline uint32_t generationIdBase(uint64_t generation) {
-    return (generation & 1) ? 0x80000000u : 0u;
+    return (generation & 1) ? PAL_SLOT_BIT : 0u;
 }
 
 MapEntries compile(const std::vector<Policy>& policies, const std::vector<Container>& containers,

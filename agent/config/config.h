@@ -58,6 +58,7 @@ struct Config {
     // Each count is the entries of one map, both generations of a reload together.
     struct Limits {
         uint32_t prefixes = 262144;   // pal_lpm4, pal_lpm6, pal_hosts4, pal_hosts6 (each)
+        uint32_t classes = 262144;    // pal_classes: (policy set, class of prefixes) pairs
         uint32_t containers = 65536;  // pal_cgroups, pal_ratelimit
         uint32_t portSets = 16384;    // pal_portsets
         uint32_t addresses = 65536;   // pal_addr4, pal_addr6 (each)

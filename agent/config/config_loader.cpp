@@ -267,9 +267,10 @@ void readLimits(Reader& r, const Field& f, Config::Limits& limits) {
     using TooLarge = Config::Limits::TooLargeAtStart;
     if (!r.isMap(f)) return;
     MapView m(r, f);
-    m.allowOnly({"prefixes", "containers", "portSets", "addresses", "peers", "fqdnNames",
+    m.allowOnly({"prefixes", "classes", "containers", "portSets", "addresses", "peers", "fqdnNames",
                  "fqdnAddresses", "dnsQueries", "tooLargeAtStart"});
     readLimit(r, m.get("prefixes"), limits.prefixes);
+    readLimit(r, m.get("classes"), limits.classes);
     readLimit(r, m.get("containers"), limits.containers);
     readLimit(r, m.get("portSets"), limits.portSets);
     readLimit(r, m.get("addresses"), limits.addresses);

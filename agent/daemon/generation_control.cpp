@@ -83,10 +83,12 @@ std::optional<GenerationControl::Refusal> GenerationControl::tryApply(const Poli
         }
     }
     waiting_ = std::move(waiting);
-    spdlog::info("generation {} in force: {} policies, {} containers, {} IPv4 and {} IPv6 prefixes",
-                 generation_, set.policies->size(), entries.cgroups.size(),
-                 entries.lpm4.size() + entries.hosts4.size(),
-                 entries.lpm6.size() + entries.hosts6.size());
+    spdlog::info(
+        "generation {} in force: {} policies, {} containers, {} IPv4 and {} IPv6 prefixes, {} "
+        "class entries",
+        generation_, set.policies->size(), entries.cgroups.size(),
+        entries.lpm4.size() + entries.hosts4.size(), entries.lpm6.size() + entries.hosts6.size(),
+        entries.classes.size());
     events_.flush();     // "in force" is said as soon as it is true,
     datapath_.retire();  // then the old generation goes
     giveRoomToWaiting();

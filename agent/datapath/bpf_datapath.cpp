@@ -106,6 +106,7 @@ void setMapSizes(palisade_bpf& skel, const Config::Limits& limits) {
          {skel.maps.pal_lpm4, skel.maps.pal_lpm6, skel.maps.pal_hosts4, skel.maps.pal_hosts6}) {
         size(m, limits.prefixes);
     }
+    size(skel.maps.pal_classes, limits.classes);
     size(skel.maps.pal_cgroups, limits.containers);
     size(skel.maps.pal_ratelimit, limits.containers);
     size(skel.maps.pal_portsets, limits.portSets);

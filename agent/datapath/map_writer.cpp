@@ -109,8 +109,12 @@ uint32_t keyEpid(const K& key) {
     return key.epid;
 }
 template <typename K>
-uint32_t lpmEpid(const K& key) {
-    return ntohl(key.epid);
+uint32_t keySlot(const K& key) {
+    return key.slot;
+}
+template <typename K>
+uint32_t lpmSlot(const K& key) {
+    return ntohl(key.slot);
 }
 
 }  // namespace
@@ -135,19 +139,23 @@ MapWriter::MapWriter(PolicyMapFds fds, const pal_config& initial, Adopt)
     }
     adoptKeys<uint32_t>(fds_.portsets, active, plainId,
                         [&](uint32_t id) { current_.portsets[id] = {}; });
-    adoptKeys<pal_lpm4_key>(fds_.lpm4, active, lpmEpid<pal_lpm4_key>, [&](const pal_lpm4_key& k) {
+    adoptKeys<pal_lpm4_key>(fds_.lpm4, active, lpmSlot<pal_lpm4_key>, [&](const pal_lpm4_key& k) {
         current_.lpm4.push_back({k, {}});
     });
-    adoptKeys<pal_lpm6_key>(fds_.lpm6, active, lpmEpid<pal_lpm6_key>, [&](const pal_lpm6_key& k) {
+    adoptKeys<pal_lpm6_key>(fds_.lpm6, active, lpmSlot<pal_lpm6_key>, [&](const pal_lpm6_key& k) {
         current_.lpm6.push_back({k, {}});
     });
-    adoptKeys<pal_host4_key>(fds_.hosts4, active, keyEpid<pal_host4_key>,
+    adoptKeys<pal_host4_key>(fds_.hosts4, active, keySlot<pal_host4_key>,
                              [&](const pal_host4_key& k) {
                                  current_.hosts4.push_back({k, {}});
                              });
-    adoptKeys<pal_host6_key>(fds_.hosts6, active, keyEpid<pal_host6_key>,
+    adoptKeys<pal_host6_key>(fds_.hosts6, active, keySlot<pal_host6_key>,
                              [&](const pal_host6_key& k) {
                                  current_.hosts6.push_back({k, {}});
+                             });
+    adoptKeys<pal_class_key>(fds_.classes, active, keyEpid<pal_class_key>,
+                             [&](const pal_class_key& k) {
+                                 current_.classes.push_back({k, {}});
                              });
     adoptKeys<pal_peer_key>(fds_.peers, active, keyEpid<pal_peer_key>, [&](const pal_peer_key& k) {
         current_.peers.push_back({k, {}});
@@ -181,6 +189,7 @@ std::string MapWriter::capacityProblem(const MapEntries& next, bool besideInForc
     check(fds_.hosts6, "pal_hosts6", current_.hosts6.size(), next.hosts6.size());
     check(fds_.lpm4, "pal_lpm4", current_.lpm4.size(), next.lpm4.size());
     check(fds_.lpm6, "pal_lpm6", current_.lpm6.size(), next.lpm6.size());
+    check(fds_.classes, "pal_classes", current_.classes.size(), next.classes.size());
     check(fds_.peers, "pal_peers", current_.peers.size(), next.peers.size());
     size_t newNames = 0;
     for (const auto& [id, name] : next.fqdnNames) {
@@ -215,6 +224,7 @@ void MapWriter::removeGeneration(const MapEntries& gen) {
     removeAll(fds_.hosts6, gen.hosts6);
     removeAll(fds_.lpm4, gen.lpm4);
     removeAll(fds_.lpm6, gen.lpm6);
+    removeAll(fds_.classes, gen.classes);
     removeAll(fds_.peers, gen.peers);
     removeAll(fds_.portsets, gen.portsets);
 }
@@ -233,6 +243,7 @@ void MapWriter::apply(const MapEntries& next, uint64_t generation) {
         updateAll(fds_.hosts6, next.hosts6, "pal_hosts6");
         updateAll(fds_.lpm4, next.lpm4, "pal_lpm4");
         updateAll(fds_.lpm6, next.lpm6, "pal_lpm6");
+        updateAll(fds_.classes, next.classes, "pal_classes");
         updateAll(fds_.peers, next.peers, "pal_peers");
         updateAll(fds_.fqdnNames, fqdnNameEntries(next.fqdnNames), "pal_fqdn_names");
         for (const auto& [cgid, e] : next.cgroups) {

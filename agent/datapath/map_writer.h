@@ -18,6 +18,7 @@ struct PolicyMapFds {
     int hosts6 = -1;
     int lpm4 = -1;
     int lpm6 = -1;
+    int classes = -1;
     int config = -1;
     int peers = -1;
     int fqdnNames = -1;
@@ -27,9 +28,10 @@ struct PolicyMapFds {
 // both share bpf/maps.bpf.h).
 template <typename SkeletonMaps>
 PolicyMapFds policyMapFds(const SkeletonMaps& m) {
-    return {bpf_map__fd(m.pal_cgroups), bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_hosts4),
-            bpf_map__fd(m.pal_hosts6),  bpf_map__fd(m.pal_lpm4),     bpf_map__fd(m.pal_lpm6),
-            bpf_map__fd(m.pal_config),  bpf_map__fd(m.pal_peers),    bpf_map__fd(m.pal_fqdn_names)};
+    return {bpf_map__fd(m.pal_cgroups),   bpf_map__fd(m.pal_portsets), bpf_map__fd(m.pal_hosts4),
+            bpf_map__fd(m.pal_hosts6),    bpf_map__fd(m.pal_lpm4),     bpf_map__fd(m.pal_lpm6),
+            bpf_map__fd(m.pal_classes),   bpf_map__fd(m.pal_config),   bpf_map__fd(m.pal_peers),
+            bpf_map__fd(m.pal_fqdn_names)};
 }
 
 class MapWriter {

@@ -10,12 +10,15 @@
  * How a verdict is reached (see bpf/decide.bpf.h):
  *   cgroup id --pal_cgroups--> container, and for the active generation its
  *       epid and policy (mode, raw sockets, exec, flags)
- *   (epid, destination) --pal_hosts4 / pal_hosts6 (single addresses), else
- *       pal_lpm4 / pal_lpm6--> allowed ports + flags: one (protocol, port
+ *   destination --pal_hosts4 / pal_hosts6 (single addresses), else
+ *       pal_lpm4 / pal_lpm6--> the class of its most specific prefix on the node
+ *   (epid, class) --pal_classes--> allowed ports + flags: one (protocol, port
  *       range) pair inline, or a port set id
  *   port set id --pal_portsets--> allowed (protocol, port range) list
- * so that the common decision (a rule with at most one port range) costs two
- * map lookups: its cgroup and its destination.
+ * so that the common decision (a rule with at most one port range) costs three
+ * map lookups: its cgroup, its destination's class and the class's ports. Each
+ * prefix is stored once however many policy sets share it
+ * (docs/prefix-classes.md).
  */
 #ifndef PALISADE_ABI_H
 #define PALISADE_ABI_H
@@ -34,10 +37,11 @@
 
 /* Kernel object names are capped at 15 characters: every map is pal_*. */
 
-/* Sizes of the maps; the agent may raise the LPM sizes before load. */
+/* Sizes of the maps; the agent sets them from its limits before load. */
 #define PAL_MAX_CGROUPS 65536
 #define PAL_MAX_PORTSETS 16384
 #define PAL_MAX_LPM_ENTRIES 262144
+#define PAL_MAX_CLASSES 262144
 /* ~17,000 network events: 90 ms of a 200,000 events/s flood, while the agent
  * is woken per 16 KiB and drains every 100 ms at the latest. libbpf maps the
  * data twice into the agent, so this counts double in its RSS (docs/reference/targets.md). */
@@ -76,18 +80,22 @@ enum pal_policy_flags {
     PAL_POLICY_UNMATCHED = 2, /* container that no policy selects */
     PAL_POLICY_ISOLATED =
         4,                /* interContainer: deny (docs/reference/enforcement.md#inter-container) */
-    PAL_POLICY_HOSTS = 8, /* has entries in pal_hosts4 / pal_hosts6 */
+    PAL_POLICY_HOSTS = 8, /* a rule of the set has a single address: try pal_hosts4 / 6 */
     /* A policy of the set has `bind` (docs/reference/enforcement.md#bind): binds are judged
-     * by the entries under epid | PAL_BIND_EPID in the tries and host maps. */
+     * by the pal_classes entries under epid | PAL_BIND_EPID. */
     PAL_POLICY_BIND = 16,
-    PAL_POLICY_BIND_HOSTS = 32, /* the bind entries include pal_hosts4 / pal_hosts6 ones */
+    PAL_POLICY_BIND_HOSTS = 32, /* a bind rule of the set has a single address */
     /* A policy of the set has toFQDNs (docs/reference/enforcement.md#fqdn): its DNS answers
      * teach addresses, which its decisions then consult. */
     PAL_POLICY_FQDN = 64,
 };
 
+/* Every id of the second generation slot (epids, classes, port sets) has this bit; the
+ * first slot's ids do not (docs/reference/enforcement.md#reload). */
+#define PAL_SLOT_BIT 0x80000000u
+
 /* The key of a policy set's bind entries: its epid with this bit (epids count up
- * from the generation slot's base, 0x80000000 or 0, and never reach it). */
+ * from the generation slot's base, PAL_SLOT_BIT or 0, and never reach it). */
 #define PAL_BIND_EPID 0x40000000u
 
 enum pal_lpm_flags {
@@ -184,41 +192,55 @@ struct pal_cgroup {
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_cgroup) == 32, "pal_cgroup layout");
 
-/* pal_lpm4 / pal_lpm6: prefixlen counts the 32 epid bits plus address bits,
- * so one lookup of (epid, address) finds the most specific prefix of that
- * policy set: O(prefix length), independent of the number of rules. */
+/* pal_lpm4 / pal_lpm6: every toCIDR, except and bind address of the policies in force,
+ * once for the whole node, each with its class (__u32 value). prefixlen counts the 32
+ * slot bits plus address bits, so that one lookup of (slot, address) finds the most
+ * specific prefix on the node holding the address: O(prefix length), independent of
+ * the number of rules and of policy sets. The slot keeps two generations apart during
+ * a reload. */
 struct pal_lpm4_key {
     __u32 prefixlen;
-    __u32 epid; /* big-endian, so it is the leading 32 bits of the trie key */
+    __u32 slot; /* 0 or PAL_SLOT_BIT, big-endian: the leading 32 bits of the trie key */
     __u8 addr[4];
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_lpm4_key) == 12, "pal_lpm4_key layout");
 
 struct pal_lpm6_key {
     __u32 prefixlen;
-    __u32 epid; /* big-endian */
+    __u32 slot; /* big-endian */
     __u8 addr[16];
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_lpm6_key) == 24, "pal_lpm6_key layout");
 
-#define PAL_LPM_EPID_BITS 32
+#define PAL_LPM_SLOT_BITS 32
 
-/* pal_hosts4 / pal_hosts6: the /32 and /128 entries of a policy set, which
- * long allowlists are mostly made of, as an exact-match hash looked up before
- * the trie: one bucket instead of a walk through ~20 trie nodes, each a cache
- * miss. Being the longest prefixes there are, a hit is the LPM answer; the
- * tries hold the shorter prefixes only. Same value as the tries. */
+/* pal_hosts4 / pal_hosts6: the /32 and /128 prefixes, which long allowlists are
+ * mostly made of, as an exact-match hash looked up before the trie: one bucket
+ * instead of a walk through ~20 trie nodes, each a cache miss. Being the longest
+ * prefixes there are, a hit is the LPM answer; the tries hold the shorter prefixes
+ * only. Same value as the tries: the class. */
 struct pal_host4_key {
-    __u32 epid; /* host byte order */
+    __u32 slot; /* 0 or PAL_SLOT_BIT, host byte order */
     __u8 addr[4];
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_host4_key) == 8, "pal_host4_key layout");
 
 struct pal_host6_key {
-    __u32 epid;
+    __u32 slot;
     __u8 addr[16];
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_host6_key) == 20, "pal_host6_key layout");
+
+/* pal_classes: a class is the set of rules that hold a prefix, and how (inside a CIDR,
+ * inside an except), so two prefixes of one class mean the same to every policy set.
+ * The entry of (epid, class) is what that policy set allows there (struct
+ * pal_lpm_value); none: no rule of the set holds the class's prefixes. A set's bind
+ * rules are under epid | PAL_BIND_EPID. */
+struct pal_class_key {
+    __u32 epid;
+    __u32 class_id; /* 1, 2, ... from the slot's base */
+};
+PAL_STATIC_ASSERT(sizeof(struct pal_class_key) == 8, "pal_class_key layout");
 
 struct pal_port_range {
     __u16 first; /* host byte order, inclusive */

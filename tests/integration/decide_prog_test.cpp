@@ -94,8 +94,9 @@ std::set<uint32_t> slotsIn(int fd, uint32_t (*idOf)(const K&)) {
     return slots;
 }
 uint32_t idOfU32(const uint32_t& id) { return id; }
-uint32_t idOfLpm4(const pal_lpm4_key& k) { return ntohl(k.epid); }
-uint32_t idOfHost4(const pal_host4_key& k) { return k.epid; }
+uint32_t idOfLpm4(const pal_lpm4_key& k) { return ntohl(k.slot); }
+uint32_t idOfHost4(const pal_host4_key& k) { return k.slot; }
+uint32_t idOfClass(const pal_class_key& k) { return k.class_id; }
 
 std::string judged(const TestResult& r) {
     char buf[INET6_ADDRSTRLEN] = {};
@@ -142,6 +143,8 @@ TEST_F(DecideProg, NewGenerationReplacesTheOld) {
     EXPECT_EQ(entry.epid[0], second);
     EXPECT_EQ(entry.policy[0].mode, PAL_MODE_ENFORCE);
     EXPECT_EQ(slotsIn<pal_lpm4_key>(fds_.lpm4, idOfLpm4), std::set<uint32_t>{generationIdBase(2)});
+    EXPECT_EQ(slotsIn<pal_class_key>(fds_.classes, idOfClass),
+              std::set<uint32_t>{generationIdBase(2)});
     EXPECT_EQ(slotsIn<uint32_t>(fds_.portsets, idOfU32), std::set<uint32_t>{generationIdBase(2)});
 }
 
@@ -171,6 +174,8 @@ TEST_F(DecideProg, AdoptedMapsKeepTheirGenerationAndRetireIt) {
     EXPECT_EQ(slotsIn<uint32_t>(fds_.portsets, idOfU32), std::set<uint32_t>{generationIdBase(3)});
     EXPECT_EQ(slotsIn<pal_lpm4_key>(fds_.lpm4, idOfLpm4), std::set<uint32_t>{generationIdBase(3)});
     EXPECT_EQ(slotsIn<pal_host4_key>(fds_.hosts4, idOfHost4),
+              std::set<uint32_t>{generationIdBase(3)});
+    EXPECT_EQ(slotsIn<pal_class_key>(fds_.classes, idOfClass),
               std::set<uint32_t>{generationIdBase(3)});
     for (const auto& c : kEgressCases) EXPECT_EQ(run(c).verdict, c.verdict) << c.name;
 }

@@ -4,8 +4,10 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
+#include <random>
 
 #include "compiler/fqdn_names.h"
 #include "compiler/port_sets.h"
@@ -32,7 +34,50 @@ std::vector<Policy> policiesFrom(const std::string& yaml) {
 std::string prefix4(const pal_lpm4_key& k) {
     char buf[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, k.addr, buf, sizeof(buf));
-    return std::string(buf) + "/" + std::to_string(k.prefixlen - PAL_LPM_EPID_BITS);
+    return std::string(buf) + "/" + std::to_string(k.prefixlen - PAL_LPM_SLOT_BITS);
+}
+
+std::string prefix6(const pal_lpm6_key& k) {
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, k.addr, buf, sizeof(buf));
+    return std::string(buf) + "/" + std::to_string(k.prefixlen - PAL_LPM_SLOT_BITS);
+}
+
+std::string host4(const pal_host4_key& k) {
+    char buf[INET_ADDRSTRLEN];
+    return std::string(inet_ntop(AF_INET, k.addr, buf, sizeof(buf))) + "/32";
+}
+
+std::string host6(const pal_host6_key& k) {
+    char buf[INET6_ADDRSTRLEN];
+    return std::string(inet_ntop(AF_INET6, k.addr, buf, sizeof(buf))) + "/128";
+}
+
+// The class of the node's prefix `cidr` ("192.0.2.0/24", "2001:db8::1/128"), 0 if none.
+uint32_t classOf(const MapEntries& m, const std::string& cidr) {
+    for (const auto& [k, c] : m.lpm4) {
+        if (prefix4(k) == cidr) return c;
+    }
+    for (const auto& [k, c] : m.lpm6) {
+        if (prefix6(k) == cidr) return c;
+    }
+    for (const auto& [k, c] : m.hosts4) {
+        if (host4(k) == cidr) return c;
+    }
+    for (const auto& [k, c] : m.hosts6) {
+        if (host6(k) == cidr) return c;
+    }
+    return 0;
+}
+
+// What the set `epid` (or its bind key) allows at the node's prefix `cidr`: its entry for
+// the prefix's class, or nullptr.
+const pal_lpm_value* valueAt(const MapEntries& m, uint32_t epid, const std::string& cidr) {
+    const uint32_t cls = classOf(m, cidr);
+    for (const auto& [k, v] : m.classes) {
+        if (cls && k.epid == epid && k.class_id == cls) return &v;
+    }
+    return nullptr;
 }
 
 std::string rangeText(const pal_port_range& r) {
@@ -49,13 +94,6 @@ std::vector<std::string> rangesOf(const MapEntries& m, const pal_ports& p) {
     const pal_portset& ps = m.portsets.at(p.portset);
     for (uint32_t i = 0; i < ps.count; i++) out.push_back(rangeText(ps.ranges[i]));
     return out;
-}
-
-const pal_lpm_value* find4(const MapEntries& m, const std::string& cidr) {
-    for (const auto& [k, v] : m.lpm4) {
-        if (prefix4(k) == cidr) return &v;
-    }
-    return nullptr;
 }
 
 constexpr const char* kApi = R"(
@@ -84,18 +122,20 @@ TEST(Compiler, SelectedContainerGetsPrefixesWithPortsAndExcept) {
     EXPECT_EQ(m.epidPolicies.at(api), std::vector<std::string>{"api"});
 
     ASSERT_EQ(m.lpm4.size(), 2u);
-    EXPECT_EQ(m.lpm4[0].first.epid, htonl(api));
-    const auto* wide = find4(m, "52.94.0.0/16");
+    EXPECT_EQ(m.lpm4[0].first.slot, 0u) << "the first generation slot";
+    const auto* wide = valueAt(m, api, "52.94.0.0/16");
     ASSERT_NE(wide, nullptr);
     EXPECT_EQ(wide->flags, 0u);
     EXPECT_EQ(rangesOf(m, wide->ports), (std::vector<std::string>{"443-443:1", "5000-5010:2"}));
-    const auto* carved = find4(m, "52.94.1.0/24");
+    const auto* carved = valueAt(m, api, "52.94.1.0/24");
     ASSERT_NE(carved, nullptr);
     EXPECT_EQ(carved->flags, uint32_t{PAL_LPM_EXCEPT});
     EXPECT_TRUE(rangesOf(m, carved->ports).empty());
 
     ASSERT_EQ(m.lpm6.size(), 1u);
-    EXPECT_EQ(m.lpm6[0].first.prefixlen, PAL_LPM_EPID_BITS + 48);
+    EXPECT_EQ(m.lpm6[0].first.prefixlen, PAL_LPM_SLOT_BITS + 48);
+    EXPECT_EQ(valueAt(m, db, "52.94.0.0/16"), nullptr) << "no rule of db's set holds it";
+    EXPECT_EQ(m.classes.size(), 2u) << "52.94.0.0/16 and 2001:db8:10::/48 share one class";
 }
 
 TEST(Compiler, UnmatchedContainerFollowsDefaults) {
@@ -137,13 +177,8 @@ spec:
     EXPECT_EQ(p.flags, PAL_POLICY_RAW_ALLOW | PAL_POLICY_ISOLATED);
     EXPECT_EQ(p.exec_setuid, PAL_EXEC_DENY);
 
-    const pal_lpm_value* wide = nullptr;
-    const pal_lpm_value* carved = nullptr;
-    for (const auto& [k, v] : m.lpm4) {
-        if (ntohl(k.epid) != both) continue;
-        if (prefix4(k) == "52.94.0.0/16") wide = &v;
-        if (prefix4(k) == "52.94.1.0/24") carved = &v;
-    }
+    const pal_lpm_value* wide = valueAt(m, both, "52.94.0.0/16");
+    const pal_lpm_value* carved = valueAt(m, both, "52.94.1.0/24");
     ASSERT_TRUE(wide && carved);
     // 443 and 444 merge into one TCP range; UDP keeps its own.
     EXPECT_EQ(rangesOf(m, wide->ports), (std::vector<std::string>{"443-444:1", "5000-5010:2"}));
@@ -170,10 +205,11 @@ spec:
       ports: [{port: 53, protocol: UDP}, {port: 443, protocol: TCP}]
 )"),
                      {container("x", 1)}, {}, 0);
-    const auto* all = find4(m, "10.0.0.0/8");
-    const auto* one = find4(m, "192.0.2.0/24");
-    const auto* covered = find4(m, "10.1.0.0/16");
-    const auto* two = find4(m, "198.51.100.0/24");
+    const uint32_t x = m.cgroups.at(1).epid;
+    const auto* all = valueAt(m, x, "10.0.0.0/8");
+    const auto* one = valueAt(m, x, "192.0.2.0/24");
+    const auto* covered = valueAt(m, x, "10.1.0.0/16");
+    const auto* two = valueAt(m, x, "198.51.100.0/24");
     ASSERT_TRUE(all && one && covered && two);
     EXPECT_EQ(all->ports.portset, 0u);
     EXPECT_EQ(rangesOf(m, all->ports), std::vector<std::string>{"0-65535:15"});
@@ -208,20 +244,18 @@ spec:
     EXPECT_EQ(prefix4(m.lpm4[0].first), "192.0.2.0/24");
     EXPECT_TRUE(m.lpm6.empty());
     ASSERT_EQ(m.hosts4.size(), 2u);
-    std::map<std::string, const pal_lpm_value*> hosts;
-    for (const auto& [k, v] : m.hosts4) {
-        EXPECT_EQ(k.epid, x);
-        char buf[INET_ADDRSTRLEN];
-        hosts[inet_ntop(AF_INET, k.addr, buf, sizeof(buf))] = &v;
-    }
-    ASSERT_TRUE(hosts.count("192.0.2.7") && hosts.count("192.0.2.9"));
-    EXPECT_EQ(rangesOf(m, hosts["192.0.2.7"]->ports), std::vector<std::string>{"443-443:1"});
-    EXPECT_EQ(hosts["192.0.2.7"]->flags, 0u);
-    EXPECT_TRUE(rangesOf(m, hosts["192.0.2.9"]->ports).empty());
-    EXPECT_EQ(hosts["192.0.2.9"]->flags, uint32_t{PAL_LPM_EXCEPT});
+    const auto* allowed = valueAt(m, x, "192.0.2.7/32");
+    const auto* carved = valueAt(m, x, "192.0.2.9/32");
+    ASSERT_TRUE(allowed && carved);
+    EXPECT_EQ(rangesOf(m, allowed->ports), std::vector<std::string>{"443-443:1"});
+    EXPECT_EQ(allowed->flags, 0u);
+    EXPECT_TRUE(rangesOf(m, carved->ports).empty());
+    EXPECT_EQ(carved->flags, uint32_t{PAL_LPM_EXCEPT});
     ASSERT_EQ(m.hosts6.size(), 1u);
-    EXPECT_EQ(m.hosts6[0].first.epid, x);
-    EXPECT_EQ(rangesOf(m, m.hosts6[0].second.ports), std::vector<std::string>{"443-443:1"});
+    EXPECT_EQ(m.hosts6[0].first.slot, 0u);
+    const auto* v6 = valueAt(m, x, "2001:db8::1/128");
+    ASSERT_TRUE(v6);
+    EXPECT_EQ(rangesOf(m, v6->ports), std::vector<std::string>{"443-443:1"});
 }
 
 // docs/reference/enforcement.md#bind: a set with a `bind` policy gets PAL_POLICY_BIND and
@@ -257,17 +291,20 @@ spec:
     EXPECT_FALSE(m.policies.at(m.cgroups.at(3).epid).flags & PAL_POLICY_BIND);
     EXPECT_FALSE(m.policies.count(web | PAL_BIND_EPID)) << "the bind key is no policy set";
 
-    std::map<std::string, const pal_lpm_value*> bind;
-    for (const auto& [k, v] : m.lpm4) {
-        if (ntohl(k.epid) == (web | PAL_BIND_EPID)) bind[prefix4(k)] = &v;
-    }
-    ASSERT_EQ(bind.size(), 2u);
-    EXPECT_EQ(rangesOf(m, bind["10.0.0.0/8"]->ports), std::vector<std::string>{"8080-8080:1"});
-    EXPECT_EQ(bind["10.1.0.0/16"]->flags, uint32_t{PAL_LPM_EXCEPT});
-    EXPECT_TRUE(find4(m, "192.0.2.0/24")) << "egress entries stay under the epid";
-    ASSERT_EQ(m.hosts4.size(), 1u);
-    EXPECT_EQ(m.hosts4[0].first.epid, web | PAL_BIND_EPID);
-    EXPECT_EQ(rangesOf(m, m.hosts4[0].second.ports), std::vector<std::string>{"8080-8080:1"});
+    const uint32_t bind = web | PAL_BIND_EPID;
+    const auto* wide = valueAt(m, bind, "10.0.0.0/8");
+    const auto* carved = valueAt(m, bind, "10.1.0.0/16");
+    const auto* loopback = valueAt(m, bind, "127.0.0.1/32");
+    ASSERT_TRUE(wide && carved && loopback);
+    EXPECT_EQ(rangesOf(m, wide->ports), std::vector<std::string>{"8080-8080:1"});
+    EXPECT_EQ(carved->flags, uint32_t{PAL_LPM_EXCEPT});
+    EXPECT_EQ(rangesOf(m, loopback->ports), std::vector<std::string>{"8080-8080:1"});
+    EXPECT_EQ(classOf(m, "127.0.0.1/32"), classOf(m, "10.0.0.0/8")) << "held the same way";
+    EXPECT_TRUE(valueAt(m, web, "192.0.2.0/24")) << "egress entries stay under the epid";
+    EXPECT_FALSE(valueAt(m, bind, "192.0.2.0/24"));
+    EXPECT_FALSE(valueAt(m, web, "10.0.0.0/8"));
+    EXPECT_EQ(m.hosts4.size(), 1u);
+    EXPECT_EQ(m.classes.size(), 3u);
 }
 
 TEST(Compiler, ContainersWithTheSamePoliciesShareEntries) {
@@ -278,6 +315,167 @@ TEST(Compiler, ContainersWithTheSamePoliciesShareEntries) {
     EXPECT_EQ(m.lpm4.size(), 2u);
 }
 
+// Issue 19: a prefix list shared by policy sets that differ otherwise is stored once, and
+// each set gets one entry for it, not one per prefix.
+TEST(Compiler, APrefixListSharedBySetsIsStoredOnce) {
+    std::string list;
+    for (int i = 0; i < 2000; i++) {
+        list += (i ? ", \"" : "\"") + std::string("100.") + std::to_string(64 + i / 256) + "." +
+                std::to_string(i % 256) + ".0/24\"";
+    }
+    auto policies = policiesFrom(R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: shared}
+spec:
+  selector: {name: "app*"}
+  egress:
+    - toCIDR: [)" + list + R"(]
+      ports: [{port: 443, protocol: TCP}]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: a}
+spec:
+  selector: {name: "app-a"}
+  egress:
+    - toCIDR: ["192.0.2.0/24"]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: b}
+spec:
+  selector: {name: "app-b"}
+  egress:
+    - toCIDR: ["100.64.0.0/10"]
+      ports: [{port: 80, protocol: TCP}]
+)");
+    auto m = compile(policies,
+                     {container("app-a", 1), container("app-b", 2), container("app-c", 3)}, {}, 0);
+    ASSERT_EQ(m.policies.size(), 3u);
+    EXPECT_EQ(m.lpm4.size(), 2000u + 2) << "each prefix once, for three policy sets";
+    // One class for the list, one for 192.0.2.0/24, one for 100.64.0.0/10 alone.
+    EXPECT_EQ(m.classes.size(), 3u + 1 + 1);
+    const uint32_t b = m.cgroups.at(2).epid;
+    const auto* inList = valueAt(m, b, "100.64.7.0/24");
+    const auto* outside = valueAt(m, b, "100.64.0.0/10");
+    ASSERT_TRUE(inList && outside);
+    EXPECT_EQ(rangesOf(m, inList->ports), (std::vector<std::string>{"80-80:1", "443-443:1"}));
+    EXPECT_EQ(rangesOf(m, outside->ports), std::vector<std::string>{"80-80:1"});
+    const auto* c = valueAt(m, m.cgroups.at(3).epid, "100.64.7.0/24");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(rangesOf(m, c->ports), std::vector<std::string>{"443-443:1"});
+    EXPECT_FALSE(valueAt(m, m.cgroups.at(3).epid, "100.64.0.0/10"));
+}
+
+// The node's prefixes and classes say, for every policy set and address, what the set's
+// own rules say (the per-set tables they replace): random overlapping rules, excepts,
+// single addresses and ports, every address of a small space looked up as the programs do.
+TEST(Compiler, ClassesGiveEverySetWhatItsOwnRulesSay) {
+    std::mt19937 rng(19);
+    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+    // Prefixes in 10.0.0.0/22 of lengths 22 to 32: small enough to try every address.
+    auto prefix = [&](uint32_t within, int withinLen) {
+        const int len = withinLen + pick(33 - withinLen);
+        uint32_t a = within | (rng() & ((withinLen == 32) ? 0 : (0xffffffffu >> withinLen)));
+        a &= len == 0 ? 0 : ~0u << (32 - len);
+        return std::pair{a, len};
+    };
+    auto text = [](std::pair<uint32_t, int> p) {
+        return std::to_string(p.first >> 24) + "." + std::to_string((p.first >> 16) & 255) + "." +
+               std::to_string((p.first >> 8) & 255) + "." + std::to_string(p.first & 255) + "/" +
+               std::to_string(p.second);
+    };
+    const char* ports[] = {"", "      ports: [{port: 443, protocol: TCP}]\n",
+                           "      ports: [{port: 53, protocol: UDP}, {port: 443, protocol: TCP}]\n",
+                           "      ports: [{port: 8000, endPort: 8100, protocol: TCP}]\n"};
+    const char* selectors[] = {"*", "c1*", "c2*", "c1-x", "c3"};
+    for (int round = 0; round < 20; round++) {
+        std::string yaml;
+        for (int p = 0; p < 5; p++) {
+            yaml += std::string(p ? "---\n" : "") +
+                    "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: p" +
+                    std::to_string(p) + "}\nspec:\n  selector: {name: \"" + selectors[p] +
+                    "\"}\n  egress:\n";
+            for (int r = 0, rules = 1 + pick(3); r < rules; r++) {
+                std::string cidrs, excepts;
+                for (int c = 0, n = 1 + pick(3); c < n; c++) {
+                    const auto cidr = prefix(0x0a000000u, 22);
+                    cidrs += (c ? ", \"" : "\"") + text(cidr) + "\"";
+                    if (pick(2) && cidr.second < 32) {
+                        excepts += (excepts.empty() ? "\"" : ", \"") +
+                                   text(prefix(cidr.first, cidr.second + 1)) + "\"";
+                    }
+                }
+                yaml += "    - toCIDR: [" + cidrs + "]\n";
+                if (!excepts.empty()) yaml += "      except: [" + excepts + "]\n";
+                yaml += ports[pick(4)];
+            }
+        }
+        const auto policies = policiesFrom(yaml);
+        ASSERT_EQ(policies.size(), 5u) << yaml;
+        const std::vector<Container> containers = {container("c1-x", 1), container("c1-y", 2),
+                                                   container("c2-x", 3), container("c3", 4)};
+        const auto m = compile(policies, containers, {}, generationIdBase(round));
+        const uint32_t slot = generationIdBase(round);
+        for (const auto& c : containers) {
+            const uint32_t epid = m.cgroups.at(c.cgroupId).epid;
+            const bool hosts = m.policies.at(epid).flags & PAL_POLICY_HOSTS;
+            for (uint32_t a = 0x0a000000u; a < 0x0a000400u; a++) {
+                // What the set's own rules say of `a`.
+                Cidr addr;
+                for (int i = 0; i < 4; i++) addr.addr[i] = static_cast<uint8_t>(a >> (24 - 8 * i));
+                addr.prefixLen = 32;
+                bool held = false;
+                uint32_t flags = 0;
+                std::vector<pal_port_range> ranges;
+                for (const auto& p : policies) {
+                    if (!selectorMatches(p.selector, c)) continue;
+                    for (const auto& rule : p.egress) {
+                        auto holds = [&](const std::vector<Cidr>& cs) {
+                            return std::any_of(cs.begin(), cs.end(),
+                                               [&](const Cidr& x) { return x.contains(addr); });
+                        };
+                        const bool inside = holds(rule.toCIDR), except = holds(rule.except);
+                        held |= inside || except;
+                        if (inside && except) flags |= PAL_LPM_EXCEPT;
+                        if (inside && !except) {
+                            const auto r = rulePortRanges(rule.ports);
+                            ranges.insert(ranges.end(), r.begin(), r.end());
+                        }
+                    }
+                }
+                // What the maps say, looked up as bpf/decide.bpf.h does.
+                uint32_t cls = 0;
+                for (const auto& [k, v] : m.hosts4) {
+                    if (hosts && k.slot == slot && std::memcmp(k.addr, addr.addr.data(), 4) == 0)
+                        cls = v;
+                }
+                for (int best = cls ? 32 : -1; const auto& [k, v] : m.lpm4) {
+                    const int len = static_cast<int>(k.prefixlen - PAL_LPM_SLOT_BITS);
+                    uint32_t base;
+                    std::memcpy(&base, k.addr, 4);
+                    const uint32_t mask = len == 0 ? 0 : ~0u << (32 - len);
+                    if (k.slot == htonl(slot) && len > best && ((a ^ ntohl(base)) & mask) == 0) {
+                        best = len;
+                        cls = v;
+                    }
+                }
+                const pal_lpm_value* v = nullptr;
+                for (const auto& [k, value] : m.classes) {
+                    if (cls && k.epid == epid && k.class_id == cls) v = &value;
+                }
+                const std::string where = c.name + " " + text({a, 32}) + "\n" + yaml;
+                ASSERT_EQ(v != nullptr, held) << where;
+                if (!v) continue;
+                std::vector<std::string> want;
+                for (const auto& r : normalizePortRanges(ranges)) want.push_back(rangeText(r));
+                EXPECT_EQ(rangesOf(m, v->ports), want) << where;
+                EXPECT_EQ(v->flags, flags) << where;
+            }
+        }
+    }
+}
+
 TEST(Compiler, GenerationsUseDisjointIds) {
     auto policies = policiesFrom(kApi);
     auto even = compile(policies, {container("api", 1)}, {}, generationIdBase(2));
@@ -286,6 +484,11 @@ TEST(Compiler, GenerationsUseDisjointIds) {
     EXPECT_GE(odd.cgroups.at(1).epid, 0x80000000u);
     ASSERT_FALSE(odd.portsets.empty());
     EXPECT_GE(odd.portsets.begin()->first, 0x80000000u);
+    EXPECT_EQ(even.lpm4[0].first.slot, 0u);
+    EXPECT_EQ(odd.lpm4[0].first.slot, htonl(PAL_SLOT_BIT));
+    ASSERT_FALSE(odd.classes.empty());
+    EXPECT_GE(odd.classes[0].first.class_id, 0x80000000u);
+    EXPECT_EQ(odd.classes[0].first.class_id, odd.lpm4[0].second);
 }
 
 TEST(Compiler, TooManyPortRangesIsAnErrorWithTheRuleLocation) {
@@ -469,7 +672,8 @@ spec:
     EXPECT_FALSE(m.policies.at(unmatched).flags & PAL_POLICY_FQDN);
     EXPECT_TRUE(m.hosts4.empty());
     ASSERT_EQ(m.lpm4.size(), 1u) << "db's prefix only";
-    EXPECT_EQ(ntohl(m.lpm4[0].first.epid), db);
+    ASSERT_EQ(m.classes.size(), 1u);
+    EXPECT_EQ(m.classes[0].first.epid, db);
 }
 
 // The programs look a query's own name up before its pattern: a matchName's entry gets the

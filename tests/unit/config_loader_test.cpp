@@ -181,12 +181,14 @@ ociHook: {timeout: 250ms, onTimeout: allow}
 TEST(ConfigLoader, ReadsMapLimits) {
     Diagnostics errors;
     Config c = parseConfigText(
-        "limits:\n  prefixes: 1000000\n  containers: 1024\n  portSets: 64\n  addresses: 2048\n"
+        "limits:\n  prefixes: 1000000\n  classes: 3000\n  containers: 1024\n  portSets: 64\n  "
+        "addresses: 2048\n"
         "  peers: 16777216\n  fqdnNames: 100\n  fqdnAddresses: 1\n  dnsQueries: 512\n"
         "  tooLargeAtStart: refuse\n",
         "c.yaml", errors);
     ASSERT_THAT(problems(errors), IsEmpty());
     EXPECT_EQ(c.limits.prefixes, 1000000u);
+    EXPECT_EQ(c.limits.classes, 3000u);
     EXPECT_EQ(c.limits.containers, 1024u);
     EXPECT_EQ(c.limits.portSets, 64u);
     EXPECT_EQ(c.limits.addresses, 2048u);
@@ -391,11 +393,12 @@ INSTANTIATE_TEST_SUITE_P(
         ConfigErrorCase{"LimitNotANumber",
                         "limits:\n  containers: many\n",
                         {"c.yaml:2:15: limits.containers must be an integer, not \"many\""}},
-        ConfigErrorCase{"UnknownLimit",
-                        "limits: {rules: 10}\n",
-                        {"c.yaml:1:10: unknown key \"rules\" in limits (expected prefixes, "
-                         "containers, portSets, addresses, peers, fqdnNames, fqdnAddresses, "
-                         "dnsQueries or tooLargeAtStart)"}},
+        ConfigErrorCase{
+            "UnknownLimit",
+            "limits: {rules: 10}\n",
+            {"c.yaml:1:10: unknown key \"rules\" in limits (expected prefixes, classes, "
+             "containers, portSets, addresses, peers, fqdnNames, fqdnAddresses, "
+             "dnsQueries or tooLargeAtStart)"}},
         ConfigErrorCase{"FqdnNamesZero",
                         "limits: {fqdnNames: 0}\n",
                         {"c.yaml:1:21: limits.fqdnNames must be a positive integer, not 0"}},
