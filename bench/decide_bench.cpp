@@ -21,6 +21,9 @@
 // and, once, the DNS handling itself: a query noted (`dns_query_ns`), its answer with 1, 16
 // and 64 A records learned (`dns_answer_<n>_ns`), and an answer no query asked for
 // (`dns_unasked_ns`), each the median of one-iteration runs.
+// With --sets N, N more policy sets share the K CIDRs (a policy selecting every container
+// beside one of its own per set, each with one CIDR), as on a node of many applications
+// (docs/prefix-classes.md); the decisions are those of one of these sets.
 // Prints one JSON object per K, then the DNS one.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -47,12 +50,18 @@ namespace {
 
 using palisade::test::fillerAddress;
 
-std::string policyYaml(uint64_t cidrs) {
+std::string policyYaml(uint64_t cidrs, uint64_t sets) {
     std::string y =
         "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: bench}\n"
         "spec:\n  selector: {name: bench*}\n  egress:\n    - toCIDR:\n";
     for (uint64_t i = 0; i < cidrs; i++) y += "        - " + fillerAddress(i) + "/32\n";
-    return y + "    - toCIDR: [198.18.0.1/32]\n" +
+    y += "    - toCIDR: [198.18.0.1/32]\n";
+    for (uint64_t s = 0; s < sets; s++) {
+        y += "---\napiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: set-" +
+             std::to_string(s) + "}\nspec:\n  selector: {name: bench-set-" + std::to_string(s) +
+             "}\n  egress:\n    - toCIDR: [" + fillerAddress(cidrs + s) + "/32]\n";
+    }
+    return y +
            "---\napiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: by-name}\n"
            "spec:\n  selector: {name: bench-fqdn}\n  egress:\n"
            "    - toFQDNs: [{matchName: api.example.test}]\n"
@@ -70,6 +79,7 @@ struct Timing {
 
 constexpr uint64_t kCgroup = 42;
 constexpr uint64_t kFqdnCgroup = 43;
+constexpr uint64_t kSetCgroups = 1000;  // bench-set-0, bench-set-1, ...
 
 __sk_buff contextFor(uint64_t cgroup) {
     __sk_buff ctx{};
@@ -161,7 +171,10 @@ int main(int argc, char** argv) {
     CLI::App app{"palisade-decide-bench: one egress decision via BPF_PROG_TEST_RUN"};
     std::string list = "10,1000,10000,100000";
     int repeat = 200000, singles = 2000;
+    uint64_t sets = 0;
     app.add_option("--cidrs", list, "comma-separated CIDR counts");
+    app.add_option("--sets", sets, "more policy sets sharing the CIDRs")
+        ->check(CLI::Range(uint64_t{0}, uint64_t{10000}));
     app.add_option("--repeat", repeat, "iterations of the warm run")
         ->check(CLI::Range(1, 10000000));
     app.add_option("--singles", singles, "one-iteration runs")->check(CLI::Range(1, 100000));
@@ -180,7 +193,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "load decide_test: %s\n", std::strerror(errno));
             return 2;
         }
-        palisade::PolicyFile f = palisade::parsePolicyText(policyYaml(k), "bench.yaml");
+        palisade::PolicyFile f = palisade::parsePolicyText(policyYaml(k, sets), "bench.yaml");
         if (!f.valid()) {
             std::fprintf(stderr, "%s\n", f.errors.front().str().c_str());
             return 1;
@@ -190,8 +203,15 @@ int main(int argc, char** argv) {
         c.cgroupId = kCgroup;
         byName.name = "bench-fqdn";
         byName.cgroupId = kFqdnCgroup;
+        std::vector<palisade::Container> containers{c, byName};
+        for (uint64_t s = 0; s < sets; s++) {
+            palisade::Container& member = containers.emplace_back();
+            member.name = "bench-set-" + std::to_string(s);
+            member.cgroupId = kSetCgroups + s;
+        }
         const palisade::MapEntries e =
-            palisade::compile(f.policies, {c, byName}, {}, palisade::generationIdBase(1));
+            palisade::compile(f.policies, containers, {}, palisade::generationIdBase(1));
+        const uint64_t judged = sets ? kSetCgroups : kCgroup;
         pal_config config{};
         config.fqdn_min_ttl = 60;
         config.fqdn_max_ttl = 86400;
@@ -199,8 +219,8 @@ int main(int argc, char** argv) {
         palisade::MapWriter writer(palisade::policyMapFds(skel->maps), config);
         writer.apply(e, 1);
 
-        const Timing allow = judge(skel, "198.18.0.1", repeat, singles);
-        const Timing deny = judge(skel, "198.18.0.2", repeat, singles);
+        const Timing allow = judge(skel, "198.18.0.1", repeat, singles, judged);
+        const Timing deny = judge(skel, "198.18.0.2", repeat, singles, judged);
         std::vector<std::string> many{"198.18.0.3"};
         for (int i = 1; i < 64; i++) many.push_back("198.18.2." + std::to_string(i));
         const double dnsQuery = dnsMedian(skel, dnsExchange({"198.18.0.3"}), false, singles);
@@ -212,7 +232,10 @@ int main(int argc, char** argv) {
         const Timing fqdnAllow = judge(skel, "198.18.0.3", repeat, singles, kFqdnCgroup);
         const Timing fqdnDeny = judge(skel, "198.18.0.2", repeat, singles, kFqdnCgroup);
         nlohmann::json out = {{"cidrs", k},
+                              {"sets", sets},
                               {"lpm4_entries", e.lpm4.size()},
+                              {"hosts4_entries", e.hosts4.size()},
+                              {"classes_entries", e.classes.size()},
                               {"allow_warm_ns", allow.warmNs},
                               {"allow_single_ns", allow.singleNs},
                               {"allow_verdict", allow.verdict},

@@ -11,16 +11,17 @@ from proc import cpu_share, proc_status_kb, rss_breakdown
 from sandbox import BRIDGE_IP, describe
 
 
-def fake_containers(b, count):
-    """`count` empty container cgroups with metadata (svc-0000...) under a
-    cgroup root of their own; returns (cgroup root, docker root)."""
-    mem_root = b.sb.mkcg("mem")
-    docker = f"{b.sb.work}/docker-mem"
+def fake_containers(b, count, tag="mem", name="svc"):
+    """`count` empty container cgroups with metadata (<name>-0000...: at least four
+    digits) under a cgroup root of their own, <tag>; returns (cgroup root, docker root)."""
+    root = b.sb.mkcg(tag)
+    docker = f"{b.sb.work}/docker-{tag}"
+    digits = max(4, len(str(count - 1)))
     for i in range(count):
-        cid = hashlib.sha256(f"mem-{b.sb.pid}-{i}".encode()).hexdigest()
-        b.sb.mkcg(f"mem/system.slice/docker-{cid}.scope")
-        describe(docker, cid, f"svc-{i:04d}")
-    return mem_root, docker
+        cid = hashlib.sha256(f"{tag}-{b.sb.pid}-{i}".encode()).hexdigest()
+        b.sb.mkcg(f"{tag}/system.slice/docker-{cid}.scope")
+        describe(docker, cid, f"{name}-{i:0{digits}d}")
+    return root, docker
 
 
 def ten_policies(rules):
@@ -45,7 +46,7 @@ def measure_agent(b, policies, mem_root, docker):
            "hwm_kb": proc_status_kb(pid, "VmHWM"),
            "rss_by_kind_kb": rss_breakdown(pid),
            "idle_cpu_share": idle,
-           "lpm4_memlock": _map_memlock(agent["state"], "pal_lpm4")}
+           "lpm4_memlock": map_memlock(agent["state"], "pal_lpm4")}
     b.agents.stop(agent)
     log(f"  {rec['containers']} containers, {b.args.mem_rules} rules: ready in "
         f"{rec['ready_ms']:.0f} ms, RSS {rec['rss_kb'] / 1024:.1f} MiB "
@@ -72,7 +73,8 @@ def run_memory(b):
                         "runs": runs, "minimal": minimal}
 
 
-def _map_memlock(state, name):
+def map_memlock(state, name):
+    """The kernel memory (bytes) charged for the agent's map `name`; None if not pinned."""
     r = run(["bpftool", "-j", "map", "show", "pinned", f"{state}/maps/{name}"], check=False)
     if r.returncode != 0:
         return None

@@ -219,6 +219,31 @@ def memory(t, data, args, summary):
                   rows=_memory_rows(m))
 
 
+def _scale_rows(sc):
+    def mib(r, name, spec=".1f"):
+        v = r["memlock"].get(name)
+        return fmt(v / 2**20 if v is not None else None, spec)
+    return table([[str(i + 1), f"{r['containers']:,}", f"{r['ready_ms']:.0f}",
+                   f"{r['rss_kb'] / 1024:.0f}", f"{r['hwm_kb'] / 1024:.0f}",
+                   *(mib(r, m) for m in ("pal_hosts4", "pal_lpm4", "pal_classes", "pal_cgroups",
+                                         "pal_portsets", "pal_peers")),
+                   f"{r['reload_shared_ms']:.0f}", f"{r['reload_small_ms']:.0f}"]
+                  for i, r in enumerate(sc["runs"])])
+
+
+def scale(t, data, args, summary):
+    sc = data.get("scale")
+    if not sc:
+        return ""
+    d = sc["decide"]
+    return t.fill("scale", containers=f"{sc['containers']:,}", sets=f"{sc['sets']:,}",
+                  cidrs=f"{sc['cidrs']:,}", per_set=f"{sc['containers'] // sc['sets']:,}",
+                  rows=_scale_rows(sc), hosts4=f"{d['hosts4_entries']:,}",
+                  classes=f"{d['classes_entries']:,}",
+                  allow_warm=fmt(d["allow_warm_ns"]), allow_single=fmt(d["allow_single_ns"]),
+                  deny_warm=fmt(d["deny_warm_ns"]), deny_single=fmt(d["deny_single_ns"]))
+
+
 def _percentile(values, p):
     v = sorted(values)
     return v[min(len(v) - 1, int(p / 100 * len(v)))] if v else None
@@ -257,7 +282,7 @@ def method(t, data, args, summary):
 
 
 SECTIONS = (header, machine, spec, rates, bpf_stats, decide, agent_start, iperf, reload, events,
-            memory, runtimes, oci_hook, method)
+            memory, scale, runtimes, oci_hook, method)
 
 
 def write_report(data, args, results):

@@ -30,6 +30,7 @@ from measure_memory import run_memory
 from measure_rates import run_bpf_stats, run_rounds
 from measure_reload import run_reload
 from measure_runtimes import run_runtimes
+from measure_scale import run_scale
 from netbench import Netbench
 from plot import write_plot
 from report import publish, write_report
@@ -47,6 +48,8 @@ PARTS = (
     ("memory", "memory and start-up with {mem_containers} containers", run_memory),
     ("runtimes", "container start → in force, real docker and podman ({runtime_starts} starts "
      "each)", run_runtimes),
+    ("scale", "node scale: {scale_containers} containers in {scale_sets} policy sets sharing "
+     "{scale_cidrs} CIDRs", run_scale),
 )
 
 
@@ -96,6 +99,10 @@ def with_settings(a):
     a.mem_rules = 10000
     a.mem_reps = 1 if q else 3
     a.runtime_starts = 20 if q else 200
+    a.scale_containers = 10000
+    a.scale_sets = 1000
+    a.scale_cidrs = 100000
+    a.scale_reps = 1 if q else 2
     if a.write_docs is None:
         a.write_docs = not q
     a.parts = a.only or [name for name, _, _ in PARTS]
