@@ -17,7 +17,10 @@ source "$(dirname "$(readlink -f "$0")")/../scripts/as-root.sh"
 as_root "network namespaces, cgroups, BPF programs" "$@"
 cd "$(dirname "$(readlink -f "$0")")/.."
 scripts/install-deps.sh
-# The same build type as scripts/build.sh: what users run is what is measured.
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPALISADE_TESTS=OFF >/dev/null
-cmake --build build-bench -j"$(nproc)" --target palisade palisade-netbench palisade-decide-bench palisade-hook-floor >/dev/null
+# The same build type as scripts/build.sh: what users run is what is measured. The tests'
+# harness is configured because palisade-runtime-bench drives the e2e tests' runtimes;
+# only the targets below are built.
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPALISADE_TESTS=ON >/dev/null
+cmake --build build-bench -j"$(nproc)" --target palisade palisade-netbench palisade-decide-bench \
+    palisade-hook-floor palisade-runtime-bench >/dev/null
 exec /usr/bin/python3 bench/run.py --build build-bench "$@"
