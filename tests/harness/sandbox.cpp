@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 
 #include "harness.h"
@@ -163,9 +166,51 @@ Server Container::listen(uint16_t port, int sockType, bool joinCgroup) {
 // ---------------------------------------------------------------------------
 // Sandbox
 
+namespace {
+
+// The PID in a name "<prefix><pid>-...", when that process is gone; 0 otherwise.
+pid_t deadOwner(const std::string& name, const std::string& prefix) {
+    if (!name.starts_with(prefix)) return 0;
+    const size_t dash = name.find('-', prefix.size());
+    if (dash == std::string::npos || dash == prefix.size()) return 0;
+    pid_t pid = 0;
+    for (size_t i = prefix.size(); i < dash; i++) {
+        if (name[i] < '0' || name[i] > '9' || pid > 4194304) return 0;
+        pid = pid * 10 + (name[i] - '0');
+    }
+    return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH ? pid : 0;
+}
+
+// What a test run killed before its destructors ran (SIGKILL, a timeout) left: its
+// network namespaces, cgroup trees and bpffs pins, named after its PID. Removed by the
+// next run, once per process; what belongs to a live process is left alone.
+void removeWhatDeadRunsLeft() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/run/netns", ec)) {
+        const std::string name = e.path().filename().string();
+        if (deadOwner(name, "pal-")) detail::deleteNetns(name);
+    }
+    for (const auto& e : fs::directory_iterator(cgroup2Mount(), ec)) {
+        if (deadOwner(e.path().filename().string(), "palisade-test-"))
+            detail::removeCgroupSubtree(e.path().string());
+    }
+    // Removing a pinned link detaches its program; the pins are all a dead run held.
+    for (const auto& e : fs::directory_iterator("/sys/fs/bpf", ec)) {
+        if (deadOwner(e.path().filename().string(), "palisade-test-")) {
+            std::error_code removeEc;
+            fs::remove_all(e.path(), removeEc);
+        }
+    }
+}
+
+}  // namespace
+
 Sandbox::Sandbox() : Sandbox(SandboxOptions{}) {}
 
 Sandbox::Sandbox(SandboxOptions options) : options_(std::move(options)), seq_(sandboxCounter++) {
+    static const bool swept = (removeWhatDeadRunsLeft(), true);
+    (void)swept;
     // tree_ exists; if anything below throws, bridge_ and tree_ are destroyed.
     step("cgroup-tree");
     bridge_ = std::make_unique<NetNamespace>(std::to_string(seq_) + "-br");
