@@ -27,7 +27,10 @@
 // through the setup: servers are killed by PID and reaped, processes left in
 // the test's cgroups are killed by PID, veths and namespaces are deleted, and
 // the cgroup directories are removed deepest-first (retrying briefly while
-// they still hold exiting processes). Every wait in here is bounded.
+// they still hold exiting processes). A run killed before its destructors ran
+// (SIGKILL, a timeout) cannot: the first Sandbox of the next run removes the
+// namespaces, cgroup trees and /sys/fs/bpf/palisade-test-<pid>-* pins named after
+// a PID that no longer exists. Every wait in here is bounded.
 //
 // Children get PR_SET_PDEATHSIG=SIGKILL, so a crashed test leaves no process
 // behind (a SIGKILLed test does leave its pal-<pid>-* namespaces and
