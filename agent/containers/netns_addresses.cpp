@@ -28,25 +28,45 @@ namespace fs = std::filesystem;
 // is not a container's, and its tail is not worth reading.
 constexpr size_t kMaxProcFile = 4 << 20;
 
-// Whether `pid` started over two seconds ago (/proc/<pid>/stat's starttime against
-// CLOCK_BOOTTIME): past any runtime's set-up, so in the namespace it runs in.
-bool startedLongAgo(pid_t pid) {
+// What /proc/<pid>/stat says of a process: its name (comm) and how long ago it
+// started (starttime against CLOCK_BOOTTIME), in seconds.
+struct ProcessStart {
+    std::string name;
+    double age = 0;
+};
+std::optional<ProcessStart> processStart(pid_t pid) {
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    // The fields after the command (which may hold anything, ')' too): state is field 3,
+    // "pid (comm) state ...": comm may hold anything, ')' too; state is field 3,
     // starttime field 22.
+    const size_t open = text.find('(');
     const size_t close = text.rfind(')');
-    if (close == std::string::npos) return false;
+    if (open == std::string::npos || close == std::string::npos || close < open) {
+        return std::nullopt;
+    }
     std::istringstream fields(text.substr(close + 1));
     std::string skipped;
     for (int field = 3; field < 22 && fields >> skipped; field++) {
     }
     unsigned long long ticks = 0;
-    if (!(fields >> ticks)) return false;
+    if (!(fields >> ticks)) return std::nullopt;
     timespec now{};
     clock_gettime(CLOCK_BOOTTIME, &now);
     const double started = static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
-    return static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9 - started > 2.0;
+    return ProcessStart{text.substr(open + 1, close - open - 1),
+                        static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9 - started};
+}
+
+// A process over two seconds old is past any runtime's set-up, so in the
+// namespace it runs in.
+constexpr double kSetUpSeconds = 2.0;
+
+// runc's first two stages of `runc init`: in the container's cgroup, still in the
+// runtime's network namespace (runc:[2:INIT], the third, is in the container's).
+// Only a young one is taken for what it says it is: a container's process can give
+// itself any name.
+bool runtimeSetUp(const ProcessStart& p) {
+    return p.age < kSetUpSeconds && (p.name == "runc:[0:PARENT]" || p.name == "runc:[1:CHILD]");
 }
 
 // The processes of a container: in its cgroup or ones nested below it, the
@@ -190,6 +210,7 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
     LearnedAddresses out;
     // Which namespace each container is in: looked up until it is settled.
     std::map<uint64_t, Seen> seen;
+    const auto now = std::chrono::steady_clock::now();
     for (const auto& c : containers) {
         const auto known = seen_.find(c.cgroupId);
         if (known != seen_.end() && known->second.settled &&
@@ -224,9 +245,14 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
         // The process may have gone and its id been reused since the cgroup
         // was read: the files count only if it is still the container's.
         if (!inContainer(c.cgroupPath, pids[0])) continue;
+        const std::optional<ProcessStart> process = processStart(pids[0]);
+        if (!process || runtimeSetUp(*process)) continue;
         const ino_t ino = inodeOf(fib.get());
-        const bool again = known != seen_.end() && known->second.netns == ino;
-        seen[c.cgroupId] = {ino, again || startedLongAgo(pids[0])};
+        Seen& where = seen[c.cgroupId];
+        where.netns = ino;
+        where.since =
+            known != seen_.end() && known->second.netns == ino ? known->second.since : now;
+        where.settled = process->age >= kSetUpSeconds || now - where.since >= kSettle;
         if (ino != own_ && !netns_.count(ino)) netns_[ino] = {std::move(fib), std::move(inet6)};
     }
     seen_ = std::move(seen);

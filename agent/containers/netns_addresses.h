@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <chrono>
 #include <compare>
 #include <cstdint>
 #include <map>
@@ -67,11 +68,11 @@ void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& pre
 
 // Learns the addresses of containers, again and again (the agent asks every
 // second). A container's namespace counts once it is settled (Seen, below): a new
-// container's addresses are known from the second pass after it starts. Each network namespace is
-// found once, through a process of the container: its /proc/<pid>/net/fib_trie and if_inet6 are
-// opened and kept open (an open file holds on to the namespace it shows, whatever becomes of the
-// process), so that after that a learn() costs two reads per namespace and nothing per container
-// whose namespace is known, and an idle agent with a thousand containers stays idle
+// container's addresses are known from the first pass half a second after it starts. Each network
+// namespace is found once, through a process of the container: its /proc/<pid>/net/fib_trie and
+// if_inet6 are opened and kept open (an open file holds on to the namespace it shows, whatever
+// becomes of the process), so that after that a learn() costs two reads per namespace and nothing
+// per container whose namespace is known, and an idle agent with a thousand containers stays idle
 // (docs/reference/targets.md).
 class AddressLearner {
   public:
@@ -93,11 +94,15 @@ class AddressLearner {
 
     // Where a container's process was seen. A runtime puts a container's first process
     // in its cgroup before that process enters the container's network namespace
-    // (runc's `runc init` starts in the runtime's own): a namespace counts only once it
-    // is settled, seen twice in a row, or through a process old enough to be past that.
-    // A settled container is not looked up again, the host network's (own_) included.
+    // (runc's `runc init` starts in the runtime's own, and passes run as often as
+    // containers change): runc's set-up stages are passed over, and a namespace counts
+    // only once it is settled, seen in passes kSettle apart, or through a process old
+    // enough to be past any set-up. A settled container is not looked up again, the
+    // host network's (own_) included.
+    static constexpr std::chrono::milliseconds kSettle{500};
     struct Seen {
         ino_t netns = 0;
+        std::chrono::steady_clock::time_point since;  // first seen in netns
         bool settled = false;
     };
 

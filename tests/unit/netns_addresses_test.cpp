@@ -3,10 +3,17 @@
 #include "containers/netns_addresses.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "temp_dir.h"
@@ -106,6 +113,101 @@ TEST(NetnsAddresses, UnreadableContainersAreReportedWithWhy) {
     // The test's own process is in the agent's network namespace: host network,
     // no address of its own, and nothing wrong.
     EXPECT_TRUE(got.byContainer.empty());
+}
+
+// A child process in a network namespace of its own, named `name` (its comm), until
+// the end of the test; pid 0 when this host lets no one make a network namespace.
+class ProcessInNetns {
+  public:
+    explicit ProcessInNetns(const char* name) {
+        int ready[2];
+        if (pipe(ready) != 0) return;
+        pid_ = fork();
+        if (pid_ == 0) {
+            close(ready[0]);
+            // Root makes a network namespace; anyone else may, inside a user namespace.
+            if (unshare(CLONE_NEWNET) != 0 && unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) {
+                _exit(1);
+            }
+            prctl(PR_SET_NAME, name);
+            if (write(ready[1], "x", 1) != 1) _exit(1);
+            pause();
+            _exit(0);
+        }
+        close(ready[1]);
+        char byte = 0;
+        if (pid_ < 0 || read(ready[0], &byte, 1) != 1) stop();
+        close(ready[0]);
+    }
+    ~ProcessInNetns() { stop(); }
+    pid_t pid() const { return pid_; }
+    // The inode of its fib_trie: LearnedAddresses::netnsOf names namespaces by it.
+    uint64_t netns() const {
+        struct stat st {};
+        stat(("/proc/" + std::to_string(pid_) + "/net/fib_trie").c_str(), &st);
+        return st.st_ino;
+    }
+
+  private:
+    void stop() {
+        if (pid_ <= 0) return;
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        pid_ = 0;
+    }
+    pid_t pid_ = 0;
+};
+
+// runc puts `runc init` in the container's cgroup while it is still in the runtime's
+// network namespace (runc:[0:PARENT], runc:[1:CHILD]), and address passes run as
+// often as containers change: the runtime's namespace, whose addresses are not the
+// container's, must not settle as the container's however soon passes follow each
+// other. A CI run had a container own the bridge's address that way.
+TEST(NetnsAddresses, RuncSetUpIsPassedOverAndANamespaceSettlesOverTime) {
+    ProcessInNetns runtime("runc:[0:PARENT]");
+    ProcessInNetns container("sleep");
+    if (!runtime.pid() || !container.pid()) GTEST_SKIP() << "no network namespace can be made";
+    palisade::testing::TempDir dir;
+    Container c;
+    c.id = "c";
+    c.cgroupPath = dir.path().string();
+    c.cgroupId = 7;
+    auto inCgroup = [&](pid_t pid) {
+        std::ofstream(c.cgroupPath + "/cgroup.procs", std::ios::trunc) << pid << "\n";
+    };
+
+    AddressLearner learner;
+    inCgroup(runtime.pid());
+    for (int pass = 0; pass < 3; pass++) {
+        EXPECT_FALSE(learner.learn({c}).netnsOf.count(7)) << "pass " << pass;
+    }
+
+    inCgroup(container.pid());
+    EXPECT_FALSE(learner.learn({c}).netnsOf.count(7)) << "seen once";
+    EXPECT_FALSE(learner.learn({c}).netnsOf.count(7)) << "seen twice, at once";
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    const LearnedAddresses settled = learner.learn({c});
+    ASSERT_TRUE(settled.netnsOf.count(7));
+    EXPECT_EQ(settled.netnsOf.at(7), container.netns());
+    EXPECT_TRUE(settled.byContainer.at(7).empty()) << "a new namespace has only loopback";
+}
+
+// Any process can call itself runc:[0:PARENT]: an old one is taken for what it is, so
+// that a container cannot keep its namespace from ever counting.
+TEST(NetnsAddresses, AnOldProcessNamedLikeRuncSetUpCounts) {
+    ProcessInNetns named("runc:[1:CHILD]");
+    if (!named.pid()) GTEST_SKIP() << "no network namespace can be made";
+    palisade::testing::TempDir dir;
+    Container c;
+    c.id = "c";
+    c.cgroupPath = dir.path().string();
+    c.cgroupId = 8;
+    std::ofstream(c.cgroupPath + "/cgroup.procs") << named.pid() << "\n";
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    AddressLearner learner;
+    const LearnedAddresses got = learner.learn({c});
+    ASSERT_TRUE(got.netnsOf.count(8));
+    EXPECT_EQ(got.netnsOf.at(8), named.netns());
 }
 
 IpAddress v4(uint8_t d) { return IpAddress{4, {198, 18, 0, d}}; }
