@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "containers/ip_address.h"
 #include "policy/policy.h"
 
 namespace palisade {
@@ -26,12 +27,22 @@ struct Container {
     std::optional<std::map<std::string, std::string>> namespaceLabels;
     std::string cgroupPath;  // absolute path of the container's cgroup directory
     uint64_t cgroupId = 0;   // inode number of that directory (the kernel's cgroup id)
+    // The addresses the runtime gave the container and keeps on record (docker's
+    // config.v2.json, NetworkSettings.Networks), sorted: no process in the container can
+    // change them, so they decide who owns an address (resolveAddressOwners). Empty for
+    // the other runtimes and until docker has written them.
+    std::vector<IpAddress> recordedAddresses;
     // Why the runtime's metadata could not be read ("<file>: <reason>"); empty when it
     // was. Such a container has no name, labels or Kubernetes identity to be selected by.
     std::string metadataError;
 
     bool operator==(const Container&) const = default;
 };
+
+// Whether a and b are the same container with the same identity, so that policies select
+// them alike: all of Container but recordedAddresses, which only the address maps use
+// (a field added to Container goes in its list too).
+bool sameIdentity(const Container& a, const Container& b);
 
 // The runtime and id a cgroup path (relative to the cgroup root) names, by the
 // path forms of docs/reference/state-and-lifecycle.md#containers; std::nullopt when it is not a

@@ -13,6 +13,7 @@
 // Docker and podman labels and podman annotations are whatever their users gave (`docker
 // run --label io.kubernetes.pod.namespace=kube-system`, the same with podman), so they
 // never make a container a pod's.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -117,6 +118,16 @@ void readDocker(Container& c, const RuntimeRoots& roots) {
     // Docker stores the name as "/name", the form the legacy links API used.
     if (c.name.starts_with('/')) c.name.erase(0, 1);
     copyLabels(c, objectAt(objectAt(config, "Config"), "Labels"));
+    // What docker's IPAM gave it on each network it is attached to.
+    for (const auto& [network, settings] :
+         objectAt(objectAt(config, "NetworkSettings"), "Networks").items()) {
+        for (const char* key : {"IPAddress", "GlobalIPv6Address"}) {
+            if (auto a = parseIpAddress(stringAt(settings, key))) c.recordedAddresses.push_back(*a);
+        }
+    }
+    std::ranges::sort(c.recordedAddresses);
+    const auto [from, to] = std::ranges::unique(c.recordedAddresses);
+    c.recordedAddresses.erase(from, to);
 }
 
 // The OCI bundle of a containerd task: state/io.containerd.runtime.v2.task/<ns>/<id>, in

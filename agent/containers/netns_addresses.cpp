@@ -144,12 +144,6 @@ std::vector<IpAddress> sorted(std::set<IpAddress> in) { return {in.begin(), in.e
 
 }  // namespace
 
-std::string IpAddress::str() const {
-    char text[INET6_ADDRSTRLEN] = {};
-    inet_ntop(family == 6 ? AF_INET6 : AF_INET, bytes.data(), text, sizeof(text));
-    return text;
-}
-
 std::vector<IpAddress> parseFibTrieLocal(std::string_view text) {
     // A leaf is "|-- A.B.C.D", followed by one line per route of that key:
     // "/32 host LOCAL" is a local address (fib_route_seq_show's rtn_type).
@@ -298,7 +292,8 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
     return out;
 }
 
-void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous) {
+void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous,
+                          const std::map<IpAddress, uint64_t>& recorded) {
     // Who held each address: in this pass, and as the owner in the last one.
     std::map<IpAddress, std::vector<uint64_t>> holders;
     for (const auto& [cgid, addrs] : learned.byContainer) {
@@ -311,17 +306,31 @@ void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& pre
     for (const auto& [addr, cgids] : holders) {
         // cgids is sorted (byContainer is a map): the first is the oldest cgroup.
         uint64_t owner = cgids.front();
-        if (auto before = ownerBefore.find(addr);
-            before != ownerBefore.end() && std::ranges::count(cgids, before->second)) {
+        if (auto given = recorded.find(addr); given != recorded.end()) {
+            owner = given->second;
+        } else if (auto before = ownerBefore.find(addr);
+                   before != ownerBefore.end() && std::ranges::count(cgids, before->second)) {
             owner = before->second;
         }
-        const uint64_t ownerNetns = learned.netnsOf[owner];
+        // An owner whose namespace is not known yet shares it with no one.
+        const auto ownerNetns = learned.netnsOf.find(owner);
         for (uint64_t cgid : cgids) {
-            if (learned.netnsOf[cgid] == ownerNetns) continue;
+            if (cgid == owner || (ownerNetns != learned.netnsOf.end() &&
+                                  learned.netnsOf[cgid] == ownerNetns->second)) {
+                continue;
+            }
             std::erase(learned.byContainer[cgid], addr);
             learned.conflicts[cgid][addr] = owner;
         }
     }
+}
+
+std::map<IpAddress, uint64_t> recordedOwners(const std::vector<Container>& containers) {
+    std::map<IpAddress, uint64_t> out;
+    for (const Container& c : containers) {
+        for (const IpAddress& a : c.recordedAddresses) out.emplace(a, c.cgroupId);
+    }
+    return out;
 }
 
 }  // namespace palisade

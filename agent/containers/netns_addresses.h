@@ -19,13 +19,6 @@
 
 namespace palisade {
 
-struct IpAddress {
-    uint8_t family = 4;               // 4 or 6
-    std::array<uint8_t, 16> bytes{};  // IPv4 in the first 4 bytes, network order
-    auto operator<=>(const IpAddress&) const = default;
-    std::string str() const;
-};
-
 // The local IPv4 addresses in a /proc/<pid>/net/fib_trie: the leaves with a
 // "/32 host LOCAL" entry, but 127.0.0.0/8.
 std::vector<IpAddress> parseFibTrieLocal(std::string_view text);
@@ -60,11 +53,18 @@ struct LearnedAddresses {
 // One owner per address (docs/reference/enforcement.md#inter-container). A process in a
 // container can add any address to its own network namespace, another container's
 // included; the address map must not follow it there. When namespaces other than one
-// pod's hold the same address, it stays with the container that owned it in `previous`
-// (the last pass), else goes to the lowest cgroup id (the oldest cgroup); it is taken off
-// the others' lists and noted in their `conflicts`. Containers sharing a namespace (a pod)
+// pod's hold the same address, it goes to the container the runtime gave it (`recorded`:
+// address → cgroup id, from Container::recordedAddresses), whether or not its namespace
+// is known yet; else it stays with the container that owned it in `previous` (the last
+// pass), else goes to the lowest cgroup id (the oldest cgroup). It is taken off the
+// others' lists and noted in their `conflicts`. Containers sharing a namespace (a pod)
 // share its addresses without conflict.
-void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous);
+void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous,
+                          const std::map<IpAddress, uint64_t>& recorded);
+
+// Address → cgroup id of the runtime's record of every container's addresses; an
+// address recorded for two containers goes to the first (the scan's order).
+std::map<IpAddress, uint64_t> recordedOwners(const std::vector<Container>& containers);
 
 // Learns the addresses of containers, again and again (the agent asks every
 // second). A container's namespace counts once it is settled (Seen, below): a new

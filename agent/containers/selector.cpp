@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "containers/container.h"
 
@@ -81,6 +82,14 @@ bool selectorMatches(const Selector& s, const Container& c) {
            labelsMatch(s.labels, c.labels) && labelSelectorMatches(s.labelSelector, c.labels) &&
            (!s.namespaceSelector ||
             (c.namespaceLabels && labelSelectorMatches(*s.namespaceSelector, *c.namespaceLabels)));
+}
+
+bool sameIdentity(const Container& a, const Container& b) {
+    auto identity = [](const Container& c) {
+        return std::tie(c.id, c.runtime, c.name, c.k8sNamespace, c.pod, c.labels, c.podUid,
+                        c.namespaceLabels, c.cgroupPath, c.cgroupId, c.metadataError);
+    };
+    return identity(a) == identity(b);
 }
 
 }  // namespace palisade

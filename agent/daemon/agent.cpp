@@ -310,7 +310,7 @@ void Agent::refreshAddresses() {
                 name(cgid), why);
         }
     }
-    resolveAddressOwners(learned, addresses_);
+    resolveAddressOwners(learned, addresses_, recordedOwners(inventory_.containers()));
     for (const auto& [cgid, taken] : learned.conflicts) {
         for (const auto& [addr, owner] : taken) {
             auto before = addresses_.conflicts.find(cgid);

@@ -13,7 +13,7 @@ InventoryDiff ContainerInventory::replace(std::vector<Container> found) {
         }
         if (!before) {
             diff.started.push_back(c);
-        } else if (!(*before == c)) {
+        } else if (!sameIdentity(*before, c)) {
             diff.metadataChanged = true;
         }
     }

@@ -16,7 +16,8 @@ namespace palisade {
 struct InventoryDiff {
     std::vector<Container> started;
     std::vector<Container> stopped;
-    // A container present before and after has other metadata (name, labels...).
+    // A container present before and after has other metadata (name, labels...; its
+    // recorded addresses do not count: they select nothing).
     bool metadataChanged = false;
     // Containers whose metadata this scan could not read, and that were unknown or
     // readable before: each is warned about once, not at every rescan.

@@ -3,7 +3,9 @@
 // containers, setuid exec, containers that come and go, and an agent restart.
 #include <sys/socket.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "e2e.h"
 
@@ -193,6 +195,62 @@ TEST_F(E2eDocker, AnUnmatchedContainerIsDroppedAtTheReceiver) {
     EXPECT_EQ(dropped["palisade"]["mechanism"], "cgroup_skb/ingress");
     EXPECT_EQ(dropped["palisade"]["reason"], "inter-container");
     EXPECT_EQ(dropped["source"]["container"]["name"], "stranger");
+}
+
+// A container with NET_ADMIN adds to its own namespace the address docker gives the next
+// container, before that one starts, and so is the first to hold it. Docker's record says
+// whose it is: the next container's, and a rule that lets a client reach the thief does
+// not reach the victim at that address.
+TEST_F(E2eDocker, AnAddressGoesToTheContainerDockerGaveItNotToOneThatTookItFirst) {
+    constexpr const char* kTaken = "198.18.250.3";  // docker's second address on docker0
+    agent_->writePolicy("client.yaml", R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: client}
+spec:
+  selector: {name: client}
+  mode: enforce
+  egress:
+    - toContainers: {name: thief}
+      ports: [{port: 8080, protocol: TCP}]
+)");
+    agent_->start();
+    const std::string thief = start(
+        "thief", {"--cap-add", "NET_ADMIN"},
+        {"/bin/busybox", "sh", "-c",
+         std::string("/bin/busybox ip addr add ") + kTaken + "/24 dev eth0 && exec sleep 600"});
+    ASSERT_FALSE(waitForContainer(thief, json::array(), kTaken).is_null())
+        << "the thief holds " << kTaken << " first: " << containers().dump(2);
+
+    const std::string victim = start("victim", {}, {"/net_probe", "listen", "8080", "600"});
+    ASSERT_EQ(ipOf("victim"), kTaken) << "docker gave the victim another address";
+    const std::string client = start("client", {});
+    ASSERT_FALSE(waitForContainer(client, json::array({"client"})).is_null());
+
+    // Docker writes the address to config.v2.json once the container runs; the agent
+    // reads it again at its next resync (10 s).
+    json thiefEntry, victimEntry;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
+    do {
+        for (const json& c : containers()) {
+            if (c.value("id", "") == thief) thiefEntry = c;
+            if (c.value("id", "") == victim) victimEntry = c;
+        }
+        if (victimEntry.value("addresses", json::array()) == json::array({kTaken}) &&
+            thiefEntry.value("addressConflicts", json::object()).value(kTaken, "") == victim) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    } while (std::chrono::steady_clock::now() < deadline);
+    EXPECT_EQ(victimEntry["addresses"], json::array({kTaken})) << victimEntry.dump(2);
+    EXPECT_EQ(thiefEntry["addressConflicts"], (json{{kTaken, victim}})) << thiefEntry.dump(2);
+    EXPECT_EQ(thiefEntry["addresses"], json::array({ipOf("thief")})) << thiefEntry.dump(2);
+
+    const size_t before = agent_->events().size();
+    EXPECT_EQ(connect("client", "tcp", kTaken, 8080), "EPERM");
+    const json denied = waitForKernelEvent("connect", client, before);
+    ASSERT_FALSE(denied.is_null()) << "no connect event for client";
+    EXPECT_EQ(denied["palisade"]["reason"], "inter-container");
+    EXPECT_EQ(denied["destination"]["container"]["id"], victim);
 }
 
 TEST_F(E2eDocker, SetuidExecIsRefused) {

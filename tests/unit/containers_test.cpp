@@ -200,6 +200,39 @@ TEST_F(ContainerMetadataTest, DockerNameAndLabels) {
     EXPECT_EQ(c.metadataError, "");
 }
 
+// What docker's IPAM gave a container, on every network it is on, as config.v2.json
+// (docker 20.10) keeps it; empty strings (IPv6 off) and malformed values left out.
+TEST_F(ContainerMetadataTest, DockerRecordedAddresses) {
+    writeDocker(R"({"Name": "/api", "NetworkSettings": {"Networks": {
+        "bridge": {"IPAddress": "198.18.250.3", "GlobalIPv6Address": "fd00:250::3"},
+        "back": {"IPAddress": "198.18.251.7", "GlobalIPv6Address": ""},
+        "odd": {"IPAddress": "198.18.252.0/24", "GlobalIPv6Address": 6},
+        "again": {"IPAddress": "198.18.250.3"}}}})");
+    std::vector<std::string> got;
+    for (const IpAddress& a : read("docker").recordedAddresses) got.push_back(a.str());
+    EXPECT_EQ(got, (std::vector<std::string>{"198.18.250.3", "198.18.251.7", "fd00:250::3"}));
+
+    for (const char* text : {R"({"Name": "/none", "NetworkSettings": {"Networks": {}}})",
+                             R"({"NetworkSettings": {"Networks": ["198.18.250.3"]}})",
+                             R"({"NetworkSettings": null})"}) {
+        writeDocker(text);
+        EXPECT_TRUE(read("docker").recordedAddresses.empty()) << text;
+    }
+}
+
+// The recorded addresses select nothing: docker writing them after the agent first read
+// the container is no change of identity (which would recompile every policy set).
+TEST(Containers, RecordedAddressesAreNoChangeOfIdentity) {
+    Container a;
+    a.id = "x";
+    a.name = "api";
+    Container b = a;
+    b.recordedAddresses = {IpAddress{4, {198, 18, 250, 3}}};
+    EXPECT_TRUE(sameIdentity(a, b));
+    b.labels["app"] = "api";
+    EXPECT_FALSE(sameIdentity(a, b));
+}
+
 // Anyone who may `docker run --label io.kubernetes.pod.namespace=kube-system` would
 // otherwise be selected by policies written for that namespace (issue 16, item 7).
 TEST_F(ContainerMetadataTest, DockerKubernetesLabelsAreOnlyLabels) {

@@ -223,7 +223,7 @@ LearnedAddresses twoNamespacesOneAddress() {
 
 TEST(AddressOwners, TheOldestCgroupKeepsAnAddressTwoNamespacesHold) {
     LearnedAddresses l = twoNamespacesOneAddress();
-    resolveAddressOwners(l, {});
+    resolveAddressOwners(l, {}, {});
     EXPECT_EQ(strs(l.byContainer[10]), std::vector<std::string>{"198.18.0.11"});
     EXPECT_EQ(strs(l.byContainer[30]), std::vector<std::string>{"198.18.0.11"}) << "a pod shares";
     EXPECT_EQ(strs(l.byContainer[20]), std::vector<std::string>{"198.18.0.12"});
@@ -238,7 +238,7 @@ TEST(AddressOwners, TheLastOwnerKeepsItsAddress) {
     before.byContainer = {{20, {v4(11)}}};
     before.netnsOf = {{20, 2}};
     LearnedAddresses l = twoNamespacesOneAddress();
-    resolveAddressOwners(l, before);
+    resolveAddressOwners(l, before, {});
     EXPECT_EQ(strs(l.byContainer[20]), (std::vector<std::string>{"198.18.0.11", "198.18.0.12"}));
     EXPECT_TRUE(l.byContainer[10].empty());
     EXPECT_TRUE(l.byContainer[30].empty());
@@ -246,12 +246,46 @@ TEST(AddressOwners, TheLastOwnerKeepsItsAddress) {
     EXPECT_EQ(l.conflicts[30].at(v4(11)), 20u);
 }
 
+// A container can add the address the runtime will give the next container before that
+// one starts, and so own it first: the runtime's record outranks the last owner.
+TEST(AddressOwners, TheRuntimesRecordOutranksTheLastOwner) {
+    LearnedAddresses before;
+    before.byContainer = {{20, {v4(11)}}};
+    before.netnsOf = {{20, 2}};
+    LearnedAddresses l = twoNamespacesOneAddress();
+    resolveAddressOwners(l, before, {{v4(11), 10}});
+    EXPECT_EQ(strs(l.byContainer[10]), std::vector<std::string>{"198.18.0.11"});
+    EXPECT_EQ(strs(l.byContainer[30]), std::vector<std::string>{"198.18.0.11"}) << "a pod shares";
+    EXPECT_EQ(strs(l.byContainer[20]), std::vector<std::string>{"198.18.0.12"});
+    ASSERT_EQ(l.conflicts.size(), 1u);
+    EXPECT_EQ(l.conflicts[20].at(v4(11)), 10u);
+}
+
+// Until the container the runtime gave an address to is learned, no one else has it.
+TEST(AddressOwners, ARecordedAddressGoesToNoOneElseBeforeItsOwnerIsLearned) {
+    LearnedAddresses l = twoNamespacesOneAddress();
+    resolveAddressOwners(l, {}, {{v4(11), 40}});
+    EXPECT_TRUE(l.byContainer[10].empty());
+    EXPECT_TRUE(l.byContainer[30].empty());
+    EXPECT_EQ(strs(l.byContainer[20]), std::vector<std::string>{"198.18.0.12"});
+    for (uint64_t cgid : {10, 20, 30}) EXPECT_EQ(l.conflicts[cgid].at(v4(11)), 40u) << cgid;
+}
+
+TEST(AddressOwners, RecordedOwnersAreTheFirstContainerToRecordAnAddress) {
+    Container a, b;
+    a.cgroupId = 10;
+    a.recordedAddresses = {v4(11), v4(12)};
+    b.cgroupId = 20;
+    b.recordedAddresses = {v4(12)};
+    EXPECT_EQ(recordedOwners({a, b}), (std::map<IpAddress, uint64_t>{{v4(11), 10}, {v4(12), 10}}));
+}
+
 TEST(AddressOwners, NoConflictWithoutASharedAddress) {
     LearnedAddresses l;
     l.byContainer = {{10, {v4(11)}}, {20, {v4(12)}}};
     l.netnsOf = {{10, 1}, {20, 2}};
     const LearnedAddresses unchanged = l;
-    resolveAddressOwners(l, {});
+    resolveAddressOwners(l, {}, {});
     EXPECT_EQ(l, unchanged);
 }
 
