@@ -27,10 +27,11 @@ struct Container {
     std::optional<std::map<std::string, std::string>> namespaceLabels;
     std::string cgroupPath;  // absolute path of the container's cgroup directory
     uint64_t cgroupId = 0;   // inode number of that directory (the kernel's cgroup id)
-    // The addresses the runtime gave the container and keeps on record (docker's
-    // config.v2.json, NetworkSettings.Networks), sorted: no process in the container can
-    // change them, so they decide who owns an address (resolveAddressOwners). Empty for
-    // the other runtimes and until docker has written them.
+    // The addresses the runtime gave the container and keeps on record, sorted: docker's
+    // config.v2.json (NetworkSettings.Networks), or for a Kubernetes pod's containers the
+    // pod's status.podIPs (agent/kubernetes/). No process in the container can change
+    // them, so they decide who owns an address (resolveAddressOwners). Empty for other
+    // containers and until the runtime or the kubelet has written them.
     std::vector<IpAddress> recordedAddresses;
     // Why the runtime's metadata could not be read ("<file>: <reason>"); empty when it
     // was. Such a container has no name, labels or Kubernetes identity to be selected by.

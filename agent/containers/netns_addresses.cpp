@@ -293,7 +293,7 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
 }
 
 void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous,
-                          const std::map<IpAddress, uint64_t>& recorded) {
+                          const std::map<IpAddress, std::vector<uint64_t>>& recorded) {
     // Who held each address: in this pass, and as the owner in the last one.
     std::map<IpAddress, std::vector<uint64_t>> holders;
     for (const auto& [cgid, addrs] : learned.byContainer) {
@@ -307,7 +307,8 @@ void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& pre
         // cgids is sorted (byContainer is a map): the first is the oldest cgroup.
         uint64_t owner = cgids.front();
         if (auto given = recorded.find(addr); given != recorded.end()) {
-            owner = given->second;
+            const auto holder = std::ranges::find_first_of(given->second, cgids);
+            owner = holder != given->second.end() ? *holder : given->second.front();
         } else if (auto before = ownerBefore.find(addr);
                    before != ownerBefore.end() && std::ranges::count(cgids, before->second)) {
             owner = before->second;
@@ -325,10 +326,11 @@ void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& pre
     }
 }
 
-std::map<IpAddress, uint64_t> recordedOwners(const std::vector<Container>& containers) {
-    std::map<IpAddress, uint64_t> out;
+std::map<IpAddress, std::vector<uint64_t>> recordedOwners(
+    const std::vector<Container>& containers) {
+    std::map<IpAddress, std::vector<uint64_t>> out;
     for (const Container& c : containers) {
-        for (const IpAddress& a : c.recordedAddresses) out.emplace(a, c.cgroupId);
+        for (const IpAddress& a : c.recordedAddresses) out[a].push_back(c.cgroupId);
     }
     return out;
 }

@@ -54,17 +54,18 @@ struct LearnedAddresses {
 // container can add any address to its own network namespace, another container's
 // included; the address map must not follow it there. When namespaces other than one
 // pod's hold the same address, it goes to the container the runtime gave it (`recorded`:
-// address → cgroup id, from Container::recordedAddresses), whether or not its namespace
-// is known yet; else it stays with the container that owned it in `previous` (the last
+// address → the cgroup ids of the containers whose Container::recordedAddresses hold it,
+// the first of them that holds it, else the first), whether or not its namespace is
+// known yet; else it stays with the container that owned it in `previous` (the last
 // pass), else goes to the lowest cgroup id (the oldest cgroup). It is taken off the
 // others' lists and noted in their `conflicts`. Containers sharing a namespace (a pod)
 // share its addresses without conflict.
 void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous,
-                          const std::map<IpAddress, uint64_t>& recorded);
+                          const std::map<IpAddress, std::vector<uint64_t>>& recorded);
 
-// Address → cgroup id of the runtime's record of every container's addresses; an
-// address recorded for two containers goes to the first (the scan's order).
-std::map<IpAddress, uint64_t> recordedOwners(const std::vector<Container>& containers);
+// Address → cgroup ids of the containers whose runtime records it (all of a pod's
+// containers record the pod's addresses), in the order of `containers`.
+std::map<IpAddress, std::vector<uint64_t>> recordedOwners(const std::vector<Container>& containers);
 
 // Learns the addresses of containers, again and again (the agent asks every
 // second). A container's namespace counts once it is settled (Seen, below): a new

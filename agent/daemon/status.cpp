@@ -62,6 +62,11 @@ nlohmann::json containersJson(const StatusInputs& in) {
             {"cgroupId", c.cgroupId},
             {"policies", p == in.policiesByCgroup.end() ? std::vector<std::string>{} : p->second},
             {"addresses", addresses}};
+        if (!c.recordedAddresses.empty()) {
+            nlohmann::json recorded = nlohmann::json::array();
+            for (const IpAddress& a : c.recordedAddresses) recorded.push_back(a.str());
+            entry["recordedAddresses"] = std::move(recorded);
+        }
         if (auto e = in.addresses.unreadable.find(c.cgroupId); e != in.addresses.unreadable.end()) {
             entry["addressError"] = e->second;
         }

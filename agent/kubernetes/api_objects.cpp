@@ -98,6 +98,19 @@ std::optional<PodInfo> parsePod(const json& pod, std::string& error) {
          {"containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"}) {
         addContainerIds(member(status, key), info.containerIds);
     }
+    if (member(member(pod, "spec"), "hostNetwork") != true) {
+        std::vector<std::string> ips{stringMember(status, "podIP")};
+        const json& podIps = member(status, "podIPs");
+        for (const json& ip : podIps.is_array() ? podIps : json::array()) {
+            ips.push_back(stringMember(ip, "ip"));
+        }
+        for (const std::string& ip : ips) {
+            if (auto a = parseIpAddress(ip)) info.addresses.push_back(*a);
+        }
+        std::ranges::sort(info.addresses);
+        const auto [from, to] = std::ranges::unique(info.addresses);
+        info.addresses.erase(from, to);
+    }
     return info;
 }
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "containers/ip_address.h"
+
 namespace palisade {
 
 using Labels = std::map<std::string, std::string>;
@@ -22,6 +24,9 @@ struct PodInfo {
     // status.containerStatuses[].containerID (and initContainerStatuses',
     // ephemeralContainerStatuses'), without their "<runtime>://" scheme.
     std::vector<std::string> containerIds;
+    // status.podIPs[].ip and status.podIP, which the kubelet writes, sorted; none for a
+    // pod on the host network (spec.hostNetwork), whose addresses are the node's.
+    std::vector<IpAddress> addresses;
     bool operator==(const PodInfo&) const = default;
 };
 

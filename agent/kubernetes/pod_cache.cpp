@@ -117,6 +117,7 @@ void joinPods(std::vector<Container>& containers, const KubernetesSnapshot& snap
         c.labels.clear();
         c.podUid.clear();
         c.namespaceLabels.reset();
+        c.recordedAddresses.clear();
         // Without the CRI runtime's own word for namespace and pod, the cgroup
         // path alone could be anyone's (docs/runtimes/kubernetes.md#the-join).
         if (!c.metadataError.empty() || c.k8sNamespace.empty() || c.pod.empty()) continue;
@@ -130,6 +131,7 @@ void joinPods(std::vector<Container>& containers, const KubernetesSnapshot& snap
         if (!pod || pod->k8sNamespace != c.k8sNamespace || pod->name != c.pod) continue;
         c.labels = pod->labels;
         c.podUid = pod->uid;
+        c.recordedAddresses = pod->addresses;
         if (auto ns = snapshot.namespaces.find(c.k8sNamespace); ns != snapshot.namespaces.end()) {
             c.namespaceLabels = ns->second;
         }

@@ -49,8 +49,9 @@ class PodCache {
 // (systemd driver); "" when it holds none.
 std::string podUidFromCgroupPath(const std::string& cgroupPath);
 
-// Gives each containerd and cri-o container its pod's uid and labels and its
-// namespace's labels, and takes them from one no longer joined. A container is
+// Gives each containerd and cri-o container its pod's uid, labels and addresses (as
+// recordedAddresses) and its namespace's labels, and takes them from one no longer
+// joined. A container is
 // joined to the pod whose status lists its id, or else to the pod whose uid its
 // cgroup path holds; either way only when the namespace and pod name its CRI
 // runtime wrote agree with the pod's. Docker and podman containers are left as

@@ -4,9 +4,13 @@
 // its labels change.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include "agent_process.h"
 #include "fake_api_server.h"
@@ -139,6 +143,46 @@ TEST_F(Kubernetes, PodLabelsSelectAndAChangeWhileRunningIsEnforced) {
     api_->push("namespaces", "MODIFIED", makeNamespace("shop", {{"team", "a"}}, "32"));
     ASSERT_TRUE(waitSelectedBy(json::array({"web"}))) << container().dump();
     EXPECT_EQ(connectErrno(), 0);
+}
+
+// The pod's address is on its record (status.podIPs, which the kubelet writes): another
+// container that adds it to its own namespace before the pod's container runs does not
+// take it (issue 17, item 4).
+TEST_F(Kubernetes, APodsAddressIsThePodsThoughAnotherContainerHeldItFirst) {
+    Container& thief = sandbox_->addContainer("thief");
+    agent_->describe(thief);
+    Server thiefInit = thief.listen(9000, SOCK_STREAM, true);
+    ASSERT_TRUE(thief.run({"ip", "addr", "add", web_->ip4 + "/32", "dev", "lo"}).ok());
+    json pod = makePod("shop", "web-0", kUid, {{"app", "web"}}, {}, "10");
+    pod["status"]["podIP"] = web_->ip4;
+    pod["status"]["podIPs"] = json::array({{{"ip", web_->ip4}}});
+    api_->setList("pods", {pod}, "20");
+    configure(api_->caFile());
+    agent_->start();
+
+    auto entries = [&] {
+        std::map<std::string, json> byId;
+        for (const json& c : cli("containers")) byId[c.value("id", "")] = c;
+        return std::pair{byId[web_->id], byId[thief.id]};
+    };
+    auto [web, taker] = entries();
+    EXPECT_EQ(web["recordedAddresses"], json::array({web_->ip4})) << web.dump();
+    auto holds = [](const json& entry, const std::string& ip) {
+        const json addresses = entry.value("addresses", json::array());
+        return std::ranges::find(addresses, json(ip)) != addresses.end();
+    };
+    // The pod's container starts: its process, in the pod's namespace.
+    web_->useCgroup(cgroup_);
+    Server webInit = web_->listen(9000, SOCK_STREAM, true);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    do {
+        std::this_thread::sleep_for(100ms);
+        std::tie(web, taker) = entries();
+    } while (!holds(web, web_->ip4) && std::chrono::steady_clock::now() < deadline);
+    EXPECT_TRUE(holds(web, web_->ip4)) << web.dump();
+    EXPECT_FALSE(holds(taker, web_->ip4)) << taker.dump();
+    EXPECT_TRUE(holds(taker, thief.ip4)) << taker.dump();
+    EXPECT_EQ(taker["addressConflicts"], (json{{web_->ip4, web_->id}})) << taker.dump();
 }
 
 TEST_F(Kubernetes, ADroppedWatchResumesAndA410ListsAgain) {

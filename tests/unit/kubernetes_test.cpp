@@ -51,6 +51,31 @@ TEST(KubernetesObjectsTest, WatchEventOfAPod) {
     EXPECT_EQ(pod->containerIds, (std::vector<std::string>{"cccc", "dddd"}));
 }
 
+// The pod's addresses, which the kubelet writes; a hostNetwork pod's are the node's and
+// are no one's to own.
+TEST(KubernetesObjectsTest, PodAddressesAreItsStatusButNotOnTheHostNetwork) {
+    json pod = {{"metadata", {{"name", "web-0"}, {"namespace", "shop"}, {"uid", kUid}}},
+                {"spec", {{"nodeName", "node-a"}}},
+                {"status",
+                 {{"podIP", "10.244.1.7"},
+                  {"podIPs", json::array({{{"ip", "10.244.1.7"}},
+                                          {{"ip", "fd00:10:244::7"}},
+                                          {{"ip", "10.244.1.0/24"}},
+                                          {{"ip", 7}},
+                                          "10.244.1.8"})}}}};
+    std::string error;
+    auto info = parsePod(pod, error);
+    ASSERT_TRUE(info) << error;
+    std::vector<std::string> got;
+    for (const IpAddress& a : info->addresses) got.push_back(a.str());
+    EXPECT_EQ(got, (std::vector<std::string>{"10.244.1.7", "fd00:10:244::7"}));
+
+    pod["spec"]["hostNetwork"] = true;
+    info = parsePod(pod, error);
+    ASSERT_TRUE(info) << error;
+    EXPECT_TRUE(info->addresses.empty());
+}
+
 TEST(KubernetesObjectsTest, BookmarkAndErrorEvents) {
     std::string error;
     // A BOOKMARK carries only the kind and the resourceVersion.
@@ -151,9 +176,12 @@ Container criContainer(const std::string& runtime = "containerd") {
     return c;
 }
 
+const IpAddress kPodIp{4, {10, 244, 1, 7}};
+
 KubernetesSnapshot shopSnapshot(std::vector<std::string> containerIds = {}) {
     KubernetesSnapshot s;
-    s.pods[kUid] = PodInfo{kUid, "web-0", "shop", {{"app", "web"}}, std::move(containerIds)};
+    s.pods[kUid] =
+        PodInfo{kUid, "web-0", "shop", {{"app", "web"}}, std::move(containerIds), {kPodIp}};
     s.namespaces["shop"] = {{"team", "a"}};
     return s;
 }
@@ -165,6 +193,7 @@ TEST(PodJoinTest, ByPodUidOrContainerIdWhenTheCriRuntimeAgrees) {
         EXPECT_EQ(c.labels, (Labels{{"app", "web"}})) << c.runtime;
         EXPECT_EQ(c.podUid, kUid);
         EXPECT_EQ(c.namespaceLabels, (Labels{{"team", "a"}}));
+        EXPECT_EQ(c.recordedAddresses, std::vector<IpAddress>{kPodIp});
     }
     // By the container id alone, whatever the cgroup path.
     cs = {criContainer()};
@@ -176,6 +205,7 @@ TEST(PodJoinTest, ByPodUidOrContainerIdWhenTheCriRuntimeAgrees) {
     EXPECT_TRUE(cs[0].labels.empty());
     EXPECT_TRUE(cs[0].podUid.empty());
     EXPECT_FALSE(cs[0].namespaceLabels);
+    EXPECT_TRUE(cs[0].recordedAddresses.empty());
 }
 
 TEST(PodJoinTest, NothingButTheCriRuntimesWordMakesAContainerAPods) {
@@ -193,6 +223,7 @@ TEST(PodJoinTest, NothingButTheCriRuntimesWordMakesAContainerAPods) {
     cs[2].labels = {{"app", "mine"}};
     joinPods(cs, shopSnapshot({kId}));
     EXPECT_TRUE(cs[0].labels.empty());
+    EXPECT_TRUE(cs[0].recordedAddresses.empty()) << "another pod's address";
     EXPECT_TRUE(cs[1].labels.empty());
     EXPECT_EQ(cs[2].labels, (Labels{{"app", "mine"}}));
     EXPECT_TRUE(cs[2].podUid.empty());

@@ -253,7 +253,7 @@ TEST(AddressOwners, TheRuntimesRecordOutranksTheLastOwner) {
     before.byContainer = {{20, {v4(11)}}};
     before.netnsOf = {{20, 2}};
     LearnedAddresses l = twoNamespacesOneAddress();
-    resolveAddressOwners(l, before, {{v4(11), 10}});
+    resolveAddressOwners(l, before, {{v4(11), {10}}});
     EXPECT_EQ(strs(l.byContainer[10]), std::vector<std::string>{"198.18.0.11"});
     EXPECT_EQ(strs(l.byContainer[30]), std::vector<std::string>{"198.18.0.11"}) << "a pod shares";
     EXPECT_EQ(strs(l.byContainer[20]), std::vector<std::string>{"198.18.0.12"});
@@ -264,20 +264,30 @@ TEST(AddressOwners, TheRuntimesRecordOutranksTheLastOwner) {
 // Until the container the runtime gave an address to is learned, no one else has it.
 TEST(AddressOwners, ARecordedAddressGoesToNoOneElseBeforeItsOwnerIsLearned) {
     LearnedAddresses l = twoNamespacesOneAddress();
-    resolveAddressOwners(l, {}, {{v4(11), 40}});
+    resolveAddressOwners(l, {}, {{v4(11), {40}}});
     EXPECT_TRUE(l.byContainer[10].empty());
     EXPECT_TRUE(l.byContainer[30].empty());
     EXPECT_EQ(strs(l.byContainer[20]), std::vector<std::string>{"198.18.0.12"});
     for (uint64_t cgid : {10, 20, 30}) EXPECT_EQ(l.conflicts[cgid].at(v4(11)), 40u) << cgid;
 }
 
-TEST(AddressOwners, RecordedOwnersAreTheFirstContainerToRecordAnAddress) {
+// A pod's containers all record the pod's address: it goes to the first of them whose
+// namespace is known, and the rest of the pod shares it.
+TEST(AddressOwners, AnAddressRecordedForAPodGoesToThePod) {
     Container a, b;
-    a.cgroupId = 10;
-    a.recordedAddresses = {v4(11), v4(12)};
-    b.cgroupId = 20;
-    b.recordedAddresses = {v4(12)};
-    EXPECT_EQ(recordedOwners({a, b}), (std::map<IpAddress, uint64_t>{{v4(11), 10}, {v4(12), 10}}));
+    a.cgroupId = 40;
+    a.recordedAddresses = {v4(11), v4(13)};
+    b.cgroupId = 30;
+    b.recordedAddresses = {v4(11)};
+    const auto recorded = recordedOwners({a, b});
+    EXPECT_EQ(recorded,
+              (std::map<IpAddress, std::vector<uint64_t>>{{v4(11), {40, 30}}, {v4(13), {40}}}));
+    LearnedAddresses l = twoNamespacesOneAddress();  // 30 shares 10's namespace
+    resolveAddressOwners(l, {}, recorded);
+    EXPECT_EQ(strs(l.byContainer[10]), std::vector<std::string>{"198.18.0.11"});
+    EXPECT_EQ(strs(l.byContainer[30]), std::vector<std::string>{"198.18.0.11"});
+    EXPECT_EQ(l.conflicts[20].at(v4(11)), 30u);
+    EXPECT_FALSE(l.conflicts.count(10));
 }
 
 TEST(AddressOwners, NoConflictWithoutASharedAddress) {
