@@ -119,6 +119,7 @@ class Agent {
     void refreshKubernetes();
     // Learns every container's addresses and puts them in the kernel.
     void refreshAddresses();
+    void rereadDockerRecords(const LearnedAddresses& learned);
     void sweepFqdn();
     // Re-reads the policies and applies them if they changed; the reload
     // latency is measured from `noticed`.
@@ -290,8 +291,35 @@ void Agent::refreshKubernetes() {
     if (diff.changed()) generations_->containersChanged(diff);
 }
 
+// Docker writes the addresses it gave a container to config.v2.json once the container
+// runs, after the agent first read it: read again when the container's namespace is first
+// learned, so that its record decides who owns its addresses from then on, not from the
+// next resync.
+void Agent::rereadDockerRecords(const LearnedAddresses& learned) {
+    std::vector<Container> found = inventory_.containers();
+    bool reread = false;
+    for (Container& c : found) {
+        if (c.runtime != "docker" || !c.recordedAddresses.empty() ||
+            !learned.byContainer.count(c.cgroupId) || addresses_.byContainer.count(c.cgroupId)) {
+            continue;
+        }
+        Container fresh;
+        fresh.id = c.id;
+        fresh.runtime = c.runtime;
+        fresh.cgroupPath = c.cgroupPath;
+        fresh.cgroupId = c.cgroupId;
+        readContainerMetadata(fresh, roots_);
+        c = std::move(fresh);
+        reread = true;
+    }
+    if (!reread) return;
+    const InventoryDiff diff = takeScan(std::move(found));
+    if (diff.changed()) generations_->containersChanged(diff);
+}
+
 void Agent::refreshAddresses() {
     LearnedAddresses learned = addressLearner_.learn(inventory_.containers());
+    rereadDockerRecords(learned);
     auto name = [&](uint64_t cgid) {
         const Container* c = inventory_.find(cgid);
         return c ? c->id.substr(0, 12) : std::to_string(cgid);

@@ -227,7 +227,8 @@ spec:
     ASSERT_FALSE(waitForContainer(client, json::array({"client"})).is_null());
 
     // Docker writes the address to config.v2.json once the container runs; the agent
-    // reads it again at its next resync (10 s).
+    // reads it again when it first learns the container's namespace (at the latest at
+    // its next resync, 10 s).
     json thiefEntry, victimEntry;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
     do {
