@@ -41,8 +41,7 @@ struct Container {
 };
 
 // Whether a and b are the same container with the same identity, so that policies select
-// them alike: all of Container but recordedAddresses, which only the address maps use
-// (a field added to Container goes in its list too).
+// them alike: all of Container but recordedAddresses, which only the address maps use.
 bool sameIdentity(const Container& a, const Container& b);
 
 // The runtime and id a cgroup path (relative to the cgroup root) names, by the

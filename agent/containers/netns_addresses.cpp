@@ -193,28 +193,37 @@ std::vector<IpAddress> parseIfInet6(std::string_view text) {
     return sorted(std::move(out));
 }
 
-AddressLearner::AddressLearner() {
+AddressLearner::AddressLearner() : AddressLearner(Timings{}) {}
+
+AddressLearner::AddressLearner(Timings timings) : timings_(timings) {
     const Fd own(open("/proc/self/net/fib_trie", O_RDONLY | O_CLOEXEC));
     own_ = own ? inodeOf(own.get()) : 0;
 }
 
-void AddressLearner::forgetNamespaces() { seen_.clear(); }
+void AddressLearner::forgetNamespaces() { recheck_ = true; }
 
 LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers) {
     LearnedAddresses out;
-    // Which namespace each container is in: looked up until it is settled.
+    // Which namespace each container is in: looked up until it is settled, and again
+    // after forgetNamespaces().
     std::map<uint64_t, Seen> seen;
     const auto now = std::chrono::steady_clock::now();
     for (const auto& c : containers) {
         const auto known = seen_.find(c.cgroupId);
-        if (known != seen_.end() && known->second.settled &&
-            (known->second.netns == own_ || netns_.count(known->second.netns))) {
-            seen[c.cgroupId] = known->second;
+        Seen where;
+        if (known != seen_.end()) {
+            where = known->second;
+        } else {
+            where.firstSeen = now;
+        }
+        if (where.netns && where.netns != own_ && !netns_.count(where.netns)) where.netns = 0;
+        if (where.netns && !where.candidate.netns && !recheck_) {
+            seen[c.cgroupId] = where;
             continue;
         }
         if (!populated(c.cgroupPath)) continue;
         std::vector<pid_t> pids;
-        processesIn(c.cgroupPath, pids, 1);
+        processesIn(c.cgroupPath, pids, kProcessesLooked);
         if (pids.empty()) {
             // cgroup.procs shows 0 for a process of another PID namespace.
             out.unreadable[c.cgroupId] =
@@ -222,14 +231,29 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
                 "hostPID)";
             continue;
         }
-        const std::string dir = "/proc/" + std::to_string(pids[0]) + "/net/";
+        seen[c.cgroupId] = where;
+        // The first process past the runtime's set-up; runc's set-up names count only in
+        // the container's first seconds (any process can take them).
+        pid_t pid = 0;
+        std::optional<ProcessStart> process;
+        for (pid_t candidate : pids) {
+            // One whose stat cannot be read is looked at: opening its files says why.
+            process = processStart(candidate);
+            if (!process || !runtimeSetUp(*process) ||
+                now - where.firstSeen >= timings_.setUpWindow) {
+                pid = candidate;
+                break;
+            }
+        }
+        if (!pid) continue;  // the next pass looks again
+        const std::string dir = "/proc/" + std::to_string(pid) + "/net/";
         Fd fib(open((dir + "fib_trie").c_str(), O_RDONLY | O_CLOEXEC));
         if (!fib) {
             const int err = errno;
             if (err != ENOENT) {
                 out.unreadable[c.cgroupId] = dir + "fib_trie: " + errnoText(err);
-            } else if (inContainer(c.cgroupPath, pids[0])) {
-                out.unreadable[c.cgroupId] = "/proc/" + std::to_string(pids[0]) +
+            } else if (inContainer(c.cgroupPath, pid)) {
+                out.unreadable[c.cgroupId] = "/proc/" + std::to_string(pid) +
                                              " is hidden from the agent (/proc mounted with "
                                              "hidepid=, or systemd's ProtectProc=)";
             }
@@ -237,24 +261,31 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
         }
         Fd inet6(open((dir + "if_inet6").c_str(), O_RDONLY | O_CLOEXEC));
         // The process may have gone and its id been reused since the cgroup
-        // was read: the files count only if it is still the container's.
-        if (!inContainer(c.cgroupPath, pids[0])) continue;
-        const std::optional<ProcessStart> process = processStart(pids[0]);
-        if (!process || runtimeSetUp(*process)) continue;
+        // was read: what was read counts only if it is still the container's.
         const ino_t ino = inodeOf(fib.get());
-        Seen& where = seen[c.cgroupId];
-        where.netns = ino;
-        where.since =
-            known != seen_.end() && known->second.netns == ino ? known->second.since : now;
-        where.settled = process->age >= kSetUpSeconds || now - where.since >= kSettle;
+        if (!ino || !inContainer(c.cgroupPath, pid)) continue;
+        if (ino != where.netns) {
+            if (ino != where.candidate.netns) where.candidate = {ino, now};
+            // Until the new namespace settles, the settled one (if any) stays.
+            if ((process && process->age >= kSetUpSeconds) ||
+                now - where.candidate.since >= timings_.settle) {
+                where.netns = ino;
+            }
+        }
+        if (where.netns == ino) where.candidate = {};
+        seen[c.cgroupId] = where;
         if (ino != own_ && !netns_.count(ino)) netns_[ino] = {std::move(fib), std::move(inet6)};
     }
     seen_ = std::move(seen);
+    recheck_ = false;
 
     // Two reads per namespace in use (containers of a pod share one); the
     // files of namespaces no container is in any more are closed.
     std::set<ino_t> used;
-    for (const auto& [cgid, where] : seen_) used.insert(where.netns);
+    for (const auto& [cgid, where] : seen_) {
+        used.insert(where.netns);
+        used.insert(where.candidate.netns);
+    }
     std::map<ino_t, std::vector<IpAddress>> byNetns;
     std::map<ino_t, std::string> failed;
     std::string text;
@@ -278,7 +309,7 @@ LearnedAddresses AddressLearner::learn(const std::vector<Container>& containers)
         ++it;
     }
     for (const auto& [cgid, where] : seen_) {
-        if (!where.settled) continue;
+        if (!where.netns) continue;
         if (auto it = byNetns.find(where.netns); it != byNetns.end()) {
             const auto& all = it->second;
             const size_t kept = std::min(all.size(), kMaxNetnsAddresses);
@@ -303,15 +334,30 @@ void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& pre
     for (const auto& [cgid, addrs] : previous.byContainer) {
         for (const IpAddress& a : addrs) ownerBefore[a] = cgid;
     }
+    // Among `among` (sorted), the owner of the last pass if it is one, else the first.
+    auto keepOwner = [&](const IpAddress& addr, const std::vector<uint64_t>& among) {
+        const auto before = ownerBefore.find(addr);
+        return before != ownerBefore.end() && std::ranges::count(among, before->second)
+                   ? before->second
+                   : among.front();
+    };
     for (const auto& [addr, cgids] : holders) {
         // cgids is sorted (byContainer is a map): the first is the oldest cgroup.
-        uint64_t owner = cgids.front();
+        uint64_t owner = keepOwner(addr, cgids);
         if (auto given = recorded.find(addr); given != recorded.end()) {
-            const auto holder = std::ranges::find_first_of(given->second, cgids);
-            owner = holder != given->second.end() ? *holder : given->second.front();
-        } else if (auto before = ownerBefore.find(addr);
-                   before != ownerBefore.end() && std::ranges::count(cgids, before->second)) {
-            owner = before->second;
+            std::vector<uint64_t> recordedHolders;
+            for (uint64_t cgid : cgids) {
+                if (std::ranges::count(given->second, cgid)) recordedHolders.push_back(cgid);
+            }
+            if (!recordedHolders.empty()) {
+                owner = keepOwner(addr, recordedHolders);
+            } else if (std::ranges::none_of(given->second, [&](uint64_t cgid) {
+                           return learned.netnsOf.count(cgid) != 0;
+                       })) {
+                // Its owner's namespace is not known yet: no one else has it meanwhile.
+                owner = given->second.front();
+            }
+            // Else the record is stale (its containers' namespaces lack the address).
         }
         // An owner whose namespace is not known yet shares it with no one.
         const auto ownerNetns = learned.netnsOf.find(owner);

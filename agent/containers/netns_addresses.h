@@ -53,13 +53,14 @@ struct LearnedAddresses {
 // One owner per address (docs/reference/enforcement.md#inter-container). A process in a
 // container can add any address to its own network namespace, another container's
 // included; the address map must not follow it there. When namespaces other than one
-// pod's hold the same address, it goes to the container the runtime gave it (`recorded`:
-// address → the cgroup ids of the containers whose Container::recordedAddresses hold it,
-// the first of them that holds it, else the first), whether or not its namespace is
-// known yet; else it stays with the container that owned it in `previous` (the last
-// pass), else goes to the lowest cgroup id (the oldest cgroup). It is taken off the
-// others' lists and noted in their `conflicts`. Containers sharing a namespace (a pod)
-// share its addresses without conflict.
+// pod's hold the same address, it goes to a container the runtime gave it (`recorded`:
+// address → the cgroup ids of the containers whose Container::recordedAddresses hold
+// it); when none of those holds it yet and none's namespace is known, to no one; when
+// their namespaces are known and lack it, the record is stale and counts for nothing.
+// Among several holders that may have it, it stays with the container that owned it in
+// `previous` (the last pass), else goes to the lowest cgroup id (the oldest cgroup). It
+// is taken off the others' lists and noted in their `conflicts`. Containers sharing a
+// namespace (a pod) share its addresses without conflict.
 void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous,
                           const std::map<IpAddress, std::vector<uint64_t>>& recorded);
 
@@ -77,14 +78,22 @@ std::map<IpAddress, std::vector<uint64_t>> recordedOwners(const std::vector<Cont
 // (docs/reference/targets.md).
 class AddressLearner {
   public:
+    // How long a namespace is seen before it counts (Seen, below), and how long runc's
+    // set-up names are taken for what they say.
+    struct Timings {
+        std::chrono::milliseconds settle{500};
+        std::chrono::milliseconds setUpWindow{5000};
+    };
     AddressLearner();
+    explicit AddressLearner(Timings timings);
     AddressLearner(const AddressLearner&) = delete;
     AddressLearner& operator=(const AddressLearner&) = delete;
 
     // Never throws. Containers with no process yet are in neither map.
     LearnedAddresses learn(const std::vector<Container>& containers);
-    // Makes the next learn() find every container's namespace again (a
-    // container whose processes were replaced may be in another one now).
+    // Makes the next learn() look every container's namespace up again (a container
+    // whose processes were replaced may be in another one now); the one it had stays
+    // its own until another one settles.
     void forgetNamespaces();
 
   private:
@@ -96,19 +105,26 @@ class AddressLearner {
     // Where a container's process was seen. A runtime puts a container's first process
     // in its cgroup before that process enters the container's network namespace
     // (runc's `runc init` starts in the runtime's own, and passes run as often as
-    // containers change): runc's set-up stages are passed over, and a namespace counts
-    // only once it is settled, seen in passes kSettle apart, or through a process old
-    // enough to be past any set-up. A settled container is not looked up again, the
-    // host network's (own_) included.
-    static constexpr std::chrono::milliseconds kSettle{500};
-    struct Seen {
+    // containers change): runc's set-up stages are passed over in a container's first
+    // setUpWindow, and a namespace counts only once it is settled, seen in passes
+    // `settle` apart, or through a process old enough to be past any set-up. A settled
+    // namespace is not looked up again until forgetNamespaces(), and stays the
+    // container's until another one settles (the host network's, own_, included).
+    static constexpr size_t kProcessesLooked = 8;
+    struct Candidate {
         ino_t netns = 0;
-        std::chrono::steady_clock::time_point since;  // first seen in netns
-        bool settled = false;
+        std::chrono::steady_clock::time_point since;
+    };
+    struct Seen {
+        std::chrono::steady_clock::time_point firstSeen;
+        ino_t netns = 0;      // the settled namespace; 0: none yet
+        Candidate candidate;  // another namespace, seen since, not settled yet
     };
 
+    Timings timings_;
     ino_t own_;                      // the agent's network namespace
     std::map<uint64_t, Seen> seen_;  // by cgroup id; own_: host network
+    bool recheck_ = false;           // look every container up again
     // By the inode of the namespace's fib_trie (/proc gives each namespace's
     // files inodes of their own).
     std::map<ino_t, NetnsFiles> netns_;

@@ -3,7 +3,6 @@
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <tuple>
 
 #include "containers/container.h"
 
@@ -85,11 +84,9 @@ bool selectorMatches(const Selector& s, const Container& c) {
 }
 
 bool sameIdentity(const Container& a, const Container& b) {
-    auto identity = [](const Container& c) {
-        return std::tie(c.id, c.runtime, c.name, c.k8sNamespace, c.pod, c.labels, c.podUid,
-                        c.namespaceLabels, c.cgroupPath, c.cgroupId, c.metadataError);
-    };
-    return identity(a) == identity(b);
+    Container withoutRecord = a;
+    withoutRecord.recordedAddresses = b.recordedAddresses;
+    return withoutRecord == b;
 }
 
 }  // namespace palisade

@@ -329,7 +329,9 @@ void Agent::refreshAddresses() {
         if (auto before = addresses_.byContainer.find(cgid);
             before != addresses_.byContainer.end()) {
             learned.byContainer.insert(*before);
-            learned.netnsOf[cgid] = addresses_.netnsOf[cgid];
+            if (auto ns = addresses_.netnsOf.find(cgid); ns != addresses_.netnsOf.end()) {
+                learned.netnsOf.insert(*ns);
+            }
         }
         if (!addresses_.unreadable.count(cgid)) {
             spdlog::warn(

@@ -182,7 +182,9 @@ TEST(NetnsAddresses, RuncSetUpIsPassedOverAndANamespaceSettlesOverTime) {
         EXPECT_FALSE(learner.learn({c}).netnsOf.count(7)) << "pass " << pass;
     }
 
-    inCgroup(container.pid());
+    // runc's stage listed first, the container's process after it.
+    std::ofstream(c.cgroupPath + "/cgroup.procs", std::ios::trunc) << runtime.pid() << "\n"
+                                                                   << container.pid() << "\n";
     EXPECT_FALSE(learner.learn({c}).netnsOf.count(7)) << "seen once";
     EXPECT_FALSE(learner.learn({c}).netnsOf.count(7)) << "seen twice, at once";
     std::this_thread::sleep_for(std::chrono::milliseconds(600));
@@ -208,6 +210,59 @@ TEST(NetnsAddresses, AnOldProcessNamedLikeRuncSetUpCounts) {
     const LearnedAddresses got = learner.learn({c});
     ASSERT_TRUE(got.netnsOf.count(8));
     EXPECT_EQ(got.netnsOf.at(8), named.netns());
+}
+
+// After a container's first seconds a young process named like runc's set-up counts like
+// any other: a container cannot keep its namespace from ever settling by always having
+// one listed first.
+TEST(NetnsAddresses, RuncSetUpNamesCountOnlyInAContainersFirstSeconds) {
+    ProcessInNetns named("runc:[0:PARENT]");
+    if (!named.pid()) GTEST_SKIP() << "no network namespace can be made";
+    palisade::testing::TempDir dir;
+    Container c;
+    c.id = "c";
+    c.cgroupPath = dir.path().string();
+    c.cgroupId = 9;
+    std::ofstream(c.cgroupPath + "/cgroup.procs") << named.pid() << "\n";
+    AddressLearner learner(
+        {.settle = std::chrono::milliseconds(100), .setUpWindow = std::chrono::milliseconds(300)});
+    EXPECT_FALSE(learner.learn({c}).netnsOf.count(9));
+    std::this_thread::sleep_for(std::chrono::milliseconds(350));
+    EXPECT_FALSE(learner.learn({c}).netnsOf.count(9)) << "seen once, young";
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    const LearnedAddresses got = learner.learn({c});
+    ASSERT_TRUE(got.netnsOf.count(9));
+    EXPECT_EQ(got.netnsOf.at(9), named.netns());
+}
+
+// forgetNamespaces() (the agent's resync) looks every container up again, and what was
+// settled stays until the new namespace settles: the container's addresses do not go
+// missing in between.
+TEST(NetnsAddresses, ASettledNamespaceStaysUntilAnotherSettles) {
+    ProcessInNetns first("sleep");
+    ProcessInNetns second("sleep");
+    if (!first.pid() || !second.pid()) GTEST_SKIP() << "no network namespace can be made";
+    palisade::testing::TempDir dir;
+    Container c;
+    c.id = "c";
+    c.cgroupPath = dir.path().string();
+    c.cgroupId = 5;
+    auto inCgroup = [&](pid_t pid) {
+        std::ofstream(c.cgroupPath + "/cgroup.procs", std::ios::trunc) << pid << "\n";
+    };
+    AddressLearner learner(
+        {.settle = std::chrono::milliseconds(100), .setUpWindow = std::chrono::milliseconds(5000)});
+    inCgroup(first.pid());
+    learner.learn({c});
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    ASSERT_EQ(learner.learn({c}).netnsOf.at(5), first.netns());
+
+    inCgroup(second.pid());
+    EXPECT_EQ(learner.learn({c}).netnsOf.at(5), first.netns()) << "not looked up again";
+    learner.forgetNamespaces();
+    EXPECT_EQ(learner.learn({c}).netnsOf.at(5), first.netns()) << "the new one is not settled";
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_EQ(learner.learn({c}).netnsOf.at(5), second.netns());
 }
 
 IpAddress v4(uint8_t d) { return IpAddress{4, {198, 18, 0, d}}; }
@@ -273,6 +328,33 @@ TEST(AddressOwners, ARecordedAddressGoesToNoOneElseBeforeItsOwnerIsLearned) {
 
 // A pod's containers all record the pod's address: it goes to the first of them whose
 // namespace is known, and the rest of the pod shares it.
+// A record whose containers' namespaces are known and lack the address is stale (a
+// docker network left, a sandbox made again): it counts for nothing.
+TEST(AddressOwners, AStaleRecordCountsForNothing) {
+    LearnedAddresses l = twoNamespacesOneAddress();
+    l.byContainer[40] = {v4(13)};
+    l.netnsOf[40] = 4;
+    resolveAddressOwners(l, {}, {{v4(11), {40}}});
+    EXPECT_EQ(strs(l.byContainer[10]), std::vector<std::string>{"198.18.0.11"});
+    EXPECT_EQ(l.conflicts[20].at(v4(11)), 10u);
+    EXPECT_FALSE(l.conflicts.count(10));
+}
+
+// Two holders that the records both give the address to (overlapping networks): the
+// owner of the last pass keeps it, else the oldest cgroup.
+TEST(AddressOwners, AmongRecordedHoldersTheLastOwnerKeepsIt) {
+    LearnedAddresses before;
+    before.byContainer = {{20, {v4(11)}}};
+    before.netnsOf = {{20, 2}};
+    const std::map<IpAddress, std::vector<uint64_t>> recorded{{v4(11), {10, 20}}};
+    LearnedAddresses l = twoNamespacesOneAddress();
+    resolveAddressOwners(l, before, recorded);
+    EXPECT_EQ(l.conflicts[10].at(v4(11)), 20u);
+    l = twoNamespacesOneAddress();
+    resolveAddressOwners(l, {}, recorded);
+    EXPECT_EQ(l.conflicts[20].at(v4(11)), 10u);
+}
+
 TEST(AddressOwners, AnAddressRecordedForAPodGoesToThePod) {
     Container a, b;
     a.cgroupId = 40;
