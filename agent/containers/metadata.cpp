@@ -126,8 +126,8 @@ void readDocker(Container& c, const RuntimeRoots& roots) {
         }
     }
     std::ranges::sort(c.recordedAddresses);
-    const auto [from, to] = std::ranges::unique(c.recordedAddresses);
-    c.recordedAddresses.erase(from, to);
+    c.recordedAddresses.erase(std::unique(c.recordedAddresses.begin(), c.recordedAddresses.end()),
+                              c.recordedAddresses.end());
 }
 
 // The OCI bundle of a containerd task: state/io.containerd.runtime.v2.task/<ns>/<id>, in

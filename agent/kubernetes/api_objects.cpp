@@ -108,8 +108,8 @@ std::optional<PodInfo> parsePod(const json& pod, std::string& error) {
             if (auto a = parseIpAddress(ip)) info.addresses.push_back(*a);
         }
         std::ranges::sort(info.addresses);
-        const auto [from, to] = std::ranges::unique(info.addresses);
-        info.addresses.erase(from, to);
+        info.addresses.erase(std::unique(info.addresses.begin(), info.addresses.end()),
+                             info.addresses.end());
     }
     return info;
 }
