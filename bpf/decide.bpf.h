@@ -104,6 +104,16 @@ static __always_inline __u64 pal_addr_owner(const struct pal_dest* d) {
     return owner ? *owner : 0;
 }
 
+/* Whether an address that `owner` owns is container `cgroup_id`'s own: its own, or its pod's
+ * (pal_endpoints). */
+static __always_inline bool pal_own_address(__u64 cgroup_id, __u64 owner) {
+    __u64* endpoint;
+
+    if (owner == cgroup_id) return true;
+    endpoint = bpf_map_lookup_elem(&pal_endpoints, &cgroup_id);
+    return endpoint && *endpoint == owner;
+}
+
 /* docs/reference/enforcement.md#inter-container: traffic between containers needs a toContainers
  * rule of the sender's policy set naming that peer and port; a toCIDR never suffices. */
 static __always_inline __u8 pal_peer_reason(__u32 sender_epid, __u64 receiver, __u8 protocol,
@@ -159,7 +169,7 @@ static __always_inline struct pal_decision pal_verdict_for(const struct pal_subj
  * inter-container rules for another container's address (noted in `d`), else the allowlist. */
 static __always_inline __u8 pal_rules_reason(const struct pal_subject* s, struct pal_dest* d) {
     if (s->policy.flags & PAL_POLICY_ISOLATED) d->peer_cgroup = pal_addr_owner(d);
-    if (d->peer_cgroup && d->peer_cgroup != s->cgroup_id)
+    if (d->peer_cgroup && !pal_own_address(s->cgroup_id, d->peer_cgroup))
         return pal_peer_reason(s->epid, d->peer_cgroup, d->protocol, d->port);
     if (s->policy.flags & PAL_POLICY_UNMATCHED) return PAL_REASON_UNMATCHED;
     return pal_allowlist_reason(s, d);

@@ -277,7 +277,7 @@ static __always_inline int pal_ingress_verdict(struct __sk_buff* skb) {
         return 1;
     if (!pal_skb_sender(skb, &sender)) return 1;
     sender.peer_cgroup = pal_addr_owner(&sender);
-    if (!sender.peer_cgroup || sender.peer_cgroup == receiver.cgroup_id) return 1;
+    if (!sender.peer_cgroup || pal_own_address(receiver.cgroup_id, sender.peer_cgroup)) return 1;
     c = bpf_map_lookup_elem(&pal_cgroups, &sender.peer_cgroup);
     cfg = pal_cfg();
     if (c && cfg) {

@@ -113,6 +113,13 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, PAL_MAX_CGROUPS);
+    __type(key, __u64);
+    __type(value, __u64);
+} pal_endpoints SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, PAL_MAX_PEERS);
     __type(key, struct pal_peer_key);
     __type(value, struct pal_ports);

@@ -372,6 +372,16 @@ void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& pre
     }
 }
 
+std::map<uint64_t, uint64_t> podEndpoints(const LearnedAddresses& learned) {
+    std::map<uint64_t, uint64_t> oldest;  // by namespace; netnsOf is by cgroup id, lowest first
+    for (const auto& [cgid, netns] : learned.netnsOf) oldest.try_emplace(netns, cgid);
+    std::map<uint64_t, uint64_t> out;
+    for (const auto& [cgid, netns] : learned.netnsOf) {
+        if (oldest.at(netns) != cgid) out[cgid] = oldest.at(netns);
+    }
+    return out;
+}
+
 std::map<IpAddress, std::vector<uint64_t>> recordedOwners(
     const std::vector<Container>& containers) {
     std::map<IpAddress, std::vector<uint64_t>> out;

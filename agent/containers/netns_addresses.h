@@ -64,6 +64,12 @@ struct LearnedAddresses {
 void resolveAddressOwners(LearnedAddresses& learned, const LearnedAddresses& previous,
                           const std::map<IpAddress, std::vector<uint64_t>>& recorded);
 
+// Containers that share a network namespace (a pod, docker's `--network container:`) are one
+// endpoint, the oldest of them (the lowest cgroup id: a pod's sandbox): each of the others'
+// cgroup id → that endpoint's, from `learned.netnsOf`. The address maps name the endpoint
+// for the namespace's addresses, and to each of them those addresses are its own.
+std::map<uint64_t, uint64_t> podEndpoints(const LearnedAddresses& learned);
+
 // Address → cgroup ids of the containers whose runtime records it (all of a pod's
 // containers record the pod's addresses), in the order of `containers`.
 std::map<IpAddress, std::vector<uint64_t>> recordedOwners(const std::vector<Container>& containers);

@@ -365,9 +365,10 @@ void Agent::refreshAddresses() {
     }
     // The first time whatever was learned, so that addresses an earlier agent
     // pinned for containers gone since are removed even when none is learned.
-    if (!addressesSynced_ || learned.byContainer != addresses_.byContainer) {
+    if (!addressesSynced_ || learned.byContainer != addresses_.byContainer ||
+        learned.netnsOf != addresses_.netnsOf) {
         try {
-            datapath_->setAddresses(learned.byContainer);
+            datapath_->setAddresses(learned.byContainer, podEndpoints(learned));
             addressProblem_.clear();
         } catch (const DatapathError& e) {
             // What fits is written; the rest is said once, not every second.

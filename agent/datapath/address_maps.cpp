@@ -33,8 +33,8 @@ std::map<Key<N>, uint64_t> entriesOf(int fd) {
 // Deletions first, so that what they free is there for the additions. An address the
 // map has no room for is left out (counted in `problems`), the others are still written.
 template <size_t N>
-int sync(int fd, const std::map<Key<N>, uint64_t>& want, std::string& problems) {
-    const std::string map = std::string("pal_addr") + (N == 4 ? "4" : "6");
+int sync(int fd, const std::string& map, const std::map<Key<N>, uint64_t>& want,
+         std::string& problems) {
     int changed = 0;
     size_t full = 0;
     const auto have = entriesOf<N>(fd);
@@ -55,30 +55,44 @@ int sync(int fd, const std::map<Key<N>, uint64_t>& want, std::string& problems) 
     if (full > 0) {
         problems += std::string(problems.empty() ? "" : "; ") + map +
                     " is full: " + std::to_string(full) + " of " + std::to_string(want.size()) +
-                    " addresses left out (limits.addresses)";
+                    (N == 8 ? " containers left out (limits.containers)"
+                            : " addresses left out (limits.addresses)");
     }
     return changed;
 }
 
 }  // namespace
 
-int syncAddressMaps(int addr4Fd, int addr6Fd,
-                    const std::map<uint64_t, std::vector<IpAddress>>& byContainer) {
+int syncAddressMaps(const AddressMapFds& fds,
+                    const std::map<uint64_t, std::vector<IpAddress>>& byContainer,
+                    const std::map<uint64_t, uint64_t>& endpoints) {
     std::map<Key<4>, uint64_t> want4;
     std::map<Key<16>, uint64_t> want6;
+    std::map<Key<8>, uint64_t> wantEndpoints;
+    for (const auto& [cgid, endpoint] : endpoints) {
+        Key<8> k;
+        std::memcpy(k.data(), &cgid, sizeof(cgid));
+        wantEndpoints[k] = endpoint;
+    }
     for (const auto& [cgid, addrs] : byContainer) {
+        const auto endpoint = endpoints.find(cgid);
+        const uint64_t owner = endpoint == endpoints.end() ? cgid : endpoint->second;
         for (const auto& a : addrs) {
             if (a.family == 4) {
                 Key<4> k;
                 std::memcpy(k.data(), a.bytes.data(), 4);
-                want4[k] = cgid;
+                want4[k] = owner;
             } else {
-                want6[a.bytes] = cgid;
+                want6[a.bytes] = owner;
             }
         }
     }
     std::string problems;
-    const int changed = sync<4>(addr4Fd, want4, problems) + sync<16>(addr6Fd, want6, problems);
+    // The endpoints first: a pod's address then never names its endpoint before its
+    // containers know their endpoint.
+    const int changed = sync<8>(fds.endpoints, "pal_endpoints", wantEndpoints, problems) +
+                        sync<4>(fds.addr4, "pal_addr4", want4, problems) +
+                        sync<16>(fds.addr6, "pal_addr6", want6, problems);
     if (!problems.empty()) throw CapacityError(problems);
     return changed;
 }

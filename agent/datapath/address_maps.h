@@ -10,12 +10,20 @@
 
 namespace palisade {
 
-// Makes the two maps hold exactly `byContainer` (address -> cgroup id): new and
-// moved addresses are written, addresses no container holds any more are
-// deleted, whoever wrote them (an earlier agent too). Returns the number of
-// entries changed. A map that is full gets what fits, then a CapacityError says how
-// many addresses were left out; any other refused write throws DatapathError.
-int syncAddressMaps(int addr4Fd, int addr6Fd,
-                    const std::map<uint64_t, std::vector<IpAddress>>& byContainer);
+struct AddressMapFds {
+    int addr4;
+    int addr6;
+    int endpoints;
+};
+
+// Makes pal_addr4 / pal_addr6 hold exactly `byContainer` (address -> cgroup id, or the
+// container's endpoint when `endpoints` names one) and pal_endpoints exactly `endpoints`
+// (cgroup id -> the endpoint of the pod it is in): new and moved entries are written,
+// those no longer wanted are deleted, whoever wrote them (an earlier agent too). Returns
+// the number of entries changed. A map that is full gets what fits, then a CapacityError
+// says how many entries were left out; any other refused write throws DatapathError.
+int syncAddressMaps(const AddressMapFds& fds,
+                    const std::map<uint64_t, std::vector<IpAddress>>& byContainer,
+                    const std::map<uint64_t, uint64_t>& endpoints);
 
 }  // namespace palisade

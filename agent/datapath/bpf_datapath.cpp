@@ -108,6 +108,7 @@ void setMapSizes(palisade_bpf& skel, const Config::Limits& limits) {
     }
     size(skel.maps.pal_classes, limits.classes);
     size(skel.maps.pal_cgroups, limits.containers);
+    size(skel.maps.pal_endpoints, limits.containers);
     size(skel.maps.pal_ratelimit, limits.containers);
     size(skel.maps.pal_portsets, limits.portSets);
     size(skel.maps.pal_addr4, limits.addresses);
@@ -323,9 +324,12 @@ void BpfDatapath::setContainer(uint64_t cgroupId, const MapEntries::ContainerEnt
 
 void BpfDatapath::removeContainer(uint64_t cgroupId) { impl_->writer->removeContainer(cgroupId); }
 
-int BpfDatapath::setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) {
-    return syncAddressMaps(impl_->fd(impl_->skel->maps.pal_addr4),
-                           impl_->fd(impl_->skel->maps.pal_addr6), byContainer);
+int BpfDatapath::setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer,
+                              const std::map<uint64_t, uint64_t>& endpoints) {
+    return syncAddressMaps(
+        {impl_->fd(impl_->skel->maps.pal_addr4), impl_->fd(impl_->skel->maps.pal_addr6),
+         impl_->fd(impl_->skel->maps.pal_endpoints)},
+        byContainer, endpoints);
 }
 
 VerdictCounters BpfDatapath::counters() const {

@@ -76,9 +76,12 @@ class Datapath {
     virtual void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) = 0;
     virtual void removeContainer(uint64_t cgroupId) = 0;
     // Which container owns which address (docs/reference/enforcement.md#inter-container), exactly
-    // as given; returns the number of map entries changed. When a map is full, what fits is
-    // written and a CapacityError says how many addresses are left out.
-    virtual int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) = 0;
+    // as given, and the endpoint of each container that shares its network namespace with older
+    // ones (a pod: cgroup id -> the oldest's), which its addresses map to; returns the number of
+    // map entries changed. When a map is full, what fits is written and a CapacityError says how
+    // many entries are left out.
+    virtual int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer,
+                             const std::map<uint64_t, uint64_t>& endpoints) = 0;
     virtual VerdictCounters counters() const = 0;
     virtual std::vector<AttachedProgram> programs() const = 0;
     // Events the kernel held back (events.rateLimit) per bucket: a container's
@@ -156,7 +159,8 @@ class BpfDatapath : public Datapath {
     std::vector<uint64_t> containersBeyondRoom(const MapEntries& next) const override;
     void setContainer(uint64_t cgroupId, const MapEntries::ContainerEntry& entry) override;
     void removeContainer(uint64_t cgroupId) override;
-    int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) override;
+    int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer,
+                     const std::map<uint64_t, uint64_t>& endpoints) override;
     VerdictCounters counters() const override;
     // With run counts and times read from the kernel now.
     std::vector<AttachedProgram> programs() const override;

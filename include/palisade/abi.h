@@ -360,8 +360,11 @@ struct pal_net_event {
 PAL_STATIC_ASSERT(sizeof(struct pal_net_event) == 64 + 56, "pal_net_event layout");
 
 /* Inter-container isolation (docs/reference/enforcement.md#inter-container). pal_addr4 / pal_addr6:
- * a container's address (network byte order) -> its cgroup id (__u64). pal_peers: which peers a
- * policy set may reach, and on which ports. */
+ * a container's address (network byte order) -> its cgroup id (__u64); the address of containers
+ * that share a network namespace (a pod) -> their endpoint, the oldest of them (the lowest cgroup
+ * id). pal_endpoints: each other container of such a namespace (cgroup id) -> that endpoint, so
+ * that its own pod's address is its own. pal_peers: which peers a policy set may reach, and on
+ * which ports. */
 #define PAL_MAX_ADDRS 65536
 #define PAL_MAX_PEERS 262144
 struct pal_peer_key {

@@ -202,6 +202,64 @@ TEST_P(InterContainer, AnotherContainersAddressIsNotTakenOver) {
     EXPECT_EQ(e["destination"]["container"]["name"], "db");
 }
 
+// docs/reference/enforcement.md#pods: a container that shares db's network namespace (a pod's
+// second container) and db itself reach the pod's address as their own, whichever container
+// the address maps to; the others still need a rule for the pod's endpoint, db, the older.
+TEST_P(InterContainer, APodsContainersReachTheirOwnPodsAddress) {
+    Container& sidecar = sandbox_->addContainer("sidecar");
+    agent_->describe(sidecar);
+    // sidecar's process, in db's namespace.
+    db_->useCgroup(sidecar.cgroupPath);
+    servers_.push_back(db_->listen(7000, SOCK_STREAM, true));
+    db_->useCgroup("");
+    agent_->writePolicy("pod.yaml", R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: db-in-pod}
+spec:
+  selector: {name: db}
+  egress:
+    - toCIDR: ["198.18.0.0/16"]
+      ports: [{port: 7000, protocol: TCP}]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: sidecar}
+spec:
+  selector: {name: sidecar}
+  egress:
+    - toCIDR: ["198.18.0.0/16"]
+      ports: [{port: 5432, protocol: TCP}]
+)");
+    // Its metadata was written after its cgroup appeared: the agent reads it at the
+    // latest at its next resync.
+    json entry = json::object();
+    for (int i = 0; i < 150 && entry.value("policies", json()) != json::array({"sidecar"}); i++) {
+        std::this_thread::sleep_for(100ms);
+        RunResult r =
+            run({PALISADE_BINARY, "containers", "--json", "--config", agent_->configPath()});
+        for (const json& c : json::parse(r.output, nullptr, false)) {
+            if (c.value("name", "") == "sidecar") entry = c;
+        }
+    }
+    ASSERT_EQ(entry.value("policies", json()), json::array({"sidecar"})) << entry.dump();
+    const std::string pod = db_->ip4;
+    auto fromSidecar = [&](uint16_t port) {
+        return callInInt(Placement{db_->netns, sidecar.cgroupPath},
+                         [&] { return connectErrnoHere(pod, port, SOCK_STREAM, 1000ms); });
+    };
+    int fromDb = -1, fromSide = -1;
+    for (int i = 0; i < 60 && (fromDb != 0 || fromSide != 0); i++) {
+        std::this_thread::sleep_for(100ms);
+        fromDb = db_->connectErrno(pod, 7000, SOCK_STREAM, 1000ms);
+        fromSide = fromSidecar(5432);
+    }
+    EXPECT_EQ(fromDb, 0) << "db to its pod's sidecar, through the pod's address";
+    EXPECT_EQ(fromSide, 0) << "the sidecar to db, through the pod's address";
+    EXPECT_EQ(fromSidecar(5433), EPERM) << "still its allowlist";
+    EXPECT_EQ(api_->connectErrno(pod, 5432), 0) << "api's rule names db, the pod's endpoint";
+    EXPECT_EQ(rogue_->connectErrno(pod, 7000), EPERM);
+}
+
 TEST_P(InterContainer, PeerRulesFollowANewAddress) {
     const std::string moved = "198.18.0.99";
     ASSERT_TRUE(db_->run({"ip", "addr", "del", db_->ip4 + "/24", "dev", "eth0"}).ok());

@@ -48,7 +48,8 @@ class FakeDatapath : public Datapath {
         setContainers++;
     }
     void removeContainer(uint64_t cgroupId) override { cgroups.erase(cgroupId); }
-    int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer) override {
+    int setAddresses(const std::map<uint64_t, std::vector<IpAddress>>& byContainer,
+                     const std::map<uint64_t, uint64_t>&) override {
         addresses = byContainer;
         return static_cast<int>(byContainer.size());
     }

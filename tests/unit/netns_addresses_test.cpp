@@ -372,6 +372,14 @@ TEST(AddressOwners, AnAddressRecordedForAPodGoesToThePod) {
     EXPECT_FALSE(l.conflicts.count(10));
 }
 
+// docs/reference/enforcement.md#pods: a namespace's containers are one endpoint, the oldest.
+TEST(AddressOwners, APodsEndpointIsItsOldestContainer) {
+    LearnedAddresses l;
+    l.netnsOf = {{10, 1}, {20, 2}, {30, 1}, {40, 1}};
+    EXPECT_EQ(podEndpoints(l), (std::map<uint64_t, uint64_t>{{30, 10}, {40, 10}}));
+    EXPECT_TRUE(podEndpoints({}).empty());
+}
+
 TEST(AddressOwners, NoConflictWithoutASharedAddress) {
     LearnedAddresses l;
     l.byContainer = {{10, {v4(11)}}, {20, {v4(12)}}};
