@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -158,6 +159,22 @@ class ProcessInNetns {
     pid_t pid_ = 0;
 };
 
+// One container's "cgroup": a directory with a cgroup.procs file, cgroup id `id`.
+struct FakeCgroup {
+    explicit FakeCgroup(uint64_t id) {
+        c.id = "c";
+        c.cgroupPath = dir.path().string();
+        c.cgroupId = id;
+    }
+    // cgroup.procs lists `pids`, in that order.
+    void holds(std::initializer_list<pid_t> pids) {
+        std::ofstream procs(c.cgroupPath + "/cgroup.procs", std::ios::trunc);
+        for (pid_t pid : pids) procs << pid << "\n";
+    }
+    palisade::testing::TempDir dir;
+    Container c;
+};
+
 // runc puts `runc init` in the container's cgroup while it is still in the runtime's
 // network namespace (runc:[0:PARENT], runc:[1:CHILD]), and address passes run as
 // often as containers change: the runtime's namespace, whose addresses are not the
@@ -167,24 +184,16 @@ TEST(NetnsAddresses, RuncSetUpIsPassedOverAndANamespaceSettlesOverTime) {
     ProcessInNetns runtime("runc:[0:PARENT]");
     ProcessInNetns container("sleep");
     if (!runtime.pid() || !container.pid()) GTEST_SKIP() << "no network namespace can be made";
-    palisade::testing::TempDir dir;
-    Container c;
-    c.id = "c";
-    c.cgroupPath = dir.path().string();
-    c.cgroupId = 7;
-    auto inCgroup = [&](pid_t pid) {
-        std::ofstream(c.cgroupPath + "/cgroup.procs", std::ios::trunc) << pid << "\n";
-    };
-
+    FakeCgroup cgroup(7);
+    const Container& c = cgroup.c;
     AddressLearner learner;
-    inCgroup(runtime.pid());
+    cgroup.holds({runtime.pid()});
     for (int pass = 0; pass < 3; pass++) {
         EXPECT_FALSE(learner.learn({c}).netnsOf.count(7)) << "pass " << pass;
     }
 
     // runc's stage listed first, the container's process after it.
-    std::ofstream(c.cgroupPath + "/cgroup.procs", std::ios::trunc) << runtime.pid() << "\n"
-                                                                   << container.pid() << "\n";
+    cgroup.holds({runtime.pid(), container.pid()});
     EXPECT_FALSE(learner.learn({c}).netnsOf.count(7)) << "seen once";
     EXPECT_FALSE(learner.learn({c}).netnsOf.count(7)) << "seen twice, at once";
     std::this_thread::sleep_for(std::chrono::milliseconds(600));
@@ -199,12 +208,9 @@ TEST(NetnsAddresses, RuncSetUpIsPassedOverAndANamespaceSettlesOverTime) {
 TEST(NetnsAddresses, AnOldProcessNamedLikeRuncSetUpCounts) {
     ProcessInNetns named("runc:[1:CHILD]");
     if (!named.pid()) GTEST_SKIP() << "no network namespace can be made";
-    palisade::testing::TempDir dir;
-    Container c;
-    c.id = "c";
-    c.cgroupPath = dir.path().string();
-    c.cgroupId = 8;
-    std::ofstream(c.cgroupPath + "/cgroup.procs") << named.pid() << "\n";
+    FakeCgroup cgroup(8);
+    const Container& c = cgroup.c;
+    cgroup.holds({named.pid()});
     std::this_thread::sleep_for(std::chrono::milliseconds(2100));
     AddressLearner learner;
     const LearnedAddresses got = learner.learn({c});
@@ -218,12 +224,9 @@ TEST(NetnsAddresses, AnOldProcessNamedLikeRuncSetUpCounts) {
 TEST(NetnsAddresses, RuncSetUpNamesCountOnlyInAContainersFirstSeconds) {
     ProcessInNetns named("runc:[0:PARENT]");
     if (!named.pid()) GTEST_SKIP() << "no network namespace can be made";
-    palisade::testing::TempDir dir;
-    Container c;
-    c.id = "c";
-    c.cgroupPath = dir.path().string();
-    c.cgroupId = 9;
-    std::ofstream(c.cgroupPath + "/cgroup.procs") << named.pid() << "\n";
+    FakeCgroup cgroup(9);
+    const Container& c = cgroup.c;
+    cgroup.holds({named.pid()});
     AddressLearner learner(
         {.settle = std::chrono::milliseconds(100), .setUpWindow = std::chrono::milliseconds(300)});
     EXPECT_FALSE(learner.learn({c}).netnsOf.count(9));
@@ -242,22 +245,16 @@ TEST(NetnsAddresses, ASettledNamespaceStaysUntilAnotherSettles) {
     ProcessInNetns first("sleep");
     ProcessInNetns second("sleep");
     if (!first.pid() || !second.pid()) GTEST_SKIP() << "no network namespace can be made";
-    palisade::testing::TempDir dir;
-    Container c;
-    c.id = "c";
-    c.cgroupPath = dir.path().string();
-    c.cgroupId = 5;
-    auto inCgroup = [&](pid_t pid) {
-        std::ofstream(c.cgroupPath + "/cgroup.procs", std::ios::trunc) << pid << "\n";
-    };
+    FakeCgroup cgroup(5);
+    const Container& c = cgroup.c;
     AddressLearner learner(
         {.settle = std::chrono::milliseconds(100), .setUpWindow = std::chrono::milliseconds(5000)});
-    inCgroup(first.pid());
+    cgroup.holds({first.pid()});
     learner.learn({c});
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
     ASSERT_EQ(learner.learn({c}).netnsOf.at(5), first.netns());
 
-    inCgroup(second.pid());
+    cgroup.holds({second.pid()});
     EXPECT_EQ(learner.learn({c}).netnsOf.at(5), first.netns()) << "not looked up again";
     learner.forgetNamespaces();
     EXPECT_EQ(learner.learn({c}).netnsOf.at(5), first.netns()) << "the new one is not settled";
@@ -276,14 +273,19 @@ LearnedAddresses twoNamespacesOneAddress() {
     return l;
 }
 
-TEST(AddressOwners, TheOldestCgroupKeepsAnAddressTwoNamespacesHold) {
-    LearnedAddresses l = twoNamespacesOneAddress();
-    resolveAddressOwners(l, {}, {});
+// 10 and 30 (a pod) keep 198.18.0.11; 20 is refused it.
+void expectNamespaceOneOwnsIt(LearnedAddresses& l) {
     EXPECT_EQ(strs(l.byContainer[10]), std::vector<std::string>{"198.18.0.11"});
     EXPECT_EQ(strs(l.byContainer[30]), std::vector<std::string>{"198.18.0.11"}) << "a pod shares";
     EXPECT_EQ(strs(l.byContainer[20]), std::vector<std::string>{"198.18.0.12"});
     ASSERT_EQ(l.conflicts.size(), 1u);
     EXPECT_EQ(l.conflicts[20].at(v4(11)), 10u);
+}
+
+TEST(AddressOwners, TheOldestCgroupKeepsAnAddressTwoNamespacesHold) {
+    LearnedAddresses l = twoNamespacesOneAddress();
+    resolveAddressOwners(l, {}, {});
+    expectNamespaceOneOwnsIt(l);
 }
 
 // An address added to a newer container's namespace never takes it from its owner:
@@ -309,11 +311,7 @@ TEST(AddressOwners, TheRuntimesRecordOutranksTheLastOwner) {
     before.netnsOf = {{20, 2}};
     LearnedAddresses l = twoNamespacesOneAddress();
     resolveAddressOwners(l, before, {{v4(11), {10}}});
-    EXPECT_EQ(strs(l.byContainer[10]), std::vector<std::string>{"198.18.0.11"});
-    EXPECT_EQ(strs(l.byContainer[30]), std::vector<std::string>{"198.18.0.11"}) << "a pod shares";
-    EXPECT_EQ(strs(l.byContainer[20]), std::vector<std::string>{"198.18.0.12"});
-    ASSERT_EQ(l.conflicts.size(), 1u);
-    EXPECT_EQ(l.conflicts[20].at(v4(11)), 10u);
+    expectNamespaceOneOwnsIt(l);
 }
 
 // Until the container the runtime gave an address to is learned, no one else has it.
