@@ -104,14 +104,13 @@ static __always_inline __u64 pal_addr_owner(const struct pal_dest* d) {
     return owner ? *owner : 0;
 }
 
-/* Whether an address that `owner` owns is container `cgroup_id`'s own: its own, or its pod's
- * (pal_endpoints). */
-static __always_inline bool pal_own_address(__u64 cgroup_id, __u64 owner) {
-    __u64* endpoint;
+/* The endpoint of container `cgroup_id` (docs/reference/enforcement.md#pods): the oldest
+ * container of the pod it is in (pal_endpoints), which the pod's addresses map to and which
+ * toContainers rules name; itself when it is in no pod or is that oldest. */
+static __always_inline __u64 pal_endpoint_of(__u64 cgroup_id) {
+    __u64* endpoint = bpf_map_lookup_elem(&pal_endpoints, &cgroup_id);
 
-    if (owner == cgroup_id) return true;
-    endpoint = bpf_map_lookup_elem(&pal_endpoints, &cgroup_id);
-    return endpoint && *endpoint == owner;
+    return endpoint ? *endpoint : cgroup_id;
 }
 
 /* docs/reference/enforcement.md#inter-container: traffic between containers needs a toContainers
@@ -169,7 +168,9 @@ static __always_inline struct pal_decision pal_verdict_for(const struct pal_subj
  * inter-container rules for another container's address (noted in `d`), else the allowlist. */
 static __always_inline __u8 pal_rules_reason(const struct pal_subject* s, struct pal_dest* d) {
     if (s->policy.flags & PAL_POLICY_ISOLATED) d->peer_cgroup = pal_addr_owner(d);
-    if (d->peer_cgroup && !pal_own_address(s->cgroup_id, d->peer_cgroup))
+    /* Its own address, or its pod's, is judged by the allowlist. */
+    if (d->peer_cgroup && d->peer_cgroup != s->cgroup_id &&
+        d->peer_cgroup != pal_endpoint_of(s->cgroup_id))
         return pal_peer_reason(s->epid, d->peer_cgroup, d->protocol, d->port);
     if (s->policy.flags & PAL_POLICY_UNMATCHED) return PAL_REASON_UNMATCHED;
     return pal_allowlist_reason(s, d);

@@ -268,6 +268,7 @@ static __always_inline int pal_ingress_verdict(struct __sk_buff* skb) {
     struct pal_config* cfg;
     struct pal_decision dec;
     __u8 reason = PAL_REASON_INTER_CONTAINER;
+    __u64 endpoint;
 
     /* First what the socket says, no map needed: most packets answer a flow
      * (every ACK of a bulk transfer passes here). */
@@ -277,12 +278,16 @@ static __always_inline int pal_ingress_verdict(struct __sk_buff* skb) {
         return 1;
     if (!pal_skb_sender(skb, &sender)) return 1;
     sender.peer_cgroup = pal_addr_owner(&sender);
-    if (!sender.peer_cgroup || pal_own_address(receiver.cgroup_id, sender.peer_cgroup)) return 1;
+    if (!sender.peer_cgroup) return 1;
+    /* Rules name a pod by its endpoint, as the sender's side does; its own pod's address
+     * is the receiver's own. */
+    endpoint = pal_endpoint_of(receiver.cgroup_id);
+    if (sender.peer_cgroup == endpoint) return 1;
     c = bpf_map_lookup_elem(&pal_cgroups, &sender.peer_cgroup);
     cfg = pal_cfg();
     if (c && cfg) {
-        reason = pal_peer_reason(c->epid[cfg->active_gen & 1], receiver.cgroup_id, sender.protocol,
-                                 sender.port);
+        reason =
+            pal_peer_reason(c->epid[cfg->active_gen & 1], endpoint, sender.protocol, sender.port);
     }
     dec = pal_verdict_for(&receiver, reason);
     pal_report_net(&receiver, &sender, PAL_HOOK_SKB_INGRESS, dec, 0);

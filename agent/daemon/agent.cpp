@@ -370,14 +370,16 @@ void Agent::refreshAddresses() {
         try {
             datapath_->setAddresses(learned.byContainer, podEndpoints(learned));
             addressProblem_.clear();
+            addressesSynced_ = true;
         } catch (const DatapathError& e) {
-            // What fits is written; the rest is said once, not every second.
+            // What fits is written, and the next pass writes again; the rest is said
+            // once, not every second.
             if (addressProblem_ != e.what()) {
                 spdlog::error("inter-container rules do not know every address: {}", e.what());
             }
             addressProblem_ = e.what();
+            addressesSynced_ = false;
         }
-        addressesSynced_ = true;
     }
     addresses_ = std::move(learned);
 }

@@ -130,7 +130,14 @@ bool adoptPinnedMaps(bpf_object* obj, const fs::path& mapsDir) {
     bpf_object__for_each_map(map, obj) {
         if (bpf_map__is_internal(map)) continue;
         Fd fd(bpf_obj_get((mapsDir / bpf_map__name(map)).c_str()));
-        if (!fd) return false;
+        if (!fd) {
+            // An earlier agent's pins without this one: an upgrade that added a map.
+            std::error_code ec;
+            if (fs::exists(mapsDir, ec) && !fs::is_empty(mapsDir, ec)) {
+                spdlog::warn("pinned map {} is missing: the maps start empty", bpf_map__name(map));
+            }
+            return false;
+        }
         if (std::string why = difference(map, fd.get()); !why.empty()) {
             spdlog::warn("pinned map {} {}: the maps start empty", bpf_map__name(map), why);
             return false;

@@ -223,6 +223,15 @@ spec:
 ---
 apiVersion: palisade.dev/v1
 kind: ContainerPolicy
+metadata: {name: api-to-pod}
+spec:
+  selector: {name: api}
+  egress:
+    - toContainers: {name: db}
+      ports: [{port: 7000, protocol: TCP}]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
 metadata: {name: sidecar}
 spec:
   selector: {name: sidecar}
@@ -257,6 +266,8 @@ spec:
     EXPECT_EQ(fromSide, 0) << "the sidecar to db, through the pod's address";
     EXPECT_EQ(fromSidecar(5433), EPERM) << "still its allowlist";
     EXPECT_EQ(api_->connectErrno(pod, 5432), 0) << "api's rule names db, the pod's endpoint";
+    // The sidecar's listener: the receiver's side judges by the pod's endpoint too.
+    EXPECT_EQ(api_->connectErrno(pod, 7000), 0) << "api's rule for db reaches db's pod";
     EXPECT_EQ(rogue_->connectErrno(pod, 7000), EPERM);
 }
 
