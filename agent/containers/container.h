@@ -67,6 +67,8 @@ struct RuntimeRoots {
 // a podman database that is corrupt or does not list the container) leaves the fields
 // empty and says why in metadataError.
 void readContainerMetadata(Container& c, const RuntimeRoots& roots);
+// The same, for a container read before: what the earlier read gave is dropped first.
+void rereadContainerMetadata(Container& c, const RuntimeRoots& roots);
 
 // The deepest container cgroup of docs/reference/state-and-lifecycle.md#containers is five levels
 // down (podman under a user slice); the bound leaves room for --cgroup-root/--cgroup-parent

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <set>
+
 namespace palisade {
 
 std::string IpAddress::str() const {
@@ -16,6 +18,14 @@ std::optional<IpAddress> parseIpAddress(const std::string& text) {
     a.family = 6;
     if (inet_pton(AF_INET6, text.c_str(), a.bytes.data()) == 1) return a;
     return std::nullopt;
+}
+
+std::vector<IpAddress> parseIpAddresses(const std::vector<std::string>& texts) {
+    std::set<IpAddress> out;
+    for (const std::string& text : texts) {
+        if (auto a = parseIpAddress(text)) out.insert(*a);
+    }
+    return {out.begin(), out.end()};
 }
 
 }  // namespace palisade

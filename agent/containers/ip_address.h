@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace palisade {
 
@@ -19,5 +20,7 @@ struct IpAddress {
 
 // "198.18.0.2" or "fd00::2"; std::nullopt for anything else (a prefix length included).
 std::optional<IpAddress> parseIpAddress(const std::string& text);
+// Those of `texts` that parseIpAddress takes, sorted, each once.
+std::vector<IpAddress> parseIpAddresses(const std::vector<std::string>& texts);
 
 }  // namespace palisade

@@ -13,7 +13,6 @@
 // Docker and podman labels and podman annotations are whatever their users gave (`docker
 // run --label io.kubernetes.pod.namespace=kube-system`, the same with podman), so they
 // never make a container a pod's.
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -119,15 +118,14 @@ void readDocker(Container& c, const RuntimeRoots& roots) {
     if (c.name.starts_with('/')) c.name.erase(0, 1);
     copyLabels(c, objectAt(objectAt(config, "Config"), "Labels"));
     // What docker's IPAM gave it on each network it is attached to.
+    std::vector<std::string> given;
     for (const auto& [network, settings] :
          objectAt(objectAt(config, "NetworkSettings"), "Networks").items()) {
         for (const char* key : {"IPAddress", "GlobalIPv6Address"}) {
-            if (auto a = parseIpAddress(stringAt(settings, key))) c.recordedAddresses.push_back(*a);
+            given.push_back(stringAt(settings, key));
         }
     }
-    std::ranges::sort(c.recordedAddresses);
-    c.recordedAddresses.erase(std::unique(c.recordedAddresses.begin(), c.recordedAddresses.end()),
-                              c.recordedAddresses.end());
+    c.recordedAddresses = parseIpAddresses(given);
 }
 
 // The OCI bundle of a containerd task: state/io.containerd.runtime.v2.task/<ns>/<id>, in
@@ -178,6 +176,16 @@ void readContainerMetadata(Container& c, const RuntimeRoots& roots) {
         // Whatever was read stays; the container is still enforced by id and runtime.
         c.metadataError = e.what();
     }
+}
+
+void rereadContainerMetadata(Container& c, const RuntimeRoots& roots) {
+    Container fresh;
+    fresh.id = c.id;
+    fresh.runtime = c.runtime;
+    fresh.cgroupPath = c.cgroupPath;
+    fresh.cgroupId = c.cgroupId;
+    readContainerMetadata(fresh, roots);
+    c = std::move(fresh);
 }
 
 }  // namespace palisade

@@ -296,23 +296,16 @@ void Agent::refreshKubernetes() {
 // learned, so that its record decides who owns its addresses from then on, not from the
 // next resync.
 void Agent::rereadDockerRecords(const LearnedAddresses& learned) {
+    auto due = [&](const Container& c) {
+        return c.runtime == "docker" && c.recordedAddresses.empty() &&
+               learned.byContainer.count(c.cgroupId) && !addresses_.byContainer.count(c.cgroupId);
+    };
+    // Every pass: the inventory is copied only when a container is due.
+    if (std::ranges::none_of(inventory_.containers(), due)) return;
     std::vector<Container> found = inventory_.containers();
-    bool reread = false;
     for (Container& c : found) {
-        if (c.runtime != "docker" || !c.recordedAddresses.empty() ||
-            !learned.byContainer.count(c.cgroupId) || addresses_.byContainer.count(c.cgroupId)) {
-            continue;
-        }
-        Container fresh;
-        fresh.id = c.id;
-        fresh.runtime = c.runtime;
-        fresh.cgroupPath = c.cgroupPath;
-        fresh.cgroupId = c.cgroupId;
-        readContainerMetadata(fresh, roots_);
-        c = std::move(fresh);
-        reread = true;
+        if (due(c)) rereadContainerMetadata(c, roots_);
     }
-    if (!reread) return;
     const InventoryDiff diff = takeScan(std::move(found));
     if (diff.changed()) generations_->containersChanged(diff);
 }

@@ -104,12 +104,7 @@ std::optional<PodInfo> parsePod(const json& pod, std::string& error) {
         for (const json& ip : podIps.is_array() ? podIps : json::array()) {
             ips.push_back(stringMember(ip, "ip"));
         }
-        for (const std::string& ip : ips) {
-            if (auto a = parseIpAddress(ip)) info.addresses.push_back(*a);
-        }
-        std::ranges::sort(info.addresses);
-        info.addresses.erase(std::unique(info.addresses.begin(), info.addresses.end()),
-                             info.addresses.end());
+        info.addresses = parseIpAddresses(ips);
     }
     return info;
 }
