@@ -26,7 +26,6 @@
 #include "packet.bpf.h"
 
 #define PAL_DNS_PORT 53
-#define PAL_LOOPBACK_IFINDEX 1 /* lo, in every network namespace */
 #define PAL_DNS_HEADER 12
 #define PAL_DNS_FLAG_QR 0x8000
 #define PAL_DNS_FLAG_TC 0x0200

@@ -280,9 +280,11 @@ static __always_inline int pal_ingress_verdict(struct __sk_buff* skb) {
     sender.peer_cgroup = pal_addr_owner(&sender);
     if (!sender.peer_cgroup) return 1;
     /* Rules name a pod by its endpoint, as the sender's side does; its own pod's address
-     * is the receiver's own. */
+     * is the receiver's own, when the packet was sent inside the namespace (over lo). One
+     * that came from outside with that source is forged (IPv6 delivers it, IPv4 drops it
+     * as a martian): no rule allows it. */
     endpoint = pal_endpoint_of(receiver.cgroup_id);
-    if (sender.peer_cgroup == endpoint) return 1;
+    if (sender.peer_cgroup == endpoint && skb->ingress_ifindex == PAL_LOOPBACK_IFINDEX) return 1;
     c = bpf_map_lookup_elem(&pal_cgroups, &sender.peer_cgroup);
     cfg = pal_cfg();
     if (c && cfg) {

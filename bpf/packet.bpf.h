@@ -5,6 +5,8 @@
 #include "maps.bpf.h"
 #include "net.bpf.h"
 
+#define PAL_LOOPBACK_IFINDEX 1 /* lo, in every network namespace */
+
 /* An IP packet's destination (or, for `sender`, its source) address and its
  * destination port: the port is the receiver's either way. */
 static __always_inline bool pal_skb_endpoint(struct __sk_buff* skb, struct pal_dest* d,

@@ -3,6 +3,9 @@
 // sender's side (connect/sendmsg) and on the receiver's (cgroup_skb ingress), for IPv4, IPv6 and
 // IPv4-mapped IPv6, and rules follow addresses.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <thread>
@@ -173,6 +176,49 @@ TEST_P(InterContainer, ReceiverDropsFlowsFromAnUnmatchedContainer) {
     EXPECT_EQ(e["container"]["name"], "db");
     EXPECT_EQ(e["palisade"]["reason"], "inter-container");
     EXPECT_EQ(e["palisade"]["verdict"], "deny");
+}
+
+// Sends one datagram from `source` (bound with IPV6_FREEBIND, which needs no privilege, so
+// any address will do) to `dest`; 0 or errno.
+int sendFrom(const std::string& source, const std::string& dest, uint16_t port) {
+    const int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+    const int one = 1;
+    const SockAddr from = parseSockAddr(source, 0);
+    const SockAddr to = parseSockAddr(dest, port);
+    int err = 0;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)) != 0 ||
+        bind(fd, from.get(), from.len) != 0 || sendto(fd, "x", 1, 0, to.get(), to.len) != 1) {
+        err = errno;
+    }
+    close(fd);
+    return err;
+}
+
+// IPv6 delivers a packet that comes from outside with the receiver's own address as its
+// source (IPv4 drops it as a martian). The receiver's own address is exempt only over
+// loopback: forged from rogue's namespace by a sender whose hooks do not apply, db's own
+// address gets no further than any other container's (issue 17, a review finding).
+TEST_P(InterContainer, AReceiversOwnAddressForgedFromOutsideIsDropped) {
+    Server udp = db_->listen(5434, SOCK_DGRAM, true);
+    const std::string outside = sandbox_->cgroups().create("system.slice/forger.service");
+    const std::string dbIp = db_->ip6;
+    const size_t before = agent_->events().size();
+    EXPECT_EQ(callInInt({rogue_->netns, outside}, [&] { return sendFrom(dbIp, dbIp, 5434); }), 0);
+    json e = agent_->waitForEvent(
+        [&](const json& ev) {
+            return ev["palisade"].value("mechanism", "") == "cgroup_skb/ingress" &&
+                   ev.contains("source") && ev["source"].value("ip", "") == dbIp;
+        },
+        3s, before);
+    EXPECT_EQ(udp.received(), 0) << "the forged datagram reached db's socket";
+    ASSERT_FALSE(e.is_null()) << "no ingress event for the forged datagram";
+    EXPECT_EQ(e["container"]["name"], "db");
+    EXPECT_EQ(e["palisade"]["reason"], "inter-container");
+    EXPECT_EQ(e["palisade"]["verdict"], "deny");
+    // The same datagram sent inside db's namespace, over lo, is db's own traffic.
+    EXPECT_EQ(callInInt({db_->netns, outside}, [&] { return sendFrom(dbIp, dbIp, 5434); }), 0);
+    for (int i = 0; i < 30 && udp.received() == 0; i++) std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(udp.received(), 1);
 }
 
 // A process in a container can add any address to its own network namespace; one that
