@@ -341,24 +341,25 @@ class BoltFile {
 
 }  // namespace
 
-std::optional<std::string> readBoltValue(const std::string& path,
-                                         const std::vector<std::string>& buckets,
-                                         const std::string& key) {
+std::vector<std::optional<std::string>> readBoltValues(const std::string& path,
+                                                       const std::vector<std::string>& buckets,
+                                                       const std::vector<std::string>& keys) {
     try {
         BoltFile file(path);
         for (int attempt = 1;; ++attempt) {
             const Meta meta = file.newestMeta();
-            std::optional<std::string> value;
+            std::vector<std::optional<std::string>> values;
             std::optional<Unsound> unsound;
             try {
-                value = file.lookup(meta, buckets, key);
+                for (const std::string& key : keys)
+                    values.push_back(file.lookup(meta, buckets, key));
             } catch (const Unsound& e) {
                 unsound = e;
             }
             // No commit since: what was read is what that transaction left.
             if (file.newestMeta().txid == meta.txid) {
                 if (unsound) throw *unsound;
-                return value;
+                return values;
             }
             if (attempt == kAttempts) {
                 throw Unsound("changed while it was read, " + std::to_string(kAttempts) +
@@ -368,6 +369,12 @@ std::optional<std::string> readBoltValue(const std::string& path,
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(path + ": " + e.what());
     }
+}
+
+std::optional<std::string> readBoltValue(const std::string& path,
+                                         const std::vector<std::string>& buckets,
+                                         const std::string& key) {
+    return readBoltValues(path, buckets, {key}).front();
 }
 
 }  // namespace palisade

@@ -28,4 +28,9 @@ std::optional<std::string> readBoltValue(const std::string& path,
                                          const std::vector<std::string>& buckets,
                                          const std::string& key);
 
+// readBoltValue of each of `keys` in the same bucket, all as of one transaction.
+std::vector<std::optional<std::string>> readBoltValues(const std::string& path,
+                                                       const std::vector<std::string>& buckets,
+                                                       const std::vector<std::string>& keys);
+
 }  // namespace palisade

@@ -79,6 +79,17 @@ const json& objectAt(const json& obj, const char* key) {
     return it != obj.end() && it->is_object() ? *it : null;
 }
 
+// obj[key] when obj is an object and the value an array; an empty array otherwise.
+const json& arrayAt(const json& obj, const char* key) {
+    static const json empty = json::array();
+    if (!obj.is_object()) return empty;
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_array() ? *it : empty;
+}
+
+// "198.18.61.4" of "198.18.61.4/24", the form CNI and netavark give addresses in.
+std::string addressOf(const std::string& cidr) { return cidr.substr(0, cidr.find('/')); }
+
 // The annotations a CRI implementation writes into every bundle it creates, after any it
 // copies from the pod, so that a pod author cannot override them. Each runtime's own keys
 // only: the other runtime's could be a pod annotation passed through.
@@ -147,14 +158,34 @@ void readCrioBundle(Container& c, const RuntimeRoots& roots) {
 }
 
 // Podman's database (podman_db.h): libpod's ContainerConfig, with the name and the
-// labels the container was created with. As docker's, its io.kubernetes.* labels are
-// ordinary labels, and neither its annotations nor its bundle's are read: `podman run
-// --label` and `--annotation` (and `podman kube play`) write whatever their user gives.
+// labels the container was created with, and its ContainerState, with its addresses. As
+// docker's, its io.kubernetes.* labels are ordinary labels, and neither its annotations
+// nor its bundle's are read: `podman run --label` and `--annotation` (and `podman kube
+// play`) write whatever their user gives.
 void readPodman(Container& c, const RuntimeRoots& roots) {
     const PodmanRecord record = readPodmanRecord(roots.podmanRoot, c.id);
     const json config = parseJsonObject(record.database, record.config);
     c.name = stringAt(config, "name");
     copyLabels(c, objectAt(config, "labels"));
+    if (record.state.empty()) return;
+    // What podman's network backend gave it, in its ContainerState: networkStatus
+    // (podman 4 and later: network -> interfaces -> name -> subnets[].ipnet), or the CNI
+    // results of podman 3 (networkResults[].ips[].address).
+    const json state = parseJsonObject(record.database, record.state);
+    std::vector<std::string> given;
+    for (const auto& [network, status] : objectAt(state, "networkStatus").items()) {
+        for (const auto& [name, interface] : objectAt(status, "interfaces").items()) {
+            for (const json& subnet : arrayAt(interface, "subnets")) {
+                given.push_back(addressOf(stringAt(subnet, "ipnet")));
+            }
+        }
+    }
+    for (const json& result : arrayAt(state, "networkResults")) {
+        for (const json& ip : arrayAt(result, "ips")) {
+            given.push_back(addressOf(stringAt(ip, "address")));
+        }
+    }
+    c.recordedAddresses = parseIpAddresses(given);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// Where libpod keeps a container's configuration (libpod/boltdb_state*.go and
-// libpod/sqlite_state*.go of podman's source): the same ContainerConfig JSON in either
-// backend, under the container's full id.
+// Where libpod keeps a container's configuration and state (libpod/boltdb_state*.go and
+// libpod/sqlite_state*.go of podman's source): the same ContainerConfig and ContainerState
+// JSON in either backend, under the container's full id.
 #include "containers/podman_db.h"
 
 #include <sqlite3.h>
@@ -33,9 +33,12 @@ bool present(const std::string& path) {
     return stat(path.c_str(), &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
 }
 
-// BoltDB: bucket "ctr", in it a bucket named by the container's id, in that key "config".
-std::optional<std::string> boltConfig(const std::string& path, const std::string& id) {
-    return readBoltValue(path, {"ctr", id}, "config");
+// BoltDB: bucket "ctr", in it a bucket named by the container's id, in that the keys
+// "config" and "state".
+std::optional<PodmanRecord> boltRecord(const std::string& path, const std::string& id) {
+    auto values = readBoltValues(path, {"ctr", id}, {"config", "state"});
+    if (!values[0]) return std::nullopt;
+    return PodmanRecord{path, std::move(*values[0]), std::move(values[1]).value_or("")};
 }
 
 struct SqliteClose {
@@ -45,9 +48,10 @@ struct SqliteFinalize {
     void operator()(sqlite3_stmt* statement) const noexcept { sqlite3_finalize(statement); }
 };
 
-// SQLite: table ContainerConfig (ID, Name, PodID, JSON), one row per container. podman
-// binds the JSON as a blob; it is read as bytes whatever its type.
-std::optional<std::string> sqliteConfig(const std::string& path, const std::string& id) {
+// SQLite: tables ContainerConfig (ID, Name, PodID, JSON) and ContainerState (ID, State,
+// ExitCode, JSON), one row per container in each. podman binds the JSON as a blob; it is
+// read as bytes whatever its type.
+std::optional<PodmanRecord> sqliteRecord(const std::string& path, const std::string& id) {
     sqlite3* opened = nullptr;
     const int rc = sqlite3_open_v2(path.c_str(), &opened, SQLITE_OPEN_READONLY, nullptr);
     const std::unique_ptr<sqlite3, SqliteClose> db(opened);  // allocated even on failure
@@ -75,7 +79,9 @@ std::optional<std::string> sqliteConfig(const std::string& path, const std::stri
     sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
     sqlite3_limit(db.get(), SQLITE_LIMIT_LENGTH, kMaxConfigBytes);
     sqlite3_stmt* prepared = nullptr;
-    if (int code = sqlite3_prepare_v2(db.get(), "SELECT JSON FROM ContainerConfig WHERE ID = ?1",
+    if (int code = sqlite3_prepare_v2(db.get(),
+                                      "SELECT c.JSON, s.JSON FROM ContainerConfig AS c LEFT JOIN "
+                                      "ContainerState AS s ON s.ID = c.ID WHERE c.ID = ?1",
                                       -1, &prepared, nullptr);
         code != SQLITE_OK) {
         throw fail(code);
@@ -85,10 +91,13 @@ std::optional<std::string> sqliteConfig(const std::string& path, const std::stri
     const int step = sqlite3_step(statement.get());
     if (step == SQLITE_DONE) return std::nullopt;
     if (step != SQLITE_ROW) throw fail(step);
-    const void* bytes = sqlite3_column_blob(statement.get(), 0);
-    const int size = sqlite3_column_bytes(statement.get(), 0);
-    return bytes ? std::string(static_cast<const char*>(bytes), static_cast<size_t>(size))
-                 : std::string{};
+    auto column = [&](int i) {
+        const void* bytes = sqlite3_column_blob(statement.get(), i);
+        const int size = sqlite3_column_bytes(statement.get(), i);
+        return bytes ? std::string(static_cast<const char*>(bytes), static_cast<size_t>(size))
+                     : std::string{};
+    };
+    return PodmanRecord{path, column(0), column(1)};
 }
 
 }  // namespace
@@ -99,11 +108,11 @@ PodmanRecord readPodmanRecord(const std::string& graphRoot, const std::string& i
     const bool haveBolt = present(bolt);
     const bool haveSqlite = present(sqlite);
     if (haveBolt) {
-        if (auto config = boltConfig(bolt, id)) return {bolt, std::move(*config)};
+        if (auto record = boltRecord(bolt, id)) return std::move(*record);
         if (!haveSqlite) throw std::runtime_error(bolt + ": does not list the container");
     }
     if (haveSqlite) {
-        if (auto config = sqliteConfig(sqlite, id)) return {sqlite, std::move(*config)};
+        if (auto record = sqliteRecord(sqlite, id)) return std::move(*record);
         throw std::runtime_error(sqlite + ": does not list the container" +
                                  (haveBolt ? " (nor does " + bolt + ")" : ""));
     }

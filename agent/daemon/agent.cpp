@@ -119,7 +119,7 @@ class Agent {
     void refreshKubernetes();
     // Learns every container's addresses and puts them in the kernel.
     void refreshAddresses();
-    void rereadDockerRecords(const LearnedAddresses& learned);
+    void rereadRuntimeRecords(const LearnedAddresses& learned);
     void sweepFqdn();
     // Re-reads the policies and applies them if they changed; the reload
     // latency is measured from `noticed`.
@@ -291,13 +291,13 @@ void Agent::refreshKubernetes() {
     if (diff.changed()) generations_->containersChanged(diff);
 }
 
-// Docker writes the addresses it gave a container to config.v2.json once the container
-// runs, after the agent first read it: read again when the container's namespace is first
-// learned, so that its record decides who owns its addresses from then on, not from the
-// next resync.
-void Agent::rereadDockerRecords(const LearnedAddresses& learned) {
+// Docker (config.v2.json) and podman (its database's ContainerState) record the addresses
+// they gave a container once it runs, after the agent first read the record: read again
+// when the container's namespace is first learned, so that its record decides who owns
+// its addresses from then on, not from the next resync.
+void Agent::rereadRuntimeRecords(const LearnedAddresses& learned) {
     auto due = [&](const Container& c) {
-        return c.runtime == "docker" && c.recordedAddresses.empty() &&
+        return (c.runtime == "docker" || c.runtime == "podman") && c.recordedAddresses.empty() &&
                learned.byContainer.count(c.cgroupId) && !addresses_.byContainer.count(c.cgroupId);
     };
     // Every pass: the inventory is copied only when a container is due.
@@ -312,7 +312,7 @@ void Agent::rereadDockerRecords(const LearnedAddresses& learned) {
 
 void Agent::refreshAddresses() {
     LearnedAddresses learned = addressLearner_.learn(inventory_.containers());
-    rereadDockerRecords(learned);
+    rereadRuntimeRecords(learned);
     auto name = [&](uint64_t cgid) {
         const Container* c = inventory_.find(cgid);
         return c ? c->id.substr(0, 12) : std::to_string(cgid);

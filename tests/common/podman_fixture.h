@@ -37,10 +37,10 @@ inline std::map<std::string, std::string> podmanFixtureIds() {
     return ids;
 }
 
-// A connection to a new SQLite database holding podman's ContainerConfig table: the
-// columns and constraints of libpod/sqlite_state_internal.go in podman 4.5 to 5.x
-// (schema version 1), less its foreign keys, which name tables a reader never touches.
-// Open until destroyed, as podman's is while it works.
+// A connection to a new SQLite database holding podman's ContainerConfig and
+// ContainerState tables: the columns and constraints of libpod/sqlite_state_internal.go in
+// podman 4.5 to 5.x (schema version 1), less its foreign keys, which name tables a reader never
+// touches. Open until destroyed, as podman's is while it works.
 class PodmanSqlite {
   public:
     explicit PodmanSqlite(const std::string& path, const std::string& journalMode = "DELETE") {
@@ -49,6 +49,9 @@ class PodmanSqlite {
         exec(
             "CREATE TABLE ContainerConfig(ID TEXT PRIMARY KEY NOT NULL, "
             "Name TEXT UNIQUE NOT NULL, PodID TEXT, JSON TEXT NOT NULL)");
+        exec(
+            "CREATE TABLE ContainerState(ID TEXT PRIMARY KEY NOT NULL, "
+            "State INTEGER NOT NULL, ExitCode INTEGER, JSON TEXT NOT NULL)");
     }
     ~PodmanSqlite() { sqlite3_close(db_); }
     PodmanSqlite(const PodmanSqlite&) = delete;
@@ -58,14 +61,23 @@ class PodmanSqlite {
         if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) fail(sql);
     }
 
-    // podman binds the JSON as a blob (Go's []byte); `asText` stores it as text.
+    // A container's configuration: podman binds the JSON as a blob (Go's []byte); `asText`
+    // stores it as text.
     void insert(const std::string& id, const std::string& name, const std::string& json,
                 bool asText = false) {
+        write("INSERT INTO ContainerConfig VALUES (?1, ?2, NULL, ?3)", id, name, json, asText);
+    }
+    // Its state (running, 3), as a blob.
+    void insertState(const std::string& id, const std::string& json) {
+        write("INSERT INTO ContainerState VALUES (?1, 3, NULL, ?3)", id, "", json, false);
+    }
+
+  private:
+    // `sql` with id, name and json bound to ?1, ?2 and ?3.
+    void write(const char* sql, const std::string& id, const std::string& name,
+               const std::string& json, bool asText) {
         sqlite3_stmt* s = nullptr;
-        if (sqlite3_prepare_v2(db_, "INSERT INTO ContainerConfig VALUES (?1, ?2, NULL, ?3)", -1, &s,
-                               nullptr) != SQLITE_OK) {
-            fail("prepare");
-        }
+        if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) fail("prepare");
         sqlite3_bind_text(s, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 2, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
         if (asText) {
@@ -75,10 +87,8 @@ class PodmanSqlite {
         }
         const int rc = sqlite3_step(s);
         sqlite3_finalize(s);
-        if (rc != SQLITE_DONE) fail("insert " + name);
+        if (rc != SQLITE_DONE) fail(std::string(sql) + " of " + id);
     }
-
-  private:
     [[noreturn]] void fail(const std::string& what) {
         throw std::runtime_error(what + ": " + sqlite3_errmsg(db_));
     }

@@ -1,7 +1,11 @@
 // palisade against real podman (Debian's, with runc and the cgroupfs manager), with
 // storage of the test's own (runtimes.h): containers found with their name and labels,
-// selected by them and enforced, also from their first instruction.
+// selected by them and enforced, also from their first instruction; and the addresses podman
+// gave a container are its own.
+#include <algorithm>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "e2e.h"
 
@@ -28,6 +32,16 @@ class E2ePodman : public E2E {
         args.push_back(BusyboxImage::kName);
         args.insert(args.end(), command.begin(), command.end());
         return podman_->podman(args);
+    }
+    // `podman run --detach` on Podman::kCniNetwork; the container's id.
+    std::string startOnCniNetwork(const std::string& name, const std::vector<std::string>& options,
+                                  const std::vector<std::string>& command) {
+        std::vector<std::string> args{"run", "--detach", "--name", name};
+        for (const std::string& o : podman_->placementOnCniNetwork()) args.push_back(o);
+        args.insert(args.end(), options.begin(), options.end());
+        args.push_back(BusyboxImage::kName);
+        args.insert(args.end(), command.begin(), command.end());
+        return firstWord(podman_->podmanChecked(args));
     }
     std::string connect(const std::string& name, int port) {
         return firstWord(podman_
@@ -88,6 +102,76 @@ TEST_F(E2ePodman, ContainerStartedAfterTheAgentIsEnforcedAtItsFirstConnect) {
                 {"/net_probe", "connect", "tcp", sandbox_->bridgeIp4(), "8081"});
         EXPECT_EQ(firstWord(r.output), "EPERM") << "start " << i << ": " << r.output;
     }
+}
+
+// docs/reference/enforcement.md#inter-container: the address podman gave a container (its
+// ContainerState in podman's database, which no container can write) is that container's,
+// though another container added it to its own namespace first (issue 17, item 4).
+TEST_F(E2ePodman, AnAddressGoesToTheContainerPodmanGaveItNotToOneThatTookItFirst) {
+    // host-local gives .2, then .3, from the instance's own, empty, IPAM directory.
+    const std::string taken = std::string(Podman::kCniSubnet) + ".3";
+    agent_->writePolicy("client.yaml", R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: client}
+spec:
+  selector: {name: client}
+  mode: enforce
+  egress:
+    - toContainers: {name: thief}
+      ports: [{port: 8080, protocol: TCP}]
+)");
+    agent_->start();
+    const std::string thief =
+        startOnCniNetwork("thief", {"--cap-add", "NET_ADMIN"},
+                          {"/bin/busybox", "sh", "-c",
+                           "/bin/busybox ip addr add " + taken + "/24 dev eth0 && exec sleep 600"});
+    ASSERT_FALSE(waitForContainer(thief, json::array(), taken).is_null())
+        << "the thief holds " << taken << " first: " << containers().dump(2);
+
+    const std::string victim =
+        startOnCniNetwork("victim", {}, {"/net_probe", "listen", "8080", "600"});
+    const std::string given =
+        firstWord(podman_->podmanChecked({"inspect", "--format",
+                                          std::string("{{(index .NetworkSettings.Networks \"") +
+                                              Podman::kCniNetwork + "\").IPAddress}}",
+                                          "victim"}));
+    ASSERT_EQ(given, taken) << "podman gave the victim another address";
+    const std::string client = startOnCniNetwork("client", {}, {"sleep", "600"});
+    ASSERT_FALSE(waitForContainer(client, json::array({"client"})).is_null());
+
+    // Podman records the address once the container runs; the agent reads its record
+    // again when it first learns the container's namespace.
+    // (Beside it each holds its IPv6 link-local address.)
+    auto holds = [&](const json& entry) {
+        const json addresses = entry.value("addresses", json::array());
+        return std::find(addresses.begin(), addresses.end(), taken) != addresses.end();
+    };
+    json thiefEntry, victimEntry;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
+    do {
+        for (const json& c : containers()) {
+            if (c.value("id", "") == thief) thiefEntry = c;
+            if (c.value("id", "") == victim) victimEntry = c;
+        }
+        if (holds(victimEntry) &&
+            thiefEntry.value("addressConflicts", json::object()).value(taken, "") == victim) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    } while (std::chrono::steady_clock::now() < deadline);
+    EXPECT_EQ(victimEntry["recordedAddresses"], json::array({taken})) << victimEntry.dump(2);
+    EXPECT_TRUE(holds(victimEntry)) << victimEntry.dump(2);
+    EXPECT_FALSE(holds(thiefEntry)) << thiefEntry.dump(2);
+    EXPECT_EQ(thiefEntry["addressConflicts"], (json{{taken, victim}})) << thiefEntry.dump(2);
+
+    const size_t before = agent_->events().size();
+    const RunResult r =
+        podman_->podman({"exec", "client", "/net_probe", "connect", "tcp", taken, "8080"});
+    EXPECT_EQ(firstWord(r.output), "EPERM") << r.output;
+    const json denied = waitForKernelEvent("connect", client, before);
+    ASSERT_FALSE(denied.is_null()) << "no connect event for client";
+    EXPECT_EQ(denied["palisade"]["reason"], "inter-container");
+    EXPECT_EQ(denied["destination"]["container"]["id"], victim);
 }
 
 }  // namespace

@@ -351,11 +351,28 @@ RunResult Containerd::exec(const std::string& id, const std::vector<std::string>
 // ---------------------------------------------------------------------------
 
 Podman::Podman(Sandbox& sandbox, const BusyboxImage& image) {
+    bridgeNetns_ = sandbox.bridgeNetns();
     dir_ = tempDir("podman");
     root_ = dir_ + "/root";
     runRoot_ = dir_ + "/run";
     hooksDir_ = dir_ + "/hooks.d";
     fs::create_directories(hooksDir_);
+    fs::create_directories(dir_ + "/networks");
+    std::ofstream(dir_ + "/networks/" + kCniNetwork + ".conflist") << nlohmann::json{
+        {"cniVersion", "0.4.0"},
+        {"name", kCniNetwork},
+        {"plugins",
+         {{{"type", "bridge"},
+           {"bridge", "palcni0"},
+           {"isGateway", true},
+           {"ipMasq", false},
+           {"ipam",
+            {{"type", "host-local"},
+             {"dataDir", dir_ + "/cni-ipam"},
+             {"routes", {{{"dst", "0.0.0.0/0"}}}},
+             {"ranges",
+              {{{{"subnet", std::string(kCniSubnet) + ".0/24"},
+                 {"gateway", std::string(kCniSubnet) + ".1"}}}}}}}}}}}.dump();
     cgroupParent_ = treeRelative(sandbox) + "/podman";
     podmanChecked({"import", image.rootfsTar(), BusyboxImage::kName});
 }
@@ -390,7 +407,7 @@ RunResult Podman::podman(const std::vector<std::string>& args, Millis timeout) c
                                   "--hooks-dir",
                                   hooksDir_};
     argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, timeout);
+    return run(argv, timeout, Placement{bridgeNetns_, ""});
 }
 
 std::string Podman::podmanChecked(const std::vector<std::string>& args) const {
@@ -399,6 +416,11 @@ std::string Podman::podmanChecked(const std::vector<std::string>& args) const {
 
 std::vector<std::string> Podman::placement(const Container& network) const {
     return {"--cgroup-parent", cgroupParent_,      "--network", "ns:/run/netns/" + network.netns,
+            "--ulimit",        "nofile=1024:1024", "--ulimit",  "nproc=4096:4096"};
+}
+
+std::vector<std::string> Podman::placementOnCniNetwork() const {
+    return {"--cgroup-parent", cgroupParent_,      "--network", kCniNetwork,
             "--ulimit",        "nofile=1024:1024", "--ulimit",  "nproc=4096:4096"};
 }
 

@@ -9,7 +9,8 @@
 //               run --cgroup <tree>/kubepods/burstable/pod<uid>/<id>` and the annotations
 //               the kubelet's CRI runtime writes, in a netns the test wired.
 //   Podman      podman with --root/--runroot of its own, runc, the cgroupfs manager,
-//               containers below <tree>/podman/libpod-<id>, in a netns the test wired,
+//               containers below <tree>/podman/libpod-<id>, in a netns the test wired
+//               or on a CNI network of its own in the sandbox's bridge netns,
 //               OCI hooks from a directory of its own only (empty unless the test
 //               writes a hook there), never the machine's.
 //
@@ -117,8 +118,16 @@ class Podman {
     const std::string& hooksDir() const { return hooksDir_; }
     // The `podman run` options that place a container in the tree and in `network`.
     std::vector<std::string> placement(const Container& network) const;
+    // The same on kCniNetwork, where podman gives the container its address.
+    std::vector<std::string> placementOnCniNetwork() const;
+    // A CNI bridge network of the instance's own (bridge palcni0, 198.18.62.0/24, no
+    // masquerade, so no netfilter rule), whose bridge is in the sandbox's bridge netns:
+    // every podman command runs there, so the CNI plugins do.
+    static constexpr const char* kCniNetwork = "palisade-e2e";
+    static constexpr const char* kCniSubnet = "198.18.62";
 
   private:
+    std::string bridgeNetns_;
     std::string dir_;
     std::string root_;
     std::string runRoot_;

@@ -426,6 +426,47 @@ TEST_F(ContainerMetadataTest, PodmanFieldsOfAnotherTypeAreLeftOut) {
     EXPECT_TRUE(c.labels.empty());
 }
 
+// The state podman 4.3.1 wrote for a container on a CNI bridge network (networkStatus),
+// and podman 3's CNI results (networkResults).
+TEST_F(ContainerMetadataTest, PodmanRecordedAddresses) {
+    tmp.mkdirs("podman");
+    test::PodmanSqlite db(podmanSqlite());
+    db.insert(kId, "web", R"({"name": "web"})");
+    db.insertState(kId, R"({"state": 3, "pid": 10283, "networkStatus": {"palnet": {"interfaces":
+        {"eth0": {"subnets": [{"ipnet": "198.18.61.4/24", "gateway": "198.18.61.1"},
+                              {"ipnet": "fd00:61::4/64", "gateway": "fd00:61::1"}],
+                  "mac_address": "3e:d1:99:53:b5:da"}}},
+        "other": {"interfaces": {"eth1": {"subnets": [{"ipnet": 5}, {"gateway": "x"}]}}}}})");
+    db.insert(kId2, "old", R"({"name": "old"})");
+    db.insertState(kId2, R"({"state": 3, "networkResults": [{"cniVersion": "0.4.0",
+        "ips": [{"version": "4", "address": "10.88.0.5/16", "gateway": "10.88.0.1"}]}]})");
+    auto addresses = [&](const std::string& id) {
+        std::vector<std::string> got;
+        for (const IpAddress& a : read("podman", id).recordedAddresses) got.push_back(a.str());
+        return got;
+    };
+    EXPECT_EQ(addresses(kId), (std::vector<std::string>{"198.18.61.4", "fd00:61::4"}));
+    EXPECT_EQ(addresses(kId2), (std::vector<std::string>{"10.88.0.5"}));
+}
+
+// A container created and not started has no network status; a state that is not JSON
+// keeps what the configuration said.
+TEST_F(ContainerMetadataTest, PodmanStateWithoutAddresses) {
+    tmp.mkdirs("podman");
+    test::PodmanSqlite db(podmanSqlite());
+    db.insert(kId, "created", R"({"name": "created"})");
+    db.insert(kId2, "broken", R"({"name": "broken"})");
+    db.insertState(kId2, "{");
+    Container c = read("podman", kId);
+    EXPECT_EQ(c.name, "created");
+    EXPECT_TRUE(c.recordedAddresses.empty());
+    EXPECT_EQ(c.metadataError, "");
+    c = read("podman", kId2);
+    EXPECT_EQ(c.name, "broken");
+    EXPECT_TRUE(c.recordedAddresses.empty());
+    EXPECT_EQ(c.metadataError, podmanSqlite() + ": not JSON");
+}
+
 TEST_F(ContainerMetadataTest, UnknownRuntimeReadsNothing) {
     writeDocker(R"({"Name": "/api"})");
     expectEmpty(read("rkt"));

@@ -49,6 +49,7 @@ TEST_F(PodmanDbTest, BoltDb) {
     const PodmanRecord record = readPodmanRecord(root, ids.at("web"));
     EXPECT_EQ(record.database, bolt);
     EXPECT_EQ(record.config, realConfig("web"));
+    EXPECT_EQ(nlohmann::json::parse(record.state).at("state"), 1) << "created, never run";
     EXPECT_EQ(errorOf(std::string(64, 'a')), bolt + ": does not list the container");
 }
 
@@ -57,9 +58,12 @@ TEST_F(PodmanDbTest, Sqlite) {
     test::PodmanSqlite db(sqlite);
     db.insert(ids.at("web"), "web", realConfig("web"));
     db.insert(ids.at("db"), "db", realConfig("db"), /*asText=*/true);
+    db.insertState(ids.at("web"), R"({"state": 3})");
     const PodmanRecord web = readPodmanRecord(root, ids.at("web"));
     EXPECT_EQ(web.database, sqlite);
     EXPECT_EQ(web.config, realConfig("web"));
+    EXPECT_EQ(web.state, R"({"state": 3})");
+    EXPECT_EQ(readPodmanRecord(root, ids.at("db")).state, "") << "no state row";
     EXPECT_EQ(nameIn(readPodmanRecord(root, ids.at("db"))), "db");
     EXPECT_EQ(errorOf(std::string(64, 'a')), sqlite + ": does not list the container");
 }
@@ -137,6 +141,7 @@ TEST_F(PodmanDbTest, SqliteViewThatNeverEndsIsInterrupted) {
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(sqlite.c_str(), &db), SQLITE_OK);
         ASSERT_EQ(sqlite3_exec(db,
+                               "CREATE TABLE ContainerState(ID TEXT, JSON TEXT);"
                                "CREATE VIEW ContainerConfig AS WITH RECURSIVE n(ID, JSON) AS "
                                "(SELECT 'x', '{}' UNION ALL SELECT ID, JSON FROM n) "
                                "SELECT ID, JSON FROM n",
