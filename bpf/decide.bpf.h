@@ -31,6 +31,25 @@ static __always_inline bool pal_ports_allow(const struct pal_ports* p, __u8 prot
     return false;
 }
 
+/* The entry of policy set `epid` for class `class_id`: its own, or, when the set's rules
+ * hold the class as they hold its parent, the parent's, up to PAL_CLASS_WALK classes
+ * (docs/prefix-classes.md#the-walk). */
+static __always_inline struct pal_lpm_value* pal_class_entry(__u32 epid, __u32 class_id) {
+    struct pal_class_key c = {.epid = epid, .class_id = class_id};
+    struct pal_class_key up = {.epid = PAL_PARENTS_EPID | (epid & PAL_SLOT_BIT)};
+    struct pal_lpm_value* v;
+
+    for (int i = 0; i < PAL_CLASS_WALK; i++) {
+        v = bpf_map_lookup_elem(&pal_classes, &c);
+        if (v) return v;
+        up.class_id = c.class_id;
+        v = bpf_map_lookup_elem(&pal_classes, &up);
+        if (!v || !v->parent) return NULL;
+        c.class_id = v->parent;
+    }
+    return NULL;
+}
+
 /* What the policy set `epid` (or its bind key) allows at `d`: the class of the most
  * specific prefix on the node holding `d`, its single address first when the set has
  * any (`hosts`), then the tries; then the set's entry for that class
@@ -38,7 +57,6 @@ static __always_inline bool pal_ports_allow(const struct pal_ports* p, __u8 prot
 static __always_inline struct pal_lpm_value* pal_prefix_of(__u32 epid, bool hosts,
                                                            const struct pal_dest* d) {
     const __u32 slot = epid & PAL_SLOT_BIT;
-    struct pal_class_key c = {.epid = epid};
     __u32* class_id = NULL;
 
     if (d->family == 4) {
@@ -73,8 +91,7 @@ static __always_inline struct pal_lpm_value* pal_prefix_of(__u32 epid, bool host
         }
     }
     if (!class_id) return NULL;
-    c.class_id = *class_id;
-    return bpf_map_lookup_elem(&pal_classes, &c);
+    return pal_class_entry(epid, *class_id);
 }
 
 /* Why the allowlist of `s` refuses `d`, or PAL_REASON_NONE if it allows it.

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <set>
 
 #include "compiler/fqdn_names.h"
 #include "compiler/port_sets.h"
@@ -135,24 +137,68 @@ class Builder {
             }
         }
 
+        std::map<uint32_t, std::vector<uint32_t>> rulesOfKey;  // in rule order
+        for (uint32_t r = 0; r < rules.size(); r++) {
+            for (uint32_t key : keysOf[r]) rulesOfKey[key].push_back(r);
+        }
+
         const PrefixClasses node = classifyPrefixes(rules);
         for (const auto& p : node.prefixes) addPrefix(p, classId(p.cls));
         for (size_t c = 0; c < node.classes.size(); c++) {
-            std::map<uint32_t, std::vector<RuleHold>> byKey;  // in rule order
-            for (const RuleHold& h : node.classes[c]) {
-                for (uint32_t key : keysOf[h.rule]) byKey[key].push_back(h);
+            const uint32_t parent = node.parents[c];
+            const std::vector<RuleHold> none;
+            const auto& above = parent == PrefixClasses::kNoParent ? none : node.classes[parent];
+            if (parent != PrefixClasses::kNoParent) {
+                pal_class_key k{};
+                k.epid = PAL_PARENTS_EPID | (idBase_ & PAL_SLOT_BIT);
+                k.class_id = classId(c);
+                pal_lpm_value v{};
+                v.parent = classId(parent);
+                out_.classes.emplace_back(k, v);
             }
-            for (const auto& [key, holds] : byKey) {
+            // docs/prefix-classes.md#the-walk: a key has an entry only where what its rules
+            // allow differs from what they allow in the parent, so only keys of a rule that
+            // holds the class otherwise than the parent can need one.
+            std::set<uint32_t> keys;
+            for (const RuleHold& h : node.classes[c]) {
+                const RuleHold* before = holdOf(above, h.rule);
+                if (before && before->how == h.how) continue;
+                keys.insert(keysOf[h.rule].begin(), keysOf[h.rule].end());
+            }
+            for (uint32_t key : keys) {
+                const pal_lpm_value here =
+                    allowed(rules, holdsOf(rulesOfKey[key], node.classes[c]));
+                const std::vector<RuleHold> heldAbove = holdsOf(rulesOfKey[key], above);
+                if (!heldAbove.empty() && sameEntry(here, allowed(rules, heldAbove))) continue;
                 pal_class_key k{};
                 k.epid = key;
                 k.class_id = classId(c);
-                out_.classes.emplace_back(k, allowed(rules, holds));
+                out_.classes.emplace_back(k, here);
             }
         }
     }
 
   private:
     uint32_t classId(size_t cls) const { return idBase_ + 1 + static_cast<uint32_t>(cls); }
+
+    // How a class's holds (by rule) hold rule `rule`; null when they do not.
+    static const RuleHold* holdOf(const std::vector<RuleHold>& holds, uint32_t rule) {
+        auto it = std::lower_bound(holds.begin(), holds.end(), rule,
+                                   [](const RuleHold& h, uint32_t r) { return h.rule < r; });
+        return it != holds.end() && it->rule == rule ? &*it : nullptr;
+    }
+    // The holds of a key's rules (in rule order) among a class's.
+    static std::vector<RuleHold> holdsOf(const std::vector<uint32_t>& keyRules,
+                                         const std::vector<RuleHold>& holds) {
+        std::vector<RuleHold> out;
+        for (uint32_t r : keyRules) {
+            if (const RuleHold* h = holdOf(holds, r)) out.push_back(*h);
+        }
+        return out;
+    }
+    static bool sameEntry(const pal_lpm_value& a, const pal_lpm_value& b) {
+        return std::memcmp(&a, &b, sizeof(a)) == 0;
+    }
 
     static bool hasSingleAddress(const CidrRule& rule) {
         auto single = [](const Cidr& c) { return c.prefixLen == (c.v6 ? 128 : 32); };

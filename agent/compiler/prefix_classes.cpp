@@ -14,18 +14,21 @@ bool before(const Cidr& a, const Cidr& b) {
     return std::tie(a.v6, a.addr, a.prefixLen) < std::tie(b.v6, b.addr, b.prefixLen);
 }
 
-// A class's holds as bytes, the key that finds an equal class: std::string compares
-// with one memcmp bounded by its sizes (a std::vector<uint8_t> key makes GCC 12 at
-// -O3 warn, -Wstringop-overread, about a length it cannot bound).
-std::string classKey(const std::vector<RuleHold>& holds) {
+// A class's holds and parent as bytes, the key that finds an equal class: std::string
+// compares with one memcmp bounded by its sizes (a std::vector<uint8_t> key makes GCC 12
+// at -O3 warn, -Wstringop-overread, about a length it cannot bound).
+std::string classKey(const std::vector<RuleHold>& holds, uint32_t parent) {
     std::string key;
-    key.reserve(holds.size() * 5);
+    key.reserve(holds.size() * 5 + sizeof(parent));
+    key.append(reinterpret_cast<const char*>(&parent), sizeof(parent));
     for (const auto& h : holds) {
         key.append(reinterpret_cast<const char*>(&h.rule), sizeof(h.rule));
         key.push_back(static_cast<char>(h.how));
     }
     return key;
 }
+
+bool sameHold(const RuleHold& a, const RuleHold& b) { return a.rule == b.rule && a.how == b.how; }
 
 }  // namespace
 
@@ -43,13 +46,19 @@ PrefixClasses classifyPrefixes(const std::vector<CidrRule>& rules) {
 
     PrefixClasses out;
     std::map<std::string, uint32_t> classIds;
+    std::vector<uint32_t> walk;  // each class's walk: itself and its parents, in classes
     // Each prefix on the stack, with how the rules hold it (its own marks and its
-    // ancestors' together, by rule).
-    std::vector<std::pair<Cidr, std::vector<RuleHold>>> stack;
+    // ancestors' together, by rule) and its class.
+    struct Held {
+        Cidr prefix;
+        std::vector<RuleHold> holds;
+        uint32_t cls;
+    };
+    std::vector<Held> stack;
     for (size_t at = 0; at < marked.size();) {
         const Cidr& key = marked[at].first;
-        while (!stack.empty() && !stack.back().first.contains(key)) stack.pop_back();
-        std::vector<RuleHold> holds = stack.empty() ? std::vector<RuleHold>{} : stack.back().second;
+        while (!stack.empty() && !stack.back().prefix.contains(key)) stack.pop_back();
+        std::vector<RuleHold> holds = stack.empty() ? std::vector<RuleHold>{} : stack.back().holds;
         for (; at < marked.size() && marked[at].first == key; at++) {
             const RuleHold& mark = marked[at].second;
             auto it = std::lower_bound(holds.begin(), holds.end(), mark.rule,
@@ -60,13 +69,25 @@ PrefixClasses classifyPrefixes(const std::vector<CidrRule>& rules) {
                 holds.insert(it, mark);
             }
         }
-        auto [id, fresh] = classIds.try_emplace(classKey(holds), 0);
+        // Held as the prefix that contains it: that prefix's class, which means the same.
+        if (!stack.empty() && std::equal(holds.begin(), holds.end(), stack.back().holds.begin(),
+                                         stack.back().holds.end(), sameHold)) {
+            const uint32_t cls = stack.back().cls;
+            out.prefixes.push_back({key.v6, key.addr, key.prefixLen, cls});
+            stack.push_back({key, std::move(holds), cls});
+            continue;
+        }
+        uint32_t parent = PrefixClasses::kNoParent;
+        if (!stack.empty() && walk[stack.back().cls] < PAL_CLASS_WALK) parent = stack.back().cls;
+        auto [id, fresh] = classIds.try_emplace(classKey(holds, parent), 0);
         if (fresh) {
             id->second = static_cast<uint32_t>(out.classes.size());
             out.classes.push_back(holds);
+            out.parents.push_back(parent);
+            walk.push_back(parent == PrefixClasses::kNoParent ? 1 : walk[parent] + 1);
         }
         out.prefixes.push_back({key.v6, key.addr, key.prefixLen, id->second});
-        stack.emplace_back(key, std::move(holds));
+        stack.push_back({key, std::move(holds), id->second});
     }
     return out;
 }

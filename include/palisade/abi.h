@@ -13,7 +13,8 @@
  *   destination --pal_hosts4 / pal_hosts6 (single addresses), else
  *       pal_lpm4 / pal_lpm6--> the class of its most specific prefix on the node
  *   (epid, class) --pal_classes--> allowed ports + flags: one (protocol, port
- *       range) pair inline, or a port set id
+ *       range) pair inline, or a port set id; when the set has no entry, its
+ *       entry for the class's parent (at most PAL_CLASS_WALK classes)
  *   port set id --pal_portsets--> allowed (protocol, port range) list
  * so that the common decision (a rule with at most one port range) costs three
  * map lookups: its cgroup, its destination's class and the class's ports. Each
@@ -97,6 +98,14 @@ enum pal_policy_flags {
 /* The key of a policy set's bind entries: its epid with this bit (epids count up
  * from the generation slot's base, PAL_SLOT_BIT or 0, and never reach it). */
 #define PAL_BIND_EPID 0x40000000u
+
+/* pal_classes: (PAL_PARENTS_EPID | slot, class) holds the class's parent, in `parent`:
+ * no policy set has this epid (the bind key of an epid never reached). */
+#define PAL_PARENTS_EPID 0x7fffffffu
+
+/* The most pal_classes entries a decision looks at: a class, then its parents, while the
+ * policy set has no entry (docs/prefix-classes.md#the-walk). */
+#define PAL_CLASS_WALK 4
 
 enum pal_lpm_flags {
     PAL_LPM_EXCEPT = 1, /* the prefix is an `except` carve-out of some rule */
@@ -232,10 +241,12 @@ struct pal_host6_key {
 PAL_STATIC_ASSERT(sizeof(struct pal_host6_key) == 20, "pal_host6_key layout");
 
 /* pal_classes: a class is the set of rules that hold a prefix, and how (inside a CIDR,
- * inside an except), so two prefixes of one class mean the same to every policy set.
- * The entry of (epid, class) is what that policy set allows there (struct
- * pal_lpm_value); none: no rule of the set holds the class's prefixes. A set's bind
- * rules are under epid | PAL_BIND_EPID. */
+ * inside an except), and its parent, the class of the prefixes that contain its own, so
+ * two prefixes of one class mean the same to every policy set. The entry of (epid,
+ * class) is what that policy set allows there (struct pal_lpm_value); none: what its
+ * entry for the class's parent says (its rules hold both alike), and with no parent, no
+ * rule of the set holds the class's prefixes. A set's bind rules are under epid |
+ * PAL_BIND_EPID; a class's parent under PAL_PARENTS_EPID. */
 struct pal_class_key {
     __u32 epid;
     __u32 class_id; /* 1, 2, ... from the slot's base */
@@ -262,8 +273,8 @@ PAL_STATIC_ASSERT(sizeof(struct pal_ports) == 16, "pal_ports layout");
 
 struct pal_lpm_value {
     struct pal_ports ports;
-    __u32 flags; /* enum pal_lpm_flags */
-    __u32 pad;
+    __u32 flags;  /* enum pal_lpm_flags */
+    __u32 parent; /* under PAL_PARENTS_EPID only: the class's parent (0: none) */
 };
 PAL_STATIC_ASSERT(sizeof(struct pal_lpm_value) == 24, "pal_lpm_value layout");
 

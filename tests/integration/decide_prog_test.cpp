@@ -57,12 +57,12 @@ class DecideProg : public ::testing::Test {
         return entries.cgroups.at(kCgroup).epid;
     }
 
-    // Judges `c` for the container kCgroup.
-    TestResult run(const EgressCase& c) {
+    // Judges `c` for the container `cgroup`.
+    TestResult run(const EgressCase& c, uint64_t cgroup = kCgroup) {
         auto pkt = packetTo(c.dest, c.protocol, c.port);
         __sk_buff ctx{};
-        ctx.cb[0] = static_cast<uint32_t>(kCgroup);
-        ctx.cb[1] = static_cast<uint32_t>(kCgroup >> 32);
+        ctx.cb[0] = static_cast<uint32_t>(cgroup);
+        ctx.cb[1] = static_cast<uint32_t>(cgroup >> 32);
         LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt.data(),
                     .data_size_in = static_cast<uint32_t>(pkt.size()), .ctx_in = &ctx,
                     .ctx_size_in = sizeof(ctx));
@@ -115,6 +115,73 @@ TEST_F(DecideProg, EgressTableEnforce) {
             EXPECT_EQ(r.port, c.port) << c.name;
         }
     }
+}
+
+// docs/prefix-classes.md#the-walk in the kernel: a set with no entry for a class (its rules
+// hold it as they hold the class's parent) is judged by its entry for the parent, and one
+// with no entry anywhere on the walk is refused; down to prefixes nested deeper than a walk.
+TEST_F(DecideProg, ASetWithoutAnEntryForAClassIsJudgedByItsParents) {
+    PolicyFile f = parsePolicyText(R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: shared}
+spec:
+  selector: {name: "*"}
+  egress:
+    - toCIDR: ["10.0.0.0/8"]
+      except: ["10.1.2.128/25"]
+      ports: [{port: 443, protocol: TCP}]
+---
+apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: narrow}
+spec:
+  selector: {name: other}
+  egress:
+    - toCIDR: ["10.1.0.0/16"]
+      ports: [{port: 5432, protocol: TCP}]
+    - toCIDR: ["10.1.2.0/24"]
+      ports: [{port: 5433, protocol: TCP}]
+    - toCIDR: ["10.1.2.0/26"]
+      ports: [{port: 5434, protocol: TCP}]
+    - toCIDR: ["10.1.2.0/28"]
+      ports: [{port: 5435, protocol: TCP}]
+    - toCIDR: ["10.1.2.0/30"]
+      ports: [{port: 5436, protocol: TCP}]
+)",
+                                   "walk.yaml");
+    ASSERT_TRUE(f.valid()) << (f.errors.empty() ? "" : f.errors[0].str());
+    Container client, other;
+    client.name = "client-1";
+    client.cgroupId = kCgroup;
+    other.name = "other";
+    other.cgroupId = kCgroup + 1;
+    writer_->apply(compile(f.policies, {client, other}, {}, generationIdBase(1)), 1);
+    struct Case {
+        const char* dest;
+        uint16_t port;
+        uint8_t clientVerdict, otherVerdict;
+    };
+    constexpr uint8_t kAllow = PAL_VERDICT_ALLOW, kDeny = PAL_VERDICT_DENY;
+    for (const Case& c : std::vector<Case>{{"10.9.9.9", 443, kAllow, kAllow},
+                                           {"10.1.9.9", 443, kAllow, kAllow},
+                                           {"10.1.9.9", 5432, kDeny, kAllow},
+                                           {"10.1.2.1", 443, kAllow, kAllow},
+                                           {"10.1.2.1", 5432, kDeny, kAllow},
+                                           {"10.1.2.1", 5436, kDeny, kAllow},
+                                           {"10.1.2.5", 5436, kDeny, kDeny},
+                                           {"10.1.2.5", 5435, kDeny, kAllow},
+                                           {"10.1.2.5", 443, kAllow, kAllow},
+                                           {"10.1.2.200", 443, kDeny, kDeny},
+                                           {"10.1.2.200", 5432, kDeny, kAllow},
+                                           {"10.2.0.1", 5432, kDeny, kDeny},
+                                           {"192.0.2.1", 443, kDeny, kDeny}}) {
+        const EgressCase e{c.dest, c.dest, c.port, IPPROTO_TCP, 0, 0, c.dest};
+        const std::string where = std::string(c.dest) + ":" + std::to_string(c.port);
+        EXPECT_EQ(run(e).verdict, c.clientVerdict) << "client-1 to " << where;
+        EXPECT_EQ(run(e, kCgroup + 1).verdict, c.otherVerdict) << "other to " << where;
+    }
+    const TestResult carved = run({"", "10.1.2.200", 443, IPPROTO_TCP, 0, 0, ""});
+    EXPECT_EQ(carved.reason, PAL_REASON_EXCEPT);
 }
 
 TEST_F(DecideProg, AuditModeDecidesButNeverDenies) {

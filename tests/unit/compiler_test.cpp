@@ -70,14 +70,27 @@ uint32_t classOf(const MapEntries& m, const std::string& cidr) {
     return 0;
 }
 
+// The set's entry for class `cls`, found as bpf/decide.bpf.h's pal_class_entry finds it:
+// its own, else its parent's, up to PAL_CLASS_WALK classes; nullptr when none.
+const pal_lpm_value* classEntry(const MapEntries& m, uint32_t epid, uint32_t cls) {
+    auto find = [&](uint32_t key, uint32_t id) -> const pal_lpm_value* {
+        for (const auto& [k, v] : m.classes) {
+            if (k.epid == key && k.class_id == id) return &v;
+        }
+        return nullptr;
+    };
+    for (int i = 0; cls && i < PAL_CLASS_WALK; i++) {
+        if (const pal_lpm_value* v = find(epid, cls)) return v;
+        const pal_lpm_value* up = find(PAL_PARENTS_EPID | (epid & PAL_SLOT_BIT), cls);
+        cls = up ? up->parent : 0;
+    }
+    return nullptr;
+}
+
 // What the set `epid` (or its bind key) allows at the node's prefix `cidr`: its entry for
 // the prefix's class, or nullptr.
 const pal_lpm_value* valueAt(const MapEntries& m, uint32_t epid, const std::string& cidr) {
-    const uint32_t cls = classOf(m, cidr);
-    for (const auto& [k, v] : m.classes) {
-        if (cls && k.epid == epid && k.class_id == cls) return &v;
-    }
-    return nullptr;
+    return classEntry(m, epid, classOf(m, cidr));
 }
 
 std::string rangeText(const pal_port_range& r) {
@@ -135,7 +148,9 @@ TEST(Compiler, SelectedContainerGetsPrefixesWithPortsAndExcept) {
     ASSERT_EQ(m.lpm6.size(), 1u);
     EXPECT_EQ(m.lpm6[0].first.prefixlen, PAL_LPM_SLOT_BITS + 48);
     EXPECT_EQ(valueAt(m, db, "52.94.0.0/16"), nullptr) << "no rule of db's set holds it";
-    EXPECT_EQ(m.classes.size(), 2u) << "52.94.0.0/16 and 2001:db8:10::/48 share one class";
+    // 52.94.0.0/16 and 2001:db8:10::/48 share one class; the except's class has api's
+    // entry and its parent's.
+    EXPECT_EQ(m.classes.size(), 3u);
 }
 
 TEST(Compiler, UnmatchedContainerFollowsDefaults) {
@@ -304,7 +319,7 @@ spec:
     EXPECT_FALSE(valueAt(m, bind, "192.0.2.0/24"));
     EXPECT_FALSE(valueAt(m, web, "10.0.0.0/8"));
     EXPECT_EQ(m.hosts4.size(), 1u);
-    EXPECT_EQ(m.classes.size(), 3u);
+    EXPECT_EQ(m.classes.size(), 3u + 1) << "and 10.1.0.0/16's parent";
 }
 
 TEST(Compiler, ContainersWithTheSamePoliciesShareEntries) {
@@ -353,8 +368,9 @@ spec:
                      {container("app-a", 1), container("app-b", 2), container("app-c", 3)}, {}, 0);
     ASSERT_EQ(m.policies.size(), 3u);
     EXPECT_EQ(m.lpm4.size(), 2000u + 2) << "each prefix once, for three policy sets";
-    // One class for the list, one for 192.0.2.0/24, one for 100.64.0.0/10 alone.
-    EXPECT_EQ(m.classes.size(), 3u + 1 + 1);
+    // One class for the list (inside 100.64.0.0/10: its parent is that prefix's), one for
+    // 192.0.2.0/24, one for 100.64.0.0/10 alone.
+    EXPECT_EQ(m.classes.size(), 3u + 1 + 1 + 1);
     const uint32_t b = m.cgroups.at(2).epid;
     const auto* inList = valueAt(m, b, "100.64.7.0/24");
     const auto* outside = valueAt(m, b, "100.64.0.0/10");
@@ -370,6 +386,101 @@ spec:
 // The node's prefixes and classes say, for every policy set and address, what the set's
 // own rules say (the per-set tables they replace): random overlapping rules, excepts,
 // single addresses and ports, every address of a small space looked up as the programs do.
+// docs/prefix-classes.md#the-walk: a broad rule shared by every set, with a narrower rule of
+// each set inside it, costs entries in proportion to the sets, not their square: in each
+// narrow class only its own set has an entry, the others walk to the broad class's.
+TEST(Compiler, ABroadSharedRuleWithNarrowerRulesOfEachSetCostsEntriesPerSet) {
+    constexpr int kSets = 600;
+    std::string yaml = R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: shared}
+spec:
+  selector: {name: "*"}
+  egress:
+    - toCIDR: ["10.0.0.0/8"]
+      ports: [{port: 443, protocol: TCP}]
+)";
+    std::vector<Container> containers;
+    for (int i = 0; i < kSets; i++) {
+        const std::string n = std::to_string(i);
+        const std::string net = std::to_string(i / 250) + "." + std::to_string(i % 250);
+        yaml += "---\napiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: p" + n +
+                "}\nspec:\n  selector: {name: c" + n + "}\n  egress:\n    - toCIDR: [\"10." + net +
+                ".0/24\"]\n      ports: [{port: 5432, protocol: TCP}]\n";
+        containers.push_back(container("c" + n, 100 + static_cast<uint64_t>(i)));
+    }
+    const auto m = compile(policiesFrom(yaml), containers, {}, 0);
+    ASSERT_EQ(m.policies.size(), static_cast<size_t>(kSets));
+    // The broad class: one entry per set. Each narrow class: its set's entry and its parent.
+    EXPECT_EQ(m.classes.size(), 3u * kSets) << "was kSets * (kSets + 1)";
+    const uint32_t first = m.cgroups.at(100).epid;
+    const uint32_t other = m.cgroups.at(101).epid;
+    const auto* own = valueAt(m, first, "10.0.0.0/24");
+    const auto* walked = valueAt(m, other, "10.0.0.0/24");
+    ASSERT_TRUE(own && walked);
+    EXPECT_EQ(rangesOf(m, own->ports), (std::vector<std::string>{"443-443:1", "5432-5432:1"}));
+    EXPECT_EQ(rangesOf(m, walked->ports), std::vector<std::string>{"443-443:1"});
+}
+
+// Each of many sets carving its own except out of one broad prefix: in each carve-out only
+// the set whose except it is has an entry.
+TEST(Compiler, ExceptsOfEachSetInASharedPrefixCostEntriesPerSet) {
+    constexpr int kSets = 300;
+    std::string yaml;
+    std::vector<Container> containers;
+    for (int i = 0; i < kSets; i++) {
+        const std::string n = std::to_string(i);
+        yaml += std::string(i ? "---\n" : "") +
+                "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: p" + n +
+                "}\nspec:\n  selector: {name: c" + n +
+                "}\n  egress:\n    - toCIDR: [\"10.0.0.0/8\"]\n      except: [\"10." +
+                std::to_string(i / 250) + "." + std::to_string(i % 250) +
+                ".0/24\"]\n      ports: [{port: 443, protocol: TCP}]\n";
+        containers.push_back(container("c" + n, 100 + static_cast<uint64_t>(i)));
+    }
+    const auto m = compile(policiesFrom(yaml), containers, {}, 0);
+    EXPECT_EQ(m.classes.size(), 3u * kSets) << "was kSets * (kSets + 1)";
+    const auto* carved = valueAt(m, m.cgroups.at(100).epid, "10.0.0.0/24");
+    const auto* open = valueAt(m, m.cgroups.at(101).epid, "10.0.0.0/24");
+    ASSERT_TRUE(carved && open);
+    EXPECT_EQ(carved->flags, uint32_t{PAL_LPM_EXCEPT});
+    EXPECT_TRUE(rangesOf(m, carved->ports).empty());
+    EXPECT_EQ(rangesOf(m, open->ports), std::vector<std::string>{"443-443:1"});
+}
+
+// Prefixes nested deeper than a walk: a class more than PAL_CLASS_WALK classes down starts
+// a walk of its own, with an entry for every set that holds it.
+TEST(Compiler, NestingDeeperThanTheWalkStartsAWalkAgain) {
+    const char* nested[] = {"10.0.0.0/8",  "10.1.0.0/16", "10.1.1.0/24", "10.1.1.0/26",
+                            "10.1.1.0/28", "10.1.1.0/30", "10.1.1.0/31"};
+    std::string yaml;
+    std::vector<Container> containers;
+    int p = 0;
+    for (const char* cidr : nested) {
+        const std::string n = std::to_string(p);
+        yaml += std::string(p ? "---\n" : "") +
+                "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: p" + n +
+                "}\nspec:\n  selector: {name: \"" + (p == 0 ? std::string("*") : "c" + n) +
+                "\"}\n  egress:\n    - toCIDR: [\"" + cidr +
+                "\"]\n      ports: [{port: " + std::to_string(1000 + p) + ", protocol: TCP}]\n";
+        containers.push_back(container("c" + n, 100 + static_cast<uint64_t>(p)));
+        p++;
+    }
+    const auto m = compile(policiesFrom(yaml), containers, {}, 0);
+    // c0 has only the broad rule: at every depth it finds 1000, through a walk of at most
+    // PAL_CLASS_WALK classes.
+    const uint32_t c0 = m.cgroups.at(100).epid;
+    for (const char* cidr : nested) {
+        const auto* v = valueAt(m, c0, cidr);
+        ASSERT_NE(v, nullptr) << cidr;
+        EXPECT_EQ(rangesOf(m, v->ports), std::vector<std::string>{"1000-1000:1"}) << cidr;
+    }
+    const auto* deepest = valueAt(m, m.cgroups.at(106).epid, "10.1.1.0/31");
+    ASSERT_NE(deepest, nullptr);
+    EXPECT_EQ(rangesOf(m, deepest->ports),
+              (std::vector<std::string>{"1000-1000:1", "1006-1006:1"}));
+}
+
 TEST(Compiler, ClassesGiveEverySetWhatItsOwnRulesSay) {
     std::mt19937 rng(19);
     auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
@@ -389,11 +500,12 @@ TEST(Compiler, ClassesGiveEverySetWhatItsOwnRulesSay) {
                            "      ports: [{port: 53, protocol: UDP}, {port: 443, protocol: TCP}]\n",
                            "      ports: [{port: 8000, endPort: 8100, protocol: TCP}]\n"};
     const char* selectors[] = {"*", "c1*", "c2*", "c1-x", "c3"};
-    for (int round = 0; round < 20; round++) {
+    for (int round = 0; round < 60; round++) {
         std::string yaml;
         for (int p = 0; p < 5; p++) {
             yaml += std::string(p ? "---\n" : "") +
-                    "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: p" +
+                    "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: "
+                    "{name: p" +
                     std::to_string(p) + "}\nspec:\n  selector: {name: \"" + selectors[p] +
                     "\"}\n  egress:\n";
             for (int r = 0, rules = 1 + pick(3); r < rules; r++) {
@@ -460,10 +572,7 @@ TEST(Compiler, ClassesGiveEverySetWhatItsOwnRulesSay) {
                         cls = v;
                     }
                 }
-                const pal_lpm_value* v = nullptr;
-                for (const auto& [k, value] : m.classes) {
-                    if (cls && k.epid == epid && k.class_id == cls) v = &value;
-                }
+                const pal_lpm_value* v = classEntry(m, epid, cls);
                 const std::string where = c.name + " " + text({a, 32}) + "\n" + yaml;
                 ASSERT_EQ(v != nullptr, held) << where;
                 if (!v) continue;
@@ -555,9 +664,9 @@ TEST(PortSets, RuleWithoutPortsAllowsEverything) {
 namespace palisade {
 namespace {
 
-// docs/reference/enforcement.md#inter-container: toContainers rules become (sender epid, receiving
-// container) entries with the union of their ports; every policy set is marked isolated when
-// interContainer is deny (the default).
+// docs/reference/enforcement.md#inter-container: toContainers rules become (sender epid,
+// receiving container) entries with the union of their ports; every policy set is marked
+// isolated when interContainer is deny (the default).
 TEST(Compiler, ToContainersRulesBecomePeerEntries) {
     const std::string yaml = R"(apiVersion: palisade.dev/v1
 kind: ContainerPolicy
