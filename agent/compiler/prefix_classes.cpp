@@ -14,21 +14,18 @@ bool before(const Cidr& a, const Cidr& b) {
     return std::tie(a.v6, a.addr, a.prefixLen) < std::tie(b.v6, b.addr, b.prefixLen);
 }
 
-// A class's holds and parent as bytes, the key that finds an equal class: std::string
-// compares with one memcmp bounded by its sizes (a std::vector<uint8_t> key makes GCC 12
-// at -O3 warn, -Wstringop-overread, about a length it cannot bound).
-std::string classKey(const std::vector<RuleHold>& holds, uint32_t parent) {
+// A class's holds as bytes, the key that finds an equal class: std::string compares
+// with one memcmp bounded by its sizes (a std::vector<uint8_t> key makes GCC 12 at
+// -O3 warn, -Wstringop-overread, about a length it cannot bound).
+std::string classKey(const std::vector<RuleHold>& holds) {
     std::string key;
-    key.reserve(holds.size() * 5 + sizeof(parent));
-    key.append(reinterpret_cast<const char*>(&parent), sizeof(parent));
+    key.reserve(holds.size() * 5);
     for (const auto& h : holds) {
         key.append(reinterpret_cast<const char*>(&h.rule), sizeof(h.rule));
         key.push_back(static_cast<char>(h.how));
     }
     return key;
 }
-
-bool sameHold(const RuleHold& a, const RuleHold& b) { return a.rule == b.rule && a.how == b.how; }
 
 }  // namespace
 
@@ -46,7 +43,7 @@ PrefixClasses classifyPrefixes(const std::vector<CidrRule>& rules) {
 
     PrefixClasses out;
     std::map<std::string, uint32_t> classIds;
-    std::vector<uint32_t> walk;  // each class's walk: itself and its parents, in classes
+    std::vector<uint32_t> walk;  // at most how many classes each class's walk looks at
     // Each prefix on the stack, with how the rules hold it (its own marks and its
     // ancestors' together, by rule) and its class.
     struct Held {
@@ -69,22 +66,23 @@ PrefixClasses classifyPrefixes(const std::vector<CidrRule>& rules) {
                 holds.insert(it, mark);
             }
         }
-        // Held as the prefix that contains it: that prefix's class, which means the same.
-        if (!stack.empty() && std::equal(holds.begin(), holds.end(), stack.back().holds.begin(),
-                                         stack.back().holds.end(), sameHold)) {
-            const uint32_t cls = stack.back().cls;
-            out.prefixes.push_back({key.v6, key.addr, key.prefixLen, cls});
-            stack.push_back({key, std::move(holds), cls});
-            continue;
-        }
-        uint32_t parent = PrefixClasses::kNoParent;
-        if (!stack.empty() && walk[stack.back().cls] < PAL_CLASS_WALK) parent = stack.back().cls;
-        auto [id, fresh] = classIds.try_emplace(classKey(holds, parent), 0);
+        // A class's parent is the class of the prefixes that contain its own. A prefix held
+        // as the prefix containing it is of that prefix's class; a class whose prefixes lie
+        // in prefixes of different classes has no parent (no one class stands for it), nor
+        // one whose parents would make the walk longer than PAL_CLASS_WALK.
+        const uint32_t around = stack.empty() ? PrefixClasses::kNoParent : stack.back().cls;
+        auto [id, fresh] = classIds.try_emplace(classKey(holds), 0);
         if (fresh) {
             id->second = static_cast<uint32_t>(out.classes.size());
+            const uint32_t parent =
+                around != PrefixClasses::kNoParent && walk[around] < PAL_CLASS_WALK
+                    ? around
+                    : PrefixClasses::kNoParent;
             out.classes.push_back(holds);
             out.parents.push_back(parent);
             walk.push_back(parent == PrefixClasses::kNoParent ? 1 : walk[parent] + 1);
+        } else if (around != id->second && out.parents[id->second] != around) {
+            out.parents[id->second] = PrefixClasses::kNoParent;
         }
         out.prefixes.push_back({key.v6, key.addr, key.prefixLen, id->second});
         stack.push_back({key, std::move(holds), id->second});

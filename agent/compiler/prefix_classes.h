@@ -40,15 +40,14 @@ struct PrefixClasses {
         uint32_t cls = 0;  // index into classes
     };
     std::vector<Prefix> prefixes;  // by family, address, then length
-    // Each class's holds, by rule index. Prefixes whose rules hold them the same way,
-    // inside prefixes of the same class, share one class: a long CIDR list is one class
-    // however many policy sets use it.
+    // Each class's holds, by rule index. Prefixes whose rules hold them the same way
+    // share one class: a long CIDR list is one class however many policy sets use it.
     std::vector<std::vector<RuleHold>> classes;
-    // Each class's parent: the class of the prefix on the node that most closely contains
-    // each of its prefixes (the same for all of them), where a policy set's entry stands
-    // for this class's when the set's rules hold both alike; kNoParent when nothing
-    // contains them, or when the walk from a class up through its parents would be longer
-    // than PAL_CLASS_WALK classes (docs/prefix-classes.md#the-walk).
+    // Each class's parent: the class of the prefixes on the node that most closely contain
+    // its own (of another class), where a policy set's entry stands for this class's when
+    // the set's rules hold both alike; kNoParent when nothing contains them, when they lie
+    // in prefixes of different classes, or when the walk from a class up through its
+    // parents would be longer than PAL_CLASS_WALK classes (docs/prefix-classes.md#the-walk).
     std::vector<uint32_t> parents;
     static constexpr uint32_t kNoParent = UINT32_MAX;
 };
