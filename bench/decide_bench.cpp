@@ -23,7 +23,10 @@
 // (`dns_unasked_ns`), each the median of one-iteration runs.
 // With --sets N, N more policy sets share the K CIDRs (a policy selecting every container
 // beside one of its own per set, each with one CIDR), as on a node of many applications
-// (docs/prefix-classes.md); the decisions are those of one of these sets.
+// (docs/prefix-classes.md); the decisions are those of one of these sets. Those sets also
+// share 10.0.0.0/8 and each has a /24 of its own inside it (docs/prefix-classes.md#the-walk):
+//   narrow_*  an address in the set's own /24 (its entry for that class)
+//   walk_*    an address in another set's /24 (no entry there: one step up to 10.0.0.0/8's)
 // Prints one JSON object per K, then the DNS one.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -50,16 +53,23 @@ namespace {
 
 using palisade::test::fillerAddress;
 
+// Set s's own /24 inside the shared 10.0.0.0/8, without its last byte: "10.0.<s>".
+std::string narrowPrefix(uint64_t s) {
+    return "10." + std::to_string(s / 256) + "." + std::to_string(s % 256);
+}
+
 std::string policyYaml(uint64_t cidrs, uint64_t sets) {
     std::string y =
         "apiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: bench}\n"
         "spec:\n  selector: {name: bench*}\n  egress:\n    - toCIDR:\n";
     for (uint64_t i = 0; i < cidrs; i++) y += "        - " + fillerAddress(i) + "/32\n";
     y += "    - toCIDR: [198.18.0.1/32]\n";
+    if (sets) y += "    - toCIDR: [10.0.0.0/8]\n";
     for (uint64_t s = 0; s < sets; s++) {
         y += "---\napiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: set-" +
              std::to_string(s) + "}\nspec:\n  selector: {name: bench-set-" + std::to_string(s) +
-             "}\n  egress:\n    - toCIDR: [" + fillerAddress(cidrs + s) + "/32]\n";
+             "}\n  egress:\n    - toCIDR: [" + fillerAddress(cidrs + s) + "/32, " +
+             narrowPrefix(s) + ".0/24]\n";
     }
     return y +
            "---\napiVersion: palisade.dev/v1\nkind: ContainerPolicy\nmetadata: {name: by-name}\n"
@@ -229,6 +239,11 @@ int main(int argc, char** argv) {
             dnsMedian(skel, dnsExchange({many.begin(), many.begin() + 16}), true, singles);
         const double dnsAnswer64 = dnsMedian(skel, dnsExchange(many), true, singles);
         const double dnsUnasked = unaskedMedian(skel, dnsExchange({"198.18.0.3"}), singles);
+        Timing narrow, walk;
+        if (sets >= 2) {
+            narrow = judge(skel, (narrowPrefix(0) + ".1").c_str(), repeat, singles, judged);
+            walk = judge(skel, (narrowPrefix(1) + ".1").c_str(), repeat, singles, judged);
+        }
         const Timing fqdnAllow = judge(skel, "198.18.0.3", repeat, singles, kFqdnCgroup);
         const Timing fqdnDeny = judge(skel, "198.18.0.2", repeat, singles, kFqdnCgroup);
         nlohmann::json out = {{"cidrs", k},
@@ -242,6 +257,12 @@ int main(int argc, char** argv) {
                               {"deny_warm_ns", deny.warmNs},
                               {"deny_single_ns", deny.singleNs},
                               {"deny_verdict", deny.verdict},
+                              {"narrow_warm_ns", narrow.warmNs},
+                              {"narrow_single_ns", narrow.singleNs},
+                              {"narrow_verdict", narrow.verdict},
+                              {"walk_warm_ns", walk.warmNs},
+                              {"walk_single_ns", walk.singleNs},
+                              {"walk_verdict", walk.verdict},
                               {"fqdn_allow_warm_ns", fqdnAllow.warmNs},
                               {"fqdn_allow_single_ns", fqdnAllow.singleNs},
                               {"fqdn_allow_verdict", fqdnAllow.verdict},

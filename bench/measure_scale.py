@@ -87,4 +87,6 @@ def run_scale(b):
                        "decide": json.loads(decide.stdout.splitlines()[0])}
     d = b.data["scale"]["decide"]
     log(f"  one decision, {sets} sets sharing {a.scale_cidrs} CIDRs: allow "
-        f"{d['allow_warm_ns']:.0f} ns warm / {d['allow_single_ns']:.0f} ns single")
+        f"{d['allow_warm_ns']:.0f} ns warm / {d['allow_single_ns']:.0f} ns single; "
+        f"walked one class up {d['walk_warm_ns']:.0f} ns warm / {d['walk_single_ns']:.0f} ns "
+        f"single, own narrow entry {d['narrow_warm_ns']:.0f} / {d['narrow_single_ns']:.0f} ns")

@@ -241,7 +241,10 @@ def scale(t, data, args, summary):
                   rows=_scale_rows(sc), hosts4=f"{d['hosts4_entries']:,}",
                   classes=f"{d['classes_entries']:,}",
                   allow_warm=fmt(d["allow_warm_ns"]), allow_single=fmt(d["allow_single_ns"]),
-                  deny_warm=fmt(d["deny_warm_ns"]), deny_single=fmt(d["deny_single_ns"]))
+                  deny_warm=fmt(d["deny_warm_ns"]), deny_single=fmt(d["deny_single_ns"]),
+                  narrow_warm=fmt(d.get("narrow_warm_ns")), walk_warm=fmt(d.get("walk_warm_ns")),
+                  narrow_single=fmt(d.get("narrow_single_ns")),
+                  walk_single=fmt(d.get("walk_single_ns")))
 
 
 def _percentile(values, p):
