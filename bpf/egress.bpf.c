@@ -186,12 +186,13 @@ struct {
 
 /* TCP and UDP sockets were judged at connect/sendmsg, by the calling task's cgroup. Where
  * cgroup_skb programs can ask for the task (pal_skb_has_current), a TCP connection's first
- * packet (its socket in SYN_SENT: the SYN or a Fast Open SYN) is judged again by the socket's
- * own cgroup when another task sent it, so a socket connected for the container by someone
- * else (handed over with SCM_RIGHTS, a kernel thread on its behalf) is held to the
- * container's policy (docs/reference/enforcement.md#the-socket-not-the-task); `*first` then
- * points at the socket. A retransmission from the timer goes as the first SYN went. TCP
- * request and timewait sockets (replies to inbound connections) are not full sockets. */
+ * packet (its socket in SYN_SENT: the SYN or a Fast Open SYN) and a UDP datagram are judged
+ * again by the socket's own cgroup when another task sent them, so a socket used for the
+ * container by someone else (handed over with SCM_RIGHTS, a kernel thread on its behalf) is
+ * held to the container's policy (docs/reference/enforcement.md#the-socket-not-the-task);
+ * `*first` then points at a TCP socket. A retransmission from the timer goes as the first
+ * SYN went. TCP request and timewait sockets (replies to inbound connections) are not full
+ * sockets. */
 static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8* sock_type,
                                                     struct bpf_sock** first) {
     struct bpf_sock* sk = skb->sk;
@@ -211,7 +212,9 @@ static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8*
         *first = sk;
         return false;
     }
-    return sk->type == PAL_SOCK_DGRAM && sk->protocol == IPPROTO_UDP;
+    if (sk->type != PAL_SOCK_DGRAM || sk->protocol != IPPROTO_UDP) return false;
+    /* Sent by sendmsg() in a task of the socket's cgroup, which judged it. */
+    return !pal_skb_has_current || bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb);
 }
 
 /* The packet-level check for what passes no socket hook: raw sockets, ICMP

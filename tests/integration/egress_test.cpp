@@ -171,6 +171,22 @@ class Egress : public ::testing::Test {
         });
     }
 
+    // A socket of `type` made in client-1 and sent to this process over a Unix socket; -1 on
+    // failure.
+    int socketFromContainer(int type) {
+        int pair[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+        const int via = pair[1];
+        const int sent = client_->inContainer([via, type] {
+            const int fd = socket(AF_INET, type, 0);
+            return fd < 0 ? 100 + errno : sendFd(via, fd);
+        });
+        const int fd = sent == 0 ? receiveFd(pair[0]) : -1;
+        close(pair[0]);
+        close(pair[1]);
+        return fd;
+    }
+
     // Does the case through real sockets; returns 0 or the errno.
     int attempt(const EgressCase& c) {
         switch (c.protocol) {
@@ -272,17 +288,7 @@ TEST_F(Egress, ASocketHandedToAnotherTaskKeepsItsContainersPolicy) {
     startWith(kEgressTablePolicy);
     Server tcp443 = sandbox_->listenOnBridge(443, SOCK_STREAM);
     ASSERT_EQ(client_->connectErrno("198.18.0.200", 443), EPERM) << "refused to the container";
-    int pair[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    const int via = pair[1];
-    const int sent = client_->inContainer([via] {
-        const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        return fd < 0 ? 100 + errno : sendFd(via, fd);
-    });
-    ASSERT_EQ(sent, 0);
-    const int fd = receiveFd(pair[0]);
-    close(pair[0]);
-    close(pair[1]);
+    const int fd = socketFromContainer(SOCK_STREAM | SOCK_NONBLOCK);
     ASSERT_GE(fd, 0);
     const SockAddr to = parseSockAddr("198.18.0.200", 443);
     const int rc = connect(fd, to.get(), to.len);
@@ -301,6 +307,41 @@ TEST_F(Egress, ASocketHandedToAnotherTaskKeepsItsContainersPolicy) {
     EXPECT_EQ(e["palisade"]["reason"], "except");
     EXPECT_EQ(e["container"]["name"], "client-1");
     EXPECT_EQ(e["network"]["transport"], "tcp");
+}
+
+// The same for UDP: every datagram another task sends on the container's socket is judged by
+// the container's policy, connected or not; what the policy allows still goes.
+TEST_F(Egress, AUdpSocketHandedToAnotherTaskKeepsItsContainersPolicy) {
+    if (!packetEventsKnowTheTask()) {
+        GTEST_SKIP() << "cgroup_skb programs cannot ask for the current task on this kernel "
+                        "(Linux 6.13): the datagram check is not made (enforcement.md)";
+    }
+    startWith(kEgressTablePolicy);
+    Server udp53 = sandbox_->listenOnBridge(53, SOCK_DGRAM);
+    Server udp5353 = sandbox_->listenOnBridge(5353, SOCK_DGRAM);
+    ASSERT_EQ(client_->sendtoErrno("198.18.0.1", 5353), EPERM) << "refused to the container";
+    const int fd = socketFromContainer(SOCK_DGRAM);
+    ASSERT_GE(fd, 0);
+    auto sendTo = [fd](uint16_t port) {
+        const SockAddr to = parseSockAddr("198.18.0.1", port);
+        return sendto(fd, "x", 1, 0, to.get(), to.len) == 1 ? 0 : errno;
+    };
+    EXPECT_EQ(sendTo(5353), EPERM) << "sendto() judged only the task";
+    EXPECT_EQ(sendTo(53), 0);
+    const SockAddr refused = parseSockAddr("198.18.0.1", 5353);
+    ASSERT_EQ(connect(fd, refused.get(), refused.len), 0) << "connect() judges the task";
+    EXPECT_EQ(send(fd, "x", 1, 0), -1);
+    EXPECT_EQ(errno, EPERM) << "a connected socket's datagram";
+    close(fd);
+    EXPECT_TRUE(udp53.waitForCount(1, Millis{2000}));
+    EXPECT_FALSE(udp5353.waitForCount(1, Millis{200})) << "a refused datagram arrived";
+    const json e = eventFor("198.18.0.1", 5353, "cgroup_skb/egress");
+    ASSERT_FALSE(e.is_null()) << "no event for the datagram";
+    EXPECT_EQ(e["palisade"]["verdict"], "deny");
+    EXPECT_EQ(e["palisade"]["reason"], "not-allowlisted");
+    EXPECT_EQ(e["container"]["name"], "client-1");
+    EXPECT_EQ(e["network"]["transport"], "udp");
+    EXPECT_EQ(e["process"]["pid"], getpid()) << "the task that sent it";
 }
 
 TEST_F(Egress, RawAndPacketSocketsRefusedUnderRawSocketsDeny) {
