@@ -128,7 +128,7 @@ nlohmann::json kernelFallbacks(const nlohmann::json& features) {
     if (!features.value("skb-current-task", true)) {
         fallbacks["packetEventTask"] =
             "no bpf_get_current_* in cgroup_skb programs: events of the packet-level check "
-            "name no process (pid, uid, comm 0), and a container's TCP socket connected by "
+            "name no process (pid, uid, comm 0), and a container's TCP or UDP socket used by "
             "another task is not judged by the container's policy";
     }
     return fallbacks;
