@@ -1,6 +1,8 @@
 // libFuzzer target: container runtime metadata (agent/containers/metadata.cpp),
-// the same bytes as docker's config.v2.json and as a containerd task's OCI
-// bundle config.json, read from a scratch directory.
+// the same bytes as docker's config.v2.json, as a containerd task's OCI
+// bundle config.json and as a podman container's state in podman's SQLite
+// database, read from a scratch directory.
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -26,9 +28,36 @@ struct Scratch {
             root / "containerd" / "io.containerd.runtime.v2.task" / "k8s.io" / kId / "config.json";
         fs::create_directories(docker.parent_path());
         fs::create_directories(containerd.parent_path());
+        fs::create_directories(root / "podman");
+        sqlite3_open((root / "podman" / "db.sql").c_str(), &podman);
+        sqlite3_exec(podman,
+                     "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+                     "CREATE TABLE ContainerConfig(ID TEXT, Name TEXT, PodID TEXT, JSON TEXT);"
+                     "CREATE TABLE ContainerState(ID TEXT, State INTEGER, ExitCode INTEGER, "
+                     "JSON TEXT);",
+                     nullptr, nullptr, nullptr);
+        const std::string id = "'" + kId + "'";
+        sqlite3_exec(podman,
+                     ("INSERT INTO ContainerConfig VALUES (" + id + ", 'x', NULL, '{}');" +
+                      "INSERT INTO ContainerState VALUES (" + id + ", 3, NULL, '{}');")
+                         .c_str(),
+                     nullptr, nullptr, nullptr);
+        sqlite3_prepare_v2(podman, "UPDATE ContainerState SET JSON = ?1", -1, &setState, nullptr);
     }
-    ~Scratch() { fs::remove_all(root); }
+    ~Scratch() {
+        sqlite3_finalize(setState);
+        sqlite3_close(podman);
+        fs::remove_all(root);
+    }
+    // The input as the podman container's state.
+    void writeState(const uint8_t* data, size_t size) {
+        sqlite3_reset(setState);
+        sqlite3_bind_blob(setState, 1, data, static_cast<int>(size), SQLITE_TRANSIENT);
+        sqlite3_step(setState);
+    }
     fs::path root, docker, containerd;
+    sqlite3* podman = nullptr;
+    sqlite3_stmt* setState = nullptr;
 };
 
 }  // namespace
@@ -42,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const palisade::RuntimeRoots roots{
         (scratch.root / "docker").string(), (scratch.root / "containerd").string(),
         (scratch.root / "crio").string(), (scratch.root / "podman").string()};
-    for (const char* runtime : {"docker", "containerd"}) {
+    scratch.writeState(data, size);
+    for (const char* runtime : {"docker", "containerd", "podman"}) {
         palisade::Container c;
         c.id = kId;
         c.runtime = runtime;
