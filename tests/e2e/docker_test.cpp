@@ -203,16 +203,7 @@ TEST_F(E2eDocker, AnUnmatchedContainerIsDroppedAtTheReceiver) {
 // not reach the victim at that address.
 TEST_F(E2eDocker, AnAddressGoesToTheContainerDockerGaveItNotToOneThatTookItFirst) {
     constexpr const char* kTaken = "198.18.250.3";  // docker's second address on docker0
-    agent_->writePolicy("client.yaml", R"(apiVersion: palisade.dev/v1
-kind: ContainerPolicy
-metadata: {name: client}
-spec:
-  selector: {name: client}
-  mode: enforce
-  egress:
-    - toContainers: {name: thief}
-      ports: [{port: 8080, protocol: TCP}]
-)");
+    agent_->writePolicy("client.yaml", kClientToThiefPolicy);
     agent_->start();
     const std::string thief = start(
         "thief", {"--cap-add", "NET_ADMIN"},
@@ -229,19 +220,7 @@ spec:
     // Docker writes the address to config.v2.json once the container runs; the agent
     // reads it again when it first learns the container's namespace (at the latest at
     // its next resync, 10 s).
-    json thiefEntry, victimEntry;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
-    do {
-        for (const json& c : containers()) {
-            if (c.value("id", "") == thief) thiefEntry = c;
-            if (c.value("id", "") == victim) victimEntry = c;
-        }
-        if (victimEntry.value("addresses", json::array()) == json::array({kTaken}) &&
-            thiefEntry.value("addressConflicts", json::object()).value(kTaken, "") == victim) {
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    } while (std::chrono::steady_clock::now() < deadline);
+    auto [thiefEntry, victimEntry] = waitForAddressConflict(thief, victim, kTaken);
     EXPECT_EQ(victimEntry["addresses"], json::array({kTaken})) << victimEntry.dump(2);
     EXPECT_EQ(thiefEntry["addressConflicts"], (json{{kTaken, victim}})) << thiefEntry.dump(2);
     EXPECT_EQ(thiefEntry["addresses"], json::array({ipOf("thief")})) << thiefEntry.dump(2);

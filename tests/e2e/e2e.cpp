@@ -1,5 +1,6 @@
 #include "e2e.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -83,6 +84,29 @@ bool E2E::waitUntilForgotten(const std::string& id) const {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     } while (Clock::now() < deadline);
     return false;
+}
+
+E2E::AddressEntries E2E::waitForAddressConflict(const std::string& thief, const std::string& victim,
+                                                const std::string& address) const {
+    AddressEntries seen;
+    auto holds = [&](const json& entry) {
+        const json addresses = entry.value("addresses", json::array());
+        return std::find(addresses.begin(), addresses.end(), address) != addresses.end();
+    };
+    const auto deadline = Clock::now() + std::chrono::seconds(25);
+    do {
+        const json list = containers();
+        for (const json& c : list.is_array() ? list : json::array()) {
+            if (c.value("id", "") == thief) seen.thief = c;
+            if (c.value("id", "") == victim) seen.victim = c;
+        }
+        if (holds(seen.victim) &&
+            seen.thief.value("addressConflicts", json::object()).value(address, "") == victim) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    } while (Clock::now() < deadline);
+    return seen;
 }
 
 json E2E::waitForKernelEvent(const std::string& action, const std::string& id, size_t from) const {

@@ -35,6 +35,14 @@ class E2E : public ::testing::Test {
                                     const std::string& ip) const;
     // Polls until the agent no longer lists `id` (true) or 10 s pass.
     bool waitUntilForgotten(const std::string& id) const;
+    // The agent's entries of containers `thief` and `victim` once victim's addresses hold
+    // `address` and thief's addressConflicts give it to victim (polled for up to 25 s); the
+    // last ones seen otherwise.
+    struct AddressEntries {
+        nlohmann::json thief, victim;
+    };
+    AddressEntries waitForAddressConflict(const std::string& thief, const std::string& victim,
+                                          const std::string& address) const;
     // A kernel event of `action` for container `id` among those from the `from`-th on.
     nlohmann::json waitForKernelEvent(const std::string& action, const std::string& id,
                                       size_t from = 0) const;
@@ -60,6 +68,18 @@ spec:
   mode: enforce
   egress:
     - toCIDR: ["198.18.0.1/32"]
+      ports: [{port: 8080, protocol: TCP}]
+)";
+
+// The address-theft tests' client: it may reach the container named thief on TCP 8080.
+inline constexpr const char* kClientToThiefPolicy = R"(apiVersion: palisade.dev/v1
+kind: ContainerPolicy
+metadata: {name: client}
+spec:
+  selector: {name: client}
+  mode: enforce
+  egress:
+    - toContainers: {name: thief}
       ports: [{port: 8080, protocol: TCP}]
 )";
 

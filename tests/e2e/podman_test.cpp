@@ -110,16 +110,7 @@ TEST_F(E2ePodman, ContainerStartedAfterTheAgentIsEnforcedAtItsFirstConnect) {
 TEST_F(E2ePodman, AnAddressGoesToTheContainerPodmanGaveItNotToOneThatTookItFirst) {
     // host-local gives .2, then .3, from the instance's own, empty, IPAM directory.
     const std::string taken = std::string(Podman::kCniSubnet) + ".3";
-    agent_->writePolicy("client.yaml", R"(apiVersion: palisade.dev/v1
-kind: ContainerPolicy
-metadata: {name: client}
-spec:
-  selector: {name: client}
-  mode: enforce
-  egress:
-    - toContainers: {name: thief}
-      ports: [{port: 8080, protocol: TCP}]
-)");
+    agent_->writePolicy("client.yaml", kClientToThiefPolicy);
     agent_->start();
     const std::string thief =
         startOnCniNetwork("thief", {"--cap-add", "NET_ADMIN"},
@@ -141,24 +132,12 @@ spec:
 
     // Podman records the address once the container runs; the agent reads its record
     // again when it first learns the container's namespace.
+    auto [thiefEntry, victimEntry] = waitForAddressConflict(thief, victim, taken);
     // (Beside it each holds its IPv6 link-local address.)
     auto holds = [&](const json& entry) {
         const json addresses = entry.value("addresses", json::array());
         return std::find(addresses.begin(), addresses.end(), taken) != addresses.end();
     };
-    json thiefEntry, victimEntry;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
-    do {
-        for (const json& c : containers()) {
-            if (c.value("id", "") == thief) thiefEntry = c;
-            if (c.value("id", "") == victim) victimEntry = c;
-        }
-        if (holds(victimEntry) &&
-            thiefEntry.value("addressConflicts", json::object()).value(taken, "") == victim) {
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    } while (std::chrono::steady_clock::now() < deadline);
     EXPECT_EQ(victimEntry["recordedAddresses"], json::array({taken})) << victimEntry.dump(2);
     EXPECT_TRUE(holds(victimEntry)) << victimEntry.dump(2);
     EXPECT_FALSE(holds(thiefEntry)) << thiefEntry.dump(2);
