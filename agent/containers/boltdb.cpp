@@ -351,8 +351,9 @@ std::vector<std::optional<std::string>> readBoltValues(const std::string& path,
             std::vector<std::optional<std::string>> values;
             std::optional<Unsound> unsound;
             try {
-                for (const std::string& key : keys)
+                for (const std::string& key : keys) {
                     values.push_back(file.lookup(meta, buckets, key));
+                }
             } catch (const Unsound& e) {
                 unsound = e;
             }
