@@ -89,10 +89,6 @@ bool E2E::waitUntilForgotten(const std::string& id) const {
 E2E::AddressEntries E2E::waitForAddressConflict(const std::string& thief, const std::string& victim,
                                                 const std::string& address) const {
     AddressEntries seen;
-    auto holds = [&](const json& entry) {
-        const json addresses = entry.value("addresses", json::array());
-        return std::find(addresses.begin(), addresses.end(), address) != addresses.end();
-    };
     const auto deadline = Clock::now() + std::chrono::seconds(25);
     do {
         const json list = containers();
@@ -100,13 +96,18 @@ E2E::AddressEntries E2E::waitForAddressConflict(const std::string& thief, const 
             if (c.value("id", "") == thief) seen.thief = c;
             if (c.value("id", "") == victim) seen.victim = c;
         }
-        if (holds(seen.victim) &&
+        if (holdsAddress(seen.victim, address) &&
             seen.thief.value("addressConflicts", json::object()).value(address, "") == victim) {
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     } while (Clock::now() < deadline);
     return seen;
+}
+
+bool E2E::holdsAddress(const json& entry, const std::string& address) {
+    const json addresses = entry.value("addresses", json::array());
+    return std::find(addresses.begin(), addresses.end(), address) != addresses.end();
 }
 
 json E2E::waitForKernelEvent(const std::string& action, const std::string& id, size_t from) const {

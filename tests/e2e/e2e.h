@@ -43,6 +43,8 @@ class E2E : public ::testing::Test {
     };
     AddressEntries waitForAddressConflict(const std::string& thief, const std::string& victim,
                                           const std::string& address) const;
+    // Whether an entry of `palisade containers --json` lists `address` among its addresses.
+    static bool holdsAddress(const nlohmann::json& entry, const std::string& address);
     // A kernel event of `action` for container `id` among those from the `from`-th on.
     nlohmann::json waitForKernelEvent(const std::string& action, const std::string& id,
                                       size_t from = 0) const;

@@ -2,7 +2,6 @@
 // storage of the test's own (runtimes.h): containers found with their name and labels,
 // selected by them and enforced, also from their first instruction; and the addresses podman
 // gave a container are its own.
-#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -134,13 +133,9 @@ TEST_F(E2ePodman, AnAddressGoesToTheContainerPodmanGaveItNotToOneThatTookItFirst
     // again when it first learns the container's namespace.
     auto [thiefEntry, victimEntry] = waitForAddressConflict(thief, victim, taken);
     // (Beside it each holds its IPv6 link-local address.)
-    auto holds = [&](const json& entry) {
-        const json addresses = entry.value("addresses", json::array());
-        return std::find(addresses.begin(), addresses.end(), taken) != addresses.end();
-    };
     EXPECT_EQ(victimEntry["recordedAddresses"], json::array({taken})) << victimEntry.dump(2);
-    EXPECT_TRUE(holds(victimEntry)) << victimEntry.dump(2);
-    EXPECT_FALSE(holds(thiefEntry)) << thiefEntry.dump(2);
+    EXPECT_TRUE(holdsAddress(victimEntry, taken)) << victimEntry.dump(2);
+    EXPECT_FALSE(holdsAddress(thiefEntry, taken)) << thiefEntry.dump(2);
     EXPECT_EQ(thiefEntry["addressConflicts"], (json{{taken, victim}})) << thiefEntry.dump(2);
 
     const size_t before = agent_->events().size();

@@ -415,12 +415,13 @@ std::string Podman::podmanChecked(const std::vector<std::string>& args) const {
 }
 
 std::vector<std::string> Podman::placement(const Container& network) const {
-    return {"--cgroup-parent", cgroupParent_,      "--network", "ns:/run/netns/" + network.netns,
-            "--ulimit",        "nofile=1024:1024", "--ulimit",  "nproc=4096:4096"};
+    return placementOn("ns:/run/netns/" + network.netns);
 }
 
-std::vector<std::string> Podman::placementOnCniNetwork() const {
-    return {"--cgroup-parent", cgroupParent_,      "--network", kCniNetwork,
+std::vector<std::string> Podman::placementOnCniNetwork() const { return placementOn(kCniNetwork); }
+
+std::vector<std::string> Podman::placementOn(const std::string& network) const {
+    return {"--cgroup-parent", cgroupParent_,      "--network", network,
             "--ulimit",        "nofile=1024:1024", "--ulimit",  "nproc=4096:4096"};
 }
 

@@ -127,6 +127,9 @@ class Podman {
     static constexpr const char* kCniSubnet = "198.18.62";
 
   private:
+    // The options of placement(), with `network` as podman's --network.
+    std::vector<std::string> placementOn(const std::string& network) const;
+
     std::string bridgeNetns_;
     std::string dir_;
     std::string root_;
