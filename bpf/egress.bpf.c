@@ -184,6 +184,12 @@ struct {
     __type(value, __u32);
 } pal_syn_refused SEC(".maps");
 
+/* Whether the task sending the packet is in the socket's own cgroup: then the socket hook it
+ * called judged the packet's destination. Only where pal_skb_has_current. */
+static __always_inline bool pal_sent_from_socket_cgroup(struct __sk_buff* skb) {
+    return bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb);
+}
+
 /* TCP and UDP sockets were judged at connect/sendmsg, by the calling task's cgroup. Where
  * cgroup_skb programs can ask for the task (pal_skb_has_current), a TCP connection's first
  * packet (its socket in SYN_SENT: the SYN or a Fast Open SYN) and a UDP datagram are judged
@@ -204,8 +210,7 @@ static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8*
     *sock_type = sk->type;
     if (sk->type == PAL_SOCK_STREAM && sk->protocol == IPPROTO_TCP) {
         if (sk->state != BPF_TCP_SYN_SENT || !pal_skb_has_current) return true;
-        /* Sent by connect() in a task of the socket's cgroup, which judged it. */
-        if (bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb)) return true;
+        if (pal_sent_from_socket_cgroup(skb)) return true; /* judged by connect() */
         tp = bpf_skc_to_tcp_sock(sk);
         if (tp && BPF_CORE_READ_BITFIELD(&tp->inet_conn, icsk_ca_state) == PAL_TCP_CA_LOSS)
             return !bpf_sk_storage_get(&pal_syn_refused, sk, NULL, 0);
@@ -213,8 +218,7 @@ static __always_inline bool pal_socket_hooks_judged(struct __sk_buff* skb, __u8*
         return false;
     }
     if (sk->type != PAL_SOCK_DGRAM || sk->protocol != IPPROTO_UDP) return false;
-    /* Sent by sendmsg() in a task of the socket's cgroup, which judged it. */
-    return !pal_skb_has_current || bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb);
+    return !pal_skb_has_current || pal_sent_from_socket_cgroup(skb); /* judged by sendmsg() */
 }
 
 /* The packet-level check for what passes no socket hook: raw sockets, ICMP
